@@ -1,0 +1,29 @@
+# Uvelka gateway: runtime image (no training extras).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+
+WORKDIR /opt/uvelka
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY drivers ./drivers
+COPY analytics ./analytics
+COPY web ./web
+RUN pip install --no-cache-dir . \
+ && useradd --system --uid 10001 --home-dir /var/lib/uvelka --create-home uvelka \
+ && mkdir -p /etc/uvelka && chown uvelka /var/lib/uvelka
+
+COPY models_onnx /opt/uvelka/models_onnx
+COPY nodesets /opt/uvelka/nodesets
+
+USER uvelka
+WORKDIR /var/lib/uvelka
+# The configuration is mounted here: docker run -v ./gateway.toml:/etc/uvelka/gateway.toml
+VOLUME ["/var/lib/uvelka"]
+EXPOSE 4840 8080
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["uvelka", "healthcheck", "-c", "/etc/uvelka/gateway.toml"]
+
+ENTRYPOINT ["uvelka"]
+CMD ["run", "-c", "/etc/uvelka/gateway.toml"]

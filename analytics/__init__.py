@@ -1,0 +1,1 @@
+"""Predictive-maintenance analytics (features, ONNX inference, training): see issue #3."""

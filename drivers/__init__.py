@@ -1,0 +1,1 @@
+"""Field protocol drivers: a leaf library that imports nothing of the gateway."""

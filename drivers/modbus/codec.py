@@ -1,0 +1,316 @@
+"""Modbus register codec: register words <-> engineering values, pure and allocation-light.
+
+Every (data type, byte order) pair gets its decoder and encoder built once at import, around
+two precompiled `struct.Struct` objects, so decoding a value is one dict lookup, one pack and
+one unpack. No protocol library is imported: pymodbus changed its conversion helpers between
+releases more than once, and the codec must not move with it.
+
+Conventions (see README.md in this folder for the wire examples):
+- Byte order is word order x byte-in-word order (`ByteOrder`); for 16-bit values only the
+  byte swap matters, for strings BADC/DCBA swap the two characters of each register and
+  CDAB/DCBA reverse the register order.
+- A bool in a register selects `tag.bit` (0 = least significant) of the 16-bit value read
+  with the tag's byte order, exactly as a uint16 of that order would decode; without `bit`
+  the bool is "register != 0".
+- Strings are latin-1: every byte decodes to one character (no replacement characters, no
+  decode errors) and round trips exactly; trailing NULs and spaces are stripped.
+- Scale/offset (engineering = raw * scale + offset) apply to numeric tags only and only when
+  not the identity; a scaled value is a float, an unscaled integer stays an int.
+- Floats pass inf and NaN through both ways (devices use NaN for "no value"). Python < 3.14
+  quiets a float32 signalling NaN when it widens it to a double, so only float32 sNaN
+  payloads do not survive a decode/encode round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+from drivers.base import ByteOrder, DataType, ReadBlock, Tag
+
+logger = logging.getLogger(__name__)
+
+Value: TypeAlias = bool | int | float | str
+
+# (tag, data, index of the tag's first word in data) -> value
+_Decoder: TypeAlias = Callable[[Tag, Sequence[int], int], Value]
+_Encoder: TypeAlias = Callable[[Tag, object], list[int]]
+
+
+class OutOfRange(ValueError):
+    """The value cannot be represented by the tag's data type (after inverting the scaling)."""
+
+
+_STRUCT_CODES: dict[DataType, str] = {
+    DataType.INT16: "h",
+    DataType.UINT16: "H",
+    DataType.INT32: "i",
+    DataType.UINT32: "I",
+    DataType.INT64: "q",
+    DataType.UINT64: "Q",
+    DataType.FLOAT32: "f",
+    DataType.FLOAT64: "d",
+}
+
+_INT_RANGES: dict[DataType, tuple[int, int]] = {
+    DataType.INT16: (-(1 << 15), (1 << 15) - 1),
+    DataType.UINT16: (0, (1 << 16) - 1),
+    DataType.INT32: (-(1 << 31), (1 << 31) - 1),
+    DataType.UINT32: (0, (1 << 32) - 1),
+    DataType.INT64: (-(1 << 63), (1 << 63) - 1),
+    DataType.UINT64: (0, (1 << 64) - 1),
+}
+
+_STRING_ENCODING = "latin-1"
+_STRING_PADDING = "\x00 "
+
+
+def _endians(order: ByteOrder) -> tuple[str, str]:
+    """Struct endianness for (the wire words, the value) that realises `order`.
+
+    Packing the wire words little-endian swaps the two bytes of every word; reading the value
+    little-endian reverses the whole byte string, i.e. reverses the words *and* swaps bytes.
+    Combining the two gives all four orders with no per-call reshuffling.
+    """
+    value = "<" if order.words_reversed else ">"
+    words = "<" if order.words_reversed != order.bytes_swapped else ">"
+    return words, value
+
+
+def _swap16(word: int) -> int:
+    return ((word & 0xFF) << 8) | (word >> 8)
+
+
+def _numeric_decoder(dtype: DataType, order: ByteOrder) -> _Decoder:
+    width = _fixed_width(dtype)
+    words_endian, value_endian = _endians(order)
+    pack = struct.Struct(f"{words_endian}{width}H").pack
+    unpack = struct.Struct(f"{value_endian}{_STRUCT_CODES[dtype]}").unpack
+
+    def decode_numeric(tag: Tag, data: Sequence[int], index: int) -> Value:
+        raw = unpack(pack(*data[index : index + width]))[0]
+        if tag.scaled:
+            return raw * tag.scale + tag.offset
+        return raw
+
+    return decode_numeric
+
+
+def _bool_decoder(order: ByteOrder) -> _Decoder:
+    swapped = order.bytes_swapped
+
+    def decode_bool(tag: Tag, data: Sequence[int], index: int) -> Value:
+        word = data[index]
+        if swapped:
+            word = _swap16(word)
+        if tag.bit is None:
+            return word != 0
+        return bool((word >> tag.bit) & 1)
+
+    return decode_bool
+
+
+def _string_decoder(order: ByteOrder) -> _Decoder:
+    words_endian = "<" if order.bytes_swapped else ">"
+    reverse = order.words_reversed
+
+    def decode_string(tag: Tag, data: Sequence[int], index: int) -> Value:
+        width = (tag.length + 1) // 2
+        words = data[index : index + width]
+        if reverse:
+            words = words[::-1]
+        raw = struct.pack(f"{words_endian}{width}H", *words)
+        return raw[: tag.length].decode(_STRING_ENCODING).rstrip(_STRING_PADDING)
+
+    return decode_string
+
+
+def _numeric_argument(tag: Tag, value: object) -> int | float:
+    # bool is an int subclass; accepting True as 1 would hide a client's type mistake.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{tag.key}: a {tag.type} tag takes a number, got {value!r}")
+    return value
+
+
+def _unscale(tag: Tag, value: int | float) -> int | float:
+    """The raw value before scale/offset; the identity keeps integers exact."""
+    if not tag.scaled:
+        return value
+    try:
+        return (value - tag.offset) / tag.scale
+    except OverflowError:  # an int too large for a float
+        raise OutOfRange(f"{tag.key}: {value!r} is out of range for {tag.type}") from None
+
+
+def _integer_encoder(dtype: DataType, order: ByteOrder) -> _Encoder:
+    width = _fixed_width(dtype)
+    words_endian, value_endian = _endians(order)
+    unpack = struct.Struct(f"{words_endian}{width}H").unpack
+    pack = struct.Struct(f"{value_endian}{_STRUCT_CODES[dtype]}").pack
+    low, high = _INT_RANGES[dtype]
+
+    def encode_integer(tag: Tag, value: object) -> list[int]:
+        number = _numeric_argument(tag, value)
+        raw = _unscale(tag, number)
+        if isinstance(raw, float):
+            if not math.isfinite(raw):
+                raise OutOfRange(f"{tag.key}: {value!r} is not a finite number for {dtype}")
+            raw = round(raw)  # nearest, ties to even
+        if not low <= raw <= high:
+            detail = f" (raw {raw} after scale/offset)" if tag.scaled else ""
+            raise OutOfRange(
+                f"{tag.key}: {value!r}{detail} is outside {dtype} range [{low}, {high}]"
+            )
+        return list(unpack(pack(raw)))
+
+    return encode_integer
+
+
+def _float_encoder(dtype: DataType, order: ByteOrder) -> _Encoder:
+    width = _fixed_width(dtype)
+    words_endian, value_endian = _endians(order)
+    unpack = struct.Struct(f"{words_endian}{width}H").unpack
+    pack = struct.Struct(f"{value_endian}{_STRUCT_CODES[dtype]}").pack
+
+    def encode_float(tag: Tag, value: object) -> list[int]:
+        number = _numeric_argument(tag, value)
+        try:
+            raw = float(_unscale(tag, float(number)))
+            if math.isinf(raw) and not math.isinf(number):
+                raise OverflowError
+            return list(unpack(pack(raw)))
+        except OverflowError:  # from float(), the scaling, or struct rounding to infinity
+            raise OutOfRange(f"{tag.key}: {value!r} is outside the {dtype} range") from None
+
+    return encode_float
+
+
+def _bool_encoder(order: ByteOrder) -> _Encoder:
+    swapped = order.bytes_swapped
+
+    def encode_bool(tag: Tag, value: object) -> list[int]:
+        if tag.bit is not None:
+            raise ValueError(
+                f"{tag.key}: a bit in a register needs the current word; use encode_bit_in_word()"
+            )
+        word = int(_bool_argument(tag, value))
+        return [_swap16(word) if swapped else word]
+
+    return encode_bool
+
+
+def _string_encoder(order: ByteOrder) -> _Encoder:
+    words_endian = "<" if order.bytes_swapped else ">"
+    reverse = order.words_reversed
+
+    def encode_string(tag: Tag, value: object) -> list[int]:
+        if not isinstance(value, str):
+            raise TypeError(f"{tag.key}: a string tag takes a str, got {value!r}")
+        try:
+            raw = value.encode(_STRING_ENCODING)
+        except UnicodeEncodeError as exc:
+            raise OutOfRange(f"{tag.key}: {value!r} is not latin-1 text ({exc.reason})") from None
+        if len(raw) > tag.length:
+            raise OutOfRange(f"{tag.key}: {value!r} is longer than {tag.length} characters")
+        width = (tag.length + 1) // 2
+        words = list(struct.unpack(f"{words_endian}{width}H", raw.ljust(2 * width, b"\x00")))
+        if reverse:
+            words.reverse()
+        return words
+
+    return encode_string
+
+
+def _bool_argument(tag: Tag, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{tag.key}: a bool tag takes True or False, got {value!r}")
+    return value
+
+
+def _fixed_width(dtype: DataType) -> int:
+    width = dtype.fixed_words
+    if width is None:
+        raise ValueError(f"{dtype} has no fixed width")
+    return width
+
+
+def _build() -> tuple[
+    dict[tuple[DataType, ByteOrder], _Decoder], dict[tuple[DataType, ByteOrder], _Encoder]
+]:
+    decoders: dict[tuple[DataType, ByteOrder], _Decoder] = {}
+    encoders: dict[tuple[DataType, ByteOrder], _Encoder] = {}
+    for order in ByteOrder:
+        for dtype in DataType:
+            key = (dtype, order)
+            if dtype is DataType.BOOL:
+                decoders[key], encoders[key] = _bool_decoder(order), _bool_encoder(order)
+            elif dtype is DataType.STRING:
+                decoders[key], encoders[key] = _string_decoder(order), _string_encoder(order)
+            elif dtype.is_float:
+                decoders[key] = _numeric_decoder(dtype, order)
+                encoders[key] = _float_encoder(dtype, order)
+            else:
+                decoders[key] = _numeric_decoder(dtype, order)
+                encoders[key] = _integer_encoder(dtype, order)
+    return decoders, encoders
+
+
+_DECODERS, _ENCODERS = _build()
+
+
+def decode(tag: Tag, words: Sequence[int]) -> Value:
+    """The engineering value of a register tag from exactly its `tag.width` words."""
+    if len(words) != tag.width:
+        raise ValueError(f"{tag.key}: expected {tag.width} registers, got {len(words)}")
+    return _DECODERS[tag.type, tag.order](tag, words, 0)
+
+
+def decode_bit(tag: Tag, bits: Sequence[bool]) -> bool:
+    """The value of a coil or discrete-input tag from its one bit."""
+    if len(bits) != 1:
+        raise ValueError(f"{tag.key}: expected 1 bit, got {len(bits)}")
+    return bool(bits[0])
+
+
+def decode_block(block: ReadBlock, data: Sequence[int] | Sequence[bool]) -> list[tuple[Tag, Value]]:
+    """Every tag of `block` with its value, from the data one read of the block returned."""
+    # Bit reads come back padded to whole bytes, so only a short answer is an error.
+    if len(data) < block.count:
+        raise ValueError(
+            f"{block.table} {block.start}+{block.count}: read returned only {len(data)} items"
+        )
+    start = block.start
+    if block.table.is_bit:
+        return [(tag, bool(data[tag.address - start])) for tag in block.tags]
+    decoders = _DECODERS
+    return [
+        (tag, decoders[tag.type, tag.order](tag, data, tag.address - start)) for tag in block.tags
+    ]
+
+
+def encode(tag: Tag, value: object) -> list[int] | bool:
+    """The raw form to write for `value`: register words, or a bool for a coil tag.
+
+    Inverts scale/offset (integers round to nearest, ties to even) and raises OutOfRange
+    rather than wrapping; TypeError when the value's kind does not match the tag.
+    """
+    if tag.table.is_bit:
+        return _bool_argument(tag, value)
+    return _ENCODERS[tag.type, tag.order](tag, value)
+
+
+def encode_bit_in_word(tag: Tag, current_word: int, value: object) -> int:
+    """`current_word` with the tag's bit set or cleared, for a read-modify-write."""
+    if tag.bit is None or not 0 <= tag.bit <= 15:
+        raise ValueError(f"{tag.key}: not a bit-in-register tag (bit={tag.bit!r})")
+    if not 0 <= current_word <= 0xFFFF:
+        raise ValueError(f"{tag.key}: register word {current_word!r} is not 16-bit")
+    mask = 1 << tag.bit
+    if tag.order.bytes_swapped:
+        mask = _swap16(mask)
+    if _bool_argument(tag, value):
+        return current_word | mask
+    return current_word & ~mask

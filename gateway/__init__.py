@@ -1,0 +1,1 @@
+"""The Uvelka gateway: the composition package that wires drivers, analytics and web."""

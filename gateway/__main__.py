@@ -1,0 +1,83 @@
+"""`uvelka`: the command line (`python -m gateway`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from drivers.modbus.simulator import run_simulator
+from gateway.app import Gateway, run_until_signalled
+from gateway.config import ConfigError, check_file, load_config
+from gateway.demo import DEMO_HELP, demo_jobs
+from gateway.health import endpoint_accepts
+from gateway.simulate import add_simulator_arguments, simulator_options
+
+logger = logging.getLogger("gateway")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="uvelka", description="Edge gateway for predictive maintenance: Modbus in, OPC UA out."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the gateway with a configuration file")
+    run.add_argument("-c", "--config", type=Path, required=True, help="the gateway TOML file")
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file", type=Path)
+
+    simulate = commands.add_parser("simulate", help="serve simulated pumps over Modbus TCP")
+    add_simulator_arguments(simulate)
+
+    demo = commands.add_parser("demo", help=DEMO_HELP)
+    add_simulator_arguments(demo, speedup=60.0, devices=False)
+
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 when the gateway's OPC UA endpoint accepts connections"
+    )
+    health.add_argument("-c", "--config", type=Path, required=True, help="the gateway TOML file")
+    return parser
+
+
+def _check_config(path: Path) -> int:
+    problems = check_file(path)
+    for problem in problems:
+        print(problem)
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        print(f"{path}: OK" + (f" ({len(problems)} warnings)" if problems else ""))
+    return 1 if errors else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "check-config":
+            return _check_config(args.file)
+        if args.command == "run":
+            config = load_config(args.config)
+            asyncio.run(run_until_signalled(Gateway(config).serve()))
+        elif args.command == "simulate":
+            asyncio.run(run_until_signalled(run_simulator(simulator_options(args))))
+        elif args.command == "demo":
+            asyncio.run(run_until_signalled(*demo_jobs(args)))
+        elif args.command == "healthcheck":
+            return 0 if endpoint_accepts(load_config(args.config).opcua.endpoint) else 1
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The composition root: builds the gateway from its configuration and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from gateway.config.model import GatewayConfig
+from gateway.core.clock import Clock
+from gateway.core.sample import Sample
+from gateway.core.status import DeviceStatus
+from gateway.opcua.server import OpcuaServer
+from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
+from gateway.runtime.fleet import DeviceFleet
+from gateway.runtime.poller import PollerOptions
+
+logger = logging.getLogger(__name__)
+
+# Explicit registry: nothing registers itself at import time.
+DRIVERS: dict[str, Callable[[], FieldDriver]] = {"modbus": ModbusFieldDriver}
+
+
+class Gateway:
+    """Devices polled into an OPC UA server, for as long as `serve` runs."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        clock: Clock | None = None,
+        poller_options: PollerOptions | None = None,
+    ) -> None:
+        self.config = config
+        self._server: OpcuaServer | None = None
+        self.fleet = DeviceFleet(
+            DRIVERS["modbus"](), self._publish, self._publish_status, clock, poller_options
+        )
+        self.started = asyncio.Event()
+
+    @property
+    def server(self) -> OpcuaServer:
+        if self._server is None:
+            raise RuntimeError("the gateway is not serving")
+        return self._server
+
+    def _publish(self, samples: Sequence[Sample]) -> None:
+        if self._server is not None:
+            self._server.publish(samples)
+
+    def _publish_status(self, status: DeviceStatus) -> None:
+        if self._server is not None:
+            self._server.publish_status(status)
+
+    async def serve(self) -> None:
+        """Run until cancelled; `started` is set once the OPC UA server accepts clients."""
+        async with OpcuaServer(self.config, self.fleet.write) as server:
+            self._server = server
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for device in self.config.devices:
+                        self.fleet.start(group, device)
+                    logger.info("%s: serving %d devices at %s", self.config.gateway.name,
+                                len(self.config.devices), server.endpoint_url)
+                    self.started.set()
+            finally:
+                self._server = None
+
+
+async def run_until_signalled(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run jobs together until one fails or SIGTERM/SIGINT arrives; then stop them cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(job) for job in jobs]
+            await stop.wait()
+            logger.info("stopping")
+            for task in tasks:
+                task.cancel()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    logger.info("stopped")

@@ -1,0 +1,25 @@
+"""TOML -> validated models -> list of Problems (see docs/configuration.md)."""
+
+from gateway.config.loader import check_file, load_config, validate_text
+from gateway.config.model import (
+    DeviceConfig,
+    GatewayConfig,
+    GatewaySection,
+    OpcuaSection,
+    TagConfig,
+)
+from gateway.config.problem import ConfigError, Problem, Severity
+
+__all__ = [
+    "ConfigError",
+    "DeviceConfig",
+    "GatewayConfig",
+    "GatewaySection",
+    "OpcuaSection",
+    "Problem",
+    "Severity",
+    "TagConfig",
+    "check_file",
+    "load_config",
+    "validate_text",
+]

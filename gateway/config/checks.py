@@ -1,0 +1,171 @@
+"""Checks across keys and items that the models cannot express, each at its exact key path.
+
+They run on whatever validated: each device's own keys, and each tag, are validated on
+their own, so one bad tag does not hide its neighbours' problems and a device whose own
+keys are wrong still has its tags checked. Checks on a device's own keys (URL, unit id,
+names, limits) wait until all of them validate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from drivers.base import Table
+from drivers.modbus.address import ADDRESS_SPACE, address_hints, address_problems
+from drivers.modbus.link import LinkSettings
+from gateway.config.model import DeviceConfig, TagConfig
+from gateway.config.problem import Finding, Loc, Severity, format_path
+
+_NUMERIC_ONLY = ("scale", "offset", "deadband", "range")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceParts:
+    """What validated of one [[devices]] table: its own keys, and each tag on its own."""
+
+    device: DeviceConfig | None
+    tags: Mapping[int, TagConfig] = field(default_factory=dict)  # by index in the file
+
+
+def check(devices: Sequence[DeviceParts]) -> list[Finding]:
+    """Every semantic problem of the devices, in no particular order."""
+    named = (
+        (("devices", i), part.device.name)
+        for i, part in enumerate(devices)
+        if part.device is not None
+    )
+    findings = _duplicates(named)
+    for index, part in enumerate(devices):
+        at: Loc = ("devices", index)
+        if part.device is not None:
+            findings += _device(at, part.device)
+        tag_locs = {j: (*at, "tags", j) for j in part.tags}
+        findings += _duplicates((tag_locs[j], tag.name) for j, tag in part.tags.items())
+        max_registers = part.device.max_registers if part.device is not None else None
+        for j, tag in part.tags.items():
+            findings += _tag(tag_locs[j], tag, max_registers)
+        findings += _overlaps([(tag_locs[j], tag) for j, tag in part.tags.items()])
+    return findings
+
+
+def _duplicates(named: Iterable[tuple[Loc, str]]) -> list[Finding]:
+    first: dict[str, Loc] = {}
+    seen: dict[str, int] = {}
+    findings = []
+    for loc, name in named:
+        seen[name] = seen.get(name, 0) + 1
+        if name not in first:
+            first[name] = loc
+            continue
+        times = "twice" if seen[name] == 2 else "again"
+        message = f"name {name!r} is used {times}; first at {format_path(first[name])}"
+        findings.append(Finding((*loc, "name"), message))
+    return findings
+
+
+def _device(at: Loc, device: DeviceConfig) -> list[Finding]:
+    findings = []
+    try:
+        LinkSettings.parse(device.url)
+    except ValueError as exc:
+        findings.append(Finding((*at, "url"), str(exc)))
+    if device.unit_id == 0:
+        # Modbus over Serial Line V1.02 §2.2: every device executes a broadcast write and
+        # none answers, so a read to unit 0 can only time out.
+        findings.append(
+            Finding(
+                (*at, "unit_id"),
+                "unit_id 0 is the broadcast address: no device answers it, so it cannot be "
+                "polled; use the device's own unit id",
+            )
+        )
+    if device.max_gap >= device.max_registers:
+        if "max_gap" in device.model_fields_set:
+            findings.append(
+                Finding(
+                    (*at, "max_gap"),
+                    f"must be less than max_registers = {device.max_registers} "
+                    f"(got {device.max_gap})",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    (*at, "max_registers"),
+                    f"must be greater than max_gap, which defaults to {device.max_gap}; "
+                    f"set max_gap lower too (got {device.max_registers})",
+                )
+            )
+    return findings
+
+
+def _tag(at: Loc, tag: TagConfig, max_registers: int | None) -> list[Finding]:
+    field_tag = tag.as_tag(tag.name)
+    findings = [
+        Finding((*at, key), message)
+        for key, message in address_problems(
+            field_tag, writable=tag.writable, max_registers=max_registers
+        )
+    ]
+    findings += [
+        Finding((*at, key), message, Severity.WARNING) for key, message in address_hints(field_tag)
+    ]
+    if not tag.type.is_numeric:
+        findings += [
+            Finding((*at, key), f"{key} is only allowed on a numeric type, not on a {tag.type}")
+            for key in _NUMERIC_ONLY
+            if key in tag.model_fields_set
+        ]
+    return findings
+
+
+def _overlaps(tags: Sequence[tuple[Loc, TagConfig]]) -> list[Finding]:
+    """Tags that read the same registers (or bits), which is rarely meant.
+
+    Bits of a register do not overlap each other, nor the register read whole: a status
+    word next to its bits is a common and deliberate layout. Tags that run past the end
+    of the table, or strings without a length, are errors already.
+    """
+    findings: list[Finding] = []
+    by_table: dict[Table, list[tuple[Loc, TagConfig]]] = {}
+    bits: dict[tuple[Table, int, int], tuple[Loc, TagConfig]] = {}
+    for loc, tag in tags:
+        field_tag = tag.as_tag(tag.name)
+        if field_tag.width == 0 or field_tag.end > ADDRESS_SPACE:
+            continue
+        if tag.bit is None:
+            by_table.setdefault(tag.table, []).append((loc, tag))
+            continue
+        first = bits.setdefault((tag.table, tag.address, tag.bit), (loc, tag))
+        if first[0] != loc:
+            findings.append(_overlap(loc, first, f"{tag.table} {tag.address} bit {tag.bit}"))
+    for table, spans in by_table.items():
+        findings += _overlapping_spans(table, spans)
+    return findings
+
+
+def _overlapping_spans(table: Table, spans: list[tuple[Loc, TagConfig]]) -> list[Finding]:
+    findings = []
+    # Sweep in address order, keeping the tags whose registers are still running.
+    ordered = sorted(spans, key=lambda item: (item[1].address, item[0]))
+    running: list[tuple[int, Loc, TagConfig]] = []
+    for loc, tag in ordered:
+        end = tag.as_tag(tag.name).end
+        running = [item for item in running if item[0] > tag.address]
+        for other_end, other_loc, other in running:
+            last = min(end, other_end) - 1
+            where = f"{table} {tag.address}" + (f"-{last}" if last > tag.address else "")
+            # Reported at whichever comes later in the file, naming the earlier one.
+            if other_loc < loc:
+                findings.append(_overlap(loc, (other_loc, other), where))
+            else:
+                findings.append(_overlap(other_loc, (loc, tag), where))
+        running.append((end, loc, tag))
+    return findings
+
+
+def _overlap(at: Loc, earlier: tuple[Loc, TagConfig], where: str) -> Finding:
+    loc, tag = earlier
+    message = f"overlaps {format_path(loc)} ({tag.name!r}) at {where}"
+    return Finding((*at, "address"), message, Severity.WARNING)

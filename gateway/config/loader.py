@@ -1,0 +1,157 @@
+"""TOML file -> validated `GatewayConfig`, or every problem at once, in file order.
+
+`uvelka check-config` and the web page use `check_file` / `validate_text` and print the
+same lines; the gateway itself calls `load_config`, which refuses a file with errors.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from gateway.config.checks import DeviceParts, check
+from gateway.config.messages import explain
+from gateway.config.model import DeviceConfig, GatewayConfig, TagConfig
+from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
+
+logger = logging.getLogger(__name__)
+
+_TOML_POSITION = re.compile(
+    r"^(?P<message>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$",
+    re.DOTALL,
+)
+_TOML_TABLE_TWICE = re.compile(r"^Cannot declare (?P<keys>\(.*\)) twice$", re.DOTALL)
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """The validated configuration in `path`; logs its warnings, raises ConfigError on errors."""
+    config, problems = _check(path)
+    if config is None:
+        raise ConfigError(problems)
+    for problem in problems:
+        logger.warning("%s", problem)
+    return config
+
+
+def check_file(path: Path) -> list[Problem]:
+    """Every problem of the file at `path` (errors and warnings), in file order."""
+    return _check(path)[1]
+
+
+def validate_text(text: str, file: str) -> tuple[GatewayConfig | None, list[Problem]]:
+    """Validate TOML `text` named `file`: the config (None if any error) and every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [_syntax_problem(exc, file)]
+    try:
+        config: GatewayConfig | None = GatewayConfig.model_validate(raw)
+        findings: list[Finding] = []
+    except ValidationError as exc:
+        config, findings = None, explain(exc, GatewayConfig)
+    findings += check(_parts(raw))
+    positions = _document_order(raw)
+    findings.sort(key=lambda finding: _position(positions, finding.loc))
+    problems = [
+        Problem(file, format_path(finding.loc), finding.message, finding.severity)
+        for finding in findings
+    ]
+    return (None if any(problem.is_error for problem in problems) else config), problems
+
+
+def _check(path: Path) -> tuple[GatewayConfig | None, list[Problem]]:
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(file, "", f"cannot read the file: {exc.strerror or exc}")]
+    try:
+        # utf-8-sig: TOML is UTF-8, and Windows editors like to prepend a byte order mark.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, [Problem(file, f"line {line}", "not UTF-8 text; TOML files are UTF-8")]
+    return validate_text(text, file)
+
+
+def _syntax_problem(exc: tomllib.TOMLDecodeError, file: str) -> Problem:
+    match = _TOML_POSITION.match(str(exc))
+    if match is None:  # tomllib always appends a position; keep its words if that changes
+        return Problem(file, "", f"TOML syntax error: {exc}")
+    where = "end of file"
+    if match["line"] is not None:
+        where = f"line {match['line']}, column {match['column']}"
+    return Problem(file, where, _syntax_message(match["message"]))
+
+
+def _syntax_message(message: str) -> str:
+    if message == "Illegal character '\\n'":  # only a one-line string can meet a newline
+        return "unclosed string: it must end on the line it starts"
+    twice = _TOML_TABLE_TWICE.match(message)
+    if twice is not None:
+        keys = ast.literal_eval(twice["keys"])  # tomllib shows the table as a tuple repr
+        return f"table [{'.'.join(keys)}] is declared twice"
+    return message[:1].lower() + message[1:]
+
+
+def _parts(raw: dict[str, Any]) -> list[DeviceParts]:
+    """Each device's own keys and each of its tags validated on their own, for the checks."""
+    devices = raw.get("devices")
+    if not isinstance(devices, list):
+        return []
+    parts = []
+    for device in devices:
+        if not isinstance(device, dict):
+            parts.append(DeviceParts(None))
+            continue
+        own = {key: value for key, value in device.items() if key != "tags"}
+        tags = device.get("tags")
+        valid_tags: dict[int, TagConfig] = {}
+        for index, raw_tag in enumerate(tags if isinstance(tags, list) else []):
+            tag = _valid(TagConfig, raw_tag)
+            if tag is not None:
+                valid_tags[index] = tag
+        parts.append(DeviceParts(_valid(DeviceConfig, own), valid_tags))
+    return parts
+
+
+def _valid(model: type[_Model], raw: object) -> _Model | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None  # already reported by the validation of the whole file
+
+
+def _document_order(raw: object) -> dict[Loc, int]:
+    """Each key path present in the file, numbered in the order it first appears.
+
+    tomllib builds dicts in the order keys appear, and arrays keep their order, so a
+    pre-order walk numbers the keys as they come in the file.
+    """
+    order: dict[Loc, int] = {}
+    pending: list[tuple[Loc, object]] = [((), raw)]
+    while pending:
+        loc, value = pending.pop()
+        order[loc] = len(order)
+        children: list[tuple[Loc, object]] = []
+        if isinstance(value, dict):
+            children = [((*loc, key), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            children = [((*loc, index), item) for index, item in enumerate(value)]
+        pending.extend(reversed(children))
+    return order
+
+
+def _position(order: dict[Loc, int], loc: Loc) -> int:
+    """Where a problem sits: at its key, or at the nearest enclosing key for a missing one."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in order:
+            return order[loc[:end]]
+    return -1

@@ -1,0 +1,131 @@
+"""The validated configuration: frozen models built from the TOML file.
+
+Field-level checks live on the models. Checks across fields and items (unique names,
+URL syntax, address ranges, type/table combinations, overlaps) live in
+`gateway.config.checks`, so that each problem can name its exact key path.
+
+The models are strict: TOML values carry real types, so a string where a number belongs
+(`address = "10"`) or a number where a bool belongs (`writable = 1`) is a mistake to report,
+not something to coerce. Only the fields whose TOML form is text or an array are lax:
+paths and enums come from strings, `range` from an array.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from drivers.base import ByteOrder, DataType, Table, Tag
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_NAME_MAX = 64
+
+
+def _valid_name(value: str) -> str:
+    # Names become OPC UA browse names and MQTT topic levels: keep them plain. Messages
+    # leave out the value: gateway.config.messages adds "(got ...)" as it was written.
+    if not 1 <= len(value) <= _NAME_MAX:
+        raise ValueError(f"must be 1 to {_NAME_MAX} characters long")
+    if not _NAME.fullmatch(value):
+        raise ValueError("must start with a letter or '_' and hold only letters, digits, '_', '-'")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_valid_name)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class GatewaySection(_Frozen):
+    name: Name = "uvelka"
+    data_dir: Annotated[Path, Field(strict=False)] = Path("./var")
+
+
+class OpcuaSection(_Frozen):
+    endpoint: str = "opc.tcp://0.0.0.0:4840/uvelka"
+    namespace: str = Field(default="urn:uvelka:gateway", min_length=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _opc_tcp(cls, value: str) -> str:
+        if not value.startswith("opc.tcp://"):
+            raise ValueError("must be an opc.tcp:// URL")
+        return value
+
+
+class TagConfig(_Frozen):
+    name: Name
+    table: Annotated[Table, Field(strict=False)]
+    # Bounds are checked by drivers.modbus.address with the rest of the addressing, where
+    # a 6-digit register number (400001) can be told from a plain mistake.
+    address: int
+    type: Annotated[DataType, Field(strict=False)]
+    order: Annotated[ByteOrder, Field(strict=False)] = ByteOrder.ABCD
+    bit: Annotated[int, Field(ge=0, le=15)] | None = None
+    length: Annotated[int, Field(ge=1, le=250)] | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+    description: str = ""
+    range: Annotated[tuple[float, float] | None, Field(strict=False)] = None
+    deadband: Annotated[float, Field(ge=0.0)] = 0.0
+    writable: bool = False
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero_scale(cls, value: float) -> float:
+        if value == 0.0:
+            raise ValueError("must not be 0, since writes divide by it")
+        return value
+
+    @field_validator("range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] >= value[1]:
+            raise ValueError("must be [low, high] with low < high")
+        return value
+
+    def as_tag(self, key: str) -> Tag:
+        """The driver's view of this tag, under the caller's `key`."""
+        return Tag(
+            key=key,
+            table=self.table,
+            address=self.address,
+            type=self.type,
+            order=self.order,
+            bit=self.bit,
+            length=self.length or 0,
+            scale=self.scale,
+            offset=self.offset,
+        )
+
+
+class DeviceConfig(_Frozen):
+    name: Name
+    url: str
+    unit_id: Annotated[int, Field(ge=0, le=255)] = 1
+    poll_interval: Annotated[float, Field(gt=0.0, le=86400.0)] = 1.0
+    timeout: Annotated[float, Field(gt=0.0, le=60.0)] = 1.0
+    stale_after: Annotated[float, Field(ge=0.0)] = 0.0
+    max_registers: Annotated[int, Field(ge=1, le=125)] = 125
+    max_bits: Annotated[int, Field(ge=1, le=2000)] = 2000
+    max_gap: Annotated[int, Field(ge=0, le=125)] = 8
+    enabled: bool = True
+    tags: list[TagConfig] = Field(default_factory=list)
+
+
+class GatewayConfig(_Frozen):
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    opcua: OpcuaSection = Field(default_factory=OpcuaSection)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    def device(self, name: str) -> DeviceConfig:
+        for device in self.devices:
+            if device.name == name:
+                return device
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""Runtime types shared by every gateway layer."""

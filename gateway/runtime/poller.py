@@ -1,0 +1,301 @@
+"""One device's supervised poll loop: schedule, read, decode, quality, backoff, writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from drivers.base import Connection, IllegalAddress, ReadBlock, Rejected, Tag, Unavailable
+from gateway.config.model import DeviceConfig
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.quality import Quality
+from gateway.core.sample import Sample, Value
+from gateway.core.status import DeviceStatus
+from gateway.core.writes import WriteFailure, WriteFailureReason
+from gateway.runtime.backoff import Backoff
+from gateway.runtime.field_driver import FieldDriver
+from gateway.runtime.tag_state import TagState
+
+logger = logging.getLogger(__name__)
+
+SampleSink = Callable[[Sequence[Sample]], None]
+StatusSink = Callable[[DeviceStatus], None]
+
+
+@dataclass(frozen=True)
+class PollerOptions:
+    backoff_max_s: float = 10.0
+    hole_retry_s: float = 60.0  # how often an address the device called illegal is re-tried
+    write_queue_size: int = 64
+
+
+@dataclass
+class _WriteRequest:
+    tag: Tag
+    value: Value
+    done: asyncio.Future[None]
+
+
+class DevicePoller:
+    """Polls one device on its own interval and publishes what changed.
+
+    Link failures (`Unavailable`) degrade every tag and retry with backoff; exception
+    answers (`Rejected`) degrade the tags of one block; a block answered ILLEGAL DATA
+    ADDRESS is split until the missing address is found, and remembered as a hole.
+    Writes are queued into this loop, so the connection is only ever used from here.
+    """
+
+    def __init__(
+        self,
+        device: DeviceConfig,
+        driver: FieldDriver,
+        sink: SampleSink,
+        status_sink: StatusSink,
+        clock: Clock | None = None,
+        options: PollerOptions | None = None,
+    ) -> None:
+        self.device = device
+        self._driver = driver
+        self._sink = sink
+        self._status_sink = status_sink
+        self._clock = clock or SystemClock()
+        self._options = options or PollerOptions()
+        self._configs = {tag.name: tag for tag in device.tags}
+        self._tags = {tag.name: driver.tag(device.name, tag) for tag in device.tags}
+        self._states = {
+            self._tags[cfg.name].key: TagState(self._tags[cfg.name].key, cfg.deadband)
+            for cfg in device.tags
+        }
+        self._blocks = driver.plan(device, list(self._tags.values()))
+        self._holes: dict[ReadBlock, float] = {}
+        self._writes: asyncio.Queue[_WriteRequest] = asyncio.Queue(self._options.write_queue_size)
+        self._backoff = Backoff(
+            device.poll_interval, max(device.poll_interval, self._options.backoff_max_s)
+        )
+        self._down_since: float | None = None
+        self._last_error = ""
+        self.poll_count = 0
+        self.error_count = 0
+        self.overruns = 0
+        self._round_trip_s: float | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._down_since is None and self.poll_count > 0
+
+    @property
+    def blocks(self) -> list[ReadBlock]:
+        """The current read plan, refined by any holes found so far."""
+        return list(self._blocks)
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        async with self._driver.open(self.device) as conn:
+            await self._loop(conn)
+
+    async def write(self, tag_name: str, value: Value) -> None:
+        """Write a tag's value through the device loop; raises WriteFailure."""
+        tag = self._tags.get(tag_name)
+        if tag is None:
+            raise WriteFailure(WriteFailureReason.UNKNOWN_TAG, f"{self.device.name}.{tag_name}")
+        if not self._configs[tag_name].writable:
+            raise WriteFailure(WriteFailureReason.NOT_WRITABLE, tag.key)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            self._writes.put_nowait(_WriteRequest(tag, value, done))
+        except asyncio.QueueFull:
+            raise WriteFailure(
+                WriteFailureReason.COMM_ERROR, f"{tag.key}: too many writes pending"
+            ) from None
+        await done
+
+    async def _loop(self, conn: Connection) -> None:
+        wake = self._clock.monotonic()
+        next_poll = wake
+        while True:
+            request = await self._next_write(wake - self._clock.monotonic())
+            if request is not None:
+                await self._serve_write(conn, request)
+                if self._down_since is None:
+                    # Let the client see the device's new value without waiting a full interval.
+                    next_poll = wake = self._clock.monotonic()
+                continue
+            now = self._clock.monotonic()
+            if self._down_since is not None and now < next_poll:
+                self._expire_stale(now)
+            else:
+                ok = await self._cycle(conn)
+                now = self._clock.monotonic()
+                if ok:
+                    next_poll += self.device.poll_interval
+                    if next_poll <= now:
+                        self.overruns += 1
+                        next_poll = now + self.device.poll_interval
+                else:
+                    next_poll = now + self._backoff.next_delay()
+            wake = min(next_poll, self._stale_deadline() or next_poll)
+
+    async def _next_write(self, timeout_s: float) -> _WriteRequest | None:
+        if not self._writes.empty():
+            return self._writes.get_nowait()
+        if timeout_s <= 0:
+            return None
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._writes.get()
+        except TimeoutError:
+            return None
+
+    async def _cycle(self, conn: Connection) -> bool:
+        """One pass over the plan; False when the link failed."""
+        self.poll_count += 1
+        samples: list[Sample] = []
+        try:
+            for block in self._due_blocks():
+                await self._read(conn, block, samples)
+        except Unavailable as exc:
+            self._link_failed(exc, samples)
+            ok = False
+        else:
+            self._link_ok()
+            ok = True
+        self._round_trip_s = getattr(conn, "round_trip_s", None)
+        if samples:
+            self._sink(samples)
+        self._status_sink(self.status())
+        return ok
+
+    def _due_blocks(self) -> list[ReadBlock]:
+        now = self._clock.monotonic()
+        due = [block for block, retry_at in self._holes.items() if retry_at <= now]
+        return self._blocks + due
+
+    async def _read(self, conn: Connection, block: ReadBlock, samples: list[Sample]) -> None:
+        try:
+            data = await conn.read(block)
+        except IllegalAddress as exc:
+            self._count_error(exc)
+            pieces = self._driver.split(block) if len(block.tags) > 1 else []
+            if len(pieces) > 1 and block in self._blocks:
+                await self._read_pieces(conn, block, pieces, samples)
+            else:
+                self._mark_hole(block, exc, samples)
+            return
+        except Rejected as exc:
+            self._count_error(exc)
+            self._degrade(block.tags, Quality.DEVICE_ERROR, samples)
+            return
+        if block in self._holes:
+            logger.info("%s: %s %d+%d is readable again", self.device.name, block.table,
+                        block.start, block.count)
+            del self._holes[block]
+            self._blocks.append(block)
+        now_mono, now = self._clock.monotonic(), self._clock.now()
+        states = self._states
+        for tag, value in self._driver.decode(block, data):
+            sample = states[tag.key].observe(value, now_mono, now)
+            if sample is not None:
+                samples.append(sample)
+
+    def _mark_hole(self, block: ReadBlock, exc: IllegalAddress, samples: list[Sample]) -> None:
+        if block not in self._holes:
+            logger.warning("%s: %s does not exist on the device (%s); retrying every %.0f s",
+                           self.device.name, ", ".join(t.key for t in block.tags), exc,
+                           self._options.hole_retry_s)
+        if block in self._blocks:
+            self._blocks.remove(block)
+        self._holes[block] = self._clock.monotonic() + self._options.hole_retry_s
+        self._degrade(block.tags, Quality.CONFIG_ERROR, samples)
+
+    async def _read_pieces(
+        self, conn: Connection, block: ReadBlock, pieces: list[ReadBlock], samples: list[Sample]
+    ) -> None:
+        logger.info("%s: %s %d+%d answered illegal address; split into %d reads",
+                    self.device.name, block.table, block.start, block.count, len(pieces))
+        index = self._blocks.index(block)
+        self._blocks[index : index + 1] = pieces
+        for piece in pieces:
+            await self._read(conn, piece, samples)
+
+    def _degrade(self, tags: Sequence[Tag], quality: Quality, samples: list[Sample]) -> None:
+        now = self._clock.now()
+        for tag in tags:
+            sample = self._states[tag.key].fail(quality, now)
+            if sample is not None:
+                samples.append(sample)
+
+    def _count_error(self, exc: Exception) -> None:
+        self.error_count += 1
+        self._last_error = str(exc)
+
+    def _link_failed(self, exc: Unavailable, samples: list[Sample]) -> None:
+        self._count_error(exc)
+        now_mono = self._clock.monotonic()
+        if self._down_since is None:
+            self._down_since = now_mono
+            logger.warning("%s: link down: %s", self.device.name, exc)
+        else:
+            logger.debug("%s: still down: %s", self.device.name, exc)
+        self._expire_stale(now_mono, samples)
+
+    def _expire_stale(self, now_mono: float, samples: list[Sample] | None = None) -> None:
+        collected = [] if samples is None else samples
+        now = self._clock.now()
+        stale_after = self.device.stale_after
+        for state in self._states.values():
+            sample = state.link_failed(now_mono, stale_after, now)
+            if sample is not None:
+                collected.append(sample)
+        if samples is None and collected:
+            self._sink(collected)
+
+    def _stale_deadline(self) -> float | None:
+        if self._down_since is None or not self.device.stale_after:
+            return None
+        deadlines = [
+            d for s in self._states.values()
+            if (d := s.stale_deadline(self.device.stale_after)) is not None
+        ]
+        return min(deadlines, default=None)
+
+    def _link_ok(self) -> None:
+        if self._down_since is not None:
+            outage = self._clock.monotonic() - self._down_since
+            logger.info("%s: link back after %.1f s", self.device.name, outage)
+            self._down_since = None
+            # Holes were judged before the outage; check them again now.
+            self._holes = dict.fromkeys(self._holes, 0.0)
+        self._backoff.reset()
+
+    async def _serve_write(self, conn: Connection, request: _WriteRequest) -> None:
+        failure: WriteFailure | None = None
+        try:
+            await self._driver.write(conn, request.tag, request.value)
+        except WriteFailure as exc:
+            failure = exc
+        except IllegalAddress as exc:
+            failure = WriteFailure(WriteFailureReason.CONFIG_ERROR, str(exc))
+        except Rejected as exc:
+            failure = WriteFailure(WriteFailureReason.DEVICE_ERROR, str(exc))
+        except Unavailable as exc:
+            failure = WriteFailure(WriteFailureReason.COMM_ERROR, str(exc))
+        if request.done.done():  # the client gave up waiting
+            return
+        if failure is None:
+            logger.info("%s: wrote %r", request.tag.key, request.value)
+            request.done.set_result(None)
+        else:
+            logger.warning("%s: write of %r failed: %s", request.tag.key, request.value, failure)
+            request.done.set_exception(failure)
+
+    def status(self) -> DeviceStatus:
+        return DeviceStatus(
+            device=self.device.name,
+            connected=self.connected,
+            last_error=self._last_error,
+            poll_count=self.poll_count,
+            error_count=self.error_count,
+            round_trip_s=self._round_trip_s,
+        )

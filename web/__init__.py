@@ -1,0 +1,1 @@
+"""The engineers' web page (aiohttp): see issue #5."""
