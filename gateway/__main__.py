@@ -55,12 +55,17 @@ def _check_config(path: Path) -> int:
     return 1 if errors else 0
 
 
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # Their INFO is a play-by-play of internals (every standard node asyncua loads).
+        for library in ("asyncua", "pymodbus"):
+            logging.getLogger(library).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    _configure_logging(args.log_level.upper())
     try:
         if args.command == "check-config":
             return _check_config(args.file)

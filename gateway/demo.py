@@ -40,17 +40,18 @@ def demo_jobs(args: argparse.Namespace) -> list[Coroutine[Any, Any, None]]:
         base_port=first.port or 502,
     )
     gateway = Gateway(config)
-    return [run_simulator(options), gateway.serve(), _announce(gateway)]
+    return [run_simulator(options), gateway.serve(), _announce(gateway, options.speedup)]
 
 
-async def _announce(gateway: Gateway) -> None:
+async def _announce(gateway: Gateway, speedup: float) -> None:
     await gateway.started.wait()
     config = gateway.config
     ns = gateway.server.namespace_index
     device = config.devices[0]
     lines = [
         "",
-        f"Uvelka demo: {len(config.devices)} simulated pumps, speed-up from the command line",
+        f"Uvelka demo: {len(config.devices)} simulated pumps, {speedup:g} simulated seconds "
+        "per second (bearings wear visibly within minutes)",
         f"  OPC UA endpoint : {gateway.server.endpoint_url} (no security, anonymous)",
         f"  namespace       : {config.opcua.namespace} (ns={ns})",
         f"  browse          : Objects/{config.gateway.name}/Devices/<pump>/<tag>",
