@@ -58,9 +58,11 @@ def _check_config(path: Path) -> int:
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     if level != "DEBUG":
-        # Their INFO is a play-by-play of internals (every standard node asyncua loads).
-        for library in ("asyncua", "pymodbus"):
-            logging.getLogger(library).setLevel(logging.WARNING)
+        # asyncua's INFO is a play-by-play of every standard node it loads; pymodbus logs an
+        # ERROR for every timeout and late answer, which our driver already reports once
+        # per link transition.
+        logging.getLogger("asyncua").setLevel(logging.WARNING)
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
