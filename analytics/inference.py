@@ -1,0 +1,161 @@
+"""Scoring with an exported model: the only module that imports onnxruntime.
+
+A model file follows the conventions of analytics/README.md: one input "features"
+(float or double, [N, n_features]), one output "score" ([N], higher = more anomalous, or the
+remaining useful life), and its manifest in the metadata. `Model.load` checks all of that,
+so the gateway can validate a dropped-in file before swapping it in.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from analytics.features import FEATURE_KINDS, FEATURE_VERSION, extract
+from analytics.manifest import METADATA_KEY, Manifest, ManifestError
+
+logger = logging.getLogger(__name__)
+
+INPUT_NAME = "features"
+OUTPUT_NAME = "score"
+_INPUT_DTYPES: dict[str, type[np.floating]] = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+}
+
+
+class ModelError(Exception):
+    """A model file cannot be used: unreadable, not ONNX, no or bad manifest, wrong shape."""
+
+
+class Model:
+    """A loaded model: its manifest and an onnxruntime session (thread-safe `score`)."""
+
+    def __init__(self, session: ort.InferenceSession, manifest: Manifest, source: str) -> None:
+        """Use `Model.load`; this only binds what it has checked."""
+        self._session = session
+        self.manifest = manifest
+        self.source = source
+        self.input_dtype: type[np.floating] = _INPUT_DTYPES[session.get_inputs()[0].type]
+        self._outputs = [OUTPUT_NAME]
+
+    @classmethod
+    def load(cls, path: Path | str) -> Model:
+        """Read, check and prepare the model at `path`; raise ModelError with the reason."""
+        path = Path(path)
+        try:
+            # One read: the checks and the session see the same bytes even if the file is
+            # replaced meanwhile (hot reload writes a new file and renames it over).
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        return cls.from_bytes(data, source=str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "<bytes>") -> Model:
+        """Like `load`, from the file's content; `source` names it in errors and logs."""
+        options = ort.SessionOptions()
+        # The gateway scores from one worker thread and keeps the other cores for polling:
+        # no intra-op pool (its spinning threads would burn CPU between scores).
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only: load problems come back as ModelError
+        try:
+            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        # onnxruntime's errors (InvalidProtobuf, Fail, InvalidGraph, ...) share no base class.
+        except Exception as exc:
+            raise ModelError(f"{source}: not a loadable ONNX model: {exc}") from exc
+        manifest = _read_manifest(session, source)
+        _check_signature(session, manifest, source)
+        logger.debug("loaded model %r from %r", manifest.name, source)
+        return cls(session, manifest, source)
+
+    @property
+    def version(self) -> str:
+        """Short identity: name/creation time/training-data fingerprint prefix."""
+        m = self.manifest
+        return f"{m.name}/{m.created:%Y%m%dT%H%M%SZ}/{m.data.sha256[:8]}"
+
+    @property
+    def n_features(self) -> int:
+        """Feature columns per row that `score` takes."""
+        return self.manifest.n_features
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """One float64 score per row of `features` (n_rows, n_features); NaN if incomplete."""
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != self.manifest.n_features:
+            raise ValueError(
+                f"model {self.manifest.name!r} takes (n, {self.manifest.n_features}) features,"
+                f" got shape {features.shape}"
+            )
+        x = features.astype(self.input_dtype, copy=False)
+        (scores,) = self._session.run(self._outputs, {INPUT_NAME: x})
+        scores = scores.reshape(-1).astype(np.float64, copy=False)
+        # A tree sends NaN down some branch and scores it like any row: say "no score".
+        incomplete = ~np.isfinite(features).all(axis=1)
+        if incomplete.any():
+            scores[incomplete] = np.nan
+        return scores
+
+    def smoke_test(self) -> None:
+        """Score one synthetic window through features and model; ModelError unless finite."""
+        m = self.manifest
+        t = np.linspace(0.0, 1.0, m.window.length)
+        # Every signal different and varying, so no feature sits on a degenerate case.
+        offsets = np.arange(1, len(m.inputs) + 1, dtype=np.float64)
+        window = offsets + np.sin(2 * np.pi * np.outer(t, offsets)) + t[:, None]
+        try:
+            scores = self.score(extract(window[None], m.feature_kinds))
+        except Exception as exc:  # onnxruntime's run errors share no base class either
+            raise ModelError(f"{self.source}: smoke inference failed: {exc}") from exc
+        if scores.shape != (1,) or not np.isfinite(scores).all():
+            raise ModelError(
+                f"{self.source}: smoke inference gave {scores!r}, expected one finite score"
+            )
+
+
+def _read_manifest(session: ort.InferenceSession, source: str) -> Manifest:
+    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if text is None:
+        raise ModelError(
+            f"{source}: no {METADATA_KEY!r} in the ONNX metadata (not exported by uvelka?)"
+        )
+    try:
+        manifest = Manifest.from_json(text)
+    except ManifestError as exc:
+        raise ModelError(f"{source}: {exc}") from exc
+    if manifest.feature_version != FEATURE_VERSION:
+        raise ModelError(
+            f"{source}: trained on feature version {manifest.feature_version}, this gateway"
+            f" computes version {FEATURE_VERSION}: retrain the model"
+        )
+    unknown = [k for k in manifest.feature_kinds if k not in FEATURE_KINDS]
+    if unknown:
+        raise ModelError(f"{source}: unknown feature kind(s) {unknown} in the manifest")
+    return manifest
+
+
+def _check_signature(session: ort.InferenceSession, manifest: Manifest, source: str) -> None:
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        names = [i.name for i in inputs]
+        raise ModelError(f"{source}: needs exactly one input named {INPUT_NAME!r}, has {names}")
+    if inputs[0].type not in _INPUT_DTYPES:
+        raise ModelError(
+            f"{source}: input {INPUT_NAME!r} must be float or double, is {inputs[0].type}"
+        )
+    shape = inputs[0].shape
+    if len(shape) != 2 or shape[1] != manifest.n_features:
+        raise ModelError(
+            f"{source}: input shape {shape} does not match the manifest's"
+            f" {len(manifest.inputs)} signals x {len(manifest.feature_kinds)} kinds"
+            f" = {manifest.n_features} features"
+        )
+    outputs = [o.name for o in session.get_outputs()]
+    if OUTPUT_NAME not in outputs:
+        raise ModelError(f"{source}: no output named {OUTPUT_NAME!r} (outputs: {outputs})")

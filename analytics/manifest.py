@@ -1,0 +1,438 @@
+"""A model's manifest: what it computes from which signals, and how it was trained.
+
+The manifest travels inside the ONNX file (metadata_props key `METADATA_KEY`, JSON text),
+so a model file is self-describing: the gateway checks it against an asset's mapping
+before scoring, and an operator can tell which data, recipe and library versions made it.
+Field meanings are in analytics/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any, Literal
+
+import numpy as np
+
+from analytics.features import DEFAULT_KINDS, FEATURE_VERSION, WindowSpec, feature_names
+
+METADATA_KEY = "uvelka.manifest"
+# Version of the JSON layout below (not of the features): bump on an incompatible change.
+MANIFEST_FORMAT = 1
+
+Kind = Literal["anomaly", "rul"]
+KINDS: tuple[str, ...] = ("anomaly", "rul")
+
+# The distributions whose versions decide what a model computes, recorded at training.
+RECORDED_DISTRIBUTIONS: tuple[str, ...] = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ManifestError(ValueError):
+    """A manifest is missing, not JSON, or has missing or invalid fields (all listed)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid manifest: " + "; ".join(self.problems))
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """sha256 hex of arrays' dtypes, shapes and values (C order): the training data's id."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def library_versions(distributions: Sequence[str] = RECORDED_DISTRIBUTIONS) -> dict[str, str]:
+    """Installed versions of `distributions` (absent ones skipped) and of Python."""
+    versions = {"python": platform.python_version()}
+    for name in distributions:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """Fingerprint (sha256 hex, see `fingerprint`) and description of the training data."""
+
+    sha256: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """The training recipe's name and its parameters (JSON values)."""
+
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """Everything the gateway and an operator need to know about one model file.
+
+    Validated on construction (ManifestError lists every problem). The dicts are copied
+    but, as in any frozen dataclass, not frozen themselves: do not mutate them.
+    """
+
+    kind: Kind
+    name: str
+    inputs: tuple[str, ...]
+    window: WindowSpec
+    score_range: tuple[float, float]
+    data: TrainingData
+    seed: int
+    recipe: Recipe
+    feature_kinds: tuple[str, ...] = DEFAULT_KINDS
+    feature_version: int = FEATURE_VERSION
+    threshold: float | None = None
+    output_unit: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    versions: dict[str, str] = field(default_factory=library_versions)
+
+    def __post_init__(self) -> None:
+        # Normalise what JSON and callers spell loosely, so a round trip compares equal;
+        # values of a wrong type stay as they are for _semantic_problems to report.
+        normal: dict[str, Any] = {}
+        for name in ("inputs", "feature_kinds"):
+            if _is_sequence(getattr(self, name)):
+                normal[name] = tuple(getattr(self, name))
+        for name in ("metrics", "versions"):
+            if isinstance(getattr(self, name), Mapping):
+                normal[name] = dict(getattr(self, name))
+        if _is_sequence(self.score_range) and all(map(_is_number, self.score_range)):
+            normal["score_range"] = tuple(float(v) for v in self.score_range)
+        if _is_number(self.threshold):
+            normal["threshold"] = float(self.threshold)  # type: ignore[arg-type]
+        if isinstance(self.created, datetime) and self.created.tzinfo is not None:
+            # Whole seconds in UTC: exactly what to_json writes.
+            normal["created"] = self.created.astimezone(UTC).replace(microsecond=0)
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)
+        problems = _semantic_problems(self)
+        if problems:
+            raise ManifestError(problems)
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns the model takes: one per input signal and kind."""
+        return len(self.inputs) * len(self.feature_kinds)
+
+    def feature_names(self) -> list[str]:
+        """The model's input columns, "<signal>.<kind>", in order."""
+        return feature_names(self.inputs, self.feature_kinds)
+
+    def is_anomalous(self, scores: np.ndarray) -> np.ndarray:
+        """The decision rule of an anomaly model: score > threshold (boolean per score)."""
+        if self.threshold is None:
+            raise ValueError(f"model {self.name!r} is a {self.kind} model: it has no threshold")
+        return np.asarray(scores) > self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON-ready values, in the documented layout."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "kind": self.kind,
+            "name": self.name,
+            "inputs": list(self.inputs),
+            "window": {"length": self.window.length, "step": self.window.step},
+            "feature_version": self.feature_version,
+            "feature_kinds": list(self.feature_kinds),
+            "threshold": self.threshold,
+            "score_range": list(self.score_range),
+            "output_unit": self.output_unit,
+            "data": {"sha256": self.data.sha256, "source": self.data.source},
+            "metrics": dict(self.metrics),
+            "created": self.created.isoformat().replace("+00:00", "Z"),
+            "versions": dict(self.versions),
+            "seed": self.seed,
+            "recipe": {"name": self.recipe.name, "params": self.recipe.params},
+        }
+
+    def to_json(self) -> str:
+        """Compact JSON text (strict: no NaN), the value stored in the ONNX metadata."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Manifest:
+        """Parse and validate JSON text; raise ManifestError listing every problem."""
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError([f"not JSON: {exc}"]) from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Manifest:
+        """Validate JSON values (as `to_dict` writes them); raise ManifestError on problems."""
+        if not isinstance(raw, dict):
+            raise ManifestError([f"must be a JSON object, got {_json_type(raw)}"])
+        problems: list[str] = []
+        if raw.get("format") != MANIFEST_FORMAT:
+            problems.append(
+                f"format: this library reads format {MANIFEST_FORMAT}, got {raw.get('format')!r}"
+            )
+        unknown = sorted(set(raw) - set(_PARSERS) - {"format"})
+        if unknown:
+            problems.append(f"unknown field(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name, parse in _PARSERS.items():
+            if name not in raw:
+                problems.append(f"{name}: missing")
+                continue
+            try:
+                values[name] = parse(raw[name], name)
+            except _Invalid as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ManifestError(problems)
+        return cls(**values)
+
+
+class _Invalid(Exception):
+    """A JSON value of the wrong type; its message starts with the field's path."""
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, list | tuple)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if _is_number(value):
+        return f"the number {value!r}"
+    return names.get(type(value), type(value).__name__)
+
+
+def _string(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"{path}: must be a string, got {_json_type(value)}")
+    return value
+
+
+def _optional_string(value: object, path: str) -> str | None:
+    return None if value is None else _string(value, path)
+
+
+def _integer(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(f"{path}: must be an integer, got {_json_type(value)}")
+    return value
+
+
+def _number(value: object, path: str) -> float:
+    if not _is_number(value):
+        raise _Invalid(f"{path}: must be a number, got {_json_type(value)}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _optional_number(value: object, path: str) -> float | None:
+    return None if value is None else _number(value, path)
+
+
+def _object(value: object, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"{path}: must be an object, got {_json_type(value)}")
+    return value
+
+
+def _strings(value: object, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{path}: must be an array of strings, got {_json_type(value)}")
+    return tuple(_string(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+
+def _number_pair(value: object, path: str) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _Invalid(f"{path}: must be an array [low, high], got {_json_type(value)}")
+    return (_number(value[0], f"{path}[0]"), _number(value[1], f"{path}[1]"))
+
+
+def _map_of(
+    parse_value: Callable[[object, str], Any],
+) -> Callable[[object, str], dict[str, Any]]:
+    def parse(value: object, path: str) -> dict[str, Any]:
+        return {
+            key: parse_value(item, f"{path}.{key}") for key, item in _object(value, path).items()
+        }
+
+    return parse
+
+
+def _fields(value: object, path: str, parsers: Mapping[str, Callable[[object, str], Any]]) -> dict:
+    raw = _object(value, path)
+    missing = [name for name in parsers if name not in raw]
+    if missing:
+        raise _Invalid(f"{path}: missing {', '.join(missing)}")
+    unknown = sorted(set(raw) - set(parsers))
+    if unknown:
+        raise _Invalid(f"{path}: unknown field(s) {', '.join(unknown)}")
+    return {name: parse(raw[name], f"{path}.{name}") for name, parse in parsers.items()}
+
+
+def _window(value: object, path: str) -> WindowSpec:
+    parsed = _fields(value, path, {"length": _integer, "step": _integer})
+    try:
+        return WindowSpec(**parsed)
+    except ValueError as exc:
+        raise _Invalid(f"{path}: {exc}") from None
+
+
+def _training_data(value: object, path: str) -> TrainingData:
+    return TrainingData(**_fields(value, path, {"sha256": _string, "source": _string}))
+
+
+def _recipe(value: object, path: str) -> Recipe:
+    return Recipe(**_fields(value, path, {"name": _string, "params": _object}))
+
+
+def _created(value: object, path: str) -> datetime:
+    text = _string(value, path)
+    try:
+        created = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Invalid(f"{path}: not an ISO 8601 date and time: {text!r}") from None
+    if created.tzinfo is None:
+        raise _Invalid(f"{path}: needs a UTC offset, e.g. 2025-01-31T12:00:00Z (got {text!r})")
+    return created
+
+
+_PARSERS: dict[str, Callable[[object, str], Any]] = {
+    "kind": _string,
+    "name": _string,
+    "inputs": _strings,
+    "window": _window,
+    "feature_version": _integer,
+    "feature_kinds": _strings,
+    "threshold": _optional_number,
+    "score_range": _number_pair,
+    "output_unit": _optional_string,
+    "data": _training_data,
+    "metrics": _map_of(_number),
+    "created": _created,
+    "versions": _map_of(_string),
+    "seed": _integer,
+    "recipe": _recipe,
+}
+
+
+def _semantic_problems(m: Manifest) -> list[str]:
+    """Every rule a constructed manifest breaks, as "field: problem" lines."""
+    problems: list[str] = []
+    if m.kind not in KINDS:
+        problems.append(f"kind: must be one of {', '.join(KINDS)} (got {m.kind!r})")
+    if not isinstance(m.name, str) or not m.name.strip():
+        problems.append(f"name: must be a non-empty string (got {m.name!r})")
+    problems += _name_list_problems("inputs", m.inputs)
+    if not isinstance(m.window, WindowSpec):
+        problems.append(f"window: must be a WindowSpec (got {m.window!r})")
+    if isinstance(m.feature_version, bool) or not isinstance(m.feature_version, int):
+        problems.append(f"feature_version: must be an integer (got {m.feature_version!r})")
+    problems += _name_list_problems("feature_kinds", m.feature_kinds)
+    problems += _score_problems(m)
+    if not isinstance(m.data, TrainingData):
+        problems.append(f"data: must be a TrainingData (got {m.data!r})")
+    else:
+        if not isinstance(m.data.sha256, str) or not _SHA256.fullmatch(m.data.sha256):
+            problems.append(f"data.sha256: must be 64 lowercase hex digits (got {m.data.sha256!r})")
+        if not isinstance(m.data.source, str) or not m.data.source.strip():
+            problems.append("data.source: must describe where the training data came from")
+    if not isinstance(m.metrics, dict) or not all(
+        isinstance(k, str) and _is_number(v) and math.isfinite(v) for k, v in m.metrics.items()
+    ):
+        problems.append(f"metrics: must map names to finite numbers (got {m.metrics!r})")
+    if not isinstance(m.created, datetime) or m.created.tzinfo is None:
+        problems.append(f"created: must be an aware datetime (got {m.created!r})")
+    if not isinstance(m.versions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in m.versions.items()
+    ):
+        problems.append(f"versions: must map names to version strings (got {m.versions!r})")
+    if isinstance(m.seed, bool) or not isinstance(m.seed, int) or m.seed < 0:
+        problems.append(f"seed: must be an integer >= 0 (got {m.seed!r})")
+    problems += _recipe_problems(m.recipe)
+    return problems
+
+
+def _name_list_problems(path: str, names: object) -> list[str]:
+    if not isinstance(names, tuple) or not names:
+        return [f"{path}: must be a non-empty list of names (got {names!r})"]
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        return [f"{path}: every name must be a non-empty string (got {list(names)!r})"]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        return [f"{path}: listed more than once: {', '.join(repeated)}"]
+    return []
+
+
+def _score_problems(m: Manifest) -> list[str]:
+    problems = []
+    lo_hi = m.score_range
+    range_ok = (
+        isinstance(lo_hi, tuple)
+        and len(lo_hi) == 2
+        and all(_is_number(v) and math.isfinite(v) for v in lo_hi)
+        and lo_hi[0] < lo_hi[1]
+    )
+    if not range_ok:
+        problems.append(f"score_range: must be two finite numbers, low < high (got {lo_hi!r})")
+    if m.kind == "anomaly":
+        if not _is_number(m.threshold) or not math.isfinite(m.threshold):  # type: ignore[arg-type]
+            problems.append(
+                f"threshold: an anomaly model needs a finite number (got {m.threshold!r})"
+            )
+        elif range_ok and not lo_hi[0] <= m.threshold <= lo_hi[1]:  # type: ignore[operator]
+            problems.append(f"threshold: {m.threshold} lies outside score_range {list(lo_hi)}")
+        if m.output_unit is not None:
+            problems.append(f"output_unit: an anomaly score has no unit (got {m.output_unit!r})")
+    elif m.kind == "rul":
+        if m.threshold is not None:
+            problems.append(
+                "threshold: a rul model has none (limits on the remaining life belong to alarms)"
+            )
+        if not isinstance(m.output_unit, str) or not m.output_unit.strip():
+            problems.append(f"output_unit: a rul model needs one, e.g. 'h' (got {m.output_unit!r})")
+    return problems
+
+
+def _recipe_problems(recipe: object) -> list[str]:
+    if not isinstance(recipe, Recipe):
+        return [f"recipe: must be a Recipe (got {recipe!r})"]
+    problems = []
+    if not isinstance(recipe.name, str) or not recipe.name.strip():
+        problems.append(f"recipe.name: must be a non-empty string (got {recipe.name!r})")
+    if not isinstance(recipe.params, dict):
+        problems.append(f"recipe.params: must be a dict (got {recipe.params!r})")
+    else:
+        try:
+            json.dumps(recipe.params, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"recipe.params: must hold only finite JSON values ({exc})")
+    return problems
