@@ -1,0 +1,102 @@
+"""OPC UA binary encoding (Part 6 §5.2) of the DataValues the gateway publishes.
+
+asyncua encodes each MonitoredItemNotification through its generic dataclass serializer,
+about 9 µs apiece here: more than everything else a notification costs the server. A
+published value is a scalar of a handful of built-in types, so it is encoded once, with
+a precompiled struct, and the bytes are shared by every subscription that reports it.
+Anything else (arrays, structures, picoseconds) goes through asyncua's serializer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from struct import Struct
+from types import MappingProxyType
+
+from asyncua import ua
+from asyncua.ua.ua_binary import struct_to_binary
+
+from gateway.opcua.uatypes import extension_object, standard_id
+
+# DataValue encoding mask bits (Part 6 §5.2.2.17).
+_HAS_VALUE = 0x01
+_HAS_STATUS = 0x02
+_HAS_SOURCE_TIMESTAMP = 0x04
+_HAS_SERVER_TIMESTAMP = 0x08
+
+_INT32 = Struct("<i")
+_UINT32 = Struct("<I")
+_INT64 = Struct("<q")
+_DATA_CHANGE_NOTIFICATION = standard_id(ua.ObjectIds.DataChangeNotification_Encoding_DefaultBinary)
+
+# Variant encoding byte (the built-in type id) followed by the value.
+_SCALARS: MappingProxyType[ua.VariantType, Struct] = MappingProxyType(
+    {
+        ua.VariantType.Boolean: Struct("<B?"),
+        ua.VariantType.Int16: Struct("<Bh"),
+        ua.VariantType.UInt16: Struct("<BH"),
+        ua.VariantType.Int32: Struct("<Bi"),
+        ua.VariantType.UInt32: Struct("<BI"),
+        ua.VariantType.Int64: Struct("<Bq"),
+        ua.VariantType.UInt64: Struct("<BQ"),
+        ua.VariantType.Float: Struct("<Bf"),
+        ua.VariantType.Double: Struct("<Bd"),
+    }
+)
+_STRING = bytes([ua.VariantType.String.value])
+
+client_handle: Callable[[int], bytes] = _UINT32.pack
+"""The encoded ClientHandle that starts a MonitoredItemNotification."""
+
+
+def _variant(variant: ua.Variant) -> bytes | None:
+    """The encoded scalar Variant, or None when this module does not handle it."""
+    if variant.is_array or variant.Dimensions:
+        return None
+    vtype = variant.VariantType
+    scalar = _SCALARS.get(vtype)
+    if scalar is not None:
+        return scalar.pack(vtype.value, variant.Value)
+    if vtype is ua.VariantType.String:
+        if variant.Value is None:
+            return _STRING + _INT32.pack(-1)
+        raw = variant.Value.encode("utf-8")
+        return _STRING + _INT32.pack(len(raw)) + raw
+    return None
+
+
+def encode_data_value(value: ua.DataValue) -> bytes:
+    """The binary encoding of a DataValue, as asyncua's decoder (and any client) reads it."""
+    if value.SourcePicoseconds is not None or value.ServerPicoseconds is not None:
+        return struct_to_binary(value)
+    mask = 0
+    parts: list[bytes] = []
+    variant = value.Value
+    # A null Value and a Good StatusCode are simply left out (Part 6 §5.2.2.17).
+    if variant is not None and variant.VariantType is not ua.VariantType.Null:
+        encoded = _variant(variant)
+        if encoded is None:
+            return struct_to_binary(value)
+        mask |= _HAS_VALUE
+        parts.append(encoded)
+    status = value.StatusCode
+    if status is not None and status.value != ua.StatusCodes.Good:
+        mask |= _HAS_STATUS
+        parts.append(_UINT32.pack(status.value))
+    if value.SourceTimestamp is not None:
+        mask |= _HAS_SOURCE_TIMESTAMP
+        parts.append(_INT64.pack(ua.datetime_to_win_epoch(value.SourceTimestamp)))
+    if value.ServerTimestamp is not None:
+        mask |= _HAS_SERVER_TIMESTAMP
+        parts.append(_INT64.pack(ua.datetime_to_win_epoch(value.ServerTimestamp)))
+    return bytes((mask,)) + b"".join(parts)
+
+
+def data_change_notification(items: list[bytes]) -> ua.ExtensionObject:
+    """A DataChangeNotification from encoded MonitoredItemNotifications.
+
+    asyncua writes an ExtensionObject in a NotificationMessage as it is (its
+    `extensionobject_to_binary`), so the encoded notifications are never decoded again.
+    """
+    body = _INT32.pack(len(items)) + b"".join(items) + _INT32.pack(0)  # no DiagnosticInfos
+    return extension_object(_DATA_CHANGE_NOTIFICATION, body)

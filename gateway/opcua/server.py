@@ -1,0 +1,236 @@
+"""The gateway's OPC UA server: every enabled device's tags, their status, client writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlparse
+
+from asyncua import Server, ua
+
+from gateway.config.model import DeviceConfig, GatewayConfig
+from gateway.core.sample import Sample
+from gateway.core.status import DeviceStatus
+from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode
+from gateway.opcua.datatypes import checked_value
+from gateway.opcua.notify import Notifier
+from gateway.opcua.status import keeps_value, status_code
+from gateway.opcua.uatypes import data_value, make_status
+from gateway.opcua.units import UnitCatalogue
+from gateway.opcua.writes import TagWriteService, WriteHandler
+
+logger = logging.getLogger(__name__)
+
+_NULL = ua.Variant(None, ua.VariantType.Null)
+_GOOD = make_status(ua.StatusCodes.Good)
+_WAITING = make_status(ua.StatusCodes.BadWaitingForInitialData)
+
+
+class OpcuaServer:
+    """The OPC UA server; an async context manager that starts on enter and stops on exit.
+
+    Security: the configuration has no certificates or users yet, so the server offers
+    only the None security policy with anonymous logins, and remote admin is off (an
+    admin may add and delete nodes through NodeManagement).
+    """
+
+    def __init__(self, config: GatewayConfig, write_handler: WriteHandler) -> None:
+        self._config = config
+        self._write_handler = write_handler
+        self._server: Server | None = None
+        self._nodes: GatewayNodes | None = None
+        self._endpoint_url: str | None = None
+        self._namespace_index: int | None = None
+        self._devices: dict[str, DeviceNodes] = {}
+        self._tags: dict[str, TagNode] = {}
+        self._notifier = Notifier()
+        self._units = UnitCatalogue()
+        self._unknown_keys: set[str] = set()
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL clients connect to; with port 0 configured, the port actually bound."""
+        if self._endpoint_url is None:
+            raise RuntimeError("the OPC UA server is not running")
+        return self._endpoint_url
+
+    @property
+    def namespace_index(self) -> int:
+        """The index of the configured namespace URI in the server's NamespaceArray."""
+        if self._namespace_index is None:
+            raise RuntimeError("the OPC UA server is not running")
+        return self._namespace_index
+
+    async def __aenter__(self) -> Self:
+        server = Server()
+        await server.init()
+        name = self._config.gateway.name
+        server.set_server_name(f"Uvelka gateway {name}")
+        await server.set_application_uri(f"urn:uvelka:{name}")
+        server.set_endpoint(self._config.opcua.endpoint)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        server.allow_remote_admin(False)
+        namespace_index = await server.register_namespace(self._config.opcua.namespace)
+        aspace = server.iserver.aspace
+        self._nodes = GatewayNodes(aspace, namespace_index, name, self._units)
+        server.iserver.attribute_service = TagWriteService(
+            aspace, namespace_index, self._tags, self._write_handler
+        )
+        self._server = server
+        self._namespace_index = namespace_index
+        try:
+            for device in self._config.devices:
+                if device.enabled:
+                    await self.add_device(device)
+            await server.start()
+        except BaseException:
+            self._reset()
+            raise
+        self._endpoint_url = _bound_url(server)
+        logger.info(
+            "OPC UA server listening on %s (%d devices, %d tags)",
+            self._endpoint_url,
+            len(self._devices),
+            len(self._tags),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        server = self._server
+        if server is None:
+            return
+        try:
+            await self._notifier.aclose()
+            await _stop_clock(server)
+        finally:
+            await server.stop()
+            self._reset()
+
+    async def add_device(self, device: DeviceConfig) -> None:
+        """Expose a device's tags and Status object (all BadWaitingForInitialData)."""
+        nodes = self._require_nodes()
+        if device.name in self._devices:
+            raise ValueError(f"device {device.name!r} is already in the address space")
+        built = nodes.build_device(device)
+        self._devices[device.name] = built
+        self._tags.update(built.tags)
+        logger.info("device %r added to the address space (%d tags)", device.name, len(built.tags))
+
+    async def remove_device(self, name: str) -> None:
+        """Delete a device's nodes; clients monitoring them get BadNodeIdUnknown."""
+        nodes = self._require_nodes()
+        built = self._devices.pop(name)
+        for key in built.tags:
+            del self._tags[key]
+        delete_callback = self._require_server().iserver.aspace.delete_datachange_callback
+        for attribute in built.value_attributes():
+            self._notifier.forget(attribute, delete_callback)
+        self._notifier.flush()
+        nodes.remove_device(built)
+        logger.info("device %r removed from the address space", name)
+
+    def publish(self, samples: Sequence[Sample]) -> None:
+        """Show a batch of changed values to clients; keys are "<device>.<tag>"."""
+        now = datetime.now(UTC)
+        tags = self._tags
+        store = self._notifier.store
+        for sample in samples:
+            tag = tags.get(sample.key)
+            if tag is None:
+                self._unknown(sample.key)
+                continue
+            quality = sample.quality
+            if keeps_value(quality):
+                variant = ua.Variant(checked_value(sample.value, tag.vtype), tag.vtype)
+            else:
+                variant = _NULL
+            value = data_value(variant, status_code(quality), sample.source_time, now)
+            store(tag.value, value, tag.eu_span)
+        self._notifier.flush()
+
+    def publish_status(self, status: DeviceStatus) -> None:
+        """Update a device's Status object."""
+        device = self._devices.get(status.device)
+        if device is None:
+            self._unknown(status.device)
+            return
+        now = datetime.now(UTC)
+        nodes = device.status
+
+        def good(value: object, vtype: ua.VariantType) -> ua.DataValue:
+            return data_value(ua.Variant(value, vtype), _GOOD, now, now)
+
+        store = self._notifier.store
+        store(nodes.connected, good(status.connected, ua.VariantType.Boolean), None)
+        store(nodes.last_error, good(status.last_error, ua.VariantType.String), None)
+        store(nodes.poll_count, good(status.poll_count, ua.VariantType.UInt64), None)
+        store(nodes.error_count, good(status.error_count, ua.VariantType.UInt64), None)
+        if status.round_trip_s is None:
+            # No response measured yet.
+            round_trip = data_value(_NULL, _WAITING, server=now)
+        else:
+            round_trip = good(status.round_trip_s * 1000.0, ua.VariantType.Double)
+        store(nodes.round_trip_time, round_trip, None)
+        self._notifier.flush()
+
+    def _unknown(self, name: str) -> None:
+        # A sample can race a remove_device; say so once per name, not per poll.
+        if name not in self._unknown_keys:
+            self._unknown_keys.add(name)
+            logger.warning("publish for %r, which is not in the address space: ignored", name)
+
+    def _require_nodes(self) -> GatewayNodes:
+        if self._nodes is None:
+            raise RuntimeError("the OPC UA server is not running")
+        return self._nodes
+
+    def _require_server(self) -> Server:
+        if self._server is None:
+            raise RuntimeError("the OPC UA server is not running")
+        return self._server
+
+    def _reset(self) -> None:
+        self._server = None
+        self._nodes = None
+        self._endpoint_url = None
+        self._namespace_index = None
+        self._devices.clear()
+        self._tags.clear()
+
+
+async def _stop_clock(server: Server) -> None:
+    """Cancel asyncua's CurrentTime loop, which `stop()` would wait up to a second for."""
+    clock = server.iserver.time_task
+    if clock is not None:
+        clock.cancel()
+        await asyncio.wait({clock})
+        server.iserver.time_task = None
+
+
+def _bound_url(server: Server) -> str:
+    """The configured endpoint with the port the socket really bound (port 0 => ephemeral).
+
+    asyncua builds its EndpointDescriptions before binding, so with port 0 they would
+    advertise port 0; they are corrected here too.
+    """
+    if server.bserver is None:
+        raise RuntimeError("asyncua started without a binary server")
+    configured = server.endpoint
+    host = configured.hostname or "0.0.0.0"  # noqa: S104 - only echoes the configured URL
+    netloc = f"[{host}]:{server.bserver.port}" if ":" in host else f"{host}:{server.bserver.port}"
+    url = configured._replace(netloc=netloc).geturl()
+    server.endpoint = urlparse(url)
+    for endpoint in server.iserver.endpoints:
+        endpoint.EndpointUrl = url
+        endpoint.Server.DiscoveryUrls = [url]
+    return url

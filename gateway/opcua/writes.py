@@ -1,0 +1,123 @@
+"""Client writes to tags: routed to the device through the runtime's write handler.
+
+asyncua 2.1 offers three hooks, and only one lets an async handler decide the StatusCode
+a client's Write returns:
+- `set_attribute_value_setter` is called synchronously and its result is ignored:
+  `AddressSpace.write_attribute_value` returns Good after it and then fires the data
+  change callbacks with the client's value;
+- PreWrite/PostWrite listeners (`subscribe_server_callback`) are awaited, but around the
+  stock write: the value would already be stored and notified before the device answers;
+- `InternalSession.write` awaits `iserver.attribute_service.write(params, user)` and
+  returns its per-item StatusCodes to the client. `TagWriteService` replaces that
+  service: a Value write to a tag awaits the handler and returns Good only once the
+  device accepted it; everything else goes to asyncua's own AttributeService.
+
+A write never stores the value in the address space: the next poll reports what the
+device really holds, with the device's timestamp.
+
+The handler runs inside the client's request: asyncua processes one request at a time
+per connection, so a slow device write delays that client's other requests (other
+clients are not affected). The handler owns the timeout, as it owns the device's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+
+from asyncua import ua
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.address_space import AddressSpace, AttributeService
+
+from gateway.core.sample import Value
+from gateway.core.writes import WriteFailure, WriteFailureReason
+from gateway.opcua.address_space import TagNode
+from gateway.opcua.uatypes import make_status
+
+logger = logging.getLogger(__name__)
+
+WriteHandler = Callable[[str, Value], Awaitable[None]]
+"""Writes `value` to the tag `key` ("<device>.<tag>"); raises WriteFailure if it cannot."""
+
+FAILURE_CODES: MappingProxyType[WriteFailureReason, int] = MappingProxyType(
+    {
+        WriteFailureReason.UNKNOWN_TAG: ua.StatusCodes.BadNodeIdUnknown,
+        WriteFailureReason.NOT_WRITABLE: ua.StatusCodes.BadNotWritable,
+        WriteFailureReason.TYPE_MISMATCH: ua.StatusCodes.BadTypeMismatch,
+        WriteFailureReason.OUT_OF_RANGE: ua.StatusCodes.BadOutOfRange,
+        WriteFailureReason.COMM_ERROR: ua.StatusCodes.BadCommunicationError,
+        WriteFailureReason.DEVICE_ERROR: ua.StatusCodes.BadDeviceFailure,
+        WriteFailureReason.CONFIG_ERROR: ua.StatusCodes.BadConfigurationError,
+    }
+)
+
+_ADMIN = User(role=UserRole.Admin)  # asyncua's default for server-internal calls
+
+
+class TagWriteService(AttributeService):
+    """asyncua's attribute service, with Value writes in our namespace handled here."""
+
+    def __init__(
+        self,
+        aspace: AddressSpace,
+        namespace_index: int,
+        tags: Mapping[str, TagNode],
+        handler: WriteHandler,
+    ) -> None:
+        super().__init__(aspace)
+        self._ns = namespace_index
+        self._tags = tags
+        self._handler = handler
+
+    async def write(self, params: ua.WriteParameters, user: User = _ADMIN) -> list[ua.StatusCode]:
+        results: list[ua.StatusCode] = []
+        for item in params.NodesToWrite:
+            if item.NodeId.NamespaceIndex == self._ns and item.AttributeId == ua.AttributeIds.Value:
+                results.append(await self._write_value(item))
+            else:
+                stock = await super().write(ua.WriteParameters(NodesToWrite=[item]), user=user)
+                results.extend(stock)
+        return results
+
+    async def _write_value(self, item: ua.WriteValue) -> ua.StatusCode:
+        identifier = item.NodeId.Identifier
+        tag = self._tags.get(identifier) if isinstance(identifier, str) else None
+        if tag is None:
+            # Our folders, Status variables and properties are read-only.
+            if item.NodeId in self._aspace:
+                return make_status(ua.StatusCodes.BadNotWritable)
+            return make_status(ua.StatusCodes.BadNodeIdUnknown)
+        if not tag.writable:
+            return make_status(ua.StatusCodes.BadNotWritable)
+        refused = _refusal(item, tag)
+        if refused is not None:
+            return make_status(refused)
+        value = item.Value.Value.Value  # _refusal checked both levels exist
+        try:
+            await self._handler(tag.key, value)
+        except WriteFailure as failure:
+            logger.warning("client write %s = %r failed: %s", tag.key, value, failure)
+            return make_status(FAILURE_CODES[failure.reason])
+        logger.info("client write %s = %r accepted by the device", tag.key, value)
+        return make_status(ua.StatusCodes.Good)
+
+
+def _refusal(item: ua.WriteValue, tag: TagNode) -> int | None:
+    """The status code refusing a write before it reaches the device, or None."""
+    if item.IndexRange:
+        return ua.StatusCodes.BadWriteNotSupported
+    data_value = item.Value
+    # Part 4 §5.11.4: a server that cannot write a StatusCode says BadWriteNotSupported.
+    # Timestamps sent by the client are ignored: the device's value brings its own.
+    if data_value.StatusCode is not None and not data_value.StatusCode.is_good():
+        return ua.StatusCodes.BadWriteNotSupported
+    variant = data_value.Value
+    if (
+        variant is None
+        or variant.is_array
+        or variant.VariantType != tag.vtype
+        or variant.Value is None
+    ):
+        return ua.StatusCodes.BadTypeMismatch
+    return None

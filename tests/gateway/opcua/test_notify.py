@@ -1,0 +1,209 @@
+"""The lean data-change path: filters, queues and monitoring modes, through a real client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from asyncua import Client, Node, ua
+from asyncua.server.address_space import AttributeValue
+
+from gateway.core.quality import Quality
+from gateway.core.sample import Sample
+from gateway.opcua import OpcuaServer
+from gateway.opcua.notify import Notifier, reportable
+from tests.fixtures.opcua import WAIT_S, Watch, monitored_item_request
+
+TagNode = Callable[[str], Node]
+WatchFactory = Callable[..., Awaitable[Watch]]
+
+T0 = datetime(2024, 5, 17, 10, 0, tzinfo=UTC)
+GOOD = ua.StatusCode(ua.StatusCodes.Good)
+UNCERTAIN = ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+
+
+def dv(value: object, status: ua.StatusCode = GOOD, at: datetime = T0) -> ua.DataValue:
+    return ua.DataValue(ua.Variant(value, ua.VariantType.Double), status, SourceTimestamp=at)
+
+
+def data_filter(
+    trigger: ua.DataChangeTrigger = ua.DataChangeTrigger.StatusValue,
+    deadband: ua.DeadbandType = ua.DeadbandType.None_,
+    value: float = 0.0,
+) -> ua.DataChangeFilter:
+    return ua.DataChangeFilter(Trigger=trigger, DeadbandType=deadband, DeadbandValue=value)
+
+
+ABSOLUTE_1 = data_filter(deadband=ua.DeadbandType.Absolute, value=1.0)
+PERCENT_10 = data_filter(deadband=ua.DeadbandType.Percent, value=10.0)
+STATUS_ONLY = data_filter(trigger=ua.DataChangeTrigger.Status)
+WITH_TIMESTAMP = data_filter(trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+
+
+@pytest.mark.parametrize(
+    ("last", "new", "flt", "eu_span", "expected"),
+    [
+        (None, dv(1.0), None, None, True),
+        (dv(1.0), dv(1.0, at=T0 + timedelta(seconds=1)), None, None, False),
+        (dv(1.0), dv(2.0), None, None, True),
+        (dv(1.0), dv(1.0, UNCERTAIN), None, None, True),
+        (dv(1.0), dv(2.0), STATUS_ONLY, None, False),
+        (dv(1.0), dv(1.0, UNCERTAIN), STATUS_ONLY, None, True),
+        (dv(1.0), dv(1.0, at=T0 + timedelta(seconds=1)), WITH_TIMESTAMP, None, True),
+        (dv(10.0), dv(10.9), ABSOLUTE_1, None, False),
+        (dv(10.0), dv(11.2), ABSOLUTE_1, None, True),
+        (dv(10.0), dv(10.5, UNCERTAIN), ABSOLUTE_1, None, True),
+        # Part 4 §7.22.2: with a deadband, StatusValueTimestamp acts like StatusValue.
+        (
+            dv(1.0),
+            dv(1.2, at=T0 + timedelta(seconds=1)),
+            data_filter(ua.DataChangeTrigger.StatusValueTimestamp, ua.DeadbandType.Absolute, 1.0),
+            None,
+            False,
+        ),
+        (dv(5.0), dv(6.0), PERCENT_10, 16.0, False),
+        (dv(5.0), dv(7.0), PERCENT_10, 16.0, True),
+        (dv(5.0), dv(5.1), PERCENT_10, None, True),  # no EURange: every change
+    ],
+)
+def test_reportable(
+    last: ua.DataValue | None,
+    new: ua.DataValue,
+    flt: ua.DataChangeFilter | None,
+    eu_span: float | None,
+    expected: bool,
+) -> None:
+    assert reportable(last, new, flt, eu_span) is expected
+
+
+def test_deadband_on_strings_falls_back_to_equality() -> None:
+    old = ua.DataValue(ua.Variant("a", ua.VariantType.String))
+    assert reportable(old, ua.DataValue(ua.Variant("b", ua.VariantType.String)), ABSOLUTE_1, None)
+    assert not reportable(
+        old, ua.DataValue(ua.Variant("a", ua.VariantType.String)), ABSOLUTE_1, None
+    )
+
+
+def good(key: str, value: float, at: datetime = T0) -> Sample:
+    return Sample(key, value, Quality.GOOD, at)
+
+
+async def test_absolute_deadband_compares_with_the_last_reported_value(
+    opcua_server: OpcuaServer, tag_node: TagNode, watch: WatchFactory
+) -> None:
+    node = tag_node("pump.flow")
+    opcua_server.publish([good("pump.flow", 10.0)])
+    subscribed = await watch([node], data_filter=ABSOLUTE_1)  # consumes 10.0
+    for value in (10.5, 10.9, 11.2):  # each step < 1, but 11.2 is 1.2 from 10.0
+        opcua_server.publish([good("pump.flow", value)])
+    assert (await subscribed.next_change(node)).Value.Value == 11.2
+
+
+async def test_percent_deadband_uses_the_eu_range(
+    opcua_server: OpcuaServer, tag_node: TagNode, watch: WatchFactory
+) -> None:
+    node = tag_node("pump.pressure")  # EURange 0..16: 10 % is 1.6 bar
+    opcua_server.publish([good("pump.pressure", 5.0)])
+    subscribed = await watch([node], data_filter=PERCENT_10)
+    opcua_server.publish([good("pump.pressure", 6.0)])
+    opcua_server.publish([good("pump.pressure", 7.0)])
+    assert (await subscribed.next_change(node)).Value.Value == 7.0
+
+
+async def test_status_trigger_ignores_value_changes(
+    opcua_server: OpcuaServer, tag_node: TagNode, watch: WatchFactory
+) -> None:
+    node = tag_node("pump.flow")
+    opcua_server.publish([good("pump.flow", 1.0)])
+    subscribed = await watch([node], data_filter=STATUS_ONLY)
+    opcua_server.publish([good("pump.flow", 2.0)])
+    opcua_server.publish([Sample("pump.flow", 2.0, Quality.LAST_USABLE, T0)])
+    change = await subscribed.next_change(node)
+    assert change.StatusCode.value == ua.StatusCodes.UncertainLastUsableValue
+    assert change.Value.Value == 2.0
+
+
+async def test_timestamp_trigger_reports_a_new_source_time(
+    opcua_server: OpcuaServer, tag_node: TagNode, watch: WatchFactory
+) -> None:
+    node = tag_node("pump.flow")
+    opcua_server.publish([good("pump.flow", 1.0)])
+    subscribed = await watch([node], data_filter=WITH_TIMESTAMP)
+    later = T0 + timedelta(seconds=2)
+    opcua_server.publish([good("pump.flow", 1.0, later)])
+    assert (await subscribed.next_change(node)).SourceTimestamp == later
+
+
+@pytest.mark.parametrize(("queue_size", "expected"), [(1, [3.0]), (0, [1.0, 2.0, 3.0])])
+async def test_queue_size(
+    opcua_server: OpcuaServer,
+    tag_node: TagNode,
+    watch: WatchFactory,
+    queue_size: int,
+    expected: list[float],
+) -> None:
+    node = tag_node("pump.flow")
+    subscribed = await watch([node], publishing_ms=200.0, queue_size=queue_size)
+    # No await in between: all three land in the same publishing interval.
+    for value in (1.0, 2.0, 3.0):
+        opcua_server.publish([good("pump.flow", value)])
+    received = [(await subscribed.next_change(node)).Value.Value for _ in expected]
+    assert received == expected
+    # The last expected value came: anything dropped would have come before it.
+    assert [e.value for e in subscribed.events if e.node.nodeid == node.nodeid][
+        -len(expected) :
+    ] == (expected)
+
+
+async def test_disabled_items_get_nothing(
+    opcua_server: OpcuaServer, opcua_client: Client, tag_node: TagNode
+) -> None:
+    disabled, reporting = tag_node("pump.flow"), tag_node("pump.level")
+    subscription = await opcua_client.create_subscription(20.0)
+    try:
+        results = await subscription.create_monitored_items(
+            [
+                monitored_item_request(disabled, 1, mode=ua.MonitoringMode.Disabled),
+                monitored_item_request(reporting, 2),
+            ]
+        )
+        assert all(isinstance(r, int) for r in results)
+        subscribed = Watch(subscription)
+        await subscribed.next_change(reporting)  # its initial value
+        opcua_server.publish([good("pump.flow", 4.0)])
+        opcua_server.publish([Sample("pump.level", 9, Quality.GOOD, T0)])
+        assert (await subscribed.next_change(reporting)).Value.Value == 9
+        assert [e for e in subscribed.events if e.node.nodeid == disabled.nodeid] == []
+    finally:
+        await subscription.delete()
+
+
+async def test_zero_publishing_interval_publishes_at_once(
+    opcua_server: OpcuaServer, tag_node: TagNode, watch: WatchFactory
+) -> None:
+    # asyncua runs no publish loop for these: the enqueue itself must trigger it.
+    node = tag_node("pump.flow")
+    subscribed = await watch([node], publishing_ms=0.0)
+    opcua_server.publish([good("pump.flow", 8.0)])
+    assert (await subscribed.next_change(node)).Value.Value == 8.0
+
+
+async def test_other_datachange_callbacks_are_still_awaited() -> None:
+    # Anything registered on the address space besides a MonitoredItemService keeps
+    # asyncua's contract: it is awaited with (handle, DataValue).
+    attribute = AttributeValue(ua.DataValue())
+    seen: asyncio.Queue[tuple[int, ua.DataValue]] = asyncio.Queue()
+
+    async def callback(handle: int, value: ua.DataValue) -> None:
+        await seen.put((handle, value))
+
+    attribute.datachange_callbacks[7] = callback
+    notifier = Notifier()
+    value = dv(3.0)
+    notifier.store(attribute, value, None)
+    notifier.flush()
+    assert await asyncio.wait_for(seen.get(), WAIT_S) == (7, value)
+    assert attribute.value is value
+    await notifier.aclose()
