@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -112,9 +113,13 @@ class DevicePoller:
         await done
 
     async def _loop(self, conn: Connection) -> None:
-        wake = self._clock.monotonic()
-        next_poll = wake
+        task = asyncio.current_task()
+        wake = next_poll = self._clock.monotonic() + self._phase_s()
         while True:
+            if task is not None and task.cancelling():
+                # Python 3.11's wait_for (used inside pymodbus) can swallow a cancellation
+                # that lands as an answer arrives (CPython gh-86296); honour it here.
+                raise asyncio.CancelledError
             request = await self._next_write(wake - self._clock.monotonic())
             if request is not None:
                 await self._serve_write(conn, request)
@@ -137,6 +142,15 @@ class DevicePoller:
                     next_poll = now + self._backoff.next_delay()
             wake = min(next_poll, self._stale_deadline() or next_poll)
 
+    def _phase_s(self) -> float:
+        """A fixed offset of this device's polls inside the first second of its interval.
+
+        Devices started together would otherwise poll in lockstep: every request of the
+        plant queued in the same millisecond, and every answer waiting behind the others.
+        """
+        spread_s = min(self.device.poll_interval, 1.0)
+        return zlib.crc32(self.device.name.encode()) / 2**32 * spread_s
+
     async def _next_write(self, timeout_s: float) -> _WriteRequest | None:
         if not self._writes.empty():
             return self._writes.get_nowait()
@@ -155,6 +169,8 @@ class DevicePoller:
         try:
             for block in self._due_blocks():
                 await self._read(conn, block, samples)
+                # Publish per block: the first block's values need not wait for the last.
+                self._flush(samples)
         except Unavailable as exc:
             self._link_failed(exc, samples)
             ok = False
@@ -162,10 +178,14 @@ class DevicePoller:
             self._link_ok()
             ok = True
         self._round_trip_s = getattr(conn, "round_trip_s", None)
-        if samples:
-            self._sink(samples)
+        self._flush(samples)
         self._status_sink(self.status())
         return ok
+
+    def _flush(self, samples: list[Sample]) -> None:
+        if samples:
+            self._sink(tuple(samples))
+            samples.clear()
 
     def _due_blocks(self) -> list[ReadBlock]:
         now = self._clock.monotonic()
