@@ -15,9 +15,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from gateway.config.asset_checks import check_assets
 from gateway.config.checks import DeviceParts, check
 from gateway.config.messages import explain
-from gateway.config.model import DeviceConfig, GatewayConfig, TagConfig
+from gateway.config.model import (
+    AnalyticsSection,
+    AssetConfig,
+    DeviceConfig,
+    GatewayConfig,
+    TagConfig,
+)
 from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
 
 logger = logging.getLogger(__name__)
@@ -56,7 +63,9 @@ def validate_text(text: str, file: str) -> tuple[GatewayConfig | None, list[Prob
         findings: list[Finding] = []
     except ValidationError as exc:
         config, findings = None, explain(exc, GatewayConfig)
-    findings += check(_parts(raw))
+    parts = _parts(raw)
+    findings += check(parts)
+    findings += _asset_findings(raw, parts)
     positions = _document_order(raw)
     findings.sort(key=lambda finding: _position(positions, finding.loc))
     problems = [
@@ -120,6 +129,21 @@ def _parts(raw: dict[str, Any]) -> list[DeviceParts]:
                 valid_tags[index] = tag
         parts.append(DeviceParts(_valid(DeviceConfig, own), valid_tags))
     return parts
+
+
+def _asset_findings(raw: dict[str, Any], parts: list[DeviceParts]) -> list[Finding]:
+    assets = raw.get("assets")
+    if not isinstance(assets, list):
+        return []
+    valid = {i: a for i, item in enumerate(assets) if (a := _valid(AssetConfig, item)) is not None}
+    tag_keys = [
+        f"{part.device.name}.{tag.name}"
+        for part in parts
+        if part.device is not None
+        for tag in part.tags.values()
+    ]
+    analytics = _valid(AnalyticsSection, raw.get("analytics", {})) or AnalyticsSection()
+    return check_assets(valid, tag_keys, analytics.models_dir)
 
 
 def _valid(model: type[_Model], raw: object) -> _Model | None:

@@ -119,10 +119,29 @@ class DeviceConfig(_Frozen):
     tags: list[TagConfig] = Field(default_factory=list)
 
 
+class AnalyticsSection(_Frozen):
+    models_dir: Path = Path("models_onnx")
+    reload_interval: Annotated[float, Field(gt=0.0, le=3600.0)] = 2.0
+
+
+class AssetConfig(_Frozen):
+    name: Name
+    anomaly: str | None = None
+    rul: str | None = None
+    inputs: dict[str, str] = Field(default_factory=dict)
+    interval: Annotated[float, Field(gt=0.0, le=86400.0)] = 1.0
+
+    def models(self) -> dict[str, str]:
+        """Model file per kind ("anomaly", "rul"), for the kinds configured."""
+        return {kind: file for kind in ("anomaly", "rul") if (file := getattr(self, kind))}
+
+
 class GatewayConfig(_Frozen):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     opcua: OpcuaSection = Field(default_factory=OpcuaSection)
+    analytics: AnalyticsSection = Field(default_factory=AnalyticsSection)
     devices: list[DeviceConfig] = Field(default_factory=list)
+    assets: list[AssetConfig] = Field(default_factory=list)
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:

@@ -1,0 +1,72 @@
+"""Checks of [[assets]]: their input tags exist and their models fit the mapping.
+
+A model is opened here (onnxruntime, a few ms) so that a missing file, a corrupt one, or
+one whose manifest asks for inputs the asset does not map is a configuration error with a
+key path, not a surprise at run time.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from analytics.inference import Model, ModelError
+from gateway.config.model import AssetConfig
+from gateway.config.problem import Finding, Loc
+
+
+def check_assets(
+    assets: Mapping[int, AssetConfig], tag_keys: Sequence[str], models_dir: Path
+) -> list[Finding]:
+    """Problems of each validated asset (by its index in the file)."""
+    findings: list[Finding] = []
+    first: dict[str, int] = {}
+    known = set(tag_keys)
+    for index, asset in assets.items():
+        at: Loc = ("assets", index)
+        if asset.name in first:
+            findings.append(Finding((*at, "name"), f"name {asset.name!r} is used twice; first "
+                                    f"at assets[{first[asset.name]}]"))
+        first.setdefault(asset.name, index)
+        if not asset.models():
+            findings.append(Finding(at, "an asset needs a model: set anomaly, rul, or both"))
+        if not asset.inputs:
+            findings.append(Finding((*at, "inputs"), "maps no input; map each model input "
+                                    "signal to a tag, e.g. { vibration = \"pump1.vibration\" }"))
+        for signal, key in asset.inputs.items():
+            if key not in known:
+                findings.append(Finding((*at, "inputs", signal), _unknown_tag(key, known)))
+        for kind, file in asset.models().items():
+            problem = model_problem(models_dir / file, kind, asset)
+            if problem is not None:
+                findings.append(Finding((*at, kind), problem))
+    return findings
+
+
+def model_problem(path: Path, kind: str, asset: AssetConfig) -> str | None:
+    """Why the model at `path` cannot serve as `asset`'s `kind` model, or None."""
+    try:
+        model = Model.load(path)
+    except ModelError as exc:
+        return str(exc)
+    return mapping_problem(model, kind, asset)
+
+
+def mapping_problem(model: Model, kind: str, asset: AssetConfig) -> str | None:
+    """Why a loaded model does not fit the asset's slot and input mapping, or None."""
+    manifest = model.manifest
+    if manifest.kind != kind:
+        return f"{model.source} is a {manifest.kind} model; expected a {kind} model"
+    missing = [signal for signal in manifest.inputs if signal not in asset.inputs]
+    if missing:
+        return (f"{model.source} needs inputs {', '.join(missing)}, which inputs does not map "
+                f"(it maps {', '.join(asset.inputs) or 'nothing'})")
+    return None
+
+
+def _unknown_tag(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        return f"unknown tag {key!r}; did you mean {close[0]!r}?"
+    return f"unknown tag {key!r}; expected \"<device>.<tag>\" of a configured tag"

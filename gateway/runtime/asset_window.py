@@ -1,0 +1,52 @@
+"""A fixed-size ring buffer of an asset's input rows, with their quality and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from gateway.core.quality import Quality
+
+_NEVER = datetime.min.replace(tzinfo=UTC)  # placeholder time of a slot not yet written
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The newest `length` rows, oldest first; quality is the worst of them."""
+
+    values: np.ndarray  # (length, n_signals) float64, NaN where an input had no usable value
+    quality: Quality
+    end_time: datetime
+
+
+class AssetWindow:
+    """Rows appended at the asset's sampling interval; the newest `capacity` are kept."""
+
+    def __init__(self, capacity: int, n_signals: int) -> None:
+        self._values = np.full((capacity, n_signals), np.nan)
+        self._quality = np.full(capacity, int(Quality.WAITING), dtype=np.int8)
+        self._times: list[datetime] = [_NEVER] * capacity
+        self._capacity = capacity
+        self._next = 0
+        self.rows = 0  # rows appended so far, ever
+
+    def append(self, values: np.ndarray, quality: Quality, time: datetime) -> None:
+        slot = self._next
+        self._values[slot] = values
+        self._quality[slot] = int(quality)
+        self._times[slot] = time
+        self._next = (slot + 1) % self._capacity
+        self.rows += 1
+
+    def latest(self, length: int) -> Window | None:
+        """The newest `length` rows, or None while fewer have been appended."""
+        if self.rows < length:
+            return None
+        index = (np.arange(self._next - length, self._next)) % self._capacity
+        return Window(
+            values=self._values[index],
+            quality=Quality(int(self._quality[index].max())),
+            end_time=self._times[index[-1]],
+        )

@@ -1,0 +1,195 @@
+"""The asset scoring loop: sample input tags into ring buffers, score models off the loop.
+
+Each asset appends one row per `interval` (the latest value of each mapped tag, NaN where
+it has no usable value) and each of its models scores the newest `window.length` rows
+every `window.step` rows. Everything due at one tick is scored in one call off the event
+loop, batched per model file, so the loop never waits for onnxruntime.
+
+Quality of an output is the worst quality of the rows in its window: Good only when every
+input was Good in every row; Uncertain (last usable) when some input was last-usable;
+otherwise the Bad quality of the worst input, with no value. A window that is not full
+yet scores nothing and the outputs stay waiting for initial data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from analytics.features import extract
+from analytics.inference import Model
+from gateway.config.model import AssetConfig
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.quality import Quality
+from gateway.runtime.asset_window import AssetWindow, Window
+from gateway.runtime.model_slot import ModelSlot
+from gateway.runtime.tag_cache import TagCache
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One model output of one asset; `value` is None when the window was Bad."""
+
+    asset: str
+    kind: str  # "anomaly" | "rul"
+    value: float | None
+    anomaly: bool | None  # anomaly models only: the decision, with its hold applied
+    quality: Quality
+    window_end: datetime  # the SourceTimestamp of the outputs
+    scored_at: datetime
+    model_version: str
+
+
+ScoreSink = Callable[[Sequence[Score]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One model to score on one asset's window; `values` has the model's input columns."""
+
+    scorer: AssetScorer
+    kind: str
+    model: Model
+    window: Window
+    values: np.ndarray
+
+
+class AssetScorer:
+    """One asset: its ring buffer and its model slots."""
+
+    def __init__(self, config: AssetConfig, slots: Sequence[ModelSlot]) -> None:
+        self.config = config
+        self.slots = list(slots)
+        self.signals = list(config.inputs)
+        self._tags = [config.inputs[signal] for signal in self.signals]
+        capacity = max(slot.model.manifest.window.length for slot in self.slots)
+        self.window = AssetWindow(capacity, len(self.signals))
+        self._rows_at_score = {slot.kind: 0 for slot in self.slots}
+        self._hold_left = 0
+
+    def sample(self, cache: TagCache, now: datetime) -> None:
+        """Append one row from the latest tag values."""
+        row = np.empty(len(self._tags))
+        worst = Quality.GOOD
+        for i, key in enumerate(self._tags):
+            value, quality = cache.get(key)
+            usable = quality <= Quality.LAST_USABLE and isinstance(value, int | float)
+            row[i] = float(value) if usable else math.nan  # type: ignore[arg-type]
+            worst = max(worst, quality)
+        self.window.append(row, worst, now)
+
+    def due(self) -> list[Job]:
+        """A job for each model slot whose next window is complete."""
+        jobs = []
+        for slot in self.slots:
+            model = slot.model  # pinned: a hot reload may swap the slot before scoring
+            spec = model.manifest.window
+            if self.window.rows - self._rows_at_score[slot.kind] < spec.step:
+                continue
+            window = self.window.latest(spec.length)
+            if window is None:
+                continue
+            self._rows_at_score[slot.kind] = self.window.rows
+            columns = [self.signals.index(signal) for signal in model.manifest.inputs]
+            jobs.append(Job(self, slot.kind, model, window, window.values[:, columns]))
+        return jobs
+
+    def decide(self, model: Model, score: float) -> bool:
+        """The anomaly decision: above threshold, or held for `hold` windows after it."""
+        manifest = model.manifest
+        if manifest.threshold is not None and score > manifest.threshold:
+            self._hold_left = manifest.hold
+            return True
+        if self._hold_left > 0:
+            self._hold_left -= 1
+            return True
+        return False
+
+
+class ScoringEngine:
+    """All assets' scorers on one schedule."""
+
+    def __init__(
+        self,
+        scorers: Sequence[AssetScorer],
+        cache: TagCache,
+        sink: ScoreSink,
+        clock: Clock | None = None,
+    ) -> None:
+        self.scorers = list(scorers)
+        self._cache = cache
+        self._sink = sink
+        self._clock = clock or SystemClock()
+        self.batches = 0
+
+    async def run(self) -> None:
+        """Sample and score until cancelled."""
+        if not self.scorers:
+            return
+        start = self._clock.monotonic()
+        next_sample = {scorer.config.name: start for scorer in self.scorers}
+        while True:
+            now_mono = self._clock.monotonic()
+            due = [s for s in self.scorers if next_sample[s.config.name] <= now_mono]
+            now = self._clock.now()
+            for scorer in due:
+                scorer.sample(self._cache, now)
+                next_sample[scorer.config.name] += scorer.config.interval
+                if next_sample[scorer.config.name] <= now_mono:  # fell behind: skip, not burst
+                    next_sample[scorer.config.name] = now_mono + scorer.config.interval
+            jobs = [job for scorer in due for job in scorer.due()]
+            if jobs:
+                await self._score(jobs)
+            await asyncio.sleep(max(0.0, min(next_sample.values()) - self._clock.monotonic()))
+
+    async def _score(self, jobs: list[Job]) -> None:
+        values = await asyncio.to_thread(_score_batches, jobs)
+        self.batches += 1
+        scored_at = self._clock.now()
+        self._sink([
+            _result(job, value, scored_at) for job, value in zip(jobs, values, strict=True)
+        ])
+
+
+def _result(job: Job, value: float, scored_at: datetime) -> Score:
+    quality = job.window.quality
+    if quality <= Quality.LAST_USABLE and not math.isfinite(value):
+        # Usable inputs but no finite score: an input that is not a number, or a model
+        # that misbehaves; never show it as a good value.
+        quality = Quality.CONFIG_ERROR
+    usable = quality <= Quality.LAST_USABLE
+    decision = job.scorer.decide(job.model, value) if usable and job.kind == "anomaly" else None
+    return Score(
+        asset=job.scorer.config.name,
+        kind=job.kind,
+        value=value if usable else None,
+        anomaly=decision,
+        quality=quality,
+        window_end=job.window.end_time,
+        scored_at=scored_at,
+        model_version=job.model.version,
+    )
+
+
+def _score_batches(jobs: list[Job]) -> list[float]:
+    """Features and scores of every job, one extract and one inference per model (in a thread)."""
+    by_model: dict[int, list[int]] = defaultdict(list)
+    for index, job in enumerate(jobs):
+        by_model[id(job.model)].append(index)
+    values = [math.nan] * len(jobs)
+    for indices in by_model.values():
+        model = jobs[indices[0]].model
+        windows = np.stack([jobs[i].values for i in indices])
+        features = extract(windows, kinds=model.manifest.feature_kinds)
+        for i, value in zip(indices, model.score(features), strict=True):
+            values[i] = float(value)
+    return values
