@@ -21,10 +21,11 @@ carries exactly the properties its type requires.
 Nodes are written straight into asyncua's AddressSpace instead of through
 `Node.add_variable`. The stock path scans every reference of the parent for each child
 it adds (the HasProperty name check and `_add_unique_reference` in
-asyncua/server/address_space.py), which is quadratic in the children of a folder: a
-1,000-tag device took seconds, 10,000 tags in one folder about 100 s. Here the
-uniqueness the scan protects is checked once per device against a set, and the
-references are appended directly, which keeps the documented flat browse path.
+asyncua/server/address_space.py), which is quadratic in the children of a folder: tags
+with their two properties took 0.8 s for 1,000 in one device and 5 s for 3,000 (10,000
+plain variables in one folder: about 100 s). Here the uniqueness the scan protects is
+checked once per device against a set and the references are appended directly: 0.1 s
+for 1,000 tags, 1.2 s for 10,000, with the documented flat browse path kept.
 Removal likewise avoids `delete_nodes(DeleteTargetReferences=True)`, which walks the
 whole address space for each node removed.
 """
@@ -34,7 +35,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,7 +93,6 @@ class TagNode:
     """A tag's variable: where its Value lives and how a value is typed."""
 
     key: str
-    nodeid: ua.NodeId
     vtype: ua.VariantType
     writable: bool
     value: AttributeValue
@@ -114,11 +114,10 @@ class StatusNodes:
 class DeviceNodes:
     """Everything built for one device."""
 
-    name: str
     nodeid: ua.NodeId
     tags: dict[str, TagNode]
     status: StatusNodes
-    nodes: list[NodeData] = field(default_factory=list)
+    nodes: list[NodeData]
 
     def value_attributes(self) -> Iterator[AttributeValue]:
         """Every Value attribute of the device, where subscriptions attach."""
@@ -195,7 +194,6 @@ class GatewayNodes:
         self._link(self._aspace[self.devices_folder], obj, _ORGANIZES)
         self._insert(built)
         return DeviceNodes(
-            name=device.name,
             nodeid=obj.nodeid,
             tags=tags,
             status=StatusNodes(*status_values),
@@ -246,7 +244,6 @@ class GatewayNodes:
             )
         tag_node = TagNode(
             key=key,
-            nodeid=var.nodeid,
             vtype=vtype,
             writable=tag.writable,
             value=var.attributes[_A.Value],

@@ -10,6 +10,7 @@ Anything else (arrays, structures, picoseconds) goes through asyncua's serialize
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from struct import Struct
 from types import MappingProxyType
 
@@ -65,31 +66,53 @@ def _variant(variant: ua.Variant) -> bytes | None:
     return None
 
 
-def encode_data_value(value: ua.DataValue) -> bytes:
-    """The binary encoding of a DataValue, as asyncua's decoder (and any client) reads it."""
-    if value.SourcePicoseconds is not None or value.ServerPicoseconds is not None:
-        return struct_to_binary(value)
-    mask = 0
-    parts: list[bytes] = []
-    variant = value.Value
-    # A null Value and a Good StatusCode are simply left out (Part 6 §5.2.2.17).
-    if variant is not None and variant.VariantType is not ua.VariantType.Null:
-        encoded = _variant(variant)
-        if encoded is None:
+class DataValueEncoder:
+    """Encodes DataValues; remembers the last timestamps it converted.
+
+    The values of one batch share their ServerTimestamp, and the tags of one poll their
+    SourceTimestamp: converting a datetime to the OPC UA epoch is then done once per
+    batch or poll, not per value.
+    """
+
+    def __init__(self) -> None:
+        self._source: tuple[datetime | None, bytes] = (None, b"")
+        self._server: tuple[datetime | None, bytes] = (None, b"")
+
+    def encode(self, value: ua.DataValue) -> bytes:
+        """The binary encoding of a DataValue, as asyncua's decoder (and any client) reads it."""
+        if value.SourcePicoseconds is not None or value.ServerPicoseconds is not None:
             return struct_to_binary(value)
-        mask |= _HAS_VALUE
-        parts.append(encoded)
-    status = value.StatusCode
-    if status is not None and status.value != ua.StatusCodes.Good:
-        mask |= _HAS_STATUS
-        parts.append(_UINT32.pack(status.value))
-    if value.SourceTimestamp is not None:
-        mask |= _HAS_SOURCE_TIMESTAMP
-        parts.append(_INT64.pack(ua.datetime_to_win_epoch(value.SourceTimestamp)))
-    if value.ServerTimestamp is not None:
-        mask |= _HAS_SERVER_TIMESTAMP
-        parts.append(_INT64.pack(ua.datetime_to_win_epoch(value.ServerTimestamp)))
-    return bytes((mask,)) + b"".join(parts)
+        mask = 0
+        parts: list[bytes] = []
+        variant = value.Value
+        # A null Value and a Good StatusCode are simply left out (Part 6 §5.2.2.17).
+        if variant is not None and variant.VariantType is not ua.VariantType.Null:
+            encoded = _variant(variant)
+            if encoded is None:
+                return struct_to_binary(value)
+            mask |= _HAS_VALUE
+            parts.append(encoded)
+        status = value.StatusCode
+        if status is not None and status.value != ua.StatusCodes.Good:
+            mask |= _HAS_STATUS
+            parts.append(_UINT32.pack(status.value))
+        source = value.SourceTimestamp
+        if source is not None:
+            mask |= _HAS_SOURCE_TIMESTAMP
+            if source is not self._source[0]:
+                self._source = (source, _timestamp(source))
+            parts.append(self._source[1])
+        server = value.ServerTimestamp
+        if server is not None:
+            mask |= _HAS_SERVER_TIMESTAMP
+            if server is not self._server[0]:
+                self._server = (server, _timestamp(server))
+            parts.append(self._server[1])
+        return bytes((mask,)) + b"".join(parts)
+
+
+def _timestamp(moment: datetime) -> bytes:
+    return _INT64.pack(ua.datetime_to_win_epoch(moment))
 
 
 def data_change_notification(items: list[bytes]) -> ua.ExtensionObject:

@@ -29,6 +29,11 @@ _STATUS: MappingProxyType[Quality, ua.StatusCode] = MappingProxyType(
 )
 
 
+_SHOWN: MappingProxyType[Quality, bool] = MappingProxyType(
+    {quality: not status.is_bad() for quality, status in _STATUS.items()}
+)
+
+
 def status_code(quality: Quality) -> ua.StatusCode:
     """The StatusCode a value of this quality carries."""
     return _STATUS[quality]
@@ -36,4 +41,4 @@ def status_code(quality: Quality) -> ua.StatusCode:
 
 def keeps_value(quality: Quality) -> bool:
     """Whether a value of this quality is shown; Bad statuses carry no value (Part 4 §7.7.1)."""
-    return not quality.is_bad
+    return _SHOWN[quality]

@@ -56,7 +56,11 @@ _ADMIN = User(role=UserRole.Admin)  # asyncua's default for server-internal call
 
 
 class TagWriteService(AttributeService):
-    """asyncua's attribute service, with Value writes in our namespace handled here."""
+    """asyncua's attribute service, with Value writes in our namespace handled here.
+
+    That includes writes through the server's own internal session: values reach the
+    address space through gateway.opcua.notify, never through a Write.
+    """
 
     def __init__(
         self,
