@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analytics.commands import add_evaluate_command, add_train_command
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway, run_until_signalled
 from gateway.config import ConfigError, check_file, load_config
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         "healthcheck", help="exit 0 when the gateway's OPC UA endpoint accepts connections"
     )
     health.add_argument("-c", "--config", type=Path, required=True, help="the gateway TOML file")
+    add_train_command(commands)
+    add_evaluate_command(commands)
     return parser
 
 
@@ -69,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
+        if args.command in ("train", "evaluate"):
+            return args.handler(args)
         if args.command == "check-config":
             return _check_config(args.file)
         if args.command == "run":

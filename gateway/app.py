@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -61,6 +62,10 @@ class Gateway:
                 async with asyncio.TaskGroup() as group:
                     for device in self.config.devices:
                         self.fleet.start(group, device)
+                    # Everything built so far lives as long as the process: keep it out of
+                    # the collector's full passes, which otherwise stop the event loop for
+                    # ~0.5 s every 10-20 s at 15,000 tags (measured, bench/opcua_notify.py).
+                    gc.freeze()
                     logger.info("%s: serving %d devices at %s", self.config.gateway.name,
                                 len(self.config.devices), server.endpoint_url)
                     self.started.set()

@@ -17,7 +17,10 @@ from drivers.modbus.link import LinkSettings
 from gateway.config.model import DeviceConfig, TagConfig
 from gateway.config.problem import Finding, Loc, Severity, format_path
 
-_NUMERIC_ONLY = ("scale", "offset", "deadband", "range")
+_NUMERIC_ONLY = ("scale", "offset", "deadband", "range", "unit")
+# Names the OPC UA address space gives a meaning of its own (gateway/opcua/README.md).
+RESERVED_DEVICE_NAMES = ("Devices", "Assets")
+RESERVED_TAG_NAMES = ("Status",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,7 @@ class DeviceParts:
     tags: Mapping[int, TagConfig] = field(default_factory=dict)  # by index in the file
 
 
-def check(devices: Sequence[DeviceParts]) -> list[Finding]:
+def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> list[Finding]:
     """Every semantic problem of the devices, in no particular order."""
     named = (
         (("devices", i), part.device.name)
@@ -40,6 +43,7 @@ def check(devices: Sequence[DeviceParts]) -> list[Finding]:
         at: Loc = ("devices", index)
         if part.device is not None:
             findings += _device(at, part.device)
+            findings += _reserved_device_name(at, part.device.name, gateway_name)
         tag_locs = {j: (*at, "tags", j) for j in part.tags}
         findings += _duplicates((tag_locs[j], tag.name) for j, tag in part.tags.items())
         max_registers = part.device.max_registers if part.device is not None else None
@@ -100,6 +104,16 @@ def _device(at: Loc, device: DeviceConfig) -> list[Finding]:
     return findings
 
 
+def _reserved_device_name(at: Loc, name: str, gateway_name: str | None) -> list[Finding]:
+    if name in RESERVED_DEVICE_NAMES:
+        return [Finding((*at, "name"), f"{name!r} is reserved for the OPC UA folder of that "
+                        "name; choose another device name")]
+    if name == gateway_name:
+        return [Finding((*at, "name"), f"{name!r} is the gateway's name, whose OPC UA "
+                        "object holds the devices; choose another device name")]
+    return []
+
+
 def _tag(at: Loc, tag: TagConfig, max_registers: int | None) -> list[Finding]:
     field_tag = tag.as_tag(tag.name)
     findings = [
@@ -111,6 +125,9 @@ def _tag(at: Loc, tag: TagConfig, max_registers: int | None) -> list[Finding]:
     findings += [
         Finding((*at, key), message, Severity.WARNING) for key, message in address_hints(field_tag)
     ]
+    if tag.name in RESERVED_TAG_NAMES:
+        findings.append(Finding((*at, "name"), f"{tag.name!r} is reserved for the device's "
+                                "status object in OPC UA; choose another tag name"))
     if not tag.type.is_numeric:
         findings += [
             Finding((*at, key), f"{key} is only allowed on a numeric type, not on a {tag.type}")

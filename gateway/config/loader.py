@@ -23,6 +23,7 @@ from gateway.config.model import (
     AssetConfig,
     DeviceConfig,
     GatewayConfig,
+    GatewaySection,
     TagConfig,
 )
 from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
@@ -64,7 +65,8 @@ def validate_text(text: str, file: str) -> tuple[GatewayConfig | None, list[Prob
     except ValidationError as exc:
         config, findings = None, explain(exc, GatewayConfig)
     parts = _parts(raw)
-    findings += check(parts)
+    gateway = _valid(GatewaySection, raw.get("gateway", {}))
+    findings += check(parts, gateway.name if gateway is not None else None)
     findings += _asset_findings(raw, parts)
     positions = _document_order(raw)
     findings.sort(key=lambda finding: _position(positions, finding.loc))

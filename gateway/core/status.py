@@ -15,3 +15,4 @@ class DeviceStatus:
     poll_count: int
     error_count: int
     round_trip_s: float | None
+    overruns: int = 0  # poll cycles that ended after the next one was due

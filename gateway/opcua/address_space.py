@@ -8,7 +8,7 @@ Browse path and NodeIds (namespace = the configured namespace URI):
           <tag>                          Variable    s=<device>.<tag>
             EURange, EngineeringUnits    Property    s=<device>.<tag>.EURange, ...
           Status                         Object      s=<device>.Status
-            Connected, LastError, PollCount, ErrorCount, RoundTripTime
+            Connected, LastError, PollCount, ErrorCount, RoundTripTime, Overruns
                                          Variable    s=<device>.Status.<name>
 
 Numeric tags take the most specific analog VariableType of Part 8 §5.3.2 their
@@ -72,6 +72,7 @@ STATUS_VARIABLES: tuple[tuple[str, ua.VariantType], ...] = (
     ("PollCount", ua.VariantType.UInt64),
     ("ErrorCount", ua.VariantType.UInt64),
     ("RoundTripTime", ua.VariantType.Double),
+    ("Overruns", ua.VariantType.UInt64),
 )
 
 
@@ -108,6 +109,7 @@ class StatusNodes:
     poll_count: AttributeValue
     error_count: AttributeValue
     round_trip_time: AttributeValue
+    overruns: AttributeValue
 
 
 @dataclass(slots=True)

@@ -181,6 +181,7 @@ class OpcuaServer:
         else:
             round_trip = good(status.round_trip_s * 1000.0, ua.VariantType.Double)
         store(nodes.round_trip_time, round_trip, None)
+        store(nodes.overruns, good(status.overruns, ua.VariantType.UInt64), None)
         self._notifier.flush()
 
     def _unknown(self, name: str) -> None:

@@ -318,4 +318,5 @@ class DevicePoller:
             poll_count=self.poll_count,
             error_count=self.error_count,
             round_trip_s=self._round_trip_s,
+            overruns=self.overruns,
         )

@@ -248,6 +248,7 @@ async def test_every_tag_starts_waiting_for_initial_data(
         ("PollCount", ua.ObjectIds.UInt64),
         ("ErrorCount", ua.ObjectIds.UInt64),
         ("RoundTripTime", ua.ObjectIds.Double),
+        ("Overruns", ua.ObjectIds.UInt64),
     ],
 )
 async def test_status_object(

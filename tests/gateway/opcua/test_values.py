@@ -141,7 +141,7 @@ async def test_unknown_keys_are_ignored_and_reported_once(
 
 async def status_nodes(client: Client, server: OpcuaServer, device: str) -> dict[str, Node]:
     ns = server.namespace_index
-    names = ("Connected", "LastError", "PollCount", "ErrorCount", "RoundTripTime")
+    names = ("Connected", "LastError", "PollCount", "ErrorCount", "RoundTripTime", "Overruns")
     return {name: client.get_node(ua.NodeId(f"{device}.Status.{name}", ns)) for name in names}
 
 
@@ -158,6 +158,7 @@ async def test_device_status_updates_the_status_object(
             poll_count=42,
             error_count=3,
             round_trip_s=0.0125,
+            overruns=2,
         )
     )
     assert (await subscribed.next_change(nodes["PollCount"])).Value == ua.Variant(
@@ -165,7 +166,7 @@ async def test_device_status_updates_the_status_object(
     )
     assert (await subscribed.next_change(nodes["Connected"])).Value.Value is True
     values = await opcua_client.read_values(list(nodes.values()))
-    assert values == [True, "", 42, 3, 12.5]  # round trip in milliseconds
+    assert values == [True, "", 42, 3, 12.5, 2]  # round trip in milliseconds
 
     opcua_server.publish_status(
         DeviceStatus(

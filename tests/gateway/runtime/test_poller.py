@@ -62,9 +62,8 @@ class Recorder:
 
 
 def make_device(url: str, tags: list[dict[str, Any]], **extra: Any) -> DeviceConfig:
-    return DeviceConfig.model_validate(
-        {"name": "dev", "url": url, "poll_interval": POLL_S, "timeout": 0.3, "tags": tags, **extra}
-    )
+    settings = {"name": "dev", "url": url, "poll_interval": POLL_S, "timeout": 0.3}
+    return DeviceConfig.model_validate({**settings, "tags": tags, **extra})
 
 
 def u16(name: str, address: int, **extra: Any) -> dict[str, Any]:
@@ -228,3 +227,15 @@ async def test_write_to_a_dead_device_reports_a_comm_error(
         with pytest.raises(WriteFailure) as failure:
             await poller.write("a", 3)
         assert failure.value.reason is WriteFailureReason.COMM_ERROR
+
+
+async def test_slow_device_counts_overruns(modbus_tcp_server: PymodbusServer) -> None:
+    server = modbus_tcp_server
+    server.store.delay_s[1] = 0.25  # answers arrive after the next poll was due
+    recorder = Recorder()
+    device = make_device(server.url, [u16("a", 0)], timeout=1.0)
+    async with polling(device, recorder) as poller:
+        await recorder.wait(lambda: recorder.statuses and recorder.statuses[-1].overruns >= 2,
+                            "overruns counted")
+        assert poller.connected
+        assert recorder.latest("dev.a").quality is Quality.GOOD
