@@ -107,6 +107,7 @@ class Manifest:
     feature_kinds: tuple[str, ...] = DEFAULT_KINDS
     feature_version: int = FEATURE_VERSION
     threshold: float | None = None
+    hold: int = 0  # windows the decision stays on after the score falls back (off-delay)
     output_unit: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -145,7 +146,7 @@ class Manifest:
         return feature_names(self.inputs, self.feature_kinds)
 
     def is_anomalous(self, scores: np.ndarray) -> np.ndarray:
-        """The decision rule of an anomaly model: score > threshold (boolean per score)."""
+        """Score > threshold, per window, before the `hold` (boolean per score)."""
         if self.threshold is None:
             raise ValueError(f"model {self.name!r} is a {self.kind} model: it has no threshold")
         return np.asarray(scores) > self.threshold
@@ -161,6 +162,7 @@ class Manifest:
             "feature_version": self.feature_version,
             "feature_kinds": list(self.feature_kinds),
             "threshold": self.threshold,
+            "hold": self.hold,
             "score_range": list(self.score_range),
             "output_unit": self.output_unit,
             "data": {"sha256": self.data.sha256, "source": self.data.source},
@@ -200,7 +202,9 @@ class Manifest:
         values: dict[str, Any] = {}
         for name, parse in _PARSERS.items():
             if name not in raw:
-                problems.append(f"{name}: missing")
+                # A field added after format 1 was written has a default: older files load.
+                if name not in _ADDED_LATER:
+                    problems.append(f"{name}: missing")
                 continue
             try:
                 values[name] = parse(raw[name], name)
@@ -333,6 +337,7 @@ _PARSERS: dict[str, Callable[[object, str], Any]] = {
     "feature_version": _integer,
     "feature_kinds": _strings,
     "threshold": _optional_number,
+    "hold": _integer,
     "score_range": _number_pair,
     "output_unit": _optional_string,
     "data": _training_data,
@@ -342,6 +347,8 @@ _PARSERS: dict[str, Callable[[object, str], Any]] = {
     "seed": _integer,
     "recipe": _recipe,
 }
+# Fields a model file may lack because it predates them; the dataclass default applies.
+_ADDED_LATER = frozenset({"hold"})
 
 
 def _semantic_problems(m: Manifest) -> list[str]:
@@ -419,6 +426,10 @@ def _score_problems(m: Manifest) -> list[str]:
             )
         if not isinstance(m.output_unit, str) or not m.output_unit.strip():
             problems.append(f"output_unit: a rul model needs one, e.g. 'h' (got {m.output_unit!r})")
+    if isinstance(m.hold, bool) or not isinstance(m.hold, int) or m.hold < 0:
+        problems.append(f"hold: must be an integer >= 0, in windows (got {m.hold!r})")
+    elif m.kind == "rul" and m.hold != 0:
+        problems.append(f"hold: a rul model has no decision to hold (got {m.hold})")
     return problems
 
 

@@ -28,25 +28,12 @@ from analytics.inference import Model
 from gateway.config.model import AssetConfig
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.quality import Quality
+from gateway.core.score import Score
 from gateway.runtime.asset_window import AssetWindow, Window
 from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.tag_cache import TagCache
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    """One model output of one asset; `value` is None when the window was Bad."""
-
-    asset: str
-    kind: str  # "anomaly" | "rul"
-    value: float | None
-    anomaly: bool | None  # anomaly models only: the decision, with its hold applied
-    quality: Quality
-    window_end: datetime  # the SourceTimestamp of the outputs
-    scored_at: datetime
-    model_version: str
 
 
 ScoreSink = Callable[[Sequence[Score]], None]

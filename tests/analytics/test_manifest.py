@@ -32,6 +32,7 @@ def anomaly_manifest(**changes: Any) -> Manifest:
         "window": WindowSpec(60, 10),
         "score_range": (0.0, 1.0),
         "threshold": 0.62,
+        "hold": 20,
         "data": TrainingData(SHA, "simulator, seed 7, 2 h of normal operation"),
         "seed": 7,
         "recipe": Recipe("isolation-forest", {"n_estimators": 100, "contamination": None}),
@@ -42,7 +43,13 @@ def anomaly_manifest(**changes: Any) -> Manifest:
 
 
 def rul_manifest(**changes: Any) -> Manifest:
-    fields = {"kind": "rul", "threshold": None, "output_unit": "cycles", "score_range": (0, 125)}
+    fields = {
+        "kind": "rul",
+        "threshold": None,
+        "hold": 0,
+        "output_unit": "cycles",
+        "score_range": (0, 125),
+    }
     return anomaly_manifest(**(fields | changes))
 
 
@@ -67,6 +74,7 @@ def test_json_layout_is_the_documented_one() -> None:
         "feature_version": FEATURE_VERSION,
         "feature_kinds": list(DEFAULT_KINDS),
         "threshold": 0.62,
+        "hold": 20,
         "score_range": [0.0, 1.0],
         "output_unit": None,
         "data": {"sha256": SHA, "source": "simulator, seed 7, 2 h of normal operation"},
@@ -96,6 +104,18 @@ def test_defaults_and_normalisation() -> None:
     assert manifest.created == datetime(2025, 1, 1, 10, 0, 0, tzinfo=UTC)
     assert manifest.feature_version == FEATURE_VERSION
     assert manifest.feature_kinds == DEFAULT_KINDS
+    bare = Manifest(
+        kind="anomaly",
+        name="bare",
+        inputs=("a",),
+        window=WindowSpec(2, 1),
+        score_range=(0, 1),
+        threshold=0.5,
+        data=TrainingData(SHA, "x"),
+        seed=0,
+        recipe=Recipe("r", {}),
+    )
+    assert bare.hold == 0
     assert manifest.versions == library_versions()
     assert manifest.n_features == 2 * len(DEFAULT_KINDS)
     assert manifest.feature_names()[:2] == ["a.mean", "a.std"]
@@ -108,6 +128,12 @@ def test_decision_rule_is_score_above_threshold() -> None:
     assert flags.tolist() == [False, False, True]
     with pytest.raises(ValueError, match="no threshold"):
         rul_manifest().is_anomalous(np.array([1.0]))
+
+
+def test_a_file_written_before_hold_existed_loads_with_no_hold() -> None:
+    raw = json.loads(anomaly_manifest().to_json())
+    del raw["hold"]
+    assert Manifest.from_dict(raw) == anomaly_manifest(hold=0)
 
 
 def problems_of(raw: object) -> list[str]:
@@ -152,6 +178,7 @@ def test_wrong_types_name_the_field_path() -> None:
         ({"score_range": [0]}, "score_range: must be an array [low, high]"),
         ({"recipe": {"name": "x"}}, "recipe: missing params"),
         ({"data": "somewhere"}, "data: must be an object, got a string"),
+        ({"hold": 2.5}, "hold: must be an integer, got the number 2.5"),
     ],
 )
 def test_structural_problems(change: dict[str, Any], problem: str) -> None:
@@ -181,6 +208,9 @@ def test_text_that_is_not_a_json_object() -> None:
         (lambda: anomaly_manifest(output_unit="%"), "output_unit: an anomaly score has no unit"),
         (lambda: rul_manifest(output_unit=None), "output_unit: a rul model needs one"),
         (lambda: rul_manifest(threshold=10.0), "threshold: a rul model has none"),
+        (lambda: rul_manifest(hold=5), "hold: a rul model has no decision to hold (got 5)"),
+        (lambda: anomaly_manifest(hold=-1), "hold: must be an integer >= 0, in windows"),
+        (lambda: anomaly_manifest(hold=True), "hold: must be an integer >= 0, in windows"),
         (lambda: anomaly_manifest(data=TrainingData("AB" * 32, "x")), "data.sha256: must be 64"),
         (lambda: anomaly_manifest(data=TrainingData(SHA, "")), "data.source: must describe"),
         (lambda: anomaly_manifest(metrics={"f1": float("inf")}), "metrics: must map names"),
