@@ -15,7 +15,7 @@ from gateway.app import Gateway, run_until_signalled
 from gateway.config import ConfigError, check_file, load_config
 from gateway.demo import DEMO_HELP, demo_jobs
 from gateway.health import endpoint_accepts
-from gateway.simulate import add_simulator_arguments, simulator_options
+from gateway.simulate import add_simulator_arguments, record_simulation, simulator_options
 
 logger = logging.getLogger("gateway")
 
@@ -33,8 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
 
-    simulate = commands.add_parser("simulate", help="serve simulated pumps over Modbus TCP")
+    simulate = commands.add_parser(
+        "simulate", help="serve simulated pumps over Modbus TCP, or record one to CSV"
+    )
     add_simulator_arguments(simulate)
+    simulate.add_argument("--record", type=Path, metavar="FILE",
+                          help="instead of serving, write a recording of pump 1 to FILE (CSV)")
+    simulate.add_argument("--rows", type=int, default=2000, help="rows to record (default 2000)")
+    simulate.add_argument("--sample-s", type=float, default=60.0,
+                          help="simulated seconds between recorded rows (default 60: the demo "
+                               "samples once a second at speed-up 60)")
 
     demo = commands.add_parser("demo", help=DEMO_HELP)
     add_simulator_arguments(demo, speedup=60.0, devices=False)
@@ -79,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             config = load_config(args.config)
             asyncio.run(run_until_signalled(Gateway(config).serve()))
+        elif args.command == "simulate" and args.record is not None:
+            record_simulation(args)
         elif args.command == "simulate":
             asyncio.run(run_until_signalled(run_simulator(simulator_options(args))))
         elif args.command == "demo":

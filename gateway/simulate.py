@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
+from drivers.modbus.pump_model import Scenario
+from drivers.modbus.pump_recording import record
 from drivers.modbus.simulator import SimulatorOptions
+
+# Recordings start at a fixed time so that the same seed gives the same file.
+RECORDING_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 _DEFAULTS = SimulatorOptions()
 
@@ -28,6 +34,14 @@ def add_simulator_arguments(
                         help="simulated seconds per wall second (default %(default)s)")
     parser.add_argument("--life-hours", type=float, default=_DEFAULTS.life_hours,
                         help="bearing life in simulated hours (default %(default)s)")
+
+
+def record_simulation(args: argparse.Namespace) -> None:
+    """`uvelka simulate --record FILE`: a deterministic recording of pump 1, no network."""
+    options = simulator_options(args)
+    scenario = Scenario(life_hours=options.life_hours, repair_after_h=options.repair_after_h)
+    with args.record.open("w", encoding="utf-8", newline="") as out:
+        record(out, args.rows, args.sample_s, options.seed, scenario, RECORDING_START)
 
 
 def simulator_options(args: argparse.Namespace, **fixed: int | str) -> SimulatorOptions:
