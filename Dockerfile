@@ -14,7 +14,6 @@ RUN pip install --no-cache-dir . \
  && mkdir -p /etc/uvelka && chown uvelka /var/lib/uvelka
 
 COPY models_onnx /opt/uvelka/models_onnx
-COPY nodesets /opt/uvelka/nodesets
 
 USER uvelka
 WORKDIR /var/lib/uvelka

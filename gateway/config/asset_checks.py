@@ -1,4 +1,5 @@
-"""Checks of [[assets]]: their input tags exist and their models fit the mapping.
+"""Checks of [[assets]]: their input tags exist, their models fit the mapping, and their
+OPC UA variables clash with no tag.
 
 A model is opened here (onnxruntime, a few ms) so that a missing file, a corrupt one, or
 one whose manifest asks for inputs the asset does not map is a configuration error with a
@@ -15,6 +16,18 @@ from analytics.inference import Model, ModelError
 from gateway.config.model import AssetConfig
 from gateway.config.problem import Finding, Loc
 
+# The variables of an asset's OPC UA object, NodeIds "<asset>.<name>" in the namespace of
+# the tags ("<device>.<tag>"): the AssetHealthType of nodesets/uvelka.xml, all of them,
+# so that adding a model kind to an asset later cannot create a clash.
+ASSET_VARIABLES = (
+    "AnomalyScore",
+    "Anomaly",
+    "RemainingUsefulLife",
+    "ModelVersion",
+    "LastScored",
+    "ModelStatus",
+)
+
 
 def check_assets(
     assets: Mapping[int, AssetConfig], tag_keys: Sequence[str], models_dir: Path
@@ -29,6 +42,7 @@ def check_assets(
             findings.append(Finding((*at, "name"), f"name {asset.name!r} is used twice; first "
                                     f"at assets[{first[asset.name]}]"))
         first.setdefault(asset.name, index)
+        findings += _clashes(at, asset.name, known)
         if not asset.models():
             findings.append(Finding(at, "an asset needs a model: set anomaly, rul, or both"))
         if not asset.inputs:
@@ -63,6 +77,16 @@ def mapping_problem(model: Model, kind: str, asset: AssetConfig) -> str | None:
         return (f"{model.source} needs inputs {', '.join(missing)}, which inputs does not map "
                 f"(it maps {', '.join(asset.inputs) or 'nothing'})")
     return None
+
+
+def _clashes(at: Loc, asset: str, known: set[str]) -> list[Finding]:
+    """An asset named like a device: its variables must not be that device's tags."""
+    return [
+        Finding((*at, "name"), f"its {name} variable would take the OPC UA NodeId of tag "
+                f"{key!r}; rename the asset or the tag")
+        for name in ASSET_VARIABLES
+        if (key := f"{asset}.{name}") in known
+    ]
 
 
 def _unknown_tag(key: str, known: set[str]) -> str:

@@ -45,6 +45,13 @@ class GatewaySection(_Frozen):
     name: Name = "uvelka"
     data_dir: Annotated[Path, Field(strict=False)] = Path("./var")
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_folder_name(cls, value: str) -> str:
+        if value in ("Devices", "Assets"):
+            raise ValueError("is reserved for the OPC UA folder of that name; choose another")
+        return value
+
 
 class OpcuaSection(_Frozen):
     endpoint: str = "opc.tcp://0.0.0.0:4840/uvelka"
@@ -120,7 +127,7 @@ class DeviceConfig(_Frozen):
 
 
 class AnalyticsSection(_Frozen):
-    models_dir: Path = Path("models_onnx")
+    models_dir: Annotated[Path, Field(strict=False)] = Path("models_onnx")
     reload_interval: Annotated[float, Field(gt=0.0, le=3600.0)] = 2.0
 
 

@@ -1,4 +1,5 @@
-"""The OPC UA front end (asyncua): address space, values and quality, client writes."""
+"""The OPC UA front end (asyncua): address space and information model, values and quality,
+asset outputs, client writes."""
 
 from gateway.opcua.server import OpcuaServer
 from gateway.opcua.writes import WriteHandler

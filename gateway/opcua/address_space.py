@@ -1,4 +1,5 @@
-"""The gateway's nodes: folders, one object per device, a variable per tag, a Status object.
+"""The gateway's nodes: folders, one object per device, a variable per tag, a Status
+object per device, one object per asset.
 
 Browse path and NodeIds (namespace = the configured namespace URI):
 
@@ -7,9 +8,19 @@ Browse path and NodeIds (namespace = the configured namespace URI):
         <device>                         Object      s=<device>
           <tag>                          Variable    s=<device>.<tag>
             EURange, EngineeringUnits    Property    s=<device>.<tag>.EURange, ...
-          Status                         Object      s=<device>.Status
+          Status                         Object      s=<device>.Status  (DeviceStatusType)
             Connected, LastError, PollCount, ErrorCount, RoundTripTime, Overruns
                                          Variable    s=<device>.Status.<name>
+      Assets                             Folder      s=Assets
+        <asset>                          Object      s=Assets.<asset>   (AssetHealthType)
+          AnomalyScore, Anomaly, RemainingUsefulLife, ModelVersion, LastScored, ModelStatus
+                                         Variable    s=<asset>.<name>
+            EURange, ...                 Property    s=<asset>.<name>.<property>
+
+Status and asset objects are instances of the types in gateway.opcua.nodesets: their
+children are built from the types' InstanceDeclarations (gateway.opcua.declarations),
+with the declarations' BrowseNames (in the types' namespace, Part 3 §6.3.3), DataTypes
+and TypeDefinitions, so a client that knows the type finds them by its browse paths.
 
 Numeric tags take the most specific analog VariableType of Part 8 §5.3.2 their
 configuration supports: AnalogUnitRangeType (unit and range), AnalogUnitType (unit),
@@ -33,7 +44,7 @@ whole address space for each node removed.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +54,9 @@ from asyncua import ua
 from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 
 from gateway.config.model import DeviceConfig, TagConfig
-from gateway.opcua.datatypes import data_type_id, variant_type
+from gateway.opcua.datatypes import data_type_id, structure_or_builtin, variant_type
+from gateway.opcua.declarations import Declaration, ObjectTypeModel
+from gateway.opcua.nodesets import GatewayTypes
 from gateway.opcua.uatypes import data_value, make_status, standard_id, string_id
 from gateway.opcua.units import UnitCatalogue
 
@@ -58,22 +71,14 @@ _BASE_DATA_VARIABLE_TYPE = standard_id(ua.ObjectIds.BaseDataVariableType)
 _PROPERTY_TYPE = standard_id(ua.ObjectIds.PropertyType)
 _OBJECTS_FOLDER = standard_id(ua.ObjectIds.ObjectsFolder)
 _NULL_NODEID = ua.NodeId()
+_GOOD = make_status(ua.StatusCodes.Good)
 
 _READ = ua.AccessLevelType.CurrentRead
 _READ_WRITE = ua.AccessLevelType.CurrentRead | ua.AccessLevelType.CurrentWrite
 
 DEVICES_FOLDER = "Devices"
+ASSETS_FOLDER = "Assets"
 STATUS_OBJECT = "Status"
-
-# The Status object's variables and their built-in types.
-STATUS_VARIABLES: tuple[tuple[str, ua.VariantType], ...] = (
-    ("Connected", ua.VariantType.Boolean),
-    ("LastError", ua.VariantType.String),
-    ("PollCount", ua.VariantType.UInt64),
-    ("ErrorCount", ua.VariantType.UInt64),
-    ("RoundTripTime", ua.VariantType.Double),
-    ("Overruns", ua.VariantType.UInt64),
-)
 
 
 def analog_type(tag: TagConfig) -> ua.NodeId:
@@ -102,7 +107,7 @@ class TagNode:
 
 @dataclass(frozen=True, slots=True)
 class StatusNodes:
-    """The Value storage of a device's Status variables, in STATUS_VARIABLES order."""
+    """The Value storage of a device's Status variables (DeviceStatusType)."""
 
     connected: AttributeValue
     last_error: AttributeValue
@@ -123,10 +128,28 @@ class DeviceNodes:
 
     def value_attributes(self) -> Iterator[AttributeValue]:
         """Every Value attribute of the device, where subscriptions attach."""
-        for node in self.nodes:
-            value = node.attributes.get(_A.Value)
-            if value is not None:
-                yield value
+        return _value_attributes(self.nodes)
+
+
+@dataclass(slots=True)
+class AssetNodes:
+    """Everything built for one asset; `values` by path below the asset ("Anomaly",
+    "AnomalyScore.EURange")."""
+
+    nodeid: ua.NodeId
+    values: dict[str, AttributeValue]
+    nodes: list[NodeData]
+
+    def value_attributes(self) -> Iterator[AttributeValue]:
+        """Every Value attribute of the asset, where subscriptions attach."""
+        return _value_attributes(self.nodes)
+
+
+def _value_attributes(nodes: Iterable[NodeData]) -> Iterator[AttributeValue]:
+    for node in nodes:
+        value = node.attributes.get(_A.Value)
+        if value is not None:
+            yield value
 
 
 def waiting_value() -> ua.DataValue:
@@ -142,20 +165,29 @@ class GatewayNodes:
     """Builds and removes the gateway's nodes in asyncua's address space."""
 
     def __init__(
-        self, aspace: AddressSpace, namespace_index: int, gateway: str, units: UnitCatalogue
+        self,
+        aspace: AddressSpace,
+        namespace_index: int,
+        gateway: str,
+        units: UnitCatalogue,
+        types: GatewayTypes,
     ) -> None:
         self._aspace = aspace
         self._ns = namespace_index
         self._units = units
+        self._types = types
         self._constants: dict[tuple[object, ua.VariantType], ua.DataValue] = {}
         self._type_refs: dict[ua.NodeId, ua.ReferenceDescription] = {}
         root = self._folder(gateway, gateway)
         devices = self._folder(DEVICES_FOLDER, DEVICES_FOLDER)
+        assets = self._folder(ASSETS_FOLDER, ASSETS_FOLDER)
         self._link(root, devices, _ORGANIZES)
-        self._check_new([root, devices])
+        self._link(root, assets, _ORGANIZES)
+        self._check_new([root, devices, assets])
         self._link(self._aspace[_OBJECTS_FOLDER], root, _ORGANIZES)
-        self._insert([root, devices])
+        self._insert([root, devices, assets])
         self.devices_folder: ua.NodeId = devices.nodeid
+        self.assets_folder: ua.NodeId = assets.nodeid
 
     def build_device(self, device: DeviceConfig) -> DeviceNodes:
         """Create the device's object, tag variables and Status object, all or nothing."""
@@ -173,24 +205,16 @@ class GatewayNodes:
             built.extend(nodes)
             tags[tag_node.key] = tag_node
 
-        status_obj = self._object(
-            f"{device.name}.{STATUS_OBJECT}", STATUS_OBJECT, _BASE_OBJECT_TYPE
-        )
+        status_type = self._types.device_status
+        status_id = f"{device.name}.{STATUS_OBJECT}"
+        status_obj = self._object(status_id, STATUS_OBJECT, status_type.nodeid)
         self._link(obj, status_obj, _HAS_COMPONENT)
         built.append(status_obj)
-        status_values: list[AttributeValue] = []
-        for name, vtype in STATUS_VARIABLES:
-            var = self._variable(
-                f"{device.name}.{STATUS_OBJECT}.{name}",
-                name,
-                vtype,
-                _BASE_DATA_VARIABLE_TYPE,
-                access=_READ,
-                sampling_ms=sampling_ms,
-            )
-            self._link(status_obj, var, _HAS_COMPONENT)
-            built.append(var)
-            status_values.append(var.attributes[_A.Value])
+        children = self._instance(
+            status_obj, status_id, _mandatory(status_type.declarations), {}, sampling_ms
+        )
+        built.extend(children.values())
+        status = {name: node.attributes[_A.Value] for name, node in children.items()}
 
         self._check_new(built)
         self._link(self._aspace[self.devices_folder], obj, _ORGANIZES)
@@ -198,15 +222,62 @@ class GatewayNodes:
         return DeviceNodes(
             nodeid=obj.nodeid,
             tags=tags,
-            status=StatusNodes(*status_values),
+            status=StatusNodes(
+                connected=status["Connected"],
+                last_error=status["LastError"],
+                poll_count=status["PollCount"],
+                error_count=status["ErrorCount"],
+                round_trip_time=status["RoundTripTime"],
+                overruns=status["Overruns"],
+            ),
             nodes=built,
         )
 
     def remove_device(self, device: DeviceNodes) -> None:
         """Delete the device's nodes and the Devices folder's reference to it."""
-        folder = self._aspace[self.devices_folder]
-        folder.references = [ref for ref in folder.references if ref.NodeId != device.nodeid]
-        for node in device.nodes:
+        self._remove(self.devices_folder, device.nodeid, device.nodes)
+
+    def build_asset(
+        self,
+        name: str,
+        optional: Collection[str],
+        values: Mapping[str, object],
+        sampling_ms: float,
+    ) -> AssetNodes:
+        """Create an asset's object with the mandatory children of AssetHealthType and the
+        `optional` ones; `values` are property values by path ("AnomalyScore.EURange")."""
+        asset_type = self._types.asset_health
+        unknown = set(optional) - {d.name for d in asset_type.declarations if d.optional}
+        if unknown:
+            raise ValueError(f"{asset_type.name} has no optional {', '.join(sorted(unknown))}")
+        obj = self._object(f"{ASSETS_FOLDER}.{name}", name, asset_type.nodeid)
+        declarations = [d for d in asset_type.declarations if not d.optional or d.name in optional]
+        children = self._instance(obj, name, declarations, values, sampling_ms)
+        unused = values.keys() - children.keys()
+        if unused:
+            raise ValueError(f"asset {name!r} has no {', '.join(sorted(unused))} to set")
+        built = [obj, *children.values()]
+        self._check_new(
+            built,
+            f"asset {name!r} clashes with a tag of device {name!r}: a device named like an "
+            f"asset may have no tag called {_names(asset_type)}",
+        )
+        self._link(self._aspace[self.assets_folder], obj, _ORGANIZES)
+        self._insert(built)
+        return AssetNodes(
+            nodeid=obj.nodeid,
+            values={path: node.attributes[_A.Value] for path, node in children.items()},
+            nodes=built,
+        )
+
+    def remove_asset(self, asset: AssetNodes) -> None:
+        """Delete the asset's nodes and the Assets folder's reference to it."""
+        self._remove(self.assets_folder, asset.nodeid, asset.nodes)
+
+    def _remove(self, folder_id: ua.NodeId, nodeid: ua.NodeId, nodes: Iterable[NodeData]) -> None:
+        folder = self._aspace[folder_id]
+        folder.references = [ref for ref in folder.references if ref.NodeId != nodeid]
+        for node in nodes:
             del self._aspace[node.nodeid]
 
     def _tag(
@@ -216,12 +287,12 @@ class GatewayNodes:
         vtype = variant_type(tag)
         var = self._variable(
             key,
-            tag.name,
-            vtype,
+            self._browse_name(tag.name),
+            data_type_id(vtype),
             analog_type(tag),
             access=_READ_WRITE if tag.writable else _READ,
             sampling_ms=sampling_ms,
-            description=tag.description,
+            description=ua.LocalizedText(tag.description),
         )
         nodes = [var]
         eu_span = None
@@ -253,13 +324,74 @@ class GatewayNodes:
         )
         return tag_node, nodes
 
+    def _instance(
+        self,
+        owner: NodeData,
+        prefix: str,
+        declarations: Iterable[Declaration],
+        values: Mapping[str, object],
+        sampling_ms: float,
+        path: str = "",
+    ) -> dict[str, NodeData]:
+        """The children `declarations` make of `owner`, by path below the instance.
+
+        NodeIds are "<prefix>.<path>". Each declaration's mandatory children are built
+        too. A node takes its value from `values` by path, else the declared default
+        (a unit the type fixes), else it waits for initial data.
+        """
+        built: dict[str, NodeData] = {}
+        for declaration in declarations:
+            relative = f"{path}{declaration.name}"
+            node = self._declared(
+                f"{prefix}.{relative}", declaration, values.get(relative), sampling_ms
+            )
+            self._link(owner, node, declaration.reference_type)
+            built[relative] = node
+            built.update(
+                self._instance(
+                    node,
+                    prefix,
+                    _mandatory(declaration.children),
+                    values,
+                    sampling_ms,
+                    f"{relative}.",
+                )
+            )
+        return built
+
+    def _declared(
+        self, identifier: str, declaration: Declaration, value: object, sampling_ms: float
+    ) -> NodeData:
+        variant = declaration.default
+        if value is not None:
+            variant = ua.Variant(value, structure_or_builtin(declaration.data_type))
+        node = self._variable(
+            identifier,
+            declaration.browse_name,
+            declaration.data_type,
+            declaration.type_definition,
+            access=declaration.access_level,
+            # Properties are set once, like the tags' properties.
+            sampling_ms=0.0 if declaration.is_property else sampling_ms,
+            description=declaration.description,
+            display_name=declaration.display_name,
+            value_rank=declaration.value_rank,
+        )
+        if variant is not None:
+            now = datetime.now(UTC)
+            node.attributes[_A.Value] = AttributeValue(data_value(variant, _GOOD, now, now))
+        return node
+
     # -- node construction -------------------------------------------------------------
+
+    def _browse_name(self, name: str) -> ua.QualifiedName:
+        return ua.QualifiedName(name, self._ns)
 
     def _folder(self, identifier: str, name: str) -> NodeData:
         return self._object(identifier, name, _FOLDER_TYPE)
 
     def _object(self, identifier: str, name: str, typedef: ua.NodeId) -> NodeData:
-        node = self._base(identifier, name, ua.NodeClass.Object, "")
+        node = self._base(identifier, self._browse_name(name), ua.NodeClass.Object)
         node.attributes[_A.EventNotifier] = AttributeValue(self._constant(0, ua.VariantType.Byte))
         self._set_type(node, typedef)
         return node
@@ -267,21 +399,23 @@ class GatewayNodes:
     def _variable(
         self,
         identifier: str,
-        name: str,
-        vtype: ua.VariantType,
+        browse_name: ua.QualifiedName,
+        data_type: ua.NodeId,
         typedef: ua.NodeId,
         *,
         access: int,
         sampling_ms: float,
-        description: str = "",
+        description: ua.LocalizedText | None = None,
+        display_name: ua.LocalizedText | None = None,
+        value_rank: int = -1,
     ) -> NodeData:
-        node = self._base(identifier, name, ua.NodeClass.Variable, description)
+        node = self._base(
+            identifier, browse_name, ua.NodeClass.Variable, display_name, description
+        )
         attrs = node.attributes
         attrs[_A.Value] = AttributeValue(waiting_value())
-        attrs[_A.DataType] = AttributeValue(
-            self._constant(data_type_id(vtype), ua.VariantType.NodeId)
-        )
-        self._variable_common(node, access, sampling_ms)
+        attrs[_A.DataType] = AttributeValue(self._constant(data_type, ua.VariantType.NodeId))
+        self._variable_common(node, access, sampling_ms, value_rank)
         self._set_type(node, typedef)
         return node
 
@@ -289,26 +423,24 @@ class GatewayNodes:
         self, owner: NodeData, identifier: str, name: str, value: object, data_type: int
     ) -> NodeData:
         # Properties of standard types keep their standard (namespace 0) browse names.
-        node = self._base(identifier, name, ua.NodeClass.Variable, "", browse_ns=0)
+        node = self._base(identifier, ua.QualifiedName(name, 0), ua.NodeClass.Variable)
+        now = datetime.now(UTC)
         node.attributes[_A.Value] = AttributeValue(
-            data_value(
-                ua.Variant(value, ua.VariantType.ExtensionObject),
-                make_status(ua.StatusCodes.Good),
-                source=datetime.now(UTC),
-                server=datetime.now(UTC),
-            )
+            data_value(ua.Variant(value, ua.VariantType.ExtensionObject), _GOOD, now, now)
         )
         node.attributes[_A.DataType] = AttributeValue(
             self._constant(standard_id(data_type), ua.VariantType.NodeId)
         )
-        self._variable_common(node, _READ, 0.0)
+        self._variable_common(node, _READ, 0.0, -1)
         self._set_type(node, _PROPERTY_TYPE)
         self._link(owner, node, _HAS_PROPERTY)
         return node
 
-    def _variable_common(self, node: NodeData, access: int, sampling_ms: float) -> None:
+    def _variable_common(
+        self, node: NodeData, access: int, sampling_ms: float, value_rank: int
+    ) -> None:
         attrs = node.attributes
-        attrs[_A.ValueRank] = AttributeValue(self._constant(-1, ua.VariantType.Int32))
+        attrs[_A.ValueRank] = AttributeValue(self._constant(value_rank, ua.VariantType.Int32))
         attrs[_A.AccessLevel] = AttributeValue(self._constant(access, ua.VariantType.Byte))
         attrs[_A.UserAccessLevel] = AttributeValue(self._constant(access, ua.VariantType.Byte))
         attrs[_A.MinimumSamplingInterval] = AttributeValue(
@@ -319,25 +451,27 @@ class GatewayNodes:
     def _base(
         self,
         identifier: str,
-        name: str,
+        browse_name: ua.QualifiedName,
         node_class: ua.NodeClass,
-        description: str,
-        browse_ns: int | None = None,
+        display_name: ua.LocalizedText | None = None,
+        description: ua.LocalizedText | None = None,
     ) -> NodeData:
         nodeid = string_id(identifier, self._ns)
         node = NodeData(nodeid)
         attrs = node.attributes
-        browse = ua.QualifiedName(name, self._ns if browse_ns is None else browse_ns)
+        display = display_name or ua.LocalizedText(browse_name.Name)
         attrs[_A.NodeId] = AttributeValue(ua.DataValue(ua.Variant(nodeid, ua.VariantType.NodeId)))
         attrs[_A.NodeClass] = AttributeValue(self._constant(node_class, ua.VariantType.Int32))
         attrs[_A.BrowseName] = AttributeValue(
-            ua.DataValue(ua.Variant(browse, ua.VariantType.QualifiedName))
+            ua.DataValue(ua.Variant(browse_name, ua.VariantType.QualifiedName))
         )
         attrs[_A.DisplayName] = AttributeValue(
-            ua.DataValue(ua.Variant(ua.LocalizedText(name), ua.VariantType.LocalizedText))
+            ua.DataValue(ua.Variant(display, ua.VariantType.LocalizedText))
         )
         attrs[_A.Description] = AttributeValue(
-            ua.DataValue(ua.Variant(ua.LocalizedText(description), ua.VariantType.LocalizedText))
+            ua.DataValue(
+                ua.Variant(description or ua.LocalizedText(""), ua.VariantType.LocalizedText)
+            )
         )
         attrs[_A.WriteMask] = AttributeValue(self._constant(0, ua.VariantType.UInt32))
         attrs[_A.UserWriteMask] = AttributeValue(self._constant(0, ua.VariantType.UInt32))
@@ -370,13 +504,17 @@ class GatewayNodes:
 
     # -- insertion -----------------------------------------------------------------------
 
-    def _check_new(self, nodes: Iterable[NodeData]) -> None:
+    def _check_new(self, nodes: Iterable[NodeData], hint: str | None = None) -> None:
         seen: set[ua.NodeId] = set()
         for node in nodes:
             if node.nodeid in seen or node.nodeid in self._aspace:
                 raise ValueError(
-                    f"NodeId {node.nodeid.to_string()} already exists: device, tag and gateway "
-                    f"names must be unique, and no tag may be called {STATUS_OBJECT!r}"
+                    f"NodeId {node.nodeid.to_string()} already exists: "
+                    + (
+                        hint
+                        or "device, tag and gateway names must be unique, and no tag may be "
+                        f"called {STATUS_OBJECT!r}"
+                    )
                 )
             seen.add(node.nodeid)
 
@@ -402,6 +540,14 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _mandatory(declarations: Iterable[Declaration]) -> list[Declaration]:
+    return [declaration for declaration in declarations if not declaration.optional]
+
+
+def _names(object_type: ObjectTypeModel) -> str:
+    return " or ".join(repr(name) for name in object_type.names())
 
 
 def _reference(target: NodeData, reftype: ua.NodeId, forward: bool) -> ua.ReferenceDescription:

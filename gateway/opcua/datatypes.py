@@ -53,6 +53,19 @@ def data_type_id(vtype: ua.VariantType) -> ua.NodeId:
     return standard_id(vtype.value)
 
 
+def structure_or_builtin(data_type: ua.NodeId) -> ua.VariantType:
+    """How a value of `data_type` travels: its built-in type, else as an ExtensionObject.
+
+    Only for the DataTypes of the gateway's NodeSets: built-in types and structures
+    (Range, EUInformation). Enumerations and subtypes of built-in types (UtcTime) would
+    need the DataType hierarchy.
+    """
+    identifier = data_type.Identifier
+    if data_type.NamespaceIndex == 0 and isinstance(identifier, int) and 1 <= identifier <= 25:
+        return ua.VariantType(identifier)  # Part 6 §5.1.2: ids 1..25 coincide
+    return ua.VariantType.ExtensionObject
+
+
 _PYTHON_TYPES: MappingProxyType[ua.VariantType, type] = MappingProxyType(
     {
         ua.VariantType.Boolean: bool,

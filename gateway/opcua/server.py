@@ -1,10 +1,11 @@
-"""The gateway's OPC UA server: every enabled device's tags, their status, client writes."""
+"""The gateway's OPC UA server: every enabled device's tags, their status, client writes,
+and the assets' model outputs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -12,11 +13,15 @@ from urllib.parse import urlparse
 
 from asyncua import Server, ua
 
-from gateway.config.model import DeviceConfig, GatewayConfig
+from analytics.manifest import Manifest
+from gateway.config.model import AssetConfig, DeviceConfig, GatewayConfig
 from gateway.core.sample import Sample
+from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode
+from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
 from gateway.opcua.datatypes import checked_value
+from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
 from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status
@@ -47,6 +52,7 @@ class OpcuaServer:
         self._namespace_index: int | None = None
         self._devices: dict[str, DeviceNodes] = {}
         self._tags: dict[str, TagNode] = {}
+        self._assets: dict[str, AssetState] = {}
         self._notifier = Notifier()
         self._units = UnitCatalogue()
         self._unknown_keys: set[str] = set()
@@ -75,9 +81,11 @@ class OpcuaServer:
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         server.set_identity_tokens([ua.AnonymousIdentityToken])
         server.allow_remote_admin(False)
+        # Registered first, the configured namespace keeps index 2 whatever the NodeSets add.
         namespace_index = await server.register_namespace(self._config.opcua.namespace)
+        types = await import_nodesets(server)
         aspace = server.iserver.aspace
-        self._nodes = GatewayNodes(aspace, namespace_index, name, self._units)
+        self._nodes = GatewayNodes(aspace, namespace_index, name, self._units, types)
         server.iserver.attribute_service = TagWriteService(
             aspace, namespace_index, self._tags, self._write_handler
         )
@@ -138,6 +146,61 @@ class OpcuaServer:
         self._notifier.flush()
         nodes.remove_device(built)
         logger.info("device %r removed from the address space", name)
+
+    async def add_asset(self, asset: AssetConfig, kinds: Mapping[str, Manifest]) -> None:
+        """Expose an asset with the variables of its models' kinds ("anomaly", "rul" ->
+        the loaded model's manifest); outputs wait for initial data."""
+        nodes = self._require_nodes()
+        if asset.name in self._assets:
+            raise ValueError(f"asset {asset.name!r} is already in the address space")
+        if not kinds:
+            raise ValueError(f"asset {asset.name!r} needs at least one model")
+        built = nodes.build_asset(
+            asset.name,
+            optional_variables(kinds),
+            property_values(kinds, self._units),
+            asset.interval * 1000.0,
+        )
+        self._assets[asset.name] = AssetState.of(asset.name, built, kinds)
+        logger.info("asset %r added to the address space (%s)", asset.name, ", ".join(kinds))
+
+    async def remove_asset(self, name: str) -> None:
+        """Delete an asset's nodes; clients monitoring them get BadNodeIdUnknown."""
+        nodes = self._require_nodes()
+        state = self._assets.pop(name)
+        delete_callback = self._require_server().iserver.aspace.delete_datachange_callback
+        for attribute in state.nodes.value_attributes():
+            self._notifier.forget(attribute, delete_callback)
+        self._notifier.flush()
+        nodes.remove_asset(state.nodes)
+        logger.info("asset %r removed from the address space", name)
+
+    def publish_scores(self, scores: Sequence[Score]) -> None:
+        """Show model outputs: each score's value (or decision) with the status of its
+        quality and the end of its input window as SourceTimestamp; LastScored."""
+        now = datetime.now(UTC)
+        assets = self._assets
+        for score in scores:
+            state = assets.get(score.asset)
+            if state is None:
+                self._unknown(score.asset)
+                continue
+            self._store(state.score_updates(score, now))
+        self._notifier.flush()
+
+    def publish_model(self, asset: str, kind: str, version: str, status: str) -> None:
+        """Show the running `kind` model's version and the outcome of its last (re)load."""
+        state = self._assets.get(asset)
+        if state is None:
+            self._unknown(asset)
+            return
+        self._store(state.model_updates(kind, version, status, datetime.now(UTC)))
+        self._notifier.flush()
+
+    def _store(self, updates: Iterable[Update]) -> None:
+        store = self._notifier.store
+        for attribute, value, eu_span in updates:
+            store(attribute, value, eu_span)
 
     def publish(self, samples: Sequence[Sample]) -> None:
         """Show a batch of changed values to clients; keys are "<device>.<tag>"."""
@@ -207,6 +270,7 @@ class OpcuaServer:
         self._namespace_index = None
         self._devices.clear()
         self._tags.clear()
+        self._assets.clear()
 
 
 async def _stop_clock(server: Server) -> None:

@@ -1,0 +1,143 @@
+"""Assets in OPC UA: which AssetHealthType variables an asset's models bring, and their values.
+
+- An anomaly model brings AnomalyScore (EURange = the manifest's score_range) and
+  Anomaly; a rul model brings RemainingUsefulLife (EngineeringUnits from the manifest's
+  output_unit, StartValue and LimitValue = the top and bottom of its score_range, as
+  the DI LifetimeVariableType has them). ModelVersion, LastScored and ModelStatus are
+  always there.
+- A score's value and its decision carry the StatusCode of the score's quality
+  (gateway.opcua.status) and the end of the input window as SourceTimestamp; Bad
+  qualities carry no value (Part 4 §7.7.1). LastScored is the time of scoring, Good.
+- ModelVersion and ModelStatus show each model kind as "<kind>: <text>", joined with
+  "; " in the order anomaly, rul: "anomaly: 3f2c9a1e; rul: 77b0c2d4" and
+  "anomaly: ok: 3f2c9a1e; rul: rejected: <reason>". Both wait for initial data until
+  the first `publish_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from asyncua import ua
+from asyncua.server.address_space import AttributeValue
+
+from analytics.manifest import Manifest
+from gateway.core.score import Score
+from gateway.opcua.address_space import AssetNodes
+from gateway.opcua.datatypes import checked_value
+from gateway.opcua.status import keeps_value, status_code
+from gateway.opcua.uatypes import data_value, make_status
+from gateway.opcua.units import UnitCatalogue
+
+ANOMALY_SCORE = "AnomalyScore"
+ANOMALY = "Anomaly"
+REMAINING_USEFUL_LIFE = "RemainingUsefulLife"
+MODEL_VERSION = "ModelVersion"
+LAST_SCORED = "LastScored"
+MODEL_STATUS = "ModelStatus"
+
+# The optional AssetHealthType variables each model kind brings, in the order kinds show.
+KIND_VARIABLES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {"anomaly": (ANOMALY_SCORE, ANOMALY), "rul": (REMAINING_USEFUL_LIFE,)}
+)
+
+_NULL = ua.Variant(None, ua.VariantType.Null)
+_GOOD = make_status(ua.StatusCodes.Good)
+
+Update = tuple[AttributeValue, ua.DataValue, float | None]
+"""A Value attribute, its new DataValue and the EURange span for percent deadbands."""
+
+
+def optional_variables(kinds: Iterable[str]) -> list[str]:
+    """The optional variables of an asset with models of these kinds; ValueError on others."""
+    names: list[str] = []
+    for kind in kinds:
+        if kind not in KIND_VARIABLES:
+            raise ValueError(f"unknown model kind {kind!r}; expected one of "
+                             f"{', '.join(KIND_VARIABLES)}")
+        names += KIND_VARIABLES[kind]
+    return names
+
+
+def property_values(kinds: Mapping[str, Manifest], units: UnitCatalogue) -> dict[str, object]:
+    """The properties of an asset's variables, by path, from its models' manifests."""
+    values: dict[str, object] = {}
+    anomaly = kinds.get("anomaly")
+    if anomaly is not None:
+        values[f"{ANOMALY_SCORE}.EURange"] = ua.Range(*anomaly.score_range)
+    rul = kinds.get("rul")
+    if rul is not None:
+        low, high = rul.score_range
+        values[f"{REMAINING_USEFUL_LIFE}.StartValue"] = high
+        values[f"{REMAINING_USEFUL_LIFE}.LimitValue"] = low
+        if rul.output_unit is not None:  # a valid rul manifest always has one
+            unit = units.eu_information(rul.output_unit)
+            values[f"{REMAINING_USEFUL_LIFE}.EngineeringUnits"] = unit
+    return values
+
+
+@dataclass(slots=True)
+class AssetState:
+    """An asset in the address space: its nodes, its model kinds, the model texts shown."""
+
+    name: str
+    nodes: AssetNodes
+    kinds: tuple[str, ...]
+    score_span: float | None  # AnomalyScore's EURange span
+    versions: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, nodes: AssetNodes, kinds: Mapping[str, Manifest]) -> AssetState:
+        anomaly = kinds.get("anomaly")
+        span = None
+        if anomaly is not None:
+            low, high = anomaly.score_range
+            span = high - low
+        return cls(name, nodes, tuple(kind for kind in KIND_VARIABLES if kind in kinds), span)
+
+    def score_updates(self, score: Score, now: datetime) -> list[Update]:
+        """The values a score sets; ValueError for a kind the asset has no model of."""
+        if score.kind not in self.kinds:
+            raise ValueError(f"a {score.kind} score for asset {self.name!r}, which has "
+                             f"{' and '.join(self.kinds)} models only")
+        quality = score.quality
+        status = status_code(quality)
+        shown = keeps_value(quality)
+        values = self.nodes.values
+
+        def output(name: str, value: object, vtype: ua.VariantType) -> Update:
+            variant = ua.Variant(checked_value(value, vtype), vtype) if shown else _NULL
+            span = self.score_span if name == ANOMALY_SCORE else None
+            return values[name], data_value(variant, status, score.window_end, now), span
+
+        if score.kind == "anomaly":
+            updates = [
+                output(ANOMALY_SCORE, score.value, ua.VariantType.Double),
+                output(ANOMALY, score.anomaly, ua.VariantType.Boolean),
+            ]
+        else:
+            updates = [output(REMAINING_USEFUL_LIFE, score.value, ua.VariantType.Double)]
+        scored_at = ua.Variant(score.scored_at, ua.VariantType.DateTime)
+        updates.append((values[LAST_SCORED], data_value(scored_at, _GOOD, score.scored_at, now),
+                        None))
+        return updates
+
+    def model_updates(self, kind: str, version: str, status: str, now: datetime) -> list[Update]:
+        """The ModelVersion and ModelStatus values after the `kind` model changed."""
+        if kind not in self.kinds:
+            raise ValueError(f"asset {self.name!r} has no {kind} model")
+        self.versions[kind] = version
+        self.statuses[kind] = status
+        values = self.nodes.values
+        return [
+            (values[MODEL_VERSION], self._text(self.versions, now), None),
+            (values[MODEL_STATUS], self._text(self.statuses, now), None),
+        ]
+
+    def _text(self, texts: Mapping[str, str], now: datetime) -> ua.DataValue:
+        text = "; ".join(f"{kind}: {texts[kind]}" for kind in self.kinds if kind in texts)
+        return data_value(ua.Variant(text, ua.VariantType.String), _GOOD, now, now)

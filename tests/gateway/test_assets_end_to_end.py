@@ -1,0 +1,185 @@
+"""Assets end to end: Modbus tags -> ring buffer -> ONNX model -> OPC UA outputs, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from asyncua import Client, Node, ua
+
+from drivers.base import Table
+from gateway.__main__ import main as uvelka
+from gateway.app import Gateway
+from gateway.config.model import GatewayConfig
+from gateway.runtime.poller import PollerOptions
+from tests.fixtures.modbus import PymodbusServer
+from tests.fixtures.opcua import LOOPBACK_ENDPOINT
+
+WAIT_S = 15.0
+GOOD = ua.StatusCodes.Good
+CENTRE = {"flow": 50.0, "pressure": 4.0, "temperature": 60.0}
+
+
+def words(value: float) -> list[int]:
+    high, low = struct.unpack(">HH", struct.pack(">f", value))
+    return [high, low]
+
+
+def normal_recording(
+    path: Path, signals: tuple[str, ...], rows: int = 450, seed: int = 7
+) -> Path:
+    """A healthy asset's commissioning data: small noise around CENTRE."""
+    rng = np.random.default_rng(seed)
+    lines = ["timestamp," + ",".join(signals)]
+    for i in range(rows):
+        values = [CENTRE[s] * (1 + 0.01 * rng.standard_normal()) for s in signals]
+        lines.append(f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z," +
+                     ",".join(f"{v:.5f}" for v in values))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def train(data: Path, out: Path, signals: tuple[str, ...]) -> None:
+    code = uvelka(["train", "anomaly", "--data", str(data), "--out", str(out),
+                   "--signals", ",".join(signals)])
+    assert code == 0
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    signals = ("flow", "pressure")
+    train(normal_recording(tmp_path / "normal.csv", signals), folder / "pump.onnx", signals)
+    return folder
+
+
+def config_for(server: PymodbusServer, models_dir: Path) -> GatewayConfig:
+    tags = [
+        {"name": name, "table": "holding", "address": 2 * i, "type": "float32"}
+        for i, name in enumerate(CENTRE)
+    ]
+    return GatewayConfig.model_validate({
+        "gateway": {"name": "plant"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "analytics": {"models_dir": str(models_dir), "reload_interval": 0.2},
+        "devices": [{"name": "pump1", "url": server.url, "poll_interval": 0.05,
+                     "timeout": 0.3, "tags": tags}],
+        "assets": [{"name": "pump1", "anomaly": "pump.onnx", "interval": 0.05,
+                    "inputs": {"flow": "pump1.flow", "pressure": "pump1.pressure",
+                               "temperature": "pump1.temperature"}}],
+    })
+
+
+def serve_values(server: PymodbusServer, **values: float) -> None:
+    for i, name in enumerate(CENTRE):
+        server.set(Table.HOLDING, 2 * i, words(values.get(name, CENTRE[name])))
+
+
+@asynccontextmanager
+async def running(config: GatewayConfig) -> AsyncIterator[tuple[Gateway, Callable[[str], Node]]]:
+    gateway = Gateway(config, poller_options=PollerOptions(backoff_max_s=0.3))
+    task = asyncio.create_task(gateway.serve())
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await gateway.started.wait()
+        async with Client(gateway.server.endpoint_url, timeout=WAIT_S) as client:
+            ns = gateway.server.namespace_index
+            yield gateway, lambda key: client.get_node(ua.NodeId(key, ns))
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.result()
+
+
+async def wait_value(node: Node, predicate: Callable[[ua.DataValue], bool], what: str) -> Any:
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                value = await node.read_data_value(raise_on_bad_status=False)
+                if predicate(value):
+                    return value
+                await asyncio.sleep(0.05)  # polling the server for a condition
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
+
+
+def good(dv: ua.DataValue) -> bool:
+    return dv.StatusCode.value == GOOD
+
+
+async def test_scores_follow_the_tags_and_their_quality(
+    modbus_tcp_server: PymodbusServer, models_dir: Path
+) -> None:
+    server = modbus_tcp_server
+    serve_values(server)
+    async with running(config_for(server, models_dir)) as (_, node):
+        calm = await wait_value(node("pump1.AnomalyScore"), good, "a good score")
+        assert 0.0 <= calm.Value.Value < 3.0
+        assert (await node("pump1.Anomaly").read_value()) is False
+        assert calm.SourceTimestamp is not None
+        version = await node("pump1.ModelVersion").read_value()
+        assert "pump" in version
+
+        serve_values(server, flow=CENTRE["flow"] * 1.5)
+        high = await wait_value(node("pump1.AnomalyScore"),
+                                lambda dv: good(dv) and dv.Value.Value > 3.0, "a high score")
+        assert high.SourceTimestamp > calm.SourceTimestamp
+        assert (await node("pump1.Anomaly").read_value()) is True
+
+        await server.stop()
+        await wait_value(node("pump1.AnomalyScore"),
+                         lambda dv: dv.StatusCode.value == ua.StatusCodes.BadCommunicationError,
+                         "the score to go bad with its inputs")
+        await server.start()
+        await wait_value(node("pump1.AnomalyScore"), good, "a good score again")
+
+
+async def test_hot_reload_swaps_good_files_and_rejects_bad_ones(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    server = modbus_tcp_server
+    serve_values(server)
+    model = models_dir / "pump.onnx"
+    async with running(config_for(server, models_dir)) as (gateway, node):
+        await wait_value(node("pump1.AnomalyScore"), good, "a first score")
+        first = await node("pump1.ModelVersion").read_value()
+
+        # A new model for the same inputs, written beside and renamed over, as train does.
+        both = ("flow", "pressure")
+        train(normal_recording(tmp_path / "again.csv", both, seed=8), model, both)
+        await wait_value(node("pump1.ModelVersion"), lambda dv: dv.Value.Value != first,
+                         "the new model's version")
+        second = await node("pump1.ModelVersion").read_value()
+        assert (await node("pump1.ModelStatus").read_value()).startswith("anomaly: ok")
+
+        # A corrupt file is rejected with its reason; the running model keeps scoring.
+        corrupt = models_dir / ".pump.onnx.tmp"
+        corrupt.write_bytes(b"not an onnx model")
+        corrupt.replace(model)
+        await wait_value(node("pump1.ModelStatus"),
+                         lambda dv: "rejected" in str(dv.Value.Value), "a rejection")
+        before = await node("pump1.AnomalyScore").read_data_value()
+        await wait_value(node("pump1.AnomalyScore"),
+                         lambda dv: good(dv) and dv.SourceTimestamp > before.SourceTimestamp,
+                         "scoring to go on with the old model")
+        assert await node("pump1.ModelVersion").read_value() == second
+
+        # A model asking for an input the asset does not map is rejected too.
+        other = ("flow", "vibration")
+        CENTRE["vibration"] = 2.0
+        try:
+            train(normal_recording(tmp_path / "other.csv", other), model, other)
+        finally:
+            del CENTRE["vibration"]
+        await wait_value(node("pump1.ModelStatus"),
+                         lambda dv: "vibration" in str(dv.Value.Value), "a mapping rejection")
+        assert await node("pump1.ModelVersion").read_value() == second
+        assert gateway.watcher is not None
