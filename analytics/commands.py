@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
 
     from analytics.evaluation.anomaly import Evaluation
     from analytics.evaluation.metrics import Confusion
+    from analytics.evaluation.rul import RulEvaluation
     from analytics.manifest import Manifest
-    from analytics.training.datasets import Recording
+    from analytics.training.datasets import CmapssSubset, Recording
+    from analytics.training.rul import RulFit, RunData
 
 EXIT_ERROR = 2
+RUL_CAP = 125.0  # the C-MAPSS protocol's cap (analytics.training.rul.CAP, not imported here)
 
 
 class UsageError(Exception):
@@ -33,7 +37,7 @@ class UsageError(Exception):
 
 
 def add_train_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `train anomaly` to the CLI's subcommands; the handler is `args.handler`."""
+    """Add `train anomaly` and `train rul` to the CLI's subcommands; handler: `args.handler`."""
     train = commands.add_parser("train", help="train a model and export it to ONNX")
     targets = train.add_subparsers(dest="target", required=True, metavar="MODEL")
     anomaly = targets.add_parser(
@@ -70,10 +74,52 @@ def add_train_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--seed", type=int, default=0, help="random seed of --labels training (default 0)"
     )
     anomaly.set_defaults(handler=_train_anomaly)
+    _add_train_rul(targets)
+
+
+def _add_train_rul(targets: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rul = targets.add_parser(
+        "rul",
+        help="remaining useful life (gradient boosting on buffer features)",
+        description=(
+            "Fit the RUL recipe on runs to failure: a C-MAPSS folder (the training file of"
+            " --subset, default the first) or CSV recordings (a 'run' or 'unit' column"
+            " separates runs, else each file is one run). The target is min(remaining life,"
+            " --cap); for CSV the remaining life is --target-column, else the time to the"
+            " last row of the run, in --unit."
+        ),
+    )
+    rul.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="a C-MAPSS folder (train_*.txt) or a CSV recording or folder of them",
+    )
+    rul.add_argument("--out", type=Path, required=True, help="the model file, NAME.onnx")
+    rul.add_argument("--subset", help="C-MAPSS subset to train on, e.g. FD002 (default: first)")
+    rul.add_argument(
+        "--cap",
+        type=_positive_number,
+        default=RUL_CAP,
+        help=f"cap of the target, in the output unit (default {RUL_CAP:g}, C-MAPSS protocol)",
+    )
+    rul.add_argument(
+        "--unit",
+        help="output unit: cycles (C-MAPSS, and for CSV: rows), s, min, h or d (CSV default h)",
+    )
+    rul.add_argument(
+        "--target-column",
+        metavar="NAME",
+        help="CSV: the column holding the remaining life, in --unit (e.g. remaining_life_h)",
+    )
+    _add_signals(rul)
+    rul.add_argument("--name", help="model name in the manifest (default: the file name)")
+    rul.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    rul.set_defaults(handler=_train_rul)
 
 
 def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `evaluate anomaly` to the CLI's subcommands; the handler is `args.handler`."""
+    """Add `evaluate anomaly` and `evaluate rul` to the CLI's subcommands (`args.handler`)."""
     evaluate = commands.add_parser("evaluate", help="score a recipe or a model on a dataset")
     targets = evaluate.add_subparsers(dest="target", required=True, metavar="MODEL")
     anomaly = targets.add_parser(
@@ -93,6 +139,25 @@ def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     _add_signals(anomaly)
     anomaly.add_argument("--json", action="store_true", help="print the results as JSON")
     anomaly.set_defaults(handler=_evaluate_anomaly)
+    rul = targets.add_parser(
+        "rul",
+        help="C-MAPSS protocol: train on each subset's training runs, predict each test unit",
+        description=(
+            "For every subset of the C-MAPSS folder with test_*.txt and RUL_*.txt: fit the"
+            " RUL recipe on its training runs (what `uvelka train rul` fits), predict each"
+            " test unit once at its last cycle and compare with the true RUL: RMSE and the"
+            " PHM08 score. With --model, that model predicts instead (nothing is fitted)."
+        ),
+    )
+    rul.add_argument("--data", type=Path, required=True, help="a C-MAPSS folder")
+    rul.add_argument("--model", type=Path, help="score this model file instead")
+    rul.add_argument(
+        "--cap",
+        type=_positive_number,
+        help=f"cap of the training target (default {RUL_CAP:g}); not with --model",
+    )
+    rul.add_argument("--json", action="store_true", help="print the results as JSON")
+    rul.set_defaults(handler=_evaluate_rul)
 
 
 def _add_commissioning_rows(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +186,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of rows >= 1, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
     return value
 
 
@@ -355,3 +430,159 @@ def _number(value: float | None, factor: float, width: int = 0, decimals: int = 
     decimals = decimals or (4 if factor == 1 else 1)
     text = "n/a" if value is None else f"{value * factor:.{decimals}f}"
     return f"{text:>{width}s}"
+
+
+def _train_rul(args: argparse.Namespace) -> int:
+    return _reporting_errors("train rul", lambda: _fit_and_export_rul(args))
+
+
+def _evaluate_rul(args: argparse.Namespace) -> int:
+    return _reporting_errors("evaluate rul", lambda: _evaluate_rul_data(args))
+
+
+def _fit_and_export_rul(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from analytics.evaluation.rul import last_cycle_features, phm08_score, rmse
+    from analytics.manifest import TrainingData, fingerprint
+    from analytics.training import rul
+    from analytics.training.datasets import detect_layout
+    from analytics.training.export import export_onnx, verify
+
+    subset = None
+    if detect_layout(args.data) == "cmapss":
+        subset = _cmapss_subset(args)
+        data = rul.cmapss_runs(subset.train, f"{args.data}: C-MAPSS {subset.name} training runs")
+    else:
+        data = _csv_runs(args)
+    fit = rul.fit_rul(data, args.cap, args.signals, args.seed, progress=True)
+    _print_rul_fit(data, fit)
+
+    metrics: dict[str, float] = {}
+    if subset is not None and subset.test is not None and subset.test_rul is not None:
+        source = f"{args.data}/test_{subset.name}.txt"
+        predicted = fit.regressor.predict(last_cycle_features(subset.test, fit.spec, source))
+        metrics = {
+            "test_rmse": rmse(predicted, subset.test_rul),
+            "test_phm08": phm08_score(predicted, subset.test_rul),
+            "test_units": float(len(predicted)),
+        }
+        print(
+            f"test {subset.name} ({len(predicted)} units, one prediction at the last cycle):"
+            f" RMSE {metrics['test_rmse']:.3f}, PHM08 score {metrics['test_phm08']:.1f}"
+        )
+        held = rul.run_features(rul.cmapss_runs(subset.test, source), fit.spec)
+        held_what = "held-out test rows"
+    else:
+        held, held_what = rul.run_features(data, fit.spec), "training rows"
+    held = held[np.isfinite(held).all(axis=1)]  # a row with a gap has no score on either side
+
+    training = TrainingData(fingerprint(data.values, data.runs, data.remaining), data.source)
+    manifest = fit.manifest(args.name or args.out.stem, training, metrics)
+    export_onnx(fit.regressor, fit.spec.n_features, manifest, args.out, dtype="float64")
+    diff = verify(fit.regressor, args.out, held)
+    print(
+        f"model: {args.out} ({manifest.name}; max |ONNX - scikit-learn| {diff:.1e} on"
+        f" {len(held)} {held_what})"
+    )
+    print(f"training data fingerprint: {manifest.data.sha256}")
+    return 0
+
+
+def _cmapss_subset(args: argparse.Namespace) -> CmapssSubset:
+    from analytics.training.datasets import load_cmapss
+
+    if args.unit not in (None, "cycles"):
+        raise UsageError(f"C-MAPSS counts cycles; --unit {args.unit!r} does not apply")
+    if args.target_column is not None:
+        raise UsageError("C-MAPSS's target is the remaining cycles; --target-column is for CSV")
+    subsets = load_cmapss(args.data)
+    name = args.subset or next(iter(subsets))
+    if name not in subsets:
+        raise UsageError(f"{args.data}: no subset {name!r} (found {', '.join(subsets)})")
+    return subsets[name]
+
+
+def _csv_runs(args: argparse.Namespace) -> RunData:
+    from analytics.training import rul
+    from analytics.training.datasets import load_recordings
+
+    if args.subset is not None:
+        raise UsageError(f"{args.data}: --subset is for a C-MAPSS folder, this is CSV")
+    unit = args.unit or "h"
+    if unit not in rul.UNITS:
+        raise UsageError(f"--unit {unit!r}: one of {', '.join(rul.UNITS)}")
+    dataset = load_recordings(args.data)
+    return rul.recording_runs(
+        dataset.recordings, dataset.root, target_column=args.target_column, unit=unit
+    )
+
+
+def _print_rul_fit(data: RunData, fit: RulFit) -> None:
+    spec = fit.spec
+    print(f"data: {data.source} ({data.n_runs} runs, {len(data.runs)} rows)")
+    for signal, reason in fit.excluded.items():
+        print(f"left out: {signal} ({reason})")
+    conditions = len(spec.mean)
+    print(
+        f"operating conditions: {conditions}"
+        + (f" (from {', '.join(spec.conditions)})" if spec.conditions else "")
+    )
+    print(f"inputs: {', '.join(spec.inputs)}")
+    print(
+        f"features: {', '.join(spec.kinds)} of each signal over the newest {spec.buffer}"
+        f" samples, baseline of the first {spec.baseline}, and {spec.feature_names()[-1]}"
+        f" ({spec.n_features} features)"
+    )
+    if spec.sample_period_s is not None:
+        print(
+            f"sampling period: {spec.sample_period_s:g} s (the gateway must sample the inputs"
+            " at this period)"
+        )
+    print(f"target: min(remaining life, {fit.cap:g} {fit.unit}); {fit.rows} training rows")
+
+
+def _evaluate_rul_data(args: argparse.Namespace) -> int:
+    from analytics.evaluation.rul import evaluate_model, evaluate_recipe
+    from analytics.inference import Model
+    from analytics.training.datasets import detect_layout, load_cmapss
+
+    if detect_layout(args.data) != "cmapss":
+        raise UsageError(f"{args.data}: not a C-MAPSS folder (train_*.txt); the protocol needs one")
+    subsets = load_cmapss(args.data)
+    if args.model is not None:
+        if args.cap is not None:
+            raise UsageError("--cap sets the recipe's target; a --model was trained with its own")
+        evaluation = evaluate_model(subsets, args.data, Model.load(args.model), progress=True)
+    else:
+        cap = RUL_CAP if args.cap is None else args.cap
+        evaluation = evaluate_recipe(subsets, args.data, cap, progress=True)
+    if args.json:
+        print(json.dumps(evaluation.to_dict(), indent=2, allow_nan=False))
+    else:
+        _print_rul_evaluation(evaluation)
+    return 0
+
+
+def _print_rul_evaluation(evaluation: RulEvaluation) -> None:
+    names = ", ".join(s.name for s in evaluation.subsets)
+    print(f"data: {evaluation.root} (C-MAPSS: {names})")
+    print(f"method: {evaluation.method}")
+    print(
+        f"protocol: target min(remaining {evaluation.output_unit}, {evaluation.cap:g}) in"
+        " training; one prediction at the last cycle of each test unit against its true RUL"
+    )
+    if evaluation.skipped:
+        print(f"skipped (no test files): {', '.join(evaluation.skipped)}")
+    print(f"{'subset':8s} {'train':>6s} {'test':>5s} {'RMSE':>8s} {'PHM08':>9s}  inputs")
+    for s in evaluation.subsets:
+        train = "-" if s.train_units is None else str(s.train_units)
+        print(
+            f"{s.name:8s} {train:>6s} {len(s.units):5d} {s.rmse:8.3f} {s.phm08:9.1f} "
+            f" {', '.join(s.inputs)}"
+        )
+    overall = evaluation.overall
+    print(
+        f"OVERALL over {overall['units']} test units: RMSE {overall['rmse']:.3f},"
+        f" PHM08 score {overall['phm08']:.1f}"
+    )

@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from analytics.features import FEATURE_KINDS, FEATURE_VERSION, extract
 from analytics.manifest import METADATA_KEY, Manifest, ManifestError
+from analytics.rul_features import history_features
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,11 @@ class Model:
         offsets = np.arange(1, len(m.inputs) + 1, dtype=np.float64)
         window = offsets + np.sin(2 * np.pi * np.outer(t, offsets)) + t[:, None]
         try:
-            scores = self.score(extract(window[None], m.feature_kinds))
+            if m.rul_features is None:
+                features = extract(window[None], m.feature_kinds)
+            else:  # the window as a whole life since commissioning
+                features = history_features(window, m.rul_features)[None]
+            scores = self.score(features)
         except Exception as exc:  # onnxruntime's run errors share no base class either
             raise ModelError(f"{self.source}: smoke inference failed: {exc}") from exc
         if scores.shape != (1,) or not np.isfinite(scores).all():
@@ -134,7 +139,9 @@ def _read_manifest(session: ort.InferenceSession, source: str) -> Manifest:
             f"{source}: trained on feature version {manifest.feature_version}, this gateway"
             f" computes version {FEATURE_VERSION}: retrain the model"
         )
-    unknown = [k for k in manifest.feature_kinds if k not in FEATURE_KINDS]
+    # Buffer-feature kinds are checked against their spec by the manifest itself.
+    known = FEATURE_KINDS if manifest.rul_features is None else manifest.rul_features.kinds
+    unknown = [k for k in manifest.feature_kinds if k not in known]
     if unknown:
         raise ModelError(f"{source}: unknown feature kind(s) {unknown} in the manifest")
     return manifest

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from analytics.features import DEFAULT_KINDS, FEATURE_VERSION, WindowSpec, feature_names
+from analytics.rul_features import RulFeatureSpec
 
 METADATA_KEY = "uvelka.manifest"
 # Version of the JSON layout below (not of the features): bump on an incompatible change.
@@ -112,6 +113,8 @@ class Manifest:
     metrics: dict[str, float] = field(default_factory=dict)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     versions: dict[str, str] = field(default_factory=library_versions)
+    # A rul model on buffer features (analytics.rul_features) instead of `extract`'s.
+    rul_features: RulFeatureSpec | None = None
 
     def __post_init__(self) -> None:
         # Normalise what JSON and callers spell loosely, so a round trip compares equal;
@@ -138,11 +141,18 @@ class Manifest:
 
     @property
     def n_features(self) -> int:
-        """Number of feature columns the model takes: one per input signal and kind."""
+        """Number of feature columns the model takes: one per input signal and kind.
+
+        With `rul_features`: one per featurised signal and kind, plus `cycle`.
+        """
+        if self.rul_features is not None:
+            return self.rul_features.n_features
         return len(self.inputs) * len(self.feature_kinds)
 
     def feature_names(self) -> list[str]:
-        """The model's input columns, "<signal>.<kind>", in order."""
+        """The model's input columns, "<signal>.<kind>", in order (then "cycle": rul_features)."""
+        if self.rul_features is not None:
+            return self.rul_features.feature_names()
         return feature_names(self.inputs, self.feature_kinds)
 
     def is_anomalous(self, scores: np.ndarray) -> np.ndarray:
@@ -153,6 +163,8 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready values, in the documented layout."""
+        # `rul_features` only when present: other files stay readable by older versions.
+        extra = {} if self.rul_features is None else {"rul_features": self.rul_features.to_dict()}
         return {
             "format": MANIFEST_FORMAT,
             "kind": self.kind,
@@ -171,6 +183,7 @@ class Manifest:
             "versions": dict(self.versions),
             "seed": self.seed,
             "recipe": {"name": self.recipe.name, "params": self.recipe.params},
+            **extra,
         }
 
     def to_json(self) -> str:
@@ -329,6 +342,43 @@ def _created(value: object, path: str) -> datetime:
     return created
 
 
+def _optional_rul_features(value: object, path: str) -> RulFeatureSpec | None:
+    if value is None:
+        return None
+    parsed = _fields(
+        value,
+        path,
+        {
+            "signals": _strings,
+            "conditions": _strings,
+            "centres": _matrix,
+            "mean": _matrix,
+            "std": _matrix,
+            "buffer": _integer,
+            "recent": _integer,
+            "baseline": _integer,
+            "alphas": _numbers,
+            "sample_period_s": _optional_number,
+        },
+    )
+    try:
+        return RulFeatureSpec(**parsed)
+    except ValueError as exc:
+        raise _Invalid(f"{path}: {exc}") from None
+
+
+def _numbers(value: object, path: str) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{path}: must be an array of numbers, got {_json_type(value)}")
+    return tuple(_number(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+
+def _matrix(value: object, path: str) -> list[tuple[float, ...]]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{path}: must be an array of rows, got {_json_type(value)}")
+    return [_numbers(row, f"{path}[{i}]") for i, row in enumerate(value)]
+
+
 _PARSERS: dict[str, Callable[[object, str], Any]] = {
     "kind": _string,
     "name": _string,
@@ -346,9 +396,11 @@ _PARSERS: dict[str, Callable[[object, str], Any]] = {
     "versions": _map_of(_string),
     "seed": _integer,
     "recipe": _recipe,
+    "rul_features": _optional_rul_features,
 }
-# Fields a model file may lack because it predates them; the dataclass default applies.
-_ADDED_LATER = frozenset({"hold"})
+# Fields a model file may lack because it predates them (or, for `rul_features`, because
+# the model does not use them); the dataclass default applies.
+_ADDED_LATER = frozenset({"hold", "rul_features"})
 
 
 def _semantic_problems(m: Manifest) -> list[str]:
@@ -385,6 +437,36 @@ def _semantic_problems(m: Manifest) -> list[str]:
     if isinstance(m.seed, bool) or not isinstance(m.seed, int) or m.seed < 0:
         problems.append(f"seed: must be an integer >= 0 (got {m.seed!r})")
     problems += _recipe_problems(m.recipe)
+    problems += _rul_features_problems(m)
+    return problems
+
+
+def _rul_features_problems(m: Manifest) -> list[str]:
+    """The buffer features must be what the generic fields say: inputs, window, kinds."""
+    spec = m.rul_features
+    if spec is None:
+        return []
+    if not isinstance(spec, RulFeatureSpec):
+        return [f"rul_features: must be a RulFeatureSpec (got {spec!r})"]
+    problems = []
+    if m.kind != "rul":
+        problems.append(f"rul_features: only a rul model has them (kind {m.kind!r})")
+    # Inputs and kinds that are not lists at all are reported by _name_list_problems.
+    if isinstance(m.inputs, tuple) and m.inputs != spec.inputs:
+        problems.append(
+            f"inputs: must be rul_features' signals then conditions {list(spec.inputs)}"
+            f" (got {list(m.inputs)})"
+        )
+    if isinstance(m.window, WindowSpec) and (m.window.length, m.window.step) != (spec.buffer, 1):
+        problems.append(
+            f"window: must be length {spec.buffer} (rul_features.buffer), step 1"
+            f" (got {m.window.length}, {m.window.step})"
+        )
+    if isinstance(m.feature_kinds, tuple) and m.feature_kinds != spec.kinds:
+        problems.append(
+            f"feature_kinds: must be rul_features' kinds {list(spec.kinds)}"
+            f" (got {list(m.feature_kinds)})"
+        )
     return problems
 
 

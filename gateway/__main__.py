@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--record", type=Path, metavar="FILE",
                           help="instead of serving, write a recording of pump 1 to FILE (CSV)")
     simulate.add_argument("--rows", type=int, default=2000, help="rows to record (default 2000)")
+    simulate.add_argument("--no-truth", action="store_true",
+                          help="record only the signals, not the simulator's ground truth")
     simulate.add_argument("--sample-s", type=float, default=60.0,
                           help="simulated seconds between recorded rows (default 60: the demo "
                                "samples once a second at speed-up 60)")

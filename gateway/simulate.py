@@ -41,7 +41,8 @@ def record_simulation(args: argparse.Namespace) -> None:
     options = simulator_options(args)
     scenario = Scenario(life_hours=options.life_hours, repair_after_h=options.repair_after_h)
     with args.record.open("w", encoding="utf-8", newline="") as out:
-        record(out, args.rows, args.sample_s, options.seed, scenario, RECORDING_START)
+        record(out, args.rows, args.sample_s, options.seed, scenario, RECORDING_START,
+               truth=not args.no_truth)
 
 
 def simulator_options(args: argparse.Namespace, **fixed: int | str) -> SimulatorOptions:

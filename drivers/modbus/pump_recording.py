@@ -34,12 +34,16 @@ def record(
     seed: int,
     scenario: Scenario,
     start: datetime,
+    truth: bool = True,
 ) -> None:
-    """Write `rows` rows sampled every `sample_s` simulated seconds; deterministic per seed."""
+    """Write `rows` rows sampled every `sample_s` simulated seconds; deterministic per seed.
+
+    Without `truth`, only what the gateway would see: for training on normal operation.
+    """
     steps = max(1, round(sample_s / DT_S))
     pump = PumpModel(seed, scenario=scenario)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("timestamp", *SIGNALS, *TRUTH))
+    writer.writerow(("timestamp", *SIGNALS, *(TRUTH if truth else ())))
     run, last_wear = 0, pump.wear
     for row in range(rows):
         pump.advance(steps)
@@ -49,10 +53,9 @@ def record(
         reading = pump.reading
         anomalous = defect_onset(pump.wear) > 0.5 or pump.cavitation > 0.2 or reading.tripped
         time = start + timedelta(seconds=(row + 1) * steps * DT_S)
+        ground_truth = (int(anomalous), f"{pump.remaining_life_h:.4f}", run) if truth else ()
         writer.writerow((
             time.isoformat(),
             *(f"{getattr(reading, name):.6g}" for name in SIGNALS),
-            int(anomalous),
-            f"{pump.remaining_life_h:.4f}",
-            run,
+            *ground_truth,
         ))

@@ -35,6 +35,12 @@ def test_rows_are_sampled_at_the_period_and_loadable(tmp_path: Path) -> None:
     assert steps == {60}
 
 
+def test_without_truth_only_the_signals_are_written() -> None:
+    out = io.StringIO()
+    record(out, 3, 60.0, 1, Scenario(), START, truth=False)
+    assert out.getvalue().splitlines()[0] == ",".join(("timestamp", *SIGNALS))
+
+
 def test_a_short_life_wears_out_is_labelled_and_repaired() -> None:
     lines = recording(2, rows=240, life_hours=1.0).splitlines()
     header = lines[0].split(",")
