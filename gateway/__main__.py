@@ -100,7 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except ExceptionGroup as group:
+        # A port taken, a serial device missing: say so in one line, not a traceback.
+        failures = group.subgroup(OSError)
+        if failures is None:
+            raise
+        for failure in _leaves(failures):
+            print(f"uvelka: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _leaves(group: BaseExceptionGroup[OSError]) -> list[BaseException]:
+    return [
+        leaf
+        for exc in group.exceptions
+        for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    ]
 
 
 if __name__ == "__main__":

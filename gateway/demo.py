@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Coroutine
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from drivers.modbus.link import LinkSettings
@@ -22,10 +24,21 @@ DEMO_HELP = "simulated pumps and the gateway in one process, on embedded default
 DEMO_CONFIG = "defaults/demo.toml"
 
 
+def shipped_models_base() -> Path:
+    """The folder holding `models_onnx/`: the checkout (editable installs) or the install.
+
+    A wheel installs the shipped models as data files under `<prefix>/share/uvelka/`.
+    """
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "models_onnx").is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "uvelka"
+
+
 def demo_config() -> GatewayConfig:
     """The embedded demo configuration (three pumps on 127.0.0.1:5020..5022)."""
     text = resources.files("gateway").joinpath(DEMO_CONFIG).read_text(encoding="utf-8")
-    config, problems = validate_text(text, DEMO_CONFIG)
+    config, problems = validate_text(text, DEMO_CONFIG, base_dir=shipped_models_base())
     if config is None:
         raise ConfigError(problems)
     return config
@@ -59,6 +72,10 @@ async def _announce(gateway: Gateway, speedup: float) -> None:
         f"ns={ns};s={device.name}.bearing_temperature",
         f"  status          : ns={ns};s={device.name}.Status.Connected",
         f"  write           : ns={ns};s={device.name}.speed_setpoint (rpm)",
+        f"  asset health    : ns={ns};s={device.name}.AnomalyScore, "
+        f"ns={ns};s={device.name}.Anomaly, ns={ns};s={device.name}.RemainingUsefulLife (h)",
+        f"                    (the score rises and the life falls as {device.name}'s bearing "
+        "wears; a repair starts a new one)",
         f"  Modbus devices  : {', '.join(d.url for d in config.devices)}",
         "Press Ctrl-C to stop.",
         "",

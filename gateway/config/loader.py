@@ -53,12 +53,24 @@ def check_file(path: Path) -> list[Problem]:
     return _check(path)[1]
 
 
-def validate_text(text: str, file: str) -> tuple[GatewayConfig | None, list[Problem]]:
-    """Validate TOML `text` named `file`: the config (None if any error) and every problem."""
+def validate_text(
+    text: str, file: str, base_dir: Path | None = None
+) -> tuple[GatewayConfig | None, list[Problem]]:
+    """Validate TOML `text` named `file`: the config (None if any error) and every problem.
+
+    A relative `analytics.models_dir` is taken from the working directory, or from
+    `base_dir` when given (the demo's embedded configuration and its shipped models).
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return None, [_syntax_problem(exc, file)]
+    if base_dir is not None:
+        analytics = raw.setdefault("analytics", {})
+        if isinstance(analytics, dict):
+            models_dir = analytics.get("models_dir", "models_onnx")
+            if isinstance(models_dir, str):
+                analytics["models_dir"] = str(base_dir / models_dir)
     try:
         config: GatewayConfig | None = GatewayConfig.model_validate(raw)
         findings: list[Finding] = []

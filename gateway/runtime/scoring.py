@@ -25,6 +25,7 @@ import numpy as np
 
 from analytics.features import extract
 from analytics.inference import Model
+from analytics.rul_features import RulFeatureSpec, RulState, rul_features
 from gateway.config.model import AssetConfig
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.quality import Quality
@@ -41,13 +42,21 @@ ScoreSink = Callable[[Sequence[Score]], None]
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One model to score on one asset's window; `values` has the model's input columns."""
+    """One model to score on one asset's window; `values` has the model's input columns.
+
+    A RUL model's features also need the asset's commissioning baseline and sample count,
+    taken when the job is made: the thread that scores must not read state the event
+    loop keeps updating.
+    """
 
     scorer: AssetScorer
     kind: str
     model: Model
     window: Window
     values: np.ndarray
+    quality: Quality
+    baseline: np.ndarray | None = None
+    cycle: int = 0
 
 
 class AssetScorer:
@@ -62,17 +71,40 @@ class AssetScorer:
         self.window = AssetWindow(capacity, len(self.signals))
         self._rows_at_score = {slot.kind: 0 for slot in self.slots}
         self._hold_left = 0
+        self._rul_states: dict[str, RulState] = {}
 
     def sample(self, cache: TagCache, now: datetime) -> None:
-        """Append one row from the latest tag values."""
+        """Append one row from the latest tag values, once every input has been read.
+
+        Rows from before the first read of an input (just started) would only fill the
+        window with waiting rows; a RUL model would also count them as its asset's life.
+        """
+        latest = [cache.get(key) for key in self._tags]
+        if any(quality is Quality.WAITING for _, quality in latest):
+            return
         row = np.empty(len(self._tags))
         worst = Quality.GOOD
-        for i, key in enumerate(self._tags):
-            value, quality = cache.get(key)
+        for i, (value, quality) in enumerate(latest):
             usable = quality <= Quality.LAST_USABLE and isinstance(value, int | float)
             row[i] = float(value) if usable else math.nan  # type: ignore[arg-type]
             worst = max(worst, quality)
         self.window.append(row, worst, now)
+        for slot in self.slots:
+            spec = slot.model.manifest.rul_features
+            if spec is not None:
+                self._rul_state(slot.kind, spec).update(row[self._columns(slot.model)])
+
+    def _rul_state(self, kind: str, spec: RulFeatureSpec) -> RulState:
+        state = self._rul_states.get(kind)
+        if state is None or not state.compatible(spec):
+            if state is not None:
+                logger.warning("%s: the %s model has other inputs; its life starts anew",
+                               self.config.name, kind)
+            state = self._rul_states[kind] = RulState.for_spec(spec)
+        return state
+
+    def _columns(self, model: Model) -> list[int]:
+        return [self.signals.index(signal) for signal in model.manifest.inputs]
 
     def due(self) -> list[Job]:
         """A job for each model slot whose next window is complete."""
@@ -82,13 +114,33 @@ class AssetScorer:
             spec = model.manifest.window
             if self.window.rows - self._rows_at_score[slot.kind] < spec.step:
                 continue
-            window = self.window.latest(spec.length)
-            if window is None:
-                continue
+            rul = model.manifest.rul_features
+            if rul is None:
+                window = self.window.latest(spec.length)
+                if window is not None:
+                    values = window.values[:, self._columns(model)]
+                    jobs.append(Job(self, slot.kind, model, window, values, window.quality))
+            else:
+                jobs += self._rul_job(slot, model, rul)
             self._rows_at_score[slot.kind] = self.window.rows
-            columns = [self.signals.index(signal) for signal in model.manifest.inputs]
-            jobs.append(Job(self, slot.kind, model, window, window.values[:, columns]))
         return jobs
+
+    def _rul_job(self, slot: ModelSlot, model: Model, spec: RulFeatureSpec) -> list[Job]:
+        """A RUL job on every sample since commissioning (at most the buffer), partial early.
+
+        Uncertain at best until the commissioning baseline is complete, or while a restart
+        left fewer rows in the buffer than the model expects (analytics/README.md).
+        """
+        state = self._rul_state(slot.kind, spec)
+        window = self.window.latest(min(state.cycle, spec.buffer, self.window.rows))
+        if window is None or state.cycle == 0:
+            return []
+        quality = window.quality
+        if not state.baseline_complete or len(window.values) < spec.expected_rows(state.cycle):
+            quality = max(quality, Quality.LAST_USABLE)
+        values = window.values[:, self._columns(model)]
+        return [Job(self, slot.kind, model, window, values, quality,
+                    state.baseline(spec), state.cycle)]
 
     def decide(self, model: Model, score: float) -> bool:
         """The anomaly decision: above threshold, or held for `hold` windows after it."""
@@ -148,7 +200,7 @@ class ScoringEngine:
 
 
 def _result(job: Job, value: float, scored_at: datetime) -> Score:
-    quality = job.window.quality
+    quality = job.quality
     if quality <= Quality.LAST_USABLE and not math.isfinite(value):
         # Usable inputs but no finite score: an input that is not a number, or a model
         # that misbehaves; never show it as a good value.
@@ -175,8 +227,15 @@ def _score_batches(jobs: list[Job]) -> list[float]:
     values = [math.nan] * len(jobs)
     for indices in by_model.values():
         model = jobs[indices[0]].model
-        windows = np.stack([jobs[i].values for i in indices])
-        features = extract(windows, kinds=model.manifest.feature_kinds)
+        rul = model.manifest.rul_features
+        if rul is None:
+            windows = np.stack([jobs[i].values for i in indices])
+            features = extract(windows, kinds=model.manifest.feature_kinds)
+        else:
+            features = np.stack([
+                rul_features(jobs[i].values, jobs[i].baseline, jobs[i].cycle, rul)
+                for i in indices
+            ])
         for i, value in zip(indices, model.score(features), strict=True):
             values[i] = float(value)
     return values
