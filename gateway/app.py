@@ -14,6 +14,7 @@ from gateway.core.clock import Clock
 from gateway.core.sample import Sample
 from gateway.core.status import DeviceStatus
 from gateway.opcua.server import OpcuaServer
+from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.assets import open_assets
 from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
 from gateway.runtime.fleet import DeviceFleet
@@ -74,7 +75,8 @@ class Gateway:
             for scorer in assets.scorers:
                 manifests = {slot.kind: slot.model.manifest for slot in scorer.slots}
                 await server.add_asset(scorer.config, manifests)
-            engine = ScoringEngine(assets.scorers, self.cache, server.publish_scores)
+            store = AssetStateStore(self.config.gateway.data_dir / "assets")
+            engine = ScoringEngine(assets.scorers, self.cache, server.publish_scores, store=store)
             self.watcher = watcher = ModelWatcher(
                 assets.slots, self._publish_model, self.config.analytics.reload_interval
             )

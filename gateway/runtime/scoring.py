@@ -30,6 +30,7 @@ from gateway.config.model import AssetConfig
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.quality import Quality
 from gateway.core.score import Score
+from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.asset_window import AssetWindow, Window
 from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.tag_cache import TagCache
@@ -93,6 +94,15 @@ class AssetScorer:
             spec = slot.model.manifest.rul_features
             if spec is not None:
                 self._rul_state(slot.kind, spec).update(row[self._columns(slot.model)])
+
+    @property
+    def rul_states(self) -> dict[str, RulState]:
+        """The RUL commissioning state per model kind, to persist."""
+        return dict(self._rul_states)
+
+    def restore(self, kind: str, state: RulState) -> None:
+        """Continue a saved life (after a restart); ignored by a model it does not fit."""
+        self._rul_states[kind] = state
 
     def _rul_state(self, kind: str, spec: RulFeatureSpec) -> RulState:
         state = self._rul_states.get(kind)
@@ -163,18 +173,43 @@ class ScoringEngine:
         cache: TagCache,
         sink: ScoreSink,
         clock: Clock | None = None,
+        store: AssetStateStore | None = None,
+        save_every_s: float = 60.0,
     ) -> None:
         self.scorers = list(scorers)
+        self._store = store
+        self._save_every_s = save_every_s
+        if store is not None:
+            for scorer in self.scorers:
+                for slot in scorer.slots:
+                    if slot.model.manifest.rul_features is not None:
+                        state = store.load(scorer.config.name, slot.kind)
+                        if state is not None:
+                            scorer.restore(slot.kind, state)
         self._cache = cache
         self._sink = sink
         self._clock = clock or SystemClock()
         self.batches = 0
 
     async def run(self) -> None:
-        """Sample and score until cancelled."""
+        """Sample and score until cancelled; the RUL states are saved on the way out."""
         if not self.scorers:
             return
-        start = self._clock.monotonic()
+        try:
+            await self._run()
+        finally:
+            if self._store is not None:
+                self._store.save(self._states())  # small files; the loop is ending anyway
+
+    def _states(self) -> dict[tuple[str, str], RulState]:
+        return {
+            (scorer.config.name, kind): state
+            for scorer in self.scorers
+            for kind, state in scorer.rul_states.items()
+        }
+
+    async def _run(self) -> None:
+        start = last_save = self._clock.monotonic()
         next_sample = {scorer.config.name: start for scorer in self.scorers}
         while True:
             now_mono = self._clock.monotonic()
@@ -188,6 +223,9 @@ class ScoringEngine:
             jobs = [job for scorer in due for job in scorer.due()]
             if jobs:
                 await self._score(jobs)
+            if self._store is not None and now_mono - last_save >= self._save_every_s:
+                last_save = now_mono
+                await asyncio.to_thread(self._store.save, self._states())
             await asyncio.sleep(max(0.0, min(next_sample.values()) - self._clock.monotonic()))
 
     async def _score(self, jobs: list[Job]) -> None:

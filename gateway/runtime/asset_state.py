@@ -1,0 +1,56 @@
+"""What an asset's models must remember across restarts: the RUL commissioning state.
+
+A RUL model counts its asset's samples since commissioning and keeps the commissioning
+baseline; losing them on a restart would restart the asset's life. They are written as
+small JSON files under `<data_dir>/assets/`, atomically, and read back at start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from analytics.rul_features import RulState
+
+logger = logging.getLogger(__name__)
+
+
+class AssetStateStore:
+    """One JSON file per asset and model kind."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, asset: str, kind: str) -> Path:
+        return self.folder / f"{asset}.{kind}.json"
+
+    def load(self, asset: str, kind: str) -> RulState | None:
+        """The saved state, or None when there is none or it is damaged (logged)."""
+        path = self.path(asset, kind)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return RulState.from_dict(raw)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("%s: cannot restore the %s state from %s, starting anew: %s",
+                           asset, kind, path, exc)
+            return None
+
+    def save(self, states: Mapping[tuple[str, str], RulState]) -> None:
+        """Write every (asset, kind) state; blocking: call it off the event loop when running."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for (asset, kind), state in states.items():
+            text = json.dumps(state.to_dict())
+            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{asset}.{kind}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as file:
+                    file.write(text)
+                os.replace(temp, self.path(asset, kind))
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
