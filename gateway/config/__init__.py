@@ -2,6 +2,8 @@
 
 from gateway.config.loader import check_file, load_config, validate_text
 from gateway.config.model import (
+    AnalyticsSection,
+    AssetConfig,
     DeviceConfig,
     GatewayConfig,
     GatewaySection,
@@ -11,6 +13,8 @@ from gateway.config.model import (
 from gateway.config.problem import ConfigError, Problem, Severity
 
 __all__ = [
+    "AnalyticsSection",
+    "AssetConfig",
     "ConfigError",
     "DeviceConfig",
     "GatewayConfig",

@@ -11,6 +11,8 @@ import pytest
 
 from drivers.modbus.link import LinkSettings
 from gateway.config import (
+    AnalyticsSection,
+    AssetConfig,
     DeviceConfig,
     GatewaySection,
     OpcuaSection,
@@ -26,6 +28,8 @@ SECTIONS = {
     "[opcua]": OpcuaSection,
     "[[devices]]": DeviceConfig,
     "[[devices.tags]]": TagConfig,
+    "[analytics]": AnalyticsSection,
+    "[[assets]]": AssetConfig,
 }
 
 
