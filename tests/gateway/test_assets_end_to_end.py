@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -183,3 +185,23 @@ async def test_hot_reload_swaps_good_files_and_rejects_bad_ones(
                          lambda dv: "vibration" in str(dv.Value.Value), "a mapping rejection")
         assert await node("pump1.ModelVersion").read_value() == second
         assert gateway.watcher is not None
+
+
+async def test_sighup_reloads_at_once(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    server = modbus_tcp_server
+    serve_values(server)
+    config = config_for(server, models_dir)
+    config = config.model_copy(update={
+        "analytics": config.analytics.model_copy(update={"reload_interval": 3600.0})
+    })
+    async with running(config) as (_, node):
+        await wait_value(node("pump1.AnomalyScore"), good, "a first score")
+        first = await node("pump1.ModelVersion").read_value()
+        both = ("flow", "pressure")
+        train(normal_recording(tmp_path / "again.csv", both, seed=9), models_dir / "pump.onnx",
+              both)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_value(node("pump1.ModelVersion"), lambda dv: dv.Value.Value != first,
+                         "the new model after SIGHUP")
