@@ -16,9 +16,11 @@ import pytest
 from asyncua import Client, Node, ua
 
 from drivers.base import Table
+from drivers.modbus.simulator import PlantSimulator, SimulatorOptions
 from gateway.__main__ import main as uvelka
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
+from gateway.demo import demo_config
 from gateway.runtime.poller import PollerOptions
 from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
@@ -205,3 +207,27 @@ async def test_sighup_reloads_at_once(
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_value(node("pump1.ModelVersion"), lambda dv: dv.Value.Value != first,
                          "the new model after SIGHUP")
+
+
+async def test_simulated_pump_is_scored_by_the_shipped_models() -> None:
+    options = SimulatorOptions(devices=1, base_port=0, seed=3, speedup=60.0)
+    async with PlantSimulator(options) as plant:
+        demo = demo_config()
+        pump = demo.devices[0].model_copy(
+            update={"url": f"modbus-tcp://127.0.0.1:{plant.ports[0]}", "poll_interval": 0.1}
+        )
+        asset = demo.assets[0].model_copy(update={"interval": 0.1})
+        config = demo.model_copy(update={
+            "opcua": demo.opcua.model_copy(update={"endpoint": LOOPBACK_ENDPOINT}),
+            "devices": [pump], "assets": [asset],
+        })
+        async with running(config) as (_, node):
+            score = await wait_value(node("pump1.AnomalyScore"), good, "an anomaly score")
+            await wait_value(
+                node("pump1.AnomalyScore"),
+                lambda dv: good(dv) and dv.SourceTimestamp > score.SourceTimestamp,
+                "the next anomaly score",
+            )
+            rul = await wait_value(node("pump1.RemainingUsefulLife"), good, "a good RUL")
+            assert 0.0 < rul.Value.Value < 20.0
+            assert "rul: ok" in await node("pump1.ModelStatus").read_value()
