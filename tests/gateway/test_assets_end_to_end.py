@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import struct
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from asyncua import Client, Node, ua
+from asyncua import ua
 
 from drivers.base import Table
 from drivers.modbus.simulator import PlantSimulator, SimulatorOptions
 from gateway.__main__ import main as uvelka
-from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
 from gateway.demo import demo_config
-from gateway.runtime.poller import PollerOptions
+from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 
@@ -86,35 +81,6 @@ def serve_values(server: PymodbusServer, **values: float) -> None:
         server.set(Table.HOLDING, 2 * i, words(values.get(name, CENTRE[name])))
 
 
-@asynccontextmanager
-async def running(config: GatewayConfig) -> AsyncIterator[tuple[Gateway, Callable[[str], Node]]]:
-    gateway = Gateway(config, poller_options=PollerOptions(backoff_max_s=0.3))
-    task = asyncio.create_task(gateway.serve())
-    try:
-        async with asyncio.timeout(WAIT_S):
-            await gateway.started.wait()
-        async with Client(gateway.server.endpoint_url, timeout=WAIT_S) as client:
-            ns = gateway.server.namespace_index
-            yield gateway, lambda key: client.get_node(ua.NodeId(key, ns))
-    finally:
-        task.cancel()
-        await asyncio.wait([task])
-        if not task.cancelled():
-            task.result()
-
-
-async def wait_value(node: Node, predicate: Callable[[ua.DataValue], bool], what: str) -> Any:
-    try:
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                value = await node.read_data_value(raise_on_bad_status=False)
-                if predicate(value):
-                    return value
-                await asyncio.sleep(0.05)  # polling the server for a condition
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
-
-
 def good(dv: ua.DataValue) -> bool:
     return dv.StatusCode.value == GOOD
 
@@ -124,7 +90,8 @@ async def test_scores_follow_the_tags_and_their_quality(
 ) -> None:
     server = modbus_tcp_server
     serve_values(server)
-    async with running(config_for(server, models_dir)) as (_, node):
+    async with running(config_for(server, models_dir)) as (gateway, client):
+        node = node_of(gateway, client)
         calm = await wait_value(node("pump1.AnomalyScore"), good, "a good score")
         assert 0.0 <= calm.Value.Value < 3.0
         assert (await node("pump1.Anomaly").read_value()) is False
@@ -152,7 +119,8 @@ async def test_hot_reload_swaps_good_files_and_rejects_bad_ones(
     server = modbus_tcp_server
     serve_values(server)
     model = models_dir / "pump.onnx"
-    async with running(config_for(server, models_dir)) as (gateway, node):
+    async with running(config_for(server, models_dir)) as (gateway, client):
+        node = node_of(gateway, client)
         await wait_value(node("pump1.AnomalyScore"), good, "a first score")
         first = await node("pump1.ModelVersion").read_value()
 
@@ -198,7 +166,8 @@ async def test_sighup_reloads_at_once(
     config = config.model_copy(update={
         "analytics": config.analytics.model_copy(update={"reload_interval": 3600.0})
     })
-    async with running(config) as (_, node):
+    async with running(config) as (gateway, client):
+        node = node_of(gateway, client)
         await wait_value(node("pump1.AnomalyScore"), good, "a first score")
         first = await node("pump1.ModelVersion").read_value()
         both = ("flow", "pressure")
@@ -221,7 +190,8 @@ async def test_simulated_pump_is_scored_by_the_shipped_models() -> None:
             "opcua": demo.opcua.model_copy(update={"endpoint": LOOPBACK_ENDPOINT}),
             "devices": [pump], "assets": [asset],
         })
-        async with running(config) as (_, node):
+        async with running(config) as (gateway, client):
+            node = node_of(gateway, client)
             score = await wait_value(node("pump1.AnomalyScore"), good, "an anomaly score")
             await wait_value(
                 node("pump1.AnomalyScore"),

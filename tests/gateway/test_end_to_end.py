@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -13,10 +10,9 @@ from asyncua import Client, Node, ua
 
 from drivers.base import Table
 from drivers.modbus.simulator import PlantSimulator, SimulatorOptions
-from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
 from gateway.demo import demo_config
-from gateway.runtime.poller import PollerOptions
+from tests.fixtures.gateway import has_status, node_of, running, wait_value
 from tests.fixtures.modbus import PeerServer, PymodbusServer, SerialRtuServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT, Watch
 
@@ -32,46 +28,6 @@ def config_for(devices: list[dict[str, Any]]) -> GatewayConfig:
             "devices": devices,
         }
     )
-
-
-@asynccontextmanager
-async def running(config: GatewayConfig) -> AsyncIterator[tuple[Gateway, Client]]:
-    """The gateway serving `config`, and an asyncua client connected to it."""
-    gateway = Gateway(config, poller_options=PollerOptions(backoff_max_s=0.5))
-    task = asyncio.create_task(gateway.serve())
-    try:
-        async with asyncio.timeout(WAIT_S):
-            await gateway.started.wait()
-        client = Client(gateway.server.endpoint_url, timeout=WAIT_S)
-        async with client:
-            yield gateway, client
-    finally:
-        task.cancel()
-        await asyncio.wait([task])
-        if not task.cancelled():
-            task.result()
-
-
-def node_of(gateway: Gateway, client: Client) -> Callable[[str], Node]:
-    return lambda key: client.get_node(ua.NodeId(key, gateway.server.namespace_index))
-
-
-async def wait_value(
-    node: Node, predicate: Callable[[ua.DataValue], bool], what: str
-) -> ua.DataValue:
-    """Read `node` until its DataValue satisfies `predicate`."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        value = await node.read_data_value(raise_on_bad_status=False)
-        if predicate(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last {value}")
-        await asyncio.sleep(0.05)  # polling a server for a condition, not a fixed wait
-
-
-def has_status(code: int) -> Callable[[ua.DataValue], bool]:
-    return lambda dv: dv.StatusCode.value == code
 
 
 async def subscribe(client: Client, nodes: list[Node]) -> Watch:
