@@ -170,22 +170,6 @@ def _asset_configs(model: BenchModel, n_assets: int, signals: Sequence[str]) -> 
     ]
 
 
-def _check_memory(model: BenchModel, n_assets: int) -> None:
-    """Refuse an open-assets run that would need more than half the available memory."""
-    process = psutil.Process()
-    before = process.memory_info().rss
-    probes = [Model.load(model.path) for _ in range(10)]
-    per_session = max(1, process.memory_info().rss - before) / len(probes)
-    del probes
-    need, free = per_session * n_assets, psutil.virtual_memory().available
-    if need > _MEMORY_SHARE * free:
-        raise SystemExit(
-            f"open_assets would hold {n_assets} onnxruntime sessions of ~{per_session / 2**20:.1f}"
-            f" MiB each (~{need / 2**30:.1f} GiB; {free / 2**30:.1f} GiB available): use fewer"
-            " assets or --load shared"
-        )
-
-
 def load_fleet(model: BenchModel, n_assets: int, signals: Sequence[str], load: str) -> Fleet:
     """The assets' scorers, built as `uvelka run` builds them or around one shared Model."""
     configs = _asset_configs(model, n_assets, signals)
@@ -495,8 +479,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="rows per window (isolation-forest; the recipes fix theirs)")
     parser.add_argument("--model", choices=MODELS, default="isolation-forest")
     parser.add_argument("--load", choices=LOADS, default="open-assets",
-                        help="open-assets: as `uvelka run` does (a Model per asset); shared:"
-                             " one Model for every asset")
+                        help="open-assets: as `uvelka run` does (one Model per distinct file,"
+                             " shared by the assets naming it); shared: one Model built here")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, print a cProfile of the thread's and the loop's"
                              " share of a tick")
@@ -516,8 +500,6 @@ async def _bench(args: argparse.Namespace, work_dir: Path) -> int:
     model = train(args.model, args.signals, args.window, work_dir, args.seed)
     if model.note:
         logger.warning("%s", model.note)
-    if args.load == "open-assets":
-        _check_memory(model, args.assets)
     logger.info("loading %d assets (%s)", args.assets, args.load)
     fleet = await asyncio.to_thread(load_fleet, model, args.assets, signals, args.load)
     rss_loaded = psutil.Process().memory_info().rss / 2**20

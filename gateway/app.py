@@ -78,7 +78,8 @@ class Gateway:
             store = AssetStateStore(self.config.gateway.data_dir / "assets")
             engine = ScoringEngine(assets.scorers, self.cache, server.publish_scores, store=store)
             self.watcher = watcher = ModelWatcher(
-                assets.slots, self._publish_model, self.config.analytics.reload_interval
+                assets.files, assets.slots, self._publish_model,
+                self.config.analytics.reload_interval,
             )
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)

@@ -1,16 +1,17 @@
-"""One asset's model of one kind, swapped atomically when a new file is dropped in.
+"""One asset's model of one kind, swapped atomically when its file changes.
 
-A changed file is loaded beside the running model and validated exactly as the
-configuration check validates it (loads, manifest present, inputs mapped, a smoke
-inference gives finite outputs) before it replaces the running one. A file that fails
-is rejected with a logged reason in `status`, and the running model keeps scoring.
+A changed file is loaded once beside the running model and checked (loads, manifest
+present, a smoke inference gives finite outputs), then each asset using it checks that
+its inputs are mapped, exactly as the configuration check does, before it replaces the
+running one. A slot that refuses it keeps scoring with its old model and says why in
+`status`. Assets naming the same file share one loaded model, so their windows are
+scored in one batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,38 +39,31 @@ class FileStamp:
         return cls(stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
+def load_checked(path: Path) -> Model:
+    """Load a model file and run its smoke test; raises ModelError with the reason."""
+    model = Model.load(path)
+    model.smoke_test()
+    return model
+
+
 class ModelSlot:
     """The running model of one kind for one asset, and the status of its last change."""
 
     def __init__(self, asset: AssetConfig, kind: str, path: Path, model: Model) -> None:
+        problem = mapping_problem(model, kind, asset)
+        if problem is not None:
+            raise ModelError(problem)
         self.asset = asset
         self.kind = kind
         self.path = path
         self.model = model
         self.status = f"ok: {model.version}"
-        self._stamp = FileStamp.of(path)
 
-    @classmethod
-    def open(cls, asset: AssetConfig, kind: str, path: Path) -> ModelSlot:
-        """Load and validate the configured model; raises ModelError (a config problem)."""
-        model = _validated(asset, kind, path)
-        return cls(asset, kind, path, model)
-
-    def changed(self) -> bool:
-        """Whether the file differs from the one last loaded or rejected."""
-        stamp = FileStamp.of(self.path)
-        return stamp is not None and stamp != self._stamp
-
-    async def reload(self) -> bool:
-        """Load the file now beside the running model; swap if valid. True if swapped."""
-        self._stamp = FileStamp.of(self.path)
-        try:
-            model = await asyncio.to_thread(_validated, self.asset, self.kind, self.path)
-        except ModelError as exc:
-            self.status = f"rejected: {exc}"
-            logger.warning("%s: %s model %s rejected, still scoring with %s: %s",
-                           self.asset.name, self.kind, os.fspath(self.path),
-                           self.model.version, exc)
+    def offer(self, model: Model) -> bool:
+        """Swap in a new version of the file if it fits this asset; True if swapped."""
+        problem = mapping_problem(model, self.kind, self.asset)
+        if problem is not None:
+            self.refuse(problem)
             return False
         old, self.model = self.model, model
         self.status = f"ok: {model.version}"
@@ -77,11 +71,39 @@ class ModelSlot:
                     model.version)
         return True
 
+    def refuse(self, reason: str) -> None:
+        """Keep the running model; say why the new file was not taken."""
+        self.status = f"rejected: {reason}"
+        logger.warning("%s: %s model %s rejected, still scoring with %s: %s",
+                       self.asset.name, self.kind, self.path, self.model.version, reason)
 
-def _validated(asset: AssetConfig, kind: str, path: Path) -> Model:
-    model = Model.load(path)
-    problem = mapping_problem(model, kind, asset)
-    if problem is not None:
-        raise ModelError(problem)
-    model.smoke_test()
-    return model
+
+class ModelFiles:
+    """Loaded models by file, so that each file is read once however many assets use it."""
+
+    def __init__(self, loader: Callable[[Path], Model] = load_checked) -> None:
+        self._loader = loader
+        self._models: dict[Path, Model] = {}
+        self.stamps: dict[Path, FileStamp | None] = {}
+
+    def get(self, path: Path) -> Model:
+        """The model of `path`, loaded on first use (blocking); raises ModelError."""
+        model = self._models.get(path)
+        if model is None:
+            self.stamps[path] = FileStamp.of(path)
+            model = self._models[path] = self._loader(path)
+        return model
+
+    def changed(self) -> list[Path]:
+        """Files whose stamp differs from the one last loaded or refused."""
+        return [
+            path for path, stamp in self.stamps.items()
+            if (now := FileStamp.of(path)) is not None and now != stamp
+        ]
+
+    def reload(self, path: Path) -> Model:
+        """Load the file again (blocking); raises ModelError; the stamp is updated either way."""
+        self.stamps[path] = FileStamp.of(path)
+        model = self._loader(path)
+        self._models[path] = model
+        return model

@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from gateway.runtime.model_slot import ModelSlot
+from analytics.inference import ModelError
+from gateway.runtime.model_slot import ModelFiles, ModelSlot
 
 logger = logging.getLogger(__name__)
 
@@ -14,14 +15,17 @@ SlotSink = Callable[[ModelSlot], None]
 
 
 class ModelWatcher:
-    """Checks every slot's file every `interval_s`, or at once when `request()` is called.
+    """Checks the model files every `interval_s`, or at once when `request()` is called.
 
-    Polling file stamps costs one stat per model per interval and works on every file
+    Polling file stamps costs one stat per file per interval and works on every file
     system a plant may mount; a new file must be written beside and renamed over the old
     one (as `uvelka train` does), so a half-written file is never seen.
     """
 
-    def __init__(self, slots: Sequence[ModelSlot], sink: SlotSink, interval_s: float) -> None:
+    def __init__(
+        self, files: ModelFiles, slots: Sequence[ModelSlot], sink: SlotSink, interval_s: float
+    ) -> None:
+        self._files = files
         self._slots = list(slots)
         self._sink = sink
         self._interval_s = interval_s
@@ -45,9 +49,17 @@ class ModelWatcher:
             await self.check()
 
     async def check(self) -> None:
-        """Reload every slot whose file changed; publish each outcome."""
+        """Load each changed file once, offer it to the slots using it, publish outcomes."""
         self.checks += 1
-        for slot in self._slots:
-            if slot.changed():
-                await slot.reload()
+        for path in self._files.changed():
+            users = [slot for slot in self._slots if slot.path == path]
+            try:
+                model = await asyncio.to_thread(self._files.reload, path)
+            except ModelError as exc:
+                for slot in users:
+                    slot.refuse(str(exc))
+                    self._sink(slot)
+                continue
+            for slot in users:
+                slot.offer(model)
                 self._sink(slot)

@@ -11,7 +11,7 @@ from gateway.config.model import AssetConfig
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample
 from gateway.runtime.asset_state import AssetStateStore
-from gateway.runtime.model_slot import ModelSlot
+from gateway.runtime.model_slot import ModelSlot, load_checked
 from gateway.runtime.scoring import AssetScorer, _result, _score_batches
 from gateway.runtime.tag_cache import TagCache
 
@@ -31,7 +31,8 @@ def asset(kind: str) -> AssetConfig:
 
 def scorer(kind: str) -> AssetScorer:
     config = asset(kind)
-    return AssetScorer(config, [ModelSlot.open(config, kind, MODELS / f"pump_{kind}.onnx")])
+    path = MODELS / f"pump_{kind}.onnx"
+    return AssetScorer(config, [ModelSlot(config, kind, path, load_checked(path))])
 
 
 def feed(cache: TagCache, quality: Quality = Quality.GOOD, **values: float) -> None:
