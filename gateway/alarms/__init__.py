@@ -1,0 +1,16 @@
+"""Alarm rules and the ISA-18.2 alarm state machine: pure logic, no I/O."""
+
+from gateway.alarms.events import AlarmEvent, AlarmState, EventKind
+from gateway.alarms.rules import AlarmRule, Condition, Debounce
+from gateway.alarms.state import Alarm, AlarmError
+
+__all__ = [
+    "Alarm",
+    "AlarmError",
+    "AlarmEvent",
+    "AlarmRule",
+    "AlarmState",
+    "Condition",
+    "Debounce",
+    "EventKind",
+]
