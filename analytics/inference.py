@@ -41,6 +41,11 @@ class Model:
         self.manifest = manifest
         self.source = source
         self.input_dtype: type[np.floating] = _INPUT_DTYPES[session.get_inputs()[0].type]
+        # Short identity: name/creation time/training-data fingerprint prefix. Read with
+        # every score the gateway publishes, so made once.
+        self.version = (
+            f"{manifest.name}/{manifest.created:%Y%m%dT%H%M%SZ}/{manifest.data.sha256[:8]}"
+        )
         self._outputs = [OUTPUT_NAME]
 
     @classmethod
@@ -74,12 +79,6 @@ class Model:
         _check_signature(session, manifest, source)
         logger.debug("loaded model %r from %r", manifest.name, source)
         return cls(session, manifest, source)
-
-    @property
-    def version(self) -> str:
-        """Short identity: name/creation time/training-data fingerprint prefix."""
-        m = self.manifest
-        return f"{m.name}/{m.created:%Y%m%dT%H%M%SZ}/{m.data.sha256[:8]}"
 
     @property
     def n_features(self) -> int:

@@ -57,6 +57,7 @@ class ModelSlot:
         self.kind = kind
         self.path = path
         self.model = model
+        self.columns = self._columns_of(model)
         self.status = f"ok: {model.version}"
 
     def offer(self, model: Model) -> bool:
@@ -66,10 +67,16 @@ class ModelSlot:
             self.refuse(problem)
             return False
         old, self.model = self.model, model
+        self.columns = self._columns_of(model)
         self.status = f"ok: {model.version}"
         logger.info("%s: %s model %s -> %s", self.asset.name, self.kind, old.version,
                     model.version)
         return True
+
+    def _columns_of(self, model: Model) -> list[int]:
+        """Where the model's inputs are in the asset's rows (the order of its `inputs`)."""
+        signals = list(self.asset.inputs)
+        return [signals.index(signal) for signal in model.manifest.inputs]
 
     def refuse(self, reason: str) -> None:
         """Keep the running model; say why the new file was not taken."""

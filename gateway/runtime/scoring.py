@@ -18,7 +18,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -56,7 +56,7 @@ class Job:
     window: Window
     values: np.ndarray
     quality: Quality
-    baseline: np.ndarray | None = None
+    baseline: np.ndarray = field(default_factory=lambda: np.empty(0))  # RUL models only
     cycle: int = 0
 
 
@@ -93,7 +93,7 @@ class AssetScorer:
         for slot in self.slots:
             spec = slot.model.manifest.rul_features
             if spec is not None:
-                self._rul_state(slot.kind, spec).update(row[self._columns(slot.model)])
+                self._rul_state(slot.kind, spec).update(row[slot.columns])
 
     @property
     def rul_states(self) -> dict[str, RulState]:
@@ -113,14 +113,12 @@ class AssetScorer:
             state = self._rul_states[kind] = RulState.for_spec(spec)
         return state
 
-    def _columns(self, model: Model) -> list[int]:
-        return [self.signals.index(signal) for signal in model.manifest.inputs]
-
     def due(self) -> list[Job]:
         """A job for each model slot whose next window is complete."""
         jobs = []
         for slot in self.slots:
-            model = slot.model  # pinned: a hot reload may swap the slot before scoring
+            # Pinned together: a hot reload may swap the slot before scoring.
+            model, columns = slot.model, slot.columns
             spec = model.manifest.window
             if self.window.rows - self._rows_at_score[slot.kind] < spec.step:
                 continue
@@ -128,28 +126,30 @@ class AssetScorer:
             if rul is None:
                 window = self.window.latest(spec.length)
                 if window is not None:
-                    values = window.values[:, self._columns(model)]
+                    values = window.values[:, columns]
                     jobs.append(Job(self, slot.kind, model, window, values, window.quality))
             else:
-                jobs += self._rul_job(slot, model, rul)
+                jobs += self._rul_job(slot.kind, model, columns, rul)
             self._rows_at_score[slot.kind] = self.window.rows
         return jobs
 
-    def _rul_job(self, slot: ModelSlot, model: Model, spec: RulFeatureSpec) -> list[Job]:
+    def _rul_job(
+        self, kind: str, model: Model, columns: list[int], spec: RulFeatureSpec
+    ) -> list[Job]:
         """A RUL job on every sample since commissioning (at most the buffer), partial early.
 
         Uncertain at best until the commissioning baseline is complete, or while a restart
         left fewer rows in the buffer than the model expects (analytics/README.md).
         """
-        state = self._rul_state(slot.kind, spec)
+        state = self._rul_state(kind, spec)
         window = self.window.latest(min(state.cycle, spec.buffer, self.window.rows))
         if window is None or state.cycle == 0:
             return []
         quality = window.quality
         if not state.baseline_complete or len(window.values) < spec.expected_rows(state.cycle):
             quality = max(quality, Quality.LAST_USABLE)
-        values = window.values[:, self._columns(model)]
-        return [Job(self, slot.kind, model, window, values, quality,
+        values = window.values[:, columns]
+        return [Job(self, kind, model, window, values, quality,
                     state.baseline(spec), state.cycle)]
 
     def decide(self, model: Model, score: float) -> bool:
