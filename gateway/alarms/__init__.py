@@ -2,7 +2,7 @@
 
 from gateway.alarms.events import AlarmEvent, AlarmState, EventKind
 from gateway.alarms.rules import AlarmRule, Condition, Debounce
-from gateway.alarms.state import Alarm, AlarmError
+from gateway.alarms.state import Alarm, AlarmError, StaleEventId
 
 __all__ = [
     "Alarm",
@@ -13,4 +13,5 @@ __all__ = [
     "Condition",
     "Debounce",
     "EventKind",
+    "StaleEventId",
 ]

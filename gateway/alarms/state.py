@@ -13,6 +13,7 @@ a retained condition); a Normal alarm's quality is visible in its state.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,10 @@ class AlarmError(Exception):
     """An operator action that the alarm's current state does not allow."""
 
 
+class StaleEventId(AlarmError):
+    """An acknowledgement named an event that is not the alarm's latest (or no event)."""
+
+
 class Alarm:
     """The live state of one alarm rule."""
 
@@ -41,6 +46,8 @@ class Alarm:
         self.quality = Quality.WAITING
         self.value: Value = None
         self.changed_at: datetime | None = None  # time of the last transition
+        # The latest event: what a refresh replays and what an acknowledgement must name.
+        self.last_event: AlarmEvent | None = None
 
     @property
     def active(self) -> bool:
@@ -75,9 +82,18 @@ class Alarm:
             events.append(self._event(EventKind.QUALITY, at))
         return events
 
-    def acknowledge(self, user: str, comment: str, at: datetime) -> AlarmEvent:
-        """Acknowledge an unacknowledged alarm; raises AlarmError otherwise."""
+    def acknowledge(
+        self, user: str, comment: str, at: datetime, event_id: uuid.UUID | None = None
+    ) -> AlarmEvent:
+        """Acknowledge an unacknowledged alarm; raises AlarmError otherwise.
+
+        With `event_id`, the acknowledgement holds only if it names the latest event, as an
+        OPC UA Acknowledge does (Part 9 §5.7.3): an operator who saw an older state of the
+        alarm has not acknowledged the current one.
+        """
         _require_aware(at)
+        if event_id is not None and (self.last_event is None or self.last_event.id != event_id):
+            raise StaleEventId(f"alarm {self.rule.name!r}: event {event_id} is not its latest")
         if self.acked:
             reason = "already acknowledged" if self.active else "normal: nothing to acknowledge"
             raise AlarmError(f"alarm {self.rule.name!r} is {reason}")
@@ -127,6 +143,19 @@ class Alarm:
             self.value,
             self.quality.name,
         )
+        self.last_event = self._describe(kind, at, user, comment, uuid.uuid4())
+        return self.last_event
+
+    def _describe(
+        self,
+        kind: EventKind,
+        at: datetime,
+        user: str | None,
+        comment: str | None,
+        event_id: uuid.UUID,
+    ) -> AlarmEvent:
+        """An event showing the alarm as it is now."""
+        rule = self.rule
         return AlarmEvent(
             kind=kind,
             alarm=rule.name,
@@ -142,6 +171,7 @@ class Alarm:
             message=rule.message,
             user=user,
             comment=comment,
+            id=event_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +185,7 @@ class Alarm:
             "quality": self.quality.name,
             "value": self.value,
             "changed_at": _iso(self.changed_at),
+            "last_event": None if self.last_event is None else _event_dict(self.last_event),
         }
 
     @classmethod
@@ -175,7 +206,30 @@ class Alarm:
         alarm.quality = Quality[data["quality"]]
         alarm.value = data["value"]
         alarm.changed_at = _from_iso(data["changed_at"])
+        last = data.get("last_event")
+        alarm.last_event = None if last is None else _event_from_dict(alarm, last)
         return alarm
+
+
+def _event_dict(event: AlarmEvent) -> dict[str, Any]:
+    # The rest of the event is the alarm's own state and rule, saved beside it.
+    return {
+        "id": str(event.id),
+        "kind": event.kind.value,
+        "time": event.time.isoformat(),
+        "user": event.user,
+        "comment": event.comment,
+    }
+
+
+def _event_from_dict(alarm: Alarm, data: dict[str, Any]) -> AlarmEvent:
+    return alarm._describe(
+        EventKind(data["kind"]),
+        _aware(datetime.fromisoformat(data["time"])),
+        data["user"],
+        data["comment"],
+        uuid.UUID(data["id"]),
+    )
 
 
 def _require_aware(at: datetime) -> None:
@@ -188,8 +242,9 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def _from_iso(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    at = datetime.fromisoformat(text)
+    return None if text is None else _aware(datetime.fromisoformat(text))
+
+
+def _aware(at: datetime) -> datetime:
     _require_aware(at)
     return at

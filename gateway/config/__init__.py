@@ -2,23 +2,27 @@
 
 from gateway.config.loader import check_file, load_config, validate_text
 from gateway.config.model import (
+    AlarmConfig,
     AnalyticsSection,
     AssetConfig,
     DeviceConfig,
     GatewayConfig,
     GatewaySection,
+    MqttSection,
     OpcuaSection,
     TagConfig,
 )
 from gateway.config.problem import ConfigError, Problem, Severity
 
 __all__ = [
+    "AlarmConfig",
     "AnalyticsSection",
     "AssetConfig",
     "ConfigError",
     "DeviceConfig",
     "GatewayConfig",
     "GatewaySection",
+    "MqttSection",
     "OpcuaSection",
     "Problem",
     "Severity",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from analytics.inference import Model, ModelError
+from gateway.config.checks import duplicate_names
 from gateway.config.model import AssetConfig
 from gateway.config.problem import Finding, Loc
 
@@ -33,15 +34,10 @@ def check_assets(
     assets: Mapping[int, AssetConfig], tag_keys: Sequence[str], models_dir: Path
 ) -> list[Finding]:
     """Problems of each validated asset (by its index in the file)."""
-    findings: list[Finding] = []
-    first: dict[str, int] = {}
+    findings = duplicate_names((("assets", i), asset.name) for i, asset in assets.items())
     known = set(tag_keys)
     for index, asset in assets.items():
         at: Loc = ("assets", index)
-        if asset.name in first:
-            findings.append(Finding((*at, "name"), f"name {asset.name!r} is used twice; first "
-                                    f"at assets[{first[asset.name]}]"))
-        first.setdefault(asset.name, index)
         findings += _clashes(at, asset.name, known)
         if not asset.models():
             findings.append(Finding(at, "an asset needs a model: set anomaly, rul, or both"))

@@ -38,14 +38,14 @@ def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> li
         for i, part in enumerate(devices)
         if part.device is not None
     )
-    findings = _duplicates(named)
+    findings = duplicate_names(named)
     for index, part in enumerate(devices):
         at: Loc = ("devices", index)
         if part.device is not None:
             findings += _device(at, part.device)
             findings += _reserved_device_name(at, part.device.name, gateway_name)
         tag_locs = {j: (*at, "tags", j) for j in part.tags}
-        findings += _duplicates((tag_locs[j], tag.name) for j, tag in part.tags.items())
+        findings += duplicate_names((tag_locs[j], tag.name) for j, tag in part.tags.items())
         max_registers = part.device.max_registers if part.device is not None else None
         for j, tag in part.tags.items():
             findings += _tag(tag_locs[j], tag, max_registers)
@@ -53,7 +53,8 @@ def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> li
     return findings
 
 
-def _duplicates(named: Iterable[tuple[Loc, str]]) -> list[Finding]:
+def duplicate_names(named: Iterable[tuple[Loc, str]]) -> list[Finding]:
+    """A finding at each `name` that an earlier item already took."""
     first: dict[str, Loc] = {}
     seen: dict[str, int] = {}
     findings = []

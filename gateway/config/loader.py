@@ -15,17 +15,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from drivers.base import DataType
+from gateway.config.alarm_checks import check_alarms
 from gateway.config.asset_checks import check_assets
 from gateway.config.checks import DeviceParts, check
 from gateway.config.messages import explain
 from gateway.config.model import (
+    AlarmConfig,
     AnalyticsSection,
     AssetConfig,
     DeviceConfig,
     GatewayConfig,
     GatewaySection,
+    MqttSection,
     TagConfig,
 )
+from gateway.config.mqtt_checks import check_mqtt
 from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
 
 logger = logging.getLogger(__name__)
@@ -79,7 +84,12 @@ def validate_text(
     parts = _parts(raw)
     gateway = _valid(GatewaySection, raw.get("gateway", {}))
     findings += check(parts, gateway.name if gateway is not None else None)
-    findings += _asset_findings(raw, parts)
+    assets = _valid_items(AssetConfig, raw.get("assets"))
+    findings += _asset_findings(raw, parts, assets)
+    findings += _alarm_findings(raw, parts, assets)
+    mqtt = _valid(MqttSection, raw["mqtt"]) if "mqtt" in raw else None
+    if mqtt is not None:
+        findings += check_mqtt(mqtt)
     positions = _document_order(raw)
     findings.sort(key=lambda finding: _position(positions, finding.loc))
     problems = [
@@ -145,19 +155,35 @@ def _parts(raw: dict[str, Any]) -> list[DeviceParts]:
     return parts
 
 
-def _asset_findings(raw: dict[str, Any], parts: list[DeviceParts]) -> list[Finding]:
-    assets = raw.get("assets")
-    if not isinstance(assets, list):
-        return []
-    valid = {i: a for i, item in enumerate(assets) if (a := _valid(AssetConfig, item)) is not None}
-    tag_keys = [
-        f"{part.device.name}.{tag.name}"
+def _asset_findings(
+    raw: dict[str, Any], parts: list[DeviceParts], assets: dict[int, AssetConfig]
+) -> list[Finding]:
+    analytics = _valid(AnalyticsSection, raw.get("analytics", {})) or AnalyticsSection()
+    return check_assets(assets, list(_tag_types(parts)), analytics.models_dir)
+
+
+def _alarm_findings(
+    raw: dict[str, Any], parts: list[DeviceParts], assets: dict[int, AssetConfig]
+) -> list[Finding]:
+    alarms = _valid_items(AlarmConfig, raw.get("alarms"))
+    named_assets = {asset.name: asset for asset in assets.values()}
+    return check_alarms(alarms, _tag_types(parts), named_assets)
+
+
+def _tag_types(parts: list[DeviceParts]) -> dict[str, DataType]:
+    return {
+        f"{part.device.name}.{tag.name}": tag.type
         for part in parts
         if part.device is not None
         for tag in part.tags.values()
-    ]
-    analytics = _valid(AnalyticsSection, raw.get("analytics", {})) or AnalyticsSection()
-    return check_assets(valid, tag_keys, analytics.models_dir)
+    }
+
+
+def _valid_items(model: type[_Model], raw: object) -> dict[int, _Model]:
+    """The items of an array of tables that validate on their own, by index."""
+    if not isinstance(raw, list):
+        return {}
+    return {i: item for i, entry in enumerate(raw) if (item := _valid(model, entry)) is not None}
 
 
 def _valid(model: type[_Model], raw: object) -> _Model | None:

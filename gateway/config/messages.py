@@ -11,7 +11,7 @@ import difflib
 import types
 from datetime import date, time
 from enum import Enum
-from typing import Annotated, Any, TypeGuard, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
@@ -86,6 +86,9 @@ def _message(kind: str, details: ErrorDetails, loc: Loc, slot: _Slot | None) -> 
         return "missing required key"
     if kind == "enum" and slot is not None and _is_enum(slot[0]):
         choices = ", ".join(str(member.value) for member in slot[0])
+        return f"unknown {_key_name(loc)} {show(value)}; expected one of {choices}"
+    if kind == "literal_error" and slot is not None and get_origin(slot[0]) is Literal:
+        choices = ", ".join(str(choice) for choice in get_args(slot[0]))
         return f"unknown {_key_name(loc)} {show(value)}; expected one of {choices}"
     if kind in _BOUND_ERRORS and slot is not None:
         return f"must be {_bounds(slot[1])} (got {show(value)})"

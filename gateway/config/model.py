@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -137,10 +138,83 @@ class AssetConfig(_Frozen):
     rul: str | None = None
     inputs: dict[str, str] = Field(default_factory=dict)
     interval: Annotated[float, Field(gt=0.0, le=86400.0)] = 1.0
+    # Default alarms on the model outputs, unless an [[alarms]] table watches that output.
+    alarms: bool = True
+    rul_alarm_below: Annotated[float, Field(gt=0.0)] | None = None  # None: 10 % of full life
 
     def models(self) -> dict[str, str]:
         """Model file per kind ("anomaly", "rul"), for the kinds configured."""
         return {kind: file for kind in ("anomaly", "rul") if (file := getattr(self, kind))}
+
+
+class AlarmConfig(_Frozen):
+    """One `[[alarms]]` table; gateway.alarms turns it into an AlarmRule."""
+
+    name: Name
+    source: str  # a tag (<device>.<tag>) or an asset output (<asset>.AnomalyScore, ...)
+    condition: Literal["above", "below", "true"]
+    limit: float | None = None
+    hysteresis: Annotated[float, Field(ge=0.0)] = 0.0
+    on_delay: Annotated[float, Field(ge=0.0, le=86400.0)] = 0.0
+    off_delay: Annotated[float, Field(ge=0.0, le=86400.0)] = 0.0
+    severity: Annotated[int, Field(ge=1, le=1000)] = 500
+    message: str = ""
+
+
+_MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+class MqttSection(_Frozen):
+    """The `[mqtt]` table: the broker MES listens on, and the outbox in front of it."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: str = Field(default="uvelka", min_length=1)
+    client_id: str | None = None  # None: "uvelka-<gateway name>"
+    version: Literal["3.1.1", "5"] = "3.1.1"
+    qos: Annotated[int, Field(ge=0, le=2)] = 1
+    username: str | None = None
+    password: str | None = None
+    ca_file: Annotated[Path, Field(strict=False)] | None = None
+    cert_file: Annotated[Path, Field(strict=False)] | None = None
+    key_file: Annotated[Path, Field(strict=False)] | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    state_interval: Annotated[float, Field(gt=0.0, le=86400.0)] = 10.0
+    outbox_max_messages: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    outbox_max_age: Annotated[float, Field(gt=0.0)] = 7 * 86400.0
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in _MQTT_PORTS or not parts.hostname:
+            raise ValueError("must be mqtt://host[:port] or mqtts://host[:port]")
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when asked
+        except ValueError as exc:
+            raise ValueError(f"has a bad port: {exc}") from None
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must be mqtt://host[:port] or mqtts://host[:port], nothing after")
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _plain_topic(cls, value: str) -> str:
+        if any(char in value for char in "+#\0") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must not hold '+', '#' or NUL, nor start or end with '/'")
+        return value
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or _MQTT_PORTS[parts.scheme]
 
 
 class GatewayConfig(_Frozen):
@@ -149,6 +223,8 @@ class GatewayConfig(_Frozen):
     analytics: AnalyticsSection = Field(default_factory=AnalyticsSection)
     devices: list[DeviceConfig] = Field(default_factory=list)
     assets: list[AssetConfig] = Field(default_factory=list)
+    alarms: list[AlarmConfig] = Field(default_factory=list)
+    mqtt: MqttSection | None = None
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:

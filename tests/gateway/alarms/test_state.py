@@ -18,6 +18,7 @@ from gateway.alarms import (
     AlarmState,
     Condition,
     EventKind,
+    StaleEventId,
 )
 from gateway.core.quality import Quality
 
@@ -360,3 +361,24 @@ def test_foreign_or_malformed_state_is_refused(change: dict, message: str) -> No
     data = alarm.to_dict() | change
     with pytest.raises(ValueError, match=message):
         Alarm.from_dict(alarm.rule, data)
+
+
+def test_acknowledge_names_the_latest_event() -> None:
+    alarm = Alarm(AlarmRule("a", "d.t", Condition.ABOVE, limit=1.0))
+    (activated,) = alarm.observe(2.0, Quality.GOOD, T0)
+    (quality,) = alarm.observe(2.0, Quality.LAST_USABLE, T0 + timedelta(seconds=1))
+    with pytest.raises(StaleEventId, match="is not its latest"):
+        alarm.acknowledge("op", "seen", T0 + timedelta(seconds=2), event_id=activated.id)
+    assert not alarm.acked
+    event = alarm.acknowledge("op", "seen", T0 + timedelta(seconds=2), event_id=quality.id)
+    assert alarm.acked
+    assert alarm.last_event == event
+
+
+def test_latest_event_survives_a_restart() -> None:
+    alarm = Alarm(AlarmRule("a", "d.t", Condition.ABOVE, limit=1.0, severity=800))
+    (activated,) = alarm.observe(2.0, Quality.GOOD, T0)
+    restored = Alarm.from_dict(alarm.rule, saved_through_json(alarm))
+    assert restored.last_event == activated
+    restored.acknowledge("op", "", T0 + timedelta(seconds=1), event_id=activated.id)
+    assert restored.acked

@@ -11,10 +11,12 @@ import pytest
 
 from drivers.modbus.link import LinkSettings
 from gateway.config import (
+    AlarmConfig,
     AnalyticsSection,
     AssetConfig,
     DeviceConfig,
     GatewaySection,
+    MqttSection,
     OpcuaSection,
     TagConfig,
     validate_text,
@@ -30,6 +32,8 @@ SECTIONS = {
     "[[devices.tags]]": TagConfig,
     "[analytics]": AnalyticsSection,
     "[[assets]]": AssetConfig,
+    "[[alarms]]": AlarmConfig,
+    "[mqtt]": MqttSection,
 }
 
 

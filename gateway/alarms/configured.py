@@ -1,0 +1,97 @@
+"""The alarms a configuration asks for: its [[alarms]] tables and the assets' defaults.
+
+Default asset alarms (docs/configuration.md, "Default asset alarms"): an anomaly model
+brings `<asset>_anomaly` on its Anomaly decision, whose hold already debounces it; a RUL
+model brings `<asset>_rul` below a limit, with hysteresis and delays because RUL
+estimates wander from window to window. An [[alarms]] table on the same output replaces
+the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.alarms.rules import AlarmRule, Condition
+from gateway.config.alarm_checks import default_alarm_names, resolve_source
+from gateway.config.model import AlarmConfig, AssetConfig, GatewayConfig
+from gateway.config.sources import Source, SourceKind
+
+ANOMALY_SEVERITY = 700
+RUL_SEVERITY = 600
+RUL_LIMIT_SHARE = 0.10  # of the model's full life, when rul_alarm_below is not set
+RUL_HYSTERESIS_SHARE = 0.10  # of the limit
+RUL_DELAY_INTERVALS = 30  # on and off delay, in asset intervals
+
+
+@dataclass(frozen=True, slots=True)
+class RulScale:
+    """What a RUL model says about its output: the full life (top of its range), the unit."""
+
+    full_life: float
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedAlarm:
+    """A rule with the source it watches, resolved."""
+
+    rule: AlarmRule
+    source: Source
+
+
+def configured_alarms(
+    config: GatewayConfig, rul_scales: Mapping[str, RulScale]
+) -> list[WatchedAlarm]:
+    """Every alarm of a validated configuration: its tables first, then asset defaults.
+
+    `rul_scales` has the RUL model's scale of each asset that has one.
+    """
+    tag_types = {
+        f"{device.name}.{tag.name}": tag.type for device in config.devices for tag in device.tags
+    }
+    assets = {asset.name: asset for asset in config.assets}
+    watched = [_from_table(alarm, resolve_source(alarm.source, tag_types, assets))
+               for alarm in config.alarms]
+    taken = {alarm.source for alarm in config.alarms}
+    for asset in config.assets:
+        for key, name in default_alarm_names(asset).items():
+            if key not in taken:
+                watched.append(_default(asset, key, name, rul_scales.get(asset.name)))
+    return watched
+
+
+def _from_table(alarm: AlarmConfig, source: Source | str) -> WatchedAlarm:
+    if isinstance(source, str):  # the loader refuses such a file: a caller's bug
+        raise ValueError(f"alarm {alarm.name!r}: {source}")
+    rule = AlarmRule(
+        name=alarm.name,
+        source=alarm.source,
+        condition=Condition(alarm.condition),
+        limit=alarm.limit,
+        hysteresis=alarm.hysteresis,
+        on_delay_s=alarm.on_delay,
+        off_delay_s=alarm.off_delay,
+        severity=alarm.severity,
+        message=alarm.message or f"{alarm.name} in alarm",
+    )
+    return WatchedAlarm(rule, source)
+
+
+def _default(asset: AssetConfig, key: str, name: str, scale: RulScale | None) -> WatchedAlarm:
+    source = Source(SourceKind.ASSET, asset.name, key.partition(".")[2])
+    if source.name == "Anomaly":
+        rule = AlarmRule(name, key, Condition.TRUE, severity=ANOMALY_SEVERITY,
+                         message=f"Anomaly on {asset.name}")
+        return WatchedAlarm(rule, source)
+    if scale is None:
+        raise ValueError(f"asset {asset.name!r} has a RUL model but no RUL scale was given")
+    limit = asset.rul_alarm_below or RUL_LIMIT_SHARE * scale.full_life
+    delay_s = RUL_DELAY_INTERVALS * asset.interval
+    unit = f" {scale.unit}" if scale.unit else ""
+    rule = AlarmRule(
+        name, key, Condition.BELOW, limit=limit, hysteresis=RUL_HYSTERESIS_SHARE * limit,
+        on_delay_s=delay_s, off_delay_s=delay_s, severity=RUL_SEVERITY,
+        message=f"Remaining useful life of {asset.name} below {limit:g}{unit}",
+    )
+    return WatchedAlarm(rule, source)

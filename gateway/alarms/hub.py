@@ -1,0 +1,171 @@
+"""The gateway's live alarms: fed with tag samples and asset scores, announced to sinks.
+
+Samples and scores arrive synchronously from the poll loops and the scoring engine; the
+events they cause are queued and handed, in order, to every sink (the OPC UA server, the
+MQTT bridge) by `run`, which then saves the alarm states. A sink that fails is logged and
+counted; the others still get the events. Saving after the sinks means a crash in between
+can announce a transition twice (with different event ids) but never lose one.
+
+Delays complete on observations (gateway.alarms.rules), and the poll loops publish only
+changes, so `run` also looks again at every alarm's latest value each `tick_s`: a value
+that stays past its limit still activates the alarm once its on-delay has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+
+from gateway.alarms.configured import WatchedAlarm
+from gateway.alarms.events import AlarmEvent, AlarmState
+from gateway.alarms.saved import AlarmStateFile
+from gateway.alarms.state import Alarm
+from gateway.config.sources import SourceKind
+from gateway.core.clock import Clock, SystemClock
+from gateway.core.quality import Quality
+from gateway.core.sample import Sample, Value
+from gateway.core.score import Score
+
+logger = logging.getLogger(__name__)
+
+EventSink = Callable[[Sequence[AlarmEvent]], Awaitable[None]]
+
+
+class AlarmHub:
+    """Every alarm of the gateway, by name."""
+
+    def __init__(
+        self,
+        watched: Sequence[WatchedAlarm],
+        state_file: AlarmStateFile,
+        clock: Clock | None = None,
+        tick_s: float = 1.0,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._state_file = state_file
+        self._tick_s = tick_s
+        restored = state_file.restore(item.rule for item in watched)
+        self.alarms: dict[str, Alarm] = {alarm.rule.name: alarm for alarm in restored}
+        self.sources = {item.rule.name: item.source for item in watched}
+        self._by_key: defaultdict[str, list[Alarm]] = defaultdict(list)
+        for item, alarm in zip(watched, restored, strict=True):
+            self._by_key[item.source.key].append(alarm)
+        # Alarms fed since the start: only their values are worth looking at again, since a
+        # restored value is from before the restart.
+        self._fed: dict[str, Alarm] = {}
+        self._pending: list[AlarmEvent] = []
+        self._wake = asyncio.Event()
+        self.sink_failures: Counter[str] = Counter()
+        self.looks = 0  # how often `run` looked again at the fed alarms
+
+    def observe_samples(self, samples: Iterable[Sample]) -> None:
+        """Feed tag samples; the transitions they cause are queued for the sinks."""
+        for sample in samples:
+            for alarm in self._by_key.get(sample.key, ()):
+                self._feed(alarm, sample.value, sample.quality, sample.source_time)
+
+    def observe_scores(self, scores: Iterable[Score]) -> None:
+        """Feed asset scores: AnomalyScore and Anomaly from anomaly models, RUL from RUL ones."""
+        for score in scores:
+            outputs: tuple[tuple[str, Value], ...] = (
+                (("AnomalyScore", score.value), ("Anomaly", score.anomaly))
+                if score.kind == "anomaly"
+                else (("RemainingUsefulLife", score.value),)
+            )
+            for output, value in outputs:
+                for alarm in self._by_key.get(f"{score.asset}.{output}", ()):
+                    self._feed(alarm, value, score.quality, score.window_end)
+
+    def acknowledge(
+        self, name: str, user: str, comment: str, event_id: uuid.UUID | None = None
+    ) -> AlarmEvent:
+        """Acknowledge alarm `name`; KeyError if unknown, AlarmError if refused."""
+        event = self.alarms[name].acknowledge(user, comment, self._clock.now(), event_id)
+        self._queue([event])
+        return event
+
+    def shelve(self, name: str, until: datetime, user: str, comment: str) -> AlarmEvent:
+        """Shelve alarm `name` until `until`; KeyError if unknown, AlarmError if refused."""
+        event = self.alarms[name].shelve(until, user, comment, self._clock.now())
+        self._queue([event])
+        return event
+
+    def unshelve(self, name: str, user: str) -> AlarmEvent:
+        """Unshelve alarm `name` by hand; KeyError if unknown, AlarmError if not shelved."""
+        event = self.alarms[name].unshelve(user, self._clock.now())
+        self._queue([event])
+        return event
+
+    def retained(self) -> list[AlarmEvent]:
+        """The latest event of every alarm that is not Normal (what a refresh replays)."""
+        return [
+            alarm.last_event
+            for alarm in self.alarms.values()
+            if alarm.state is not AlarmState.NORMAL and alarm.last_event is not None
+        ]
+
+    def standing(self, owner: str) -> list[str]:
+        """Names of the alarms on a device or asset that are not Normal."""
+        return [
+            name
+            for name, alarm in self.alarms.items()
+            if self.sources[name].owner == owner and alarm.state is not AlarmState.NORMAL
+        ]
+
+    def owned_by(self, kind: SourceKind, owner: str) -> list[Alarm]:
+        """The alarms whose source is on this device (TAG) or asset (ASSET)."""
+        return [
+            alarm
+            for name, alarm in self.alarms.items()
+            if self.sources[name].kind is kind and self.sources[name].owner == owner
+        ]
+
+    async def run(self, sinks: Sequence[EventSink]) -> None:
+        """Deliver queued events to `sinks`, in order, and save the states; until cancelled."""
+        loop = asyncio.get_running_loop()
+        next_look = loop.time() + self._tick_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), next_look - loop.time())
+            self._wake.clear()
+            if loop.time() >= next_look:
+                next_look = loop.time() + self._tick_s
+                self._look_again()
+            if not self._pending:
+                continue
+            events, self._pending = self._pending, []
+            await self._deliver(events, sinks)
+            states = {name: alarm.to_dict() for name, alarm in self.alarms.items()}
+            await asyncio.to_thread(self._state_file.save, states)
+
+    def _feed(self, alarm: Alarm, value: Value, quality: Quality, at: datetime) -> None:
+        self._fed[alarm.rule.name] = alarm
+        self._queue(alarm.observe(value, quality, at))
+
+    def _look_again(self) -> None:
+        self.looks += 1
+        now = self._clock.now()
+        for alarm in self._fed.values():
+            value = None if alarm.quality.is_bad else alarm.value
+            self._queue(alarm.observe(value, alarm.quality, now))
+
+    async def _deliver(self, events: list[AlarmEvent], sinks: Sequence[EventSink]) -> None:
+        results = await asyncio.gather(*(sink(events) for sink in sinks), return_exceptions=True)
+        for sink, result in zip(sinks, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result  # cancellation and the like are not a sink's failure
+                name = getattr(sink, "__qualname__", repr(sink))
+                self.sink_failures[name] += len(events)
+                logger.error("%d alarm events not delivered to %s: %s", len(events), name,
+                             result, exc_info=result)
+
+    def _queue(self, events: list[AlarmEvent]) -> None:
+        if events:
+            self._pending += events
+            self._wake.set()

@@ -1,0 +1,82 @@
+"""Alarm state across restarts: one JSON file, replaced atomically after each change.
+
+A damaged file is set aside (renamed, never deleted) and the alarms start Normal: an
+operator sees them again if their condition still holds, and nothing is overwritten that
+someone may want to read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.alarms.rules import AlarmRule
+from gateway.alarms.state import Alarm
+
+logger = logging.getLogger(__name__)
+
+FILE_VERSION = 1
+
+
+class AlarmStateFile:
+    """The saved state of every alarm, by name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def restore(self, rules: Iterable[AlarmRule]) -> list[Alarm]:
+        """One alarm per rule, in its saved state where there is one; blocking I/O."""
+        saved = self._read()
+        alarms = []
+        for rule in rules:
+            data = saved.get(rule.name)
+            alarm = Alarm(rule)
+            if data is not None:
+                try:
+                    alarm = Alarm.from_dict(rule, data)
+                except (KeyError, TypeError, ValueError) as exc:
+                    logger.warning("alarm %r: cannot restore its saved state, starting Normal: "
+                                   "%s", rule.name, exc)
+            alarms.append(alarm)
+        return alarms
+
+    def save(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace the file with `states` (Alarm.to_dict by name); blocking: call it off the
+        event loop, with states taken on it."""
+        text = json.dumps({"version": FILE_VERSION, "alarms": states})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())  # an alarm state must survive a power cut too
+            os.replace(temp, self.path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def _read(self) -> Mapping[str, Any]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            if raw.get("version") != FILE_VERSION or not isinstance(raw.get("alarms"), dict):
+                raise ValueError(f"not an alarm state file of version {FILE_VERSION}")
+            return raw["alarms"]
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as exc:
+            aside = self.path.with_name(
+                f"{self.path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+            try:
+                self.path.rename(aside)
+            except OSError:
+                aside = self.path
+            logger.warning("cannot read the alarm states in %s (%s): alarms start Normal; the "
+                           "file is kept as %s", self.path, exc, aside)
+            return {}
