@@ -4,10 +4,11 @@ exactly where the condition needs one, and no clash with the assets' default ala
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from drivers.base import DataType
-from gateway.config.checks import duplicate_names
+from gateway.config.asset_checks import ASSET_VARIABLES
+from gateway.config.checks import RESERVED_TAG_NAMES, duplicate_names
 from gateway.config.model import AlarmConfig, AssetConfig
 from gateway.config.problem import Finding, Loc
 from gateway.config.sources import ASSET_OUTPUTS, Source, SourceKind, split_source
@@ -76,6 +77,7 @@ def check_alarms(
             findings.append(Finding((*at, "source"), source))
         else:
             findings += _fits_source(at, alarm, source, tag_types)
+            findings += _sibling_clash(at, alarm.name, source, tag_types)
         findings += _limit(at, alarm)
     return findings
 
@@ -94,6 +96,24 @@ def _fits_source(
     if boolean and alarm.condition != "true":
         return [Finding((*at, "condition"), f"{source.key} is a bool: use condition = "
                         f"\"true\", not {alarm.condition!r}")]
+    return []
+
+
+def _sibling_clash(
+    at: Loc, name: str, source: Source, tag_types: Mapping[str, DataType]
+) -> list[Finding]:
+    """The alarm's condition is a child of its source's OPC UA object, beside its variables."""
+    if source.kind is SourceKind.ASSET:
+        siblings: Iterable[str] = ASSET_VARIABLES
+    else:
+        prefix = f"{source.owner}."
+        siblings = [key.removeprefix(prefix) for key in tag_types if key.startswith(prefix)]
+        siblings += RESERVED_TAG_NAMES
+    if name in siblings:
+        owner = "asset" if source.kind is SourceKind.ASSET else "device"
+        return [Finding((*at, "name"), f"{owner} {source.owner!r} already has a child "
+                        f"named {name!r}, beside which the alarm's OPC UA condition goes; "
+                        "choose another alarm name")]
     return []
 
 

@@ -21,6 +21,7 @@ _NUMERIC_ONLY = ("scale", "offset", "deadband", "range", "unit")
 # Names the OPC UA address space gives a meaning of its own (gateway/opcua/README.md).
 RESERVED_DEVICE_NAMES = ("Devices", "Assets")
 RESERVED_TAG_NAMES = ("Status",)
+ALARMS_PREFIX = "Alarms"  # the alarm conditions' NodeIds are "Alarms.<alarm>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,9 @@ def _reserved_device_name(at: Loc, name: str, gateway_name: str | None) -> list[
     if name in RESERVED_DEVICE_NAMES:
         return [Finding((*at, "name"), f"{name!r} is reserved for the OPC UA folder of that "
                         "name; choose another device name")]
+    if name == ALARMS_PREFIX:
+        return [Finding((*at, "name"), f"{name!r} is reserved: alarm conditions take the "
+                        f"OPC UA NodeIds \"{ALARMS_PREFIX}.<alarm>\"; choose another device name")]
     if name == gateway_name:
         return [Finding((*at, "name"), f"{name!r} is the gateway's name, whose OPC UA "
                         "object holds the devices; choose another device name")]

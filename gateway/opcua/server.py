@@ -1,5 +1,5 @@
 """The gateway's OPC UA server: every enabled device's tags, their status, client writes,
-and the assets' model outputs."""
+the assets' model outputs, and the alarms as conditions."""
 
 from __future__ import annotations
 
@@ -14,17 +14,21 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 
 from analytics.manifest import Manifest
+from gateway.alarms import Alarm, AlarmEvent
 from gateway.config.model import AssetConfig, DeviceConfig, GatewayConfig
 from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode
 from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
+from gateway.opcua.condition_methods import ConditionMethods
+from gateway.opcua.conditions import AlarmHandler, Conditions
 from gateway.opcua.datatypes import checked_value
 from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
 from gateway.opcua.status import keeps_value, status_code
-from gateway.opcua.uatypes import data_value, make_status
+from gateway.opcua.subscriptions import track_callers
+from gateway.opcua.uatypes import data_value, make_status, string_id
 from gateway.opcua.units import UnitCatalogue
 from gateway.opcua.writes import TagWriteService, WriteHandler
 
@@ -43,9 +47,15 @@ class OpcuaServer:
     admin may add and delete nodes through NodeManagement).
     """
 
-    def __init__(self, config: GatewayConfig, write_handler: WriteHandler) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        write_handler: WriteHandler,
+        alarm_handler: AlarmHandler | None = None,
+    ) -> None:
         self._config = config
         self._write_handler = write_handler
+        self._alarm_handler = alarm_handler
         self._server: Server | None = None
         self._nodes: GatewayNodes | None = None
         self._endpoint_url: str | None = None
@@ -53,6 +63,7 @@ class OpcuaServer:
         self._devices: dict[str, DeviceNodes] = {}
         self._tags: dict[str, TagNode] = {}
         self._assets: dict[str, AssetState] = {}
+        self._conditions: Conditions | None = None
         self._notifier = Notifier()
         self._units = UnitCatalogue()
         self._unknown_keys: set[str] = set()
@@ -89,6 +100,15 @@ class OpcuaServer:
         server.iserver.attribute_service = TagWriteService(
             aspace, namespace_index, self._tags, self._write_handler
         )
+        self._conditions = Conditions(
+            server.iserver,
+            self._notifier,
+            namespace_index,
+            string_id(name, namespace_index),
+            (self._nodes.devices_folder, self._nodes.assets_folder),
+        )
+        ConditionMethods(server.iserver, self._conditions, self._alarm_handler).link(server)
+        track_callers(server.iserver)
         self._server = server
         self._namespace_index = namespace_index
         try:
@@ -197,6 +217,43 @@ class OpcuaServer:
         self._store(state.model_updates(kind, version, status, datetime.now(UTC)))
         self._notifier.flush()
 
+    async def add_alarm(
+        self, alarm: Alarm, *, asset: str | None = None, device: str | None = None
+    ) -> None:
+        """Expose an alarm as a condition below its asset's or device's object (exactly one
+        of them, already added), in the alarm's current state."""
+        conditions = self._require_conditions()
+        nodes = self._require_nodes()
+        name = alarm.rule.name
+        if self._alarm_handler is None:
+            raise RuntimeError("alarms need an alarm handler: OpcuaServer(..., alarm_handler)")
+        if asset is not None and device is None:
+            state = self._assets.get(asset)
+            if state is None:
+                raise ValueError(f"alarm {name!r}: asset {asset!r} is not exposed")
+            conditions.add(alarm, state.nodes.nodeid, asset, nodes.assets_folder, True)
+            logger.info("alarm %r added to the address space below asset %r", name, asset)
+        elif device is not None and asset is None:
+            built = self._devices.get(device)
+            if built is None:
+                raise ValueError(f"alarm {name!r}: device {device!r} is not exposed")
+            conditions.add(alarm, built.nodeid, device, nodes.devices_folder, False)
+            logger.info("alarm %r added to the address space below device %r", name, device)
+        else:
+            raise ValueError(f"alarm {name!r}: give exactly one of asset and device")
+
+    async def remove_alarm(self, name: str) -> None:
+        """Delete an alarm's condition; clients monitoring its variables get
+        BadNodeIdUnknown. Remove an asset's or device's alarms before the asset or device."""
+        self._require_conditions().remove(name)
+        logger.info("alarm %r removed from the address space", name)
+
+    async def fire_alarms(self, events: Sequence[AlarmEvent]) -> None:
+        """Show alarm transitions: update each condition's variables and emit its event,
+        in order. An event of an alarm not exposed (racing a remove_alarm) is logged once
+        and dropped."""
+        await self._require_conditions().fire(events)
+
     def _store(self, updates: Iterable[Update]) -> None:
         store = self._notifier.store
         for attribute, value, eu_span in updates:
@@ -263,11 +320,17 @@ class OpcuaServer:
             raise RuntimeError("the OPC UA server is not running")
         return self._server
 
+    def _require_conditions(self) -> Conditions:
+        if self._conditions is None:
+            raise RuntimeError("the OPC UA server is not running")
+        return self._conditions
+
     def _reset(self) -> None:
         self._server = None
         self._nodes = None
         self._endpoint_url = None
         self._namespace_index = None
+        self._conditions = None
         self._devices.clear()
         self._tags.clear()
         self._assets.clear()

@@ -110,9 +110,7 @@ async def types_ns(opcua_client: Client) -> int:
 
 
 @pytest.fixture
-def output(
-    opcua_client: Client, opcua_server: OpcuaServer
-) -> Callable[[str, str], Node]:
+def output(opcua_client: Client, opcua_server: OpcuaServer) -> Callable[[str, str], Node]:
     """The client-side Node of an asset's variable, by NodeId "<asset>.<name>"."""
 
     def make(asset: str, name: str) -> Node:
@@ -268,9 +266,7 @@ async def test_remaining_useful_life_reaches_a_subscriber(
     assert value.Value == ua.Variant(87.5, ua.VariantType.Double)
     assert value.SourceTimestamp == WINDOW_END
     # The other model kind of another asset is untouched.
-    other = await output("pump1", "RemainingUsefulLife").read_data_value(
-        raise_on_bad_status=False
-    )
+    other = await output("pump1", "RemainingUsefulLife").read_data_value(raise_on_bad_status=False)
     assert other.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
 
 
@@ -385,8 +381,9 @@ async def test_remove_asset_tells_subscribers_and_the_asset_can_come_back(
     folder = await browse(opcua_client, assets, "plant", "Assets")
     ns = assets.namespace_index
     assert await child_names(folder) == {f"{ns}:pump1", f"{ns}:motor1"}
-    assets.publish_scores([score("anomaly", 1.0, False, asset="fan1"),
-                           score("anomaly", 1.5, False, asset="pump1")])
+    assets.publish_scores(
+        [score("anomaly", 1.0, False, asset="fan1"), score("anomaly", 1.5, False, asset="pump1")]
+    )
     assert (await subscribed.next_change(pump_score)).Value.Value == 1.5
     assert subscribed.status_changes == []
 

@@ -1,0 +1,152 @@
+"""The methods clients call on conditions (Part 9): Acknowledge, ConditionRefresh,
+ConditionRefresh2, and the Enable, Disable and AddComment every condition declares.
+
+The callbacks are linked to the types' methods (AcknowledgeableConditionType_Acknowledge
+i=9111, ConditionType_ConditionRefresh i=3875, ...); condition instances run what their
+declarations run (gateway.opcua.condition_nodes), so a client may call Acknowledge by
+the type's MethodId with the ConditionId as ObjectId, as Part 9 §5.7.3 requires, or by
+the instance's own method. asyncua awaits a coroutine callback in the client's request
+with the ObjectId and the input arguments as Variants; the arguments are checked here
+(Part 4 §5.11.2). The hub's acknowledge is synchronous and cheap: nothing here waits.
+
+The gateway's conditions are always enabled, keep no comments but an acknowledgement's
+and have no branches: Enable answers Bad_ConditionAlreadyEnabled, Disable and AddComment
+Bad_NotSupported.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.server.internal_server import InternalServer
+
+from gateway.alarms import AlarmError, StaleEventId
+from gateway.opcua.conditions import AlarmHandler, Conditions
+from gateway.opcua.subscriptions import caller_name, refusal
+from gateway.opcua.uatypes import make_status, standard_id
+
+logger = logging.getLogger(__name__)
+
+_V = ua.VariantType
+_BYTES = frozenset({_V.ByteString})
+_TEXT = frozenset({_V.LocalizedText, _V.Null})
+# IntegerId is UInt32; asyncua's client sends a plain int as Int64 unless told otherwise.
+_INTEGER = frozenset({_V.UInt32, _V.Int32, _V.Int64, _V.UInt64, _V.UInt16, _V.Int16})
+
+MethodResult = ua.StatusCode | ua.CallMethodResult | list[ua.Variant]
+Callback = Callable[..., Awaitable[MethodResult]]
+
+
+class ConditionMethods:
+    """The method callbacks, acting on `conditions` through the alarm handler."""
+
+    def __init__(
+        self, iserver: InternalServer, conditions: Conditions, handler: AlarmHandler | None
+    ) -> None:
+        self._iserver = iserver
+        self._conditions = conditions
+        self._handler = handler
+
+    def link(self, server: Server) -> None:
+        """Link the callbacks to the standard types' methods."""
+        ids = ua.ObjectIds
+        callbacks: Mapping[int, Callback] = {
+            ids.AcknowledgeableConditionType_Acknowledge: self.acknowledge,
+            ids.ConditionType_ConditionRefresh: self.condition_refresh,
+            ids.ConditionType_ConditionRefresh2: self.condition_refresh2,
+            ids.ConditionType_Enable: self.enable,
+            ids.ConditionType_Disable: self.not_supported,
+            ids.ConditionType_AddComment: self.not_supported,
+        }
+        for method_id, callback in callbacks.items():
+            server.link_method(server.get_node(standard_id(method_id)), callback)
+
+    async def acknowledge(self, object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
+        """Acknowledge(EventId, Comment) of the condition `object_id` (Part 9 §5.7.3)."""
+        name = self._conditions.name_of(object_id)
+        if name is None or self._handler is None:
+            return make_status(ua.StatusCodes.BadNodeIdUnknown)
+        checked = _arguments(args, (_BYTES, _TEXT))
+        if isinstance(checked, ua.CallMethodResult):
+            return checked
+        event_id, comment = checked
+        if not isinstance(event_id, bytes) or len(event_id) != 16:
+            # Every EventId of ours is a UUID's 16 bytes (gateway.opcua.condition_fields).
+            return make_status(ua.StatusCodes.BadEventIdUnknown)
+        user = caller_name()
+        text = comment.Text if isinstance(comment, ua.LocalizedText) else None
+        try:
+            self._handler.acknowledge(name, user, text or "", uuid.UUID(bytes=event_id))
+        except KeyError:
+            return make_status(ua.StatusCodes.BadNodeIdUnknown)
+        except StaleEventId as refused:
+            logger.info("OPC UA acknowledge of alarm %r by %r refused: %s", name, user, refused)
+            return make_status(ua.StatusCodes.BadEventIdUnknown)
+        except AlarmError as refused:
+            logger.info("OPC UA acknowledge of alarm %r by %r refused: %s", name, user, refused)
+            return make_status(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+        logger.info("alarm %r acknowledged by %r over OPC UA", name, user)
+        return []
+
+    async def condition_refresh(self, object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
+        """ConditionRefresh(SubscriptionId) (Part 9 §5.5.7)."""
+        checked = _arguments(args, (_INTEGER,))
+        if isinstance(checked, ua.CallMethodResult):
+            return checked
+        return await self._refresh(int(checked[0]), None)
+
+    async def condition_refresh2(self, object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
+        """ConditionRefresh2(SubscriptionId, MonitoredItemId) (Part 9 §5.5.8)."""
+        checked = _arguments(args, (_INTEGER, _INTEGER))
+        if isinstance(checked, ua.CallMethodResult):
+            return checked
+        return await self._refresh(int(checked[0]), int(checked[1]))
+
+    async def enable(self, object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
+        """Enable (Part 9 §5.5.5): the gateway's conditions are never disabled."""
+        if self._conditions.name_of(object_id) is None:
+            return make_status(ua.StatusCodes.BadNodeIdUnknown)
+        return make_status(ua.StatusCodes.BadConditionAlreadyEnabled)
+
+    async def not_supported(self, object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
+        """Disable and AddComment: not offered."""
+        if self._conditions.name_of(object_id) is None:
+            return make_status(ua.StatusCodes.BadNodeIdUnknown)
+        return make_status(ua.StatusCodes.BadNotSupported)
+
+    async def _refresh(self, subscription_id: int, item_id: int | None) -> MethodResult:
+        refused = refusal(self._iserver, subscription_id, item_id)
+        if refused is not None:
+            return make_status(refused)
+        retained = self._handler.retained() if self._handler is not None else []
+        await self._conditions.refresh(retained, subscription_id, item_id)
+        return []
+
+
+def _arguments(
+    args: tuple[ua.Variant, ...], expected: tuple[frozenset[ua.VariantType], ...]
+) -> list[Any] | ua.CallMethodResult:
+    """The arguments' values if their number and types are the expected ones, else the
+    refusal to return (Part 4 §5.11.2)."""
+    if len(args) != len(expected):
+        code = (
+            ua.StatusCodes.BadArgumentsMissing
+            if len(args) < len(expected)
+            else ua.StatusCodes.BadTooManyArguments
+        )
+        return ua.CallMethodResult(StatusCode=make_status(code))
+    results = [
+        make_status(
+            ua.StatusCodes.Good if arg.VariantType in allowed else ua.StatusCodes.BadTypeMismatch
+        )
+        for arg, allowed in zip(args, expected, strict=True)
+    ]
+    if any(not result.is_good() for result in results):
+        return ua.CallMethodResult(
+            StatusCode=make_status(ua.StatusCodes.BadInvalidArgument), InputArgumentResults=results
+        )
+    return [arg.Value for arg in args]
