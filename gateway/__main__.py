@@ -14,7 +14,8 @@ from analytics.inference import ModelError
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway, run_until_signalled
 from gateway.config import ConfigError, check_file, load_config
-from gateway.demo import DEMO_HELP, demo_jobs
+from gateway.demo import DEMO_HELP, add_demo_arguments, demo_jobs
+from gateway.demo_broker import BrokerUnavailable
 from gateway.health import endpoint_accepts
 from gateway.simulate import add_simulator_arguments, record_simulation, simulator_options
 
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help=DEMO_HELP)
     add_simulator_arguments(demo, speedup=60.0, devices=False)
+    add_demo_arguments(demo)
 
     health = commands.add_parser(
         "healthcheck", help="exit 0 when the gateway's OPC UA endpoint accepts connections"
@@ -104,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ExceptionGroup as group:
         # A port taken, a serial device missing: say so in one line, not a traceback.
-        failures = group.subgroup(OSError)
+        failures = group.subgroup((OSError, BrokerUnavailable))
         if failures is None:
             raise
         for failure in _leaves(failures):
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _leaves(group: BaseExceptionGroup[OSError]) -> list[BaseException]:
+def _leaves(group: BaseExceptionGroup[Exception]) -> list[BaseException]:
     return [
         leaf
         for exc in group.exceptions

@@ -7,15 +7,22 @@ import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
+from gateway.alarms.configured import RulScale, configured_alarms
+from gateway.alarms.hub import AlarmHub, EventSink
+from gateway.alarms.saved import AlarmStateFile
 from gateway.config.model import GatewayConfig
-from gateway.core.clock import Clock
+from gateway.config.sources import SourceKind
+from gateway.core.clock import Clock, SystemClock
 from gateway.core.sample import Sample
+from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
+from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.runtime.asset_state import AssetStateStore
-from gateway.runtime.assets import open_assets
+from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
 from gateway.runtime.fleet import DeviceFleet
 from gateway.runtime.model_slot import ModelSlot
@@ -23,6 +30,7 @@ from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.poller import PollerOptions
 from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.tag_cache import TagCache
+from gateway.store.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +39,8 @@ DRIVERS: dict[str, Callable[[], FieldDriver]] = {"modbus": ModbusFieldDriver}
 
 
 class Gateway:
-    """Devices polled into an OPC UA server, for as long as `serve` runs."""
+    """Devices polled into an OPC UA server, with the assets' models and alarms, and MQTT
+    for MES when configured, for as long as `serve` runs."""
 
     def __init__(
         self,
@@ -41,12 +50,22 @@ class Gateway:
     ) -> None:
         self.config = config
         self._server: OpcuaServer | None = None
+        self.clock = clock or SystemClock()
         self.fleet = DeviceFleet(
-            DRIVERS["modbus"](), self._publish, self._publish_status, clock, poller_options
+            DRIVERS["modbus"](), self._publish, self._publish_status, self.clock, poller_options
         )
         self.cache = TagCache()
         self.watcher: ModelWatcher | None = None
+        self.alarms: AlarmHub | None = None
+        self.bridge: MqttBridge | None = None
+        self.latest_scores: dict[str, dict[str, Score]] = {}
         self.started = asyncio.Event()
+
+    @property
+    def alarm_hub(self) -> AlarmHub:
+        if self.alarms is None:
+            raise RuntimeError("the gateway is not serving")
+        return self.alarms
 
     @property
     def server(self) -> OpcuaServer:
@@ -58,6 +77,16 @@ class Gateway:
         self.cache.update(samples)
         if self._server is not None:
             self._server.publish(samples)
+        if self.alarms is not None:
+            self.alarms.observe_samples(samples)
+
+    def _publish_scores(self, scores: Sequence[Score]) -> None:
+        for score in scores:
+            self.latest_scores.setdefault(score.asset, {})[score.kind] = score
+        if self._server is not None:
+            self._server.publish_scores(scores)
+        if self.alarms is not None:
+            self.alarms.observe_scores(scores)
 
     def _publish_status(self, status: DeviceStatus) -> None:
         if self._server is not None:
@@ -69,36 +98,103 @@ class Gateway:
 
     async def serve(self) -> None:
         """Run until cancelled; `started` is set once the OPC UA server accepts clients."""
-        assets = await asyncio.to_thread(open_assets, self.config)
-        async with OpcuaServer(self.config, self.fleet.write) as server:
+        config = self.config
+        assets = await asyncio.to_thread(open_assets, config)
+        self.alarms = hub = await asyncio.to_thread(_alarm_hub, config, assets, self.clock)
+        async with AsyncExitStack() as stack:
+            server = await stack.enter_async_context(OpcuaServer(config, self.fleet.write, hub))
             self._server = server
+            stack.callback(self._forget_server)
             for scorer in assets.scorers:
                 manifests = {slot.kind: slot.model.manifest for slot in scorer.slots}
                 await server.add_asset(scorer.config, manifests)
-            store = AssetStateStore(self.config.gateway.data_dir / "assets")
-            engine = ScoringEngine(assets.scorers, self.cache, server.publish_scores, store=store)
+            await _add_conditions(server, hub, config)
+            sinks: list[EventSink] = []
+            bridge = None
+            if config.mqtt is not None:
+                await asyncio.to_thread(config.gateway.data_dir.mkdir, parents=True,
+                                        exist_ok=True)
+                outbox = await stack.enter_async_context(Outbox.open(
+                    config.gateway.data_dir / "outbox.sqlite",
+                    max_messages=config.mqtt.outbox_max_messages,
+                    max_age_s=config.mqtt.outbox_max_age,
+                ))
+                self.bridge = bridge = MqttBridge(config.mqtt, config.gateway.name, outbox,
+                                                  hub.acknowledge)
+                sinks.append(bridge.publish_alarms)  # durable first: see gateway.alarms.hub
+            sinks.append(server.fire_alarms)
+            store = AssetStateStore(config.gateway.data_dir / "assets")
+            engine = ScoringEngine(assets.scorers, self.cache, self._publish_scores, store=store)
             self.watcher = watcher = ModelWatcher(
                 assets.files, assets.slots, self._publish_model,
-                self.config.analytics.reload_interval,
+                config.analytics.reload_interval,
             )
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for device in self.config.devices:
-                        self.fleet.start(group, device)
-                    group.create_task(engine.run(), name="scoring")
-                    group.create_task(watcher.run(), name="model-watch")
-                    # Everything built so far lives as long as the process: keep it out of
-                    # the collector's full passes, which otherwise stop the event loop for
-                    # ~0.5 s every 10-20 s at 15,000 tags (measured, bench/opcua_notify.py).
-                    gc.freeze()
-                    logger.info("%s: serving %d devices at %s", self.config.gateway.name,
-                                len(self.config.devices), server.endpoint_url)
-                    self.started.set()
-            finally:
-                loop.remove_signal_handler(signal.SIGHUP)
-                self._server = None
+            stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+            async with asyncio.TaskGroup() as group:
+                for device in config.devices:
+                    self.fleet.start(group, device)
+                group.create_task(engine.run(), name="scoring")
+                group.create_task(watcher.run(), name="model-watch")
+                group.create_task(hub.run(sinks), name="alarms")
+                if bridge is not None and config.mqtt is not None:
+                    group.create_task(bridge.run(), name="mqtt")
+                    reports = self._report_asset_states(bridge, hub, config.mqtt.state_interval)
+                    group.create_task(reports, name="asset-states")
+                # Everything built so far lives as long as the process: keep it out of
+                # the collector's full passes, which otherwise stop the event loop for
+                # ~0.5 s every 10-20 s at 15,000 tags (measured, bench/opcua_notify.py).
+                gc.freeze()
+                logger.info("%s: serving %d devices, %d alarms at %s", config.gateway.name,
+                            len(config.devices), len(hub.alarms), server.endpoint_url)
+                self.started.set()
+
+    def _forget_server(self) -> None:
+        self._server = None
+
+    async def _report_asset_states(
+        self, bridge: MqttBridge, hub: AlarmHub, interval_s: float
+    ) -> None:
+        """Send each asset's retained MQTT state every `interval_s` while the broker is there.
+
+        A state only matters until the next one: queueing them through an outage would
+        only delay the alarms behind them when the broker comes back.
+        """
+        while True:
+            await asyncio.sleep(interval_s)
+            if not bridge.stats.connected:
+                continue
+            now = self.clock.now()
+            for asset in self.config.assets:
+                scores = self.latest_scores.get(asset.name, {})
+                await bridge.publish_asset_state(asset.name, scores, hub.standing(asset.name), now)
+
+
+def _alarm_hub(config: GatewayConfig, assets: Assets, clock: Clock) -> AlarmHub:
+    """The configured alarms in their saved states (blocking: reads the state file)."""
+    rul_scales = {
+        slot.asset.name: RulScale(slot.model.manifest.score_range[1],
+                                  slot.model.manifest.output_unit)
+        for slot in assets.slots
+        if slot.kind == "rul"
+    }
+    watched = configured_alarms(config, rul_scales)
+    return AlarmHub(watched, AlarmStateFile(config.gateway.data_dir / "alarms.json"), clock)
+
+
+async def _add_conditions(server: OpcuaServer, hub: AlarmHub, config: GatewayConfig) -> None:
+    """Each alarm as an OPC UA condition under its asset or device."""
+    enabled = {device.name for device in config.devices if device.enabled}
+    for name, alarm in hub.alarms.items():
+        source = hub.sources[name]
+        if source.kind is SourceKind.ASSET:
+            await server.add_alarm(alarm, asset=source.owner)
+        elif source.owner in enabled:
+            await server.add_alarm(alarm, device=source.owner)
+        else:
+            logger.info("alarm %r: device %r is disabled, so the alarm has no OPC UA "
+                        "condition and waits for initial data", name, source.owner)
 
 
 async def run_until_signalled(*jobs: Coroutine[Any, Any, None]) -> None:

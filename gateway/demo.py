@@ -11,17 +11,29 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from drivers.modbus.link import LinkSettings
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, validate_text
+from gateway.config import GatewayConfig, MqttSection, validate_text
 from gateway.config.loader import ConfigError
+from gateway.demo_broker import embedded_broker
 from gateway.simulate import simulator_options
 
 logger = logging.getLogger(__name__)
 
 DEMO_HELP = "simulated pumps and the gateway in one process, on embedded defaults"
 DEMO_CONFIG = "defaults/demo.toml"
+EMBEDDED_BROKER = MqttSection(url="mqtt://127.0.0.1:1883")
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mqtt-url", metavar="URL",
+        help="publish alarms to this broker (mqtt://host:port) instead of starting an "
+             f"embedded one at {EMBEDDED_BROKER.url}",
+    )
 
 
 def shipped_models_base() -> Path:
@@ -47,18 +59,36 @@ def demo_config() -> GatewayConfig:
 def demo_jobs(args: argparse.Namespace) -> list[Coroutine[Any, Any, None]]:
     """The simulator serving exactly the devices the demo configuration polls, and the gateway."""
     config = demo_config()
+    embedded = args.mqtt_url is None
+    mqtt = EMBEDDED_BROKER if embedded else _broker(args.mqtt_url)
+    config = config.model_copy(update={"mqtt": mqtt})
     first = LinkSettings.parse(config.devices[0].url)
     options = simulator_options(
         args, devices=len(config.devices), host=first.host or "127.0.0.1",
         base_port=first.port or 502,
     )
     gateway = Gateway(config)
-    return [run_simulator(options), gateway.serve(), _announce(gateway, options.speedup)]
+    serving = _with_broker(gateway, mqtt) if embedded else gateway.serve()
+    return [run_simulator(options), serving, _announce(gateway, options.speedup, embedded)]
 
 
-async def _announce(gateway: Gateway, speedup: float) -> None:
+def _broker(url: str) -> MqttSection:
+    try:
+        return MqttSection(url=url)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise SystemExit(f"uvelka: --mqtt-url {url!r}: {reason}") from None
+
+
+async def _with_broker(gateway: Gateway, mqtt: MqttSection) -> None:
+    async with embedded_broker(mqtt.host, mqtt.port):
+        await gateway.serve()
+
+
+async def _announce(gateway: Gateway, speedup: float, embedded_broker: bool) -> None:
     await gateway.started.wait()
     config = gateway.config
+    mqtt = config.mqtt or EMBEDDED_BROKER
     ns = gateway.server.namespace_index
     device = config.devices[0]
     lines = [
@@ -76,6 +106,12 @@ async def _announce(gateway: Gateway, speedup: float) -> None:
         f"ns={ns};s={device.name}.Anomaly, ns={ns};s={device.name}.RemainingUsefulLife (h)",
         f"                    (the score rises and the life falls as {device.name}'s bearing "
         "wears; a repair starts a new one)",
+        f"  alarms          : {len(gateway.alarm_hub.alarms)} OPC UA conditions (subscribe to "
+        f"events on the Server object), e.g. {device.name}_anomaly, {device.name}_rul",
+        f"  MQTT            : {mqtt.url}"
+        f"{' (embedded broker)' if embedded_broker else ''}; subscribe with",
+        f"                    mosquitto_sub -h {mqtt.host} -p {mqtt.port} -v "
+        f"-t '{mqtt.topic_prefix}/{config.gateway.name}/#'",
         f"  Modbus devices  : {', '.join(d.url for d in config.devices)}",
         "Press Ctrl-C to stop.",
         "",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.modbus", "tests.fixtures.opcua"]
+pytest_plugins: list[str] = ["tests.fixtures.modbus", "tests.fixtures.opcua", "tests.fixtures.mqtt"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,11 @@
 """The gateway's live alarms: fed with tag samples and asset scores, announced to sinks.
 
 Samples and scores arrive synchronously from the poll loops and the scoring engine; the
-events they cause are queued and handed, in order, to every sink (the OPC UA server, the
-MQTT bridge) by `run`, which then saves the alarm states. A sink that fails is logged and
-counted; the others still get the events. Saving after the sinks means a crash in between
-can announce a transition twice (with different event ids) but never lose one.
+events they cause are queued and handed, in order, to each sink in turn (the MQTT bridge's
+durable outbox first, then the OPC UA server) by `run`, which then saves the alarm states.
+A sink that fails is logged and counted; the others still get the events. Saving after
+the sinks means a crash in between can announce a transition twice (with different event
+ids) but never lose one.
 
 Delays complete on observations (gateway.alarms.rules), and the poll loops publish only
 changes, so `run` also looks again at every alarm's latest value each `tick_s`: a value
@@ -155,15 +156,16 @@ class AlarmHub:
             self._queue(alarm.observe(value, alarm.quality, now))
 
     async def _deliver(self, events: list[AlarmEvent], sinks: Sequence[EventSink]) -> None:
-        results = await asyncio.gather(*(sink(events) for sink in sinks), return_exceptions=True)
-        for sink, result in zip(sinks, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result  # cancellation and the like are not a sink's failure
+        # One after the other, in the order given: with the durable sink first, whatever a
+        # later sink has shown (an OPC UA event) is already on disk for the durable one.
+        for sink in sinks:
+            try:
+                await sink(events)
+            except Exception as exc:  # noqa: BLE001 - one sink's failure must not stop others
                 name = getattr(sink, "__qualname__", repr(sink))
                 self.sink_failures[name] += len(events)
-                logger.error("%d alarm events not delivered to %s: %s", len(events), name,
-                             result, exc_info=result)
+                logger.error("%d alarm events not delivered to %s: %s", len(events), name, exc,
+                             exc_info=exc)
 
     def _queue(self, events: list[AlarmEvent]) -> None:
         if events:

@@ -1,5 +1,5 @@
-"""Checks of [mqtt] across its keys: TLS files only with mqtts, a key with its certificate,
-a password with its user name."""
+"""Checks of [mqtt] across its keys: TLS files only with mqtts and present, a key with its
+certificate, a password with its user name."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ def check_mqtt(mqtt: MqttSection) -> list[Finding]:
             Finding((*_AT, key), "is for TLS: use an mqtts:// url, or remove it")
             for key in ("ca_file", "cert_file", "key_file")
             if getattr(mqtt, key) is not None
+        ]
+    else:
+        findings += [
+            Finding((*_AT, key), f"cannot read {path}: no such file")
+            for key in ("ca_file", "cert_file", "key_file")
+            if (path := getattr(mqtt, key)) is not None and not path.is_file()
         ]
     if (mqtt.cert_file is None) != (mqtt.key_file is None):
         given, missing = ("cert_file", "key_file") if mqtt.key_file is None else (

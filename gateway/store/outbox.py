@@ -19,6 +19,11 @@ Bounds and the overflow policy (the spec: never drop an alarm before telemetry):
 
 Counters of dropped messages live in memory, since the outbox was opened; they are meant
 for metrics and status objects, not for the log.
+
+Alarm numbering: `put_sequenced` gives each alarm message the next number of a per-file
+counter, read and advanced in the same transaction as the insert, so a crash never leaves
+a gap nor reuses a number, and a rolled-back put consumes none. A receiver that sees a
+gap knows an alarm went missing (evicted on overflow, or lost downstream).
 """
 
 from __future__ import annotations
@@ -81,6 +86,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_eviction ON outbox (rank, seq);
 CREATE INDEX IF NOT EXISTS outbox_age ON outbox (rank, created_s);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
 
 _INSERT = (
@@ -96,10 +105,16 @@ _EVICT = (
 _EXPIRE = "DELETE FROM outbox WHERE rank = ? AND created_s < ? RETURNING kind"
 _SELECT = (
     "SELECT seq, message_id, kind, topic, payload, qos, retain, created_s"
-    " FROM outbox ORDER BY seq LIMIT ?"
+    " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 # json_each turns one bound JSON array into rows: a batch ack is one statement, one commit.
 _ACK = "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))"
+_ALARM_COUNTER = "alarm"
+_GET_COUNTER = "SELECT value FROM counters WHERE name = ?"
+_SET_COUNTER = (
+    "INSERT INTO counters (name, value) VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
 
 
 class DuplicateMessage(ValueError):
@@ -199,9 +214,19 @@ class Outbox:
         self._log_overflow(evicted)
         return seqs
 
-    async def peek(self, n: int) -> list[Stored]:
-        """Return up to `n` oldest queued messages, oldest first, after dropping expired ones."""
-        rows = await self._serialised(self._select(n))
+    async def put_sequenced(self, builders: Sequence[Callable[[int], Message]]) -> list[int]:
+        """Queue one message per builder, each built from the next alarm number, in one
+        transaction with the numbering (all or none); returns the numbers, in order."""
+        if not builders:
+            return []
+        numbers, evicted = await self._serialised(self._insert_sequenced(builders))
+        self._log_overflow(evicted)
+        return numbers
+
+    async def peek(self, n: int, *, after: int = 0) -> list[Stored]:
+        """Return up to `n` oldest queued messages whose seq is above `after`, oldest first,
+        after dropping expired ones."""
+        rows = await self._serialised(self._select(n, after))
         return [
             Stored(
                 seq,
@@ -247,9 +272,9 @@ class Outbox:
         # Shielded operations whose callers were cancelled finish before the file closes.
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _select(self, n: int) -> list[Any]:
+    async def _select(self, n: int, after: int) -> list[Any]:
         await self._expire()
-        async with self._db.execute(_SELECT, (n,)) as cursor:
+        async with self._db.execute(_SELECT, (after, n)) as cursor:
             return list(await cursor.fetchall())
 
     async def _ack(self, array: str) -> int:
@@ -258,16 +283,35 @@ class Outbox:
         return cursor.rowcount
 
     async def _insert(self, rows: list[tuple[object, ...]]) -> tuple[list[int], list[Kind]]:
-        excess = self._depth + len(rows) - self._max_messages
+        excess = self._excess(len(rows))
         # Without eviction and in one statement, autocommit makes it one transaction by itself.
         explicit = excess > 0 or len(rows) > _ROWS_PER_INSERT
+        async with self._transaction(explicit):
+            seqs, evicted = await self._insert_rows(rows)
+        self._inserted(len(rows), evicted)
+        return seqs, evicted
+
+    async def _insert_sequenced(
+        self, builders: Sequence[Callable[[int], Message]]
+    ) -> tuple[list[int], list[Kind]]:
+        async with self._transaction(explicit=True):
+            async with self._db.execute(_GET_COUNTER, (_ALARM_COUNTER,)) as cursor:
+                row = await cursor.fetchone()
+            first = (row[0] if row else 0) + 1
+            numbers = list(range(first, first + len(builders)))
+            rows = [_row(build(n)) for build, n in zip(builders, numbers, strict=True)]
+            _, evicted = await self._insert_rows(rows)
+            await self._db.execute(_SET_COUNTER, (_ALARM_COUNTER, numbers[-1]))
+        self._inserted(len(rows), evicted)
+        return numbers, evicted
+
+    @asynccontextmanager
+    async def _transaction(self, explicit: bool) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE .. COMMIT around the body if `explicit`, ROLLBACK if it fails."""
         try:
             if explicit:
                 await self._db.execute("BEGIN IMMEDIATE")
-            seqs = []
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                seqs += await self._insert_chunk(rows[start : start + _ROWS_PER_INSERT])
-            evicted = await self._delete(_EVICT, (excess,)) if excess > 0 else []
+            yield
             if explicit:
                 await self._db.execute("COMMIT")
         except BaseException as error:
@@ -276,9 +320,24 @@ class Outbox:
             if isinstance(error, aiosqlite.IntegrityError):
                 raise DuplicateMessage(str(error)) from error
             raise
-        self._depth += len(rows) - len(evicted)
-        self._count(evicted, DropReason.OVERFLOW)
+
+    async def _insert_rows(self, rows: list[tuple[object, ...]]) -> tuple[list[int], list[Kind]]:
+        """Insert rows, then evict what exceeds the bound; the caller owns the transaction."""
+        excess = self._excess(len(rows))
+        seqs = []
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            seqs += await self._insert_chunk(rows[start : start + _ROWS_PER_INSERT])
+        evicted = await self._delete(_EVICT, (excess,)) if excess > 0 else []
         return seqs, evicted
+
+    def _excess(self, count: int) -> int:
+        """How many rows inserting `count` more puts above the bound."""
+        return self._depth + count - self._max_messages
+
+    def _inserted(self, count: int, evicted: list[Kind]) -> None:
+        # Only after the commit: a rolled-back insert changed nothing.
+        self._depth += count - len(evicted)
+        self._count(evicted, DropReason.OVERFLOW)
 
     async def _insert_chunk(self, rows: list[tuple[object, ...]]) -> list[int]:
         values = ", ".join([_VALUES] * len(rows))

@@ -1,0 +1,339 @@
+"""The MQTT bridge to MES: alarm events and asset states out, acknowledgements in (issue #4).
+
+Outbound messages go through the durable outbox and `Delivery` (gateway/mqtt/delivery.py,
+which explains the ordering and duplicate guarantees and how paho's reconnect behaviour is
+kept from breaking them).
+
+Connection. The first connection is opened here, retried with exponential backoff, so a
+failure is logged with its reason (paho's reconnect loop swallows it); from then on paho's
+thread reconnects (reconnect_delay_set, exponential). Transitions are logged once: one
+WARNING when the broker goes away or refuses us (with the reason), one INFO when it is back
+(with the outage length). The status topic gets a retained `online` on every connect, the
+Last Will is a retained `offline`, and a clean stop publishes `offline` itself.
+
+Commands. Acknowledgements arrive in paho's thread, cross into the loop with
+call_soon_threadsafe and a bounded queue, and are executed by a task on the loop. Invalid
+ones, unknown alarms and refusals are logged (one WARNING each, with the reason) and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.alarms import AlarmError, AlarmEvent
+from gateway.config.model import MqttSection
+from gateway.core.score import Score
+from gateway.mqtt.client import OFFLINE, ONLINE, STATUS_QOS, client_id, connect, make_client
+from gateway.mqtt.commands import CommandError, parse_ack
+from gateway.mqtt.delivery import Delivery
+from gateway.mqtt.payloads import alarm_payload, asset_state_payload
+from gateway.mqtt.topics import Topics
+from gateway.store import Kind, Message, Outbox
+
+logger = logging.getLogger(__name__)
+
+Acknowledge = Callable[[str, str, str, uuid.UUID | None], object]
+
+WINDOW_MAX = 10_000  # far below paho's 65,535 message ids, so an id is never still in use
+COMMANDS_MAX = 100  # commands waiting for the loop; more are refused as "overloaded"
+STOP_S = 2.0  # a clean stop waits this long for confirmations, then for `offline`
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStats:
+    """Counters since the bridge started (`queued` and `dropped` are the outbox's)."""
+
+    connected: bool
+    delivered: int  # confirmed by the broker
+    queued: int  # in the outbox, unconfirmed ones included
+    dropped: int  # dropped by the outbox unsent: overflow, expiry
+    rejected: int  # refused by the broker (MQTT 5 PUBACK reason >= 0x80): deleted, not retried
+    commands_accepted: int
+    commands_refused: int
+
+
+class MqttBridge:
+    """Publishes the outbox to the broker and executes acknowledgements from MES.
+
+    Construct it inside the event loop; `acknowledge(alarm, user, comment, event_id)` is
+    called on the loop and raises KeyError (unknown alarm) or AlarmError (refused).
+    """
+
+    def __init__(
+        self,
+        settings: MqttSection,
+        gateway: str,
+        outbox: Outbox,
+        acknowledge: Acknowledge,
+        *,
+        window: int = 200,
+        reconnect_max_s: int = 60,
+    ) -> None:
+        if not 1 <= window <= WINDOW_MAX:
+            raise ValueError(f"window must be 1 to {WINDOW_MAX} messages (got {window})")
+        if reconnect_max_s < 1:
+            raise ValueError(f"reconnect_max_s must be >= 1 (got {reconnect_max_s})")
+        self._settings = settings
+        self._gateway = gateway
+        self._outbox = outbox
+        self._acknowledge = acknowledge
+        self._reconnect_max_s = reconnect_max_s
+        self._topics = Topics(settings.topic_prefix, gateway)
+        self._loop = asyncio.get_running_loop()
+        self._client = make_client(
+            settings, gateway, self._topics.status, reconnect_max_s=reconnect_max_s
+        )
+        self._delivery = Delivery(outbox, self._client, window, settings.url)
+        self._client.on_pre_connect = self._on_pre_connect
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+        self._links = 0  # connections so far, counted in paho's thread
+        self._commands: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(COMMANDS_MAX)
+        self._connecting: asyncio.Future[None] | None = None
+        self._looping = False  # paho's network thread runs
+        self._stopping = False
+        self._down_since: float | None = None
+        self._problem: str | None = None  # the connection problem last logged
+        self._accepted = 0
+        self._refused = 0
+
+    @property
+    def stats(self) -> BridgeStats:
+        """The bridge's counters now."""
+        return BridgeStats(
+            connected=self._delivery.connected,
+            delivered=self._delivery.delivered,
+            queued=self._outbox.depth(),
+            dropped=sum(self._outbox.dropped().values()),
+            rejected=self._delivery.rejected,
+            commands_accepted=self._accepted,
+            commands_refused=self._refused,
+        )
+
+    async def publish_alarms(self, events: Sequence[AlarmEvent]) -> None:
+        """Queue one message per event, numbered in order; durable when this returns."""
+        await self._outbox.put_sequenced(
+            [functools.partial(self._alarm_message, event) for event in events]
+        )
+        self._delivery.queued()
+
+    async def publish_asset_state(
+        self, asset: str, scores: Mapping[str, Score], alarms: Sequence[str], at: datetime
+    ) -> None:
+        """Queue the retained state of `asset`: its latest scores by model kind and its
+        alarms that are not Normal; durable when this returns."""
+        payload = asset_state_payload(self._gateway, asset, scores, alarms, at)
+        await self._outbox.put(
+            Message(
+                topic=self._topics.asset_state(asset),
+                payload=payload,
+                qos=self._settings.qos,
+                retain=True,
+                kind=Kind.STATE,
+                message_id=str(uuid.uuid4()),
+                created_s=time.time(),
+            )
+        )
+        self._delivery.queued()
+
+    async def run(self) -> None:
+        """Connect, deliver the outbox and execute commands until cancelled; then publish
+        `offline`, disconnect and stop paho's thread."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._connect(), name="mqtt-connect")
+                group.create_task(self._delivery.run(), name="mqtt-delivery")
+                group.create_task(self._execute_commands(), name="mqtt-commands")
+        finally:
+            await self._stop()
+
+    def _alarm_message(self, event: AlarmEvent, seq: int) -> Message:
+        return Message(
+            topic=self._topics.alarm(event.alarm),
+            payload=alarm_payload(event, self._gateway, seq),
+            qos=self._settings.qos,
+            retain=False,
+            kind=Kind.ALARM,
+            message_id=str(event.id),
+            created_s=time.time(),
+        )
+
+    async def _connect(self) -> None:
+        """Open the first connection, then leave reconnecting to paho's thread."""
+        delay_s = 1
+        while True:
+            self._connecting = self._loop.run_in_executor(
+                None, connect, self._client, self._settings
+            )
+            try:
+                # Shielded: a stop waits for an attempt under way instead of abandoning
+                # a half-open socket to the executor thread.
+                await asyncio.shield(self._connecting)
+            except OSError as error:
+                self._report(f"cannot be reached: {error}")
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, self._reconnect_max_s)
+            else:
+                self._client.loop_start()
+                self._looping = True
+                return
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        if self._connecting is not None:
+            await asyncio.wait([self._connecting])
+            if self._connecting.exception() is not None:
+                self._connecting = None  # nothing to disconnect
+        online = self._delivery.connected
+        await self._delivery.finish(STOP_S)
+        if online:
+            info = self._client.publish(self._topics.status, OFFLINE, qos=STATUS_QOS, retain=True)
+            try:
+                await asyncio.to_thread(info.wait_for_publish, STOP_S)
+            except RuntimeError as error:  # the connection went down meanwhile
+                logger.debug("could not publish %r: %s", self._topics.status, error)
+        if self._connecting is not None:
+            self._client.disconnect()
+        if self._looping:
+            await asyncio.to_thread(self._client.loop_stop)
+
+    async def _execute_commands(self) -> None:
+        while True:
+            topic, payload = await self._commands.get()
+            self._execute(topic, payload)
+
+    def _execute(self, topic: str, payload: bytes) -> None:
+        alarm = self._topics.acked_alarm(topic)
+        try:
+            command = parse_ack(payload)
+            self._acknowledge(alarm, command.user, command.comment, command.event_id)
+        except CommandError as error:
+            self._refuse(alarm, f"invalid command: {error}")
+        except KeyError:
+            self._refuse(alarm, "no such alarm")
+        except AlarmError as error:
+            self._refuse(alarm, str(error))
+        else:
+            self._accepted += 1
+
+    def _refuse(self, alarm: str, reason: str) -> None:
+        self._refused += 1
+        logger.warning("acknowledgement of alarm %r over MQTT refused: %s", alarm, reason)
+
+    # -- connection transitions, on the event loop --
+
+    def _connected(self, epoch: int, receive_maximum: int | None) -> None:
+        self._delivery.connected_as(epoch, receive_maximum)
+        queued = self._outbox.depth()
+        if self._down_since is None:
+            logger.info(
+                "connected to MQTT broker %s as %r; %d messages queued",
+                self._settings.url,
+                client_id(self._settings, self._gateway),
+                queued,
+            )
+        else:
+            logger.info(
+                "MQTT broker %s back after %.1f s; %d messages queued",
+                self._settings.url,
+                time.monotonic() - self._down_since,
+                queued,
+            )
+        self._down_since = None
+        self._problem = None
+
+    def _disconnected(self, reason: str) -> None:
+        was_connected = self._delivery.connected
+        unconfirmed = self._delivery.disconnected()
+        if not was_connected:
+            return  # a refused attempt, logged as such
+        if self._stopping:
+            logger.info("disconnected from MQTT broker %s", self._settings.url)
+            return
+        self._down_since = time.monotonic()
+        self._problem = reason
+        logger.warning(
+            "MQTT broker %s went away (%s); %d messages wait in the outbox, %d to send again",
+            self._settings.url,
+            reason,
+            self._outbox.depth(),
+            unconfirmed,
+        )
+
+    def _report(self, problem: str) -> None:
+        """Log a connection problem once, until it changes or the broker is back."""
+        if problem == self._problem:
+            logger.debug("MQTT broker %s %s", self._settings.url, problem)
+            return
+        self._problem = problem
+        logger.warning("MQTT broker %s %s; retrying", self._settings.url, problem)
+
+    def _command_arrived(self, topic: str, payload: bytes) -> None:
+        try:
+            self._commands.put_nowait((topic, payload))
+        except asyncio.QueueFull:
+            self._refuse(self._topics.acked_alarm(topic), "overloaded: too many commands")
+
+    # -- paho's thread: only hand over to the event loop --
+
+    def _on_pre_connect(self, client: Client, userdata: Any) -> None:
+        self._delivery.forget_unsent()
+
+    def _on_connect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._loop.call_soon_threadsafe(self._report, f"refused the connection: {reason}")
+            return
+        client.subscribe(self._topics.ack_filter, qos=1)
+        client.publish(self._topics.status, ONLINE, qos=STATUS_QOS, retain=True)
+        self._links += 1
+        self._delivery.link = self._links
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        self._loop.call_soon_threadsafe(self._connected, self._links, receive_maximum)
+
+    def _on_disconnect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._delivery.link = None
+        # paho reports a connection that just dropped as "Unspecified error".
+        if flags.is_disconnect_packet_from_server:
+            why = f"disconnected by the broker: {reason}"
+        elif reason == "Unspecified error":
+            why = "connection lost"
+        else:
+            why = str(reason)
+        self._loop.call_soon_threadsafe(self._disconnected, why)
+
+    def _on_publish(
+        self, client: Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties
+    ) -> None:
+        self._delivery.on_publish(mid, reason)
+
+    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
+        payload = bytes(message.payload)
+        self._loop.call_soon_threadsafe(self._command_arrived, message.topic, payload)

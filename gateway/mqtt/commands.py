@@ -1,0 +1,65 @@
+"""The acknowledgement command MES publishes, parsed and validated (schemas/ack.json).
+
+The checks here are the schema's, written out so that the gateway needs no JSON Schema
+library at run time; tests hold the two to the same verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+USER_MAX = 256
+COMMENT_MAX = 4096
+_KEYS = {"user", "comment", "id"}
+# The canonical 8-4-4-4-12 form only: uuid.UUID would also take braces, "urn:uuid:" and
+# no hyphens, which the schema's pattern does not.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class CommandError(ValueError):
+    """A command payload that is not valid; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AckCommand:
+    """Acknowledge an alarm; with `event_id`, only if that is still its latest event."""
+
+    user: str
+    comment: str
+    event_id: uuid.UUID | None
+
+
+def parse_ack(payload: bytes) -> AckCommand:
+    """The command in `payload`; raises CommandError with the reason if it is not valid."""
+    try:
+        data: Any = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandError(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"must be a JSON object (got {type(data).__name__})")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise CommandError(f"unknown keys {unknown}; expected user, comment and optional id")
+    user = _text(data, "user", 1, USER_MAX)
+    comment = _text(data, "comment", 0, COMMENT_MAX)
+    event_id = data.get("id")
+    if event_id is None:
+        return AckCommand(user, comment, None)
+    if not isinstance(event_id, str) or not _UUID.fullmatch(event_id):
+        raise CommandError(f"id must be an event UUID or null (got {event_id!r})")
+    return AckCommand(user, comment, uuid.UUID(event_id))
+
+
+def _text(data: dict[str, Any], key: str, least: int, most: int) -> str:
+    if key not in data:
+        raise CommandError(f"{key} is missing")
+    value = data[key]
+    if not isinstance(value, str):
+        raise CommandError(f"{key} must be a string (got {type(value).__name__})")
+    if not least <= len(value) <= most:
+        raise CommandError(f"{key} must be {least} to {most} characters long")
+    return value
