@@ -1,0 +1,69 @@
+"""The web page's application: sessions, login, CSRF, roles, security headers and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from web.account import Account
+from web.auth import authentication
+from web.csrf import csrf_protection
+from web.facade import WebFacade
+from web.headers import install_security_headers
+from web.monitoring import monitoring_routes
+from web.sessions import CookieSessions, load_key
+from web.settings import WebSettings
+from web.throttle import LoginThrottle
+from web.users import UserStore
+
+USERS = web.AppKey("uvelka_users", UserStore)
+_FIRST_ADMIN_PASSWORD = web.AppKey("uvelka_first_admin_password", list[str])
+STATIC_FOLDER = Path(__file__).parent / "static"
+
+
+async def create_app(
+    facade: WebFacade,
+    settings: WebSettings,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    wall_clock: Callable[[], float] = time.time,
+    monotonic_clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """The application, with its users and session key loaded from (or, at first start,
+    created in) settings.folder; app[USERS] is the user store.
+
+    After a first start without UVELKA_ADMIN_PASSWORD in `environ`, the generated admin
+    password waits in `take_first_admin_password(app)`. `wall_clock` times sessions and
+    user changes, `monotonic_clock` the login throttle.
+    """
+    store, generated = await UserStore.open(settings.folder, environ=environ, clock=wall_clock)
+    key = await asyncio.to_thread(load_key, settings.folder)
+    sessions = CookieSessions(key, max_age_s=settings.session_max_age_s, secure=settings.tls,
+                              clock=wall_clock)
+    # Outermost first: the session is loaded before anyone asks who is logged in, and the
+    # login is known before the CSRF check, so an anonymous POST gets 401, not 403.
+    app = web.Application(
+        middlewares=[sessions.middleware, authentication(store, sessions), csrf_protection]
+    )
+    install_security_headers(app, tls=settings.tls)
+    account = Account(store, sessions, LoginThrottle(clock=monotonic_clock))
+    app.router.add_routes(account.routes())
+    app.router.add_routes(monitoring_routes(facade, metrics_open=settings.metrics_open))
+    app.router.add_static("/static", STATIC_FOLDER)
+    app[USERS] = store
+    app[_FIRST_ADMIN_PASSWORD] = [generated] if generated is not None else []
+    return app
+
+
+def take_first_admin_password(app: web.Application) -> str | None:
+    """The admin password generated at first start, once: every later call returns None.
+
+    The caller shows it to whoever installs the gateway; it is kept nowhere else in clear.
+    """
+    waiting = app[_FIRST_ADMIN_PASSWORD]
+    return waiting.pop() if waiting else None

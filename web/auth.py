@@ -1,0 +1,99 @@
+"""Who is asking, and may they: refuses anonymous requests and users below a route's role.
+
+Every route needs a login unless its handler is marked `public`; `requires(role)` raises
+the bar. Files under /static/ are public (the login page needs its style sheet). The user
+comes from the session, but their role from the user store on every request, and a
+session issued before the user's last change (password, role) no longer counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from web.paths import is_machine, is_static
+from web.refusal import refuse
+from web.sessions import CookieSessions
+from web.users import Role, User, UserStore
+
+logger = logging.getLogger(__name__)
+
+USER = web.RequestKey("uvelka_user", User)
+_REQUIRED_ROLE = "uvelka_required_role"  # attribute on a marked handler; None = public
+
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
+
+
+def public(handler: H) -> H:
+    """Mark a handler as open to anonymous requests."""
+    return _marked(handler, None)
+
+
+def requires(role: Role) -> Callable[[H], H]:
+    """Mark a handler as refused (403) to users below `role`; unmarked ones need a viewer."""
+    return functools.partial(_marked, required=role)
+
+
+def current_user(request: web.Request) -> User:
+    """The logged-in user of a request that passed `authentication` on a non-public route."""
+    return request[USER]
+
+
+def authentication(store: UserStore, sessions: CookieSessions) -> Middleware:
+    """The middleware: 401 (programs) or a redirect to /login (pages) without a login, 403
+    below the route's role."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        user = _logged_in(request, store, sessions)
+        if user is not None:
+            request[USER] = user
+        required = _required_role(request)
+        if required is None:
+            return await handler(request)
+        if user is None:
+            if is_machine(request):
+                return refuse(request, 401, "log in first")
+            raise web.HTTPSeeOther("/login")
+        if not user.role.at_least(required):
+            logger.debug("%s %s refused to %r (%s): needs %s", request.method, request.path,
+                         user.name, user.role, required)
+            return refuse(request, 403, f"this needs the {required} role")
+        return await handler(request)
+
+    return middleware
+
+
+def _marked(handler: H, required: Role | None) -> H:
+    # A wrapper, not an attribute on `handler` itself: one handler may be public in one
+    # app and guarded in another (/metrics follows a setting).
+    @functools.wraps(handler)
+    async def marked(*args: Any, **kwargs: Any) -> web.StreamResponse:
+        return await handler(*args, **kwargs)
+
+    setattr(marked, _REQUIRED_ROLE, required)
+    return cast(H, marked)
+
+
+def _required_role(request: web.Request) -> Role | None:
+    if is_static(request):
+        return None
+    # Unmatched paths (404, 405) land here too, so they tell nothing to anonymous askers.
+    return getattr(request.match_info.handler, _REQUIRED_ROLE, Role.VIEWER)
+
+
+def _logged_in(request: web.Request, store: UserStore, sessions: CookieSessions) -> User | None:
+    login = sessions.login(request)
+    if login is None:
+        return None
+    user = store.get(login.name)
+    # Compared as datetimes: `changed` was rounded to microseconds from the same clock.
+    if user is None or datetime.fromtimestamp(login.issued_at, UTC) < user.changed:
+        return None
+    return user

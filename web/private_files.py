@@ -1,0 +1,32 @@
+"""Files only the gateway's user may read (password hashes, the session key); blocking I/O."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def ensure_private_folder(folder: Path) -> None:
+    """Create `folder` (mode 0700) if it is missing; an existing folder is left as it is."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with `data`, mode 0600, flushed to disk.
+
+    A reader sees the old file or the new one, never half of one; a crash leaves at most a
+    hidden temporary file beside it.
+    """
+    ensure_private_folder(path.parent)
+    # mkstemp creates the file 0600 from the start: no moment where it is world-readable.
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

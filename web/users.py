@@ -1,0 +1,257 @@
+"""The web page's users: name, role and password hash, kept in one JSON file (mode 0600).
+
+First start: when the file is missing, the store creates it with one user, `admin`, whose
+password comes from the UVELKA_ADMIN_PASSWORD environment variable or, without it, is
+generated and handed back once to the caller to show to whoever installs the gateway; it
+is never logged or written anywhere in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from web.passwords import hash_password, verify_nothing, verify_password
+from web.private_files import write_private
+
+logger = logging.getLogger(__name__)
+
+ADMIN_ENV_VAR = "UVELKA_ADMIN_PASSWORD"
+FIRST_ADMIN = "admin"
+FILE_NAME = "users.json"
+FILE_VERSION: Final = 1
+MIN_PASSWORD_CHARS = 12
+NAME_PATTERN = r"^[a-z][a-z0-9._-]{0,31}$"
+# Each scrypt hash holds 32 MiB and a core for ~0.1 s: a burst of logins queues here
+# instead of exhausting memory.
+_HASHES_AT_ONCE = 2
+
+
+class Role(StrEnum):
+    """What a user may do; each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"  # read
+    OPERATOR = "operator"  # acknowledge alarms
+    ENGINEER = "engineer"  # configure, models
+    ADMIN = "admin"  # users
+
+    def at_least(self, other: Role) -> bool:
+        """True when this role may do what `other` may."""
+        return _RANKS[self] >= _RANKS[other]
+
+
+_RANKS = {role: rank for rank, role in enumerate(Role)}
+
+
+class User(BaseModel):
+    """One user as stored; `changed` moves on any change and ends sessions issued before."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    role: Role
+    password_hash: str = Field(repr=False)
+    created: AwareDatetime
+    changed: AwareDatetime
+
+
+class _UsersFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    users: list[User]
+
+
+class UserError(Exception):
+    """A user change the store refuses; the message says why."""
+
+
+class UnknownUser(UserError):
+    """No user has that name."""
+
+
+class UserConflict(UserError):
+    """The change clashes with the users there are: the name is taken, or no admin would
+    remain to manage users."""
+
+
+class UserStore:
+    """The users, in memory and in `<folder>/users.json`; changes are saved before they count.
+
+    Build it with `UserStore.open`. Changes are serialised; hashing and file I/O run in
+    threads.
+    """
+
+    def __init__(self, path: Path, users: Mapping[str, User], clock: Callable[[], float]):
+        self._path = path
+        self._users = dict(users)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._hashing = asyncio.Semaphore(_HASHES_AT_ONCE)
+
+    @classmethod
+    async def open(
+        cls,
+        folder: Path,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        clock: Callable[[], float] = time.time,
+    ) -> tuple[UserStore, str | None]:
+        """The store of `folder`, and the first admin's password if this call generated it.
+
+        `clock` gives wall-clock seconds (time.time) for the created and changed times.
+        Raises UserError when UVELKA_ADMIN_PASSWORD is too short, ValueError when the file
+        is not a users file.
+        """
+        path = folder / FILE_NAME
+        users, generated = await asyncio.to_thread(_load_or_create, path, environ, clock)
+        return cls(path, users, clock), generated
+
+    def get(self, name: str) -> User | None:
+        """The user called `name`, or None."""
+        return self._users.get(name)
+
+    def all(self) -> list[User]:
+        """Every user, by name."""
+        return sorted(self._users.values(), key=lambda user: user.name)
+
+    async def authenticate(self, name: str, password: str) -> User | None:
+        """The user when `name` exists and `password` is theirs, else None; an unknown name
+        costs the same time as a wrong password."""
+        user = self._users.get(name)
+        async with self._hashing:
+            if user is None:
+                await asyncio.to_thread(verify_nothing, password)
+                return None
+            matches = await asyncio.to_thread(verify_password, password, user.password_hash)
+        # A change while the hash ran (new password, deletion) wins over this login.
+        return user if matches and self._users.get(name) is user else None
+
+    async def add(self, name: str, role: Role, password: str) -> User:
+        """Add a user; UserConflict if the name is taken, UserError if name or password is
+        not acceptable."""
+        _check_name(name)
+        _check_password(password)
+        async with self._lock:
+            if name in self._users:
+                raise UserConflict(f"user {name!r} exists already")
+            now = self._now()
+            user = User(name=name, role=role, password_hash=await self._hash(password),
+                        created=now, changed=now)
+            await self._save({**self._users, name: user})
+        logger.info("user %r added with role %s", name, role)
+        return user
+
+    async def set_password(self, name: str, password: str) -> User:
+        """Give a user a new password (which ends their sessions)."""
+        _check_password(password)
+        async with self._lock:
+            user = self._require(name)
+            password_hash = await self._hash(password)
+            changed = user.model_copy(update={"password_hash": password_hash,
+                                              "changed": self._now()})
+            await self._save({**self._users, name: changed})
+        logger.info("user %r: password changed", name)
+        return changed
+
+    async def set_role(self, name: str, role: Role) -> User:
+        """Give a user another role; UserConflict if that would leave no admin."""
+        async with self._lock:
+            user = self._require(name)
+            if role is not Role.ADMIN:
+                self._keep_an_admin(user)
+            changed = user.model_copy(update={"role": role, "changed": self._now()})
+            await self._save({**self._users, name: changed})
+        logger.info("user %r: role %s -> %s", name, user.role, role)
+        return changed
+
+    async def delete(self, name: str) -> None:
+        """Remove a user; UserConflict if that would leave no admin."""
+        async with self._lock:
+            self._keep_an_admin(self._require(name))
+            await self._save({key: user for key, user in self._users.items() if key != name})
+        logger.info("user %r deleted", name)
+
+    def _require(self, name: str) -> User:
+        user = self._users.get(name)
+        if user is None:
+            raise UnknownUser(f"no user {name!r}")
+        return user
+
+    def _keep_an_admin(self, leaving: User) -> None:
+        admins = [user for user in self._users.values() if user.role is Role.ADMIN]
+        if admins == [leaving]:
+            raise UserConflict(f"{leaving.name!r} is the last admin: no one could manage users")
+
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(hash_password, password)
+
+    async def _save(self, users: dict[str, User]) -> None:
+        await asyncio.to_thread(_write, self._path, users.values())
+        self._users = users
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+
+def _load_or_create(
+    path: Path, environ: Mapping[str, str], clock: Callable[[], float]
+) -> tuple[dict[str, User], str | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _create(path, environ, clock)
+    if environ.get(ADMIN_ENV_VAR):
+        logger.info("%s is ignored: %s exists (it only sets the first admin's password)",
+                    ADMIN_ENV_VAR, path)
+    try:
+        stored = _UsersFile.model_validate_json(text)
+    except ValidationError as exc:
+        raise ValueError(f"{path}: not a users file of version {FILE_VERSION}: {exc}") from None
+    return {user.name: user for user in stored.users}, None
+
+
+def _create(
+    path: Path, environ: Mapping[str, str], clock: Callable[[], float]
+) -> tuple[dict[str, User], str | None]:
+    password = environ.get(ADMIN_ENV_VAR) or None
+    generated = None
+    if password is None:
+        password = generated = secrets.token_urlsafe(18)
+    else:
+        _check_password(password, source=ADMIN_ENV_VAR)
+    now = datetime.fromtimestamp(clock(), UTC)
+    admin = User(name=FIRST_ADMIN, role=Role.ADMIN, password_hash=hash_password(password),
+                 created=now, changed=now)
+    _write(path, [admin])
+    logger.info("created %s with user %r (password %s)", path, FIRST_ADMIN,
+                "generated, shown once" if generated else f"from {ADMIN_ENV_VAR}")
+    return {admin.name: admin}, generated
+
+
+def _write(path: Path, users: Iterable[User]) -> None:
+    stored = _UsersFile(version=FILE_VERSION, users=sorted(users, key=lambda user: user.name))
+    write_private(path, stored.model_dump_json(indent=2).encode("utf-8"))
+
+
+def _check_name(name: str) -> None:
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise UserError(f"user name {name!r} must be 1 to 32 of a-z 0-9 . _ -, "
+                        "starting with a letter")
+
+
+def _check_password(password: str, source: str = "password") -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UserError(f"{source} must be at least {MIN_PASSWORD_CHARS} characters")
