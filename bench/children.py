@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -149,3 +149,23 @@ class ChildProcesses:
             with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(child.pid, signal.SIGKILL)
         self._children.clear()
+
+
+def exit_code_of(bench: Coroutine[Any, Any, int], cleanup: Callable[[bool], None]) -> int:
+    """Run a benchmark to its exit code: its own, 130 when interrupted, 2 when it failed.
+
+    `cleanup(finished)` always runs, with whether the benchmark ran to its end.
+    """
+    finished = False
+    try:
+        code = asyncio.run(bench)
+        finished = True
+        return code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        logger.warning("interrupted")
+        return 130
+    except (ChildExited, TimeoutError, RuntimeError) as exc:
+        logger.error("benchmark failed: %s", exc)
+        return 2
+    finally:
+        cleanup(finished)

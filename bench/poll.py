@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from children import Child, ChildExited, ChildProcesses
+from children import Child, ChildProcesses, exit_code_of
 from gateway_config import BenchDevice, device_names, render_config
 from opcua_subscriber import Subscriber, SubscriberSettings, ensure_installed
 from report import Figures, Target, percentile, rate, table
@@ -486,24 +486,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_installed()
     work_dir = Path(tempfile.mkdtemp(prefix="uvelka-bench-"))
     bench = Bench(options, work_dir)
-    finished = False
-    try:
-        code = asyncio.run(_run(bench, targets))
-        finished = True
-        return code
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        logger.warning("interrupted")
-        return 130
-    except (ChildExited, TimeoutError, RuntimeError) as exc:
-        logger.error("benchmark failed: %s", exc)
-        return 2
-    finally:
+
+    def cleanup(finished: bool) -> None:
         # Whatever a second Ctrl-C kept `aclose` from stopping dies here.
         bench.children.kill_all()
         if finished and not options.keep_files:
             shutil.rmtree(work_dir, ignore_errors=True)
         else:
             logger.info("config and logs kept in %s", work_dir)
+
+    return exit_code_of(_run(bench, targets), cleanup)
 
 
 if __name__ == "__main__":
