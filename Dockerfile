@@ -17,7 +17,9 @@ COPY models_onnx /opt/uvelka/models_onnx
 
 USER uvelka
 WORKDIR /var/lib/uvelka
-# The configuration is mounted here: docker run -v ./gateway.toml:/etc/uvelka/gateway.toml
+# The configuration is mounted at /etc/uvelka/gateway.toml. What must survive a restart or
+# a new container lives in the volume (data_dir, ./var by default): alarm states, the MQTT
+# outbox with the messages waiting for the broker, the RUL commissioning states.
 VOLUME ["/var/lib/uvelka"]
 EXPOSE 4840 8080
 
