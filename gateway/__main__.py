@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _check_config(args.file)
         if args.command == "run":
-            config = load_config(args.config)
-            asyncio.run(run_until_signalled(Gateway(config).serve()))
+            gateway = Gateway(load_config(args.config))
+            asyncio.run(run_until_signalled(gateway.serve(), _show_first_admin(gateway)))
         elif args.command == "simulate" and args.record is not None:
             record_simulation(args)
         elif args.command == "simulate":
@@ -113,6 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"uvelka: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _show_first_admin(gateway: Gateway) -> None:
+    """Print the web page's generated admin password, once, to whoever started the gateway."""
+    await gateway.started.wait()
+    if gateway.first_admin_password is not None:
+        print(f"uvelka: web page first start: user admin, password "  # noqa: T201
+              f"{gateway.first_admin_password} (shown only now)", flush=True)
 
 
 def _leaves(group: BaseExceptionGroup[Exception]) -> list[BaseException]:

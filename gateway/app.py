@@ -15,6 +15,7 @@ from gateway.alarms.hub import AlarmHub, EventSink
 from gateway.alarms.saved import AlarmStateFile
 from gateway.config.model import GatewayConfig
 from gateway.config.sources import SourceKind
+from gateway.config.web_checks import web_settings
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.sample import Sample
 from gateway.core.score import Score
@@ -31,6 +32,9 @@ from gateway.runtime.poller import PollerOptions
 from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.outbox import Outbox
+from gateway.web_facade import GatewayWebFacade
+from web.app import create_app, take_first_admin_password
+from web.server import serve_web
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,10 @@ class Gateway:
         self.bridge: MqttBridge | None = None
         self.latest_scores: dict[str, dict[str, Score]] = {}
         self.started = asyncio.Event()
+        # The web page, when configured: its bound port once it listens, and the admin
+        # password generated at its first start (None when it came from the environment).
+        self.web_port: int | None = None
+        self.first_admin_password: str | None = None
 
     @property
     def alarm_hub(self) -> AlarmHub:
@@ -132,12 +140,15 @@ class Gateway:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+            page = await self._web_page() if config.web is not None else None
             async with asyncio.TaskGroup() as group:
                 for device in config.devices:
                     self.fleet.start(group, device)
                 group.create_task(engine.run(), name="scoring")
                 group.create_task(watcher.run(), name="model-watch")
                 group.create_task(hub.run(sinks), name="alarms")
+                if page is not None:
+                    group.create_task(page, name="web")
                 if bridge is not None and config.mqtt is not None:
                     group.create_task(bridge.run(), name="mqtt")
                     reports = self._report_asset_states(bridge, hub, config.mqtt.state_interval)
@@ -149,6 +160,18 @@ class Gateway:
                 logger.info("%s: serving %d devices, %d alarms at %s", config.gateway.name,
                             len(config.devices), len(hub.alarms), server.endpoint_url)
                 self.started.set()
+
+    async def _web_page(self) -> Coroutine[Any, Any, None]:
+        """The web page, ready to serve: its users and keys are kept under data_dir/web."""
+        assert self.config.web is not None  # noqa: S101 - the caller checked
+        settings = web_settings(self.config.web, self.config.gateway.data_dir / "web")
+        await asyncio.to_thread(settings.folder.mkdir, parents=True, exist_ok=True)
+        app = await create_app(GatewayWebFacade(self), settings)
+        self.first_admin_password = take_first_admin_password(app)
+        return serve_web(app, settings, on_listening=self._web_listening)
+
+    def _web_listening(self, port: int) -> None:
+        self.web_port = port
 
     def _forget_server(self) -> None:
         self._server = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine
 from importlib import resources
@@ -16,16 +17,20 @@ from pydantic import ValidationError
 from drivers.modbus.link import LinkSettings
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, MqttSection, validate_text
+from gateway.config import GatewayConfig, MqttSection, WebSection, validate_text
 from gateway.config.loader import ConfigError
 from gateway.demo_broker import embedded_broker
 from gateway.simulate import simulator_options
+from web.users import ADMIN_ENV_VAR
 
 logger = logging.getLogger(__name__)
 
 DEMO_HELP = "simulated pumps and the gateway in one process, on embedded defaults"
 DEMO_CONFIG = "defaults/demo.toml"
 EMBEDDED_BROKER = MqttSection(url="mqtt://127.0.0.1:1883")
+DEMO_WEB = WebSection(host="127.0.0.1", port=8080)
+# The demo's alone, printed at every start; `uvelka run` generates one and prints it once.
+DEMO_ADMIN_PASSWORD = "uvelka-demo-admin"  # noqa: S105 - a published demo credential
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +66,10 @@ def demo_jobs(args: argparse.Namespace) -> list[Coroutine[Any, Any, None]]:
     config = demo_config()
     embedded = args.mqtt_url is None
     mqtt = EMBEDDED_BROKER if embedded else _broker(args.mqtt_url)
-    config = config.model_copy(update={"mqtt": mqtt})
+    config = config.model_copy(update={"mqtt": mqtt, "web": DEMO_WEB})
+    # The web page's first start takes the admin password from the environment: the demo's
+    # is fixed, so that it can be printed at every start.
+    os.environ.setdefault(ADMIN_ENV_VAR, DEMO_ADMIN_PASSWORD)
     first = LinkSettings.parse(config.devices[0].url)
     options = simulator_options(
         args, devices=len(config.devices), host=first.host or "127.0.0.1",
@@ -70,6 +78,12 @@ def demo_jobs(args: argparse.Namespace) -> list[Coroutine[Any, Any, None]]:
     gateway = Gateway(config)
     serving = _with_broker(gateway, mqtt) if embedded else gateway.serve()
     return [run_simulator(options), serving, _announce(gateway, options.speedup, embedded)]
+
+
+def _demo_password() -> str:
+    if os.environ.get(ADMIN_ENV_VAR) == DEMO_ADMIN_PASSWORD:
+        return DEMO_ADMIN_PASSWORD
+    return f"from {ADMIN_ENV_VAR}"
 
 
 def _broker(url: str) -> MqttSection:
@@ -112,6 +126,8 @@ async def _announce(gateway: Gateway, speedup: float, embedded_broker: bool) -> 
         f"{' (embedded broker)' if embedded_broker else ''}; subscribe with",
         f"                    mosquitto_sub -h {mqtt.host} -p {mqtt.port} -v "
         f"-t '{mqtt.topic_prefix}/{config.gateway.name}/#'",
+        f"  web page        : http://127.0.0.1:{gateway.web_port or DEMO_WEB.port}/ "
+        f"(user admin, password {_demo_password()})",
         f"  Modbus devices  : {', '.join(d.url for d in config.devices)}",
         "Press Ctrl-C to stop.",
         "",

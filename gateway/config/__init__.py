@@ -11,6 +11,7 @@ from gateway.config.model import (
     MqttSection,
     OpcuaSection,
     TagConfig,
+    WebSection,
 )
 from gateway.config.problem import ConfigError, Problem, Severity
 
@@ -27,6 +28,7 @@ __all__ = [
     "Problem",
     "Severity",
     "TagConfig",
+    "WebSection",
     "check_file",
     "load_config",
     "validate_text",

@@ -29,9 +29,11 @@ from gateway.config.model import (
     GatewaySection,
     MqttSection,
     TagConfig,
+    WebSection,
 )
 from gateway.config.mqtt_checks import check_mqtt
 from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
+from gateway.config.web_checks import check_web
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,9 @@ def validate_text(
     mqtt = _valid(MqttSection, raw["mqtt"]) if "mqtt" in raw else None
     if mqtt is not None:
         findings += check_mqtt(mqtt)
+    web = _valid(WebSection, raw["web"]) if "web" in raw else None
+    if web is not None:
+        findings += check_web(web)
     positions = _document_order(raw)
     findings.sort(key=lambda finding: _position(positions, finding.loc))
     problems = [

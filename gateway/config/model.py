@@ -217,6 +217,18 @@ class MqttSection(_Frozen):
         return parts.port or _MQTT_PORTS[parts.scheme]
 
 
+class WebSection(_Frozen):
+    """The `[web]` table: the engineers' web page. Without it the gateway serves no page."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    tls_cert: Annotated[Path, Field(strict=False)] | None = None
+    tls_key: Annotated[Path, Field(strict=False)] | None = None
+    allow_plain_http: bool = False
+    session_max_age: Annotated[int, Field(ge=60, le=7 * 86400)] = 8 * 3600
+    metrics_open: bool = False
+
+
 class GatewayConfig(_Frozen):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     opcua: OpcuaSection = Field(default_factory=OpcuaSection)
@@ -225,6 +237,7 @@ class GatewayConfig(_Frozen):
     assets: list[AssetConfig] = Field(default_factory=list)
     alarms: list[AlarmConfig] = Field(default_factory=list)
     mqtt: MqttSection | None = None
+    web: WebSection | None = None
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:

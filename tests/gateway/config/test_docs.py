@@ -19,6 +19,7 @@ from gateway.config import (
     MqttSection,
     OpcuaSection,
     TagConfig,
+    WebSection,
     validate_text,
 )
 
@@ -34,6 +35,7 @@ SECTIONS = {
     "[[assets]]": AssetConfig,
     "[[alarms]]": AlarmConfig,
     "[mqtt]": MqttSection,
+    "[web]": WebSection,
 }
 
 

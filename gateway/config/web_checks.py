@@ -1,0 +1,46 @@
+"""Checks of [web] across its keys: a certificate with its key, files that are there, and
+no plain HTTP beyond loopback unless asked for (the web page's own rule, web.settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config.model import WebSection
+from gateway.config.problem import Finding
+from web.settings import InsecureListen, WebSettings
+
+_AT = ("web",)
+
+
+def check_web(section: WebSection) -> list[Finding]:
+    findings = []
+    if (section.tls_cert is None) != (section.tls_key is None):
+        given, missing = ("tls_cert", "tls_key") if section.tls_key is None else (
+            "tls_key", "tls_cert")
+        findings.append(Finding((*_AT, given), f"needs {missing} too: a certificate comes "
+                                "with its private key"))
+    findings += [
+        Finding((*_AT, key), f"cannot read {path}: no such file")
+        for key in ("tls_cert", "tls_key")
+        if (path := getattr(section, key)) is not None and not path.is_file()
+    ]
+    try:
+        web_settings(section, Path())
+    except InsecureListen as exc:
+        findings.append(Finding((*_AT, "host"), str(exc)))
+    return findings
+
+
+def web_settings(section: WebSection, folder: Path) -> WebSettings:
+    """The web page's settings; InsecureListen for plain HTTP beyond loopback."""
+    tls = section.tls_cert is not None and section.tls_key is not None
+    return WebSettings(
+        folder=folder,
+        host=section.host,
+        port=section.port,
+        session_max_age_s=section.session_max_age,
+        tls_cert=section.tls_cert if tls else None,
+        tls_key=section.tls_key if tls else None,
+        allow_plain_http=section.allow_plain_http,
+        metrics_open=section.metrics_open,
+    )
