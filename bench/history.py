@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import math
@@ -201,6 +202,9 @@ async def measure_recording(args: argparse.Namespace, path: Path, figures: Figur
         clock=lambda: time.time() + shift_s,
     ) as history:
         load = Load(history, args.devices, args.tags)
+        # As `uvelka run` does once started: what lives as long as the process stays out of
+        # the collector's full passes (gateway/app.py).
+        gc.freeze()
         flushes: list[float] = []
         gaps: list[float] = []
         async with asyncio.TaskGroup() as tasks:

@@ -1,0 +1,160 @@
+"""Writing the tag history: batches of points, rollups of closed chunks, retention.
+
+Everything here runs on the writer connection, one operation at a time: a flush is one
+transaction that inserts the points, re-rolls the chunks that late points landed in, and
+rolls up the chunks that closed since the last flush; retention deletes one whole chunk
+(points and rollups) per transaction, so flushes go on in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from collections.abc import Collection, Iterable
+
+from gateway.store.history_connection import SerialConnection
+from gateway.store.history_schema import CHUNK_MS
+
+# A buffered point: key, time in ms, value (None: not usable), quality code.
+Row = tuple[str, int, float | None, int]
+_PointRow = tuple[int, int, int, float | None, int]
+_POINT_KEY = operator.itemgetter(0, 1, 2)  # (chunk, series, t): the table's primary key
+
+_INSERT_SERIES = "INSERT INTO series (id, key) VALUES (?, ?)"
+_INSERT_POINT = (
+    "INSERT OR REPLACE INTO point (chunk, series, t, value, quality) VALUES (?, ?, ?, ?, ?)"
+)
+_SUMMARY = (
+    "SELECT chunk, series, MIN(value), MAX(value), SUM(value), COUNT(value), COUNT(*),"
+    " MAX(quality) FROM point"
+)
+_ROLL_CHUNK = f"INSERT INTO rollup {_SUMMARY} WHERE chunk = ? GROUP BY series"
+_REROLL = f"INSERT OR REPLACE INTO rollup {_SUMMARY} WHERE chunk = ? AND series = ?"
+_NEXT_CHUNK = "SELECT MIN(chunk) FROM point WHERE chunk > ?"
+_OLDEST_CHUNK = "SELECT MIN(chunk) FROM point"
+_DELETE_POINTS = "DELETE FROM point WHERE chunk = ?"
+_DELETE_ROLLUPS = "DELETE FROM rollup WHERE chunk = ?"
+
+
+class HistoryWriter:
+    """Owns the writer connection and what it has committed: series ids, counters."""
+
+    def __init__(
+        self, connection: SerialConnection, ids: dict[str, int], rolled: int, newest: int
+    ) -> None:
+        self._connection = connection
+        # Committed series only: a key gets its id in memory after the flush that wrote it.
+        self.ids = ids
+        self._next_id = max(ids.values(), default=0) + 1
+        self._rolled = rolled  # every chunk up to this one is rolled up
+        self._newest = newest  # the newest chunk holding points
+        self.written = 0
+        self.expired = 0
+        self.in_flight = 0
+
+    @classmethod
+    async def load(cls, connection: SerialConnection) -> HistoryWriter:
+        """The writer of the file behind `connection`, with what the file already holds."""
+        db = connection.db
+        async with db.execute("SELECT key, id FROM series") as cursor:
+            ids = {key: series_id for key, series_id in await cursor.fetchall()}
+        async with db.execute(
+            "SELECT (SELECT MAX(chunk) FROM rollup), (SELECT MAX(chunk) FROM point)"
+        ) as cursor:
+            row = await cursor.fetchone()
+        rolled, newest = row if row else (None, None)
+        return cls(
+            connection,
+            ids,
+            -1 if rolled is None else rolled,
+            -1 if newest is None else newest,
+        )
+
+    async def write(self, batch: Collection[Row], closed_before: int) -> None:
+        """Commit `batch` and roll up every chunk older than `closed_before`; the write
+        goes on if the caller is cancelled."""
+        roll_due = self._rolled < min(self._newest, closed_before - 1)
+        if not batch and not roll_due:
+            return
+        self.in_flight += len(batch)
+        await self._connection.run(self._write(batch, closed_before))
+
+    async def expire_oldest_chunk(self, cutoff_ms: int) -> int:
+        """Delete the oldest chunk if it ends at or before `cutoff_ms`; returns how many
+        points it held (0: nothing left to expire)."""
+        return await self._connection.run(self._expire_oldest_chunk(cutoff_ms))
+
+    async def settle(self) -> None:
+        """Wait for writes whose callers were cancelled; before the connection closes."""
+        await self._connection.settle()
+
+    async def _write(self, batch: Collection[Row], closed_before: int) -> None:
+        db = self._connection.db
+        try:
+            # Building and sorting 15,000 rows takes milliseconds: off the event loop.
+            rows, fresh, late = await asyncio.to_thread(
+                _prepare, batch, self.ids, self._next_id, self._rolled
+            )
+            async with self._connection.transaction(write=True):
+                if fresh:
+                    await db.executemany(_INSERT_SERIES, fresh)
+                await db.executemany(_INSERT_POINT, rows)
+                await db.executemany(_REROLL, late)
+                rolled = await self._roll(closed_before)
+            # Only after the commit: a rolled-back flush assigned and rolled nothing.
+            self.ids.update((key, series_id) for series_id, key in fresh)
+            self._next_id += len(fresh)
+            if rows:
+                self._newest = max(self._newest, rows[-1][0])
+            self._rolled = rolled
+            self.written += len(rows)
+        finally:
+            self.in_flight -= len(batch)
+
+    async def _roll(self, closed_before: int) -> int:
+        """Roll up, in order, the chunks after the rolled ones that closed; returns the
+        newest rolled chunk."""
+        db = self._connection.db
+        rolled = self._rolled
+        while True:
+            async with db.execute(_NEXT_CHUNK, (rolled,)) as cursor:
+                row = await cursor.fetchone()
+            chunk = row[0] if row else None
+            if chunk is None or chunk >= closed_before:
+                return rolled
+            await db.execute(_ROLL_CHUNK, (chunk,))
+            rolled = chunk
+
+    async def _expire_oldest_chunk(self, cutoff_ms: int) -> int:
+        db = self._connection.db
+        async with db.execute(_OLDEST_CHUNK) as cursor:
+            row = await cursor.fetchone()
+        oldest = row[0] if row else None
+        if oldest is None or (oldest + 1) * CHUNK_MS > cutoff_ms:
+            return 0
+        async with self._connection.transaction(write=True):
+            cursor = await db.execute(_DELETE_POINTS, (oldest,))
+            await db.execute(_DELETE_ROLLUPS, (oldest,))
+        self.expired += cursor.rowcount
+        return cursor.rowcount
+
+
+def _prepare(
+    batch: Iterable[Row], ids: dict[str, int], next_id: int, rolled: int
+) -> tuple[list[_PointRow], list[tuple[int, str]], set[tuple[int, int]]]:
+    """Point rows in primary-key order (new keys numbered from `next_id`), the new
+    (id, key) pairs, and the (chunk, series) pairs of points in rolled-up chunks."""
+    fresh: dict[str, int] = {}
+    rows = []
+    for key, t, value, quality in batch:
+        series_id = ids.get(key)
+        if series_id is None:
+            series_id = fresh.get(key)
+        if series_id is None:
+            series_id = fresh[key] = next_id + len(fresh)
+        rows.append((t // CHUNK_MS, series_id, t, value, quality))
+    # In key order each page of the current chunk is written once; a stable sort keeps the
+    # last of two points at the same millisecond last, so it is the one that stays.
+    rows.sort(key=_POINT_KEY)
+    late = {(chunk, series_id) for chunk, series_id, *_ in rows if chunk <= rolled}
+    return rows, [(series_id, key) for key, series_id in fresh.items()], late
