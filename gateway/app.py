@@ -13,7 +13,7 @@ from typing import Any
 from gateway.alarms.configured import RulScale, configured_alarms
 from gateway.alarms.hub import AlarmHub, EventSink
 from gateway.alarms.saved import AlarmStateFile
-from gateway.config.model import GatewayConfig
+from gateway.config.model import GatewayConfig, WebSection
 from gateway.config.sources import SourceKind
 from gateway.config.web_checks import web_settings
 from gateway.core.clock import Clock, SystemClock
@@ -140,7 +140,7 @@ class Gateway:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
-            page = await self._web_page() if config.web is not None else None
+            page = await self._web_page(config.web) if config.web is not None else None
             async with asyncio.TaskGroup() as group:
                 for device in config.devices:
                     self.fleet.start(group, device)
@@ -161,10 +161,9 @@ class Gateway:
                             len(config.devices), len(hub.alarms), server.endpoint_url)
                 self.started.set()
 
-    async def _web_page(self) -> Coroutine[Any, Any, None]:
+    async def _web_page(self, section: WebSection) -> Coroutine[Any, Any, None]:
         """The web page, ready to serve: its users and keys are kept under data_dir/web."""
-        assert self.config.web is not None  # noqa: S101 - the caller checked
-        settings = web_settings(self.config.web, self.config.gateway.data_dir / "web")
+        settings = web_settings(section, self.config.gateway.data_dir / "web")
         await asyncio.to_thread(settings.folder.mkdir, parents=True, exist_ok=True)
         app = await create_app(GatewayWebFacade(self), settings)
         self.first_admin_password = take_first_admin_password(app)

@@ -26,7 +26,6 @@ from gateway.alarms.configured import WatchedAlarm
 from gateway.alarms.events import AlarmEvent, AlarmState
 from gateway.alarms.saved import AlarmStateFile
 from gateway.alarms.state import Alarm
-from gateway.config.sources import SourceKind
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
@@ -116,14 +115,6 @@ class AlarmHub:
             name
             for name, alarm in self.alarms.items()
             if self.sources[name].owner == owner and alarm.state is not AlarmState.NORMAL
-        ]
-
-    def owned_by(self, kind: SourceKind, owner: str) -> list[Alarm]:
-        """The alarms whose source is on this device (TAG) or asset (ASSET)."""
-        return [
-            alarm
-            for name, alarm in self.alarms.items()
-            if self.sources[name].kind is kind and self.sources[name].owner == owner
         ]
 
     async def run(self, sinks: Sequence[EventSink]) -> None:

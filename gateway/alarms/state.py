@@ -143,10 +143,10 @@ class Alarm:
             self.value,
             self.quality.name,
         )
-        self.last_event = self._describe(kind, at, user, comment, uuid.uuid4())
+        self.last_event = self.describe(kind, at, user, comment, uuid.uuid4())
         return self.last_event
 
-    def _describe(
+    def describe(
         self,
         kind: EventKind,
         at: datetime,
@@ -154,7 +154,8 @@ class Alarm:
         comment: str | None,
         event_id: uuid.UUID,
     ) -> AlarmEvent:
-        """An event showing the alarm as it is now."""
+        """An event showing the alarm as it is now (its transitions use it; so does a
+        refresh that shows the current state under the latest event's id)."""
         rule = self.rule
         return AlarmEvent(
             kind=kind,
@@ -223,7 +224,7 @@ def _event_dict(event: AlarmEvent) -> dict[str, Any]:
 
 
 def _event_from_dict(alarm: Alarm, data: dict[str, Any]) -> AlarmEvent:
-    return alarm._describe(
+    return alarm.describe(
         EventKind(data["kind"]),
         _aware(datetime.fromisoformat(data["time"])),
         data["user"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gateway.config.model import MqttSection
 from gateway.config.problem import Finding
+from gateway.config.tls_checks import missing_files, unpaired
 
 _AT = ("mqtt",)
 
@@ -18,16 +19,10 @@ def check_mqtt(mqtt: MqttSection) -> list[Finding]:
             if getattr(mqtt, key) is not None
         ]
     else:
-        findings += [
-            Finding((*_AT, key), f"cannot read {path}: no such file")
-            for key in ("ca_file", "cert_file", "key_file")
-            if (path := getattr(mqtt, key)) is not None and not path.is_file()
-        ]
-    if (mqtt.cert_file is None) != (mqtt.key_file is None):
-        given, missing = ("cert_file", "key_file") if mqtt.key_file is None else (
-            "key_file", "cert_file")
-        findings.append(Finding((*_AT, given), f"needs {missing} too: a client certificate "
-                                "comes with its private key"))
+        files = {"ca_file": mqtt.ca_file, "cert_file": mqtt.cert_file, "key_file": mqtt.key_file}
+        findings += missing_files(_AT, files)
+    findings += unpaired(_AT, ("cert_file", mqtt.cert_file), ("key_file", mqtt.key_file),
+                         "a client certificate")
     if mqtt.password is not None and mqtt.username is None:
         findings.append(Finding((*_AT, "password"), "needs a username too"))
     return findings

@@ -7,23 +7,16 @@ from pathlib import Path
 
 from gateway.config.model import WebSection
 from gateway.config.problem import Finding
+from gateway.config.tls_checks import missing_files, unpaired
 from web.settings import InsecureListen, WebSettings
 
 _AT = ("web",)
 
 
 def check_web(section: WebSection) -> list[Finding]:
-    findings = []
-    if (section.tls_cert is None) != (section.tls_key is None):
-        given, missing = ("tls_cert", "tls_key") if section.tls_key is None else (
-            "tls_key", "tls_cert")
-        findings.append(Finding((*_AT, given), f"needs {missing} too: a certificate comes "
-                                "with its private key"))
-    findings += [
-        Finding((*_AT, key), f"cannot read {path}: no such file")
-        for key in ("tls_cert", "tls_key")
-        if (path := getattr(section, key)) is not None and not path.is_file()
-    ]
+    cert, key = ("tls_cert", section.tls_cert), ("tls_key", section.tls_key)
+    findings = unpaired(_AT, cert, key, "a certificate")
+    findings += missing_files(_AT, dict([cert, key]))
     try:
         web_settings(section, Path())
     except InsecureListen as exc:

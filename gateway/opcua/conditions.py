@@ -14,7 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -231,30 +231,9 @@ def _current(alarm: Alarm) -> tuple[AlarmEvent, uuid.UUID | None]:
     (None if it never changed: a fresh alarm is Normal and nothing announced it)."""
     last = alarm.last_event
     if last is None:
-        rule = alarm.rule
-        state = AlarmEvent(
-            kind=EventKind.QUALITY,  # not shown: no field tells the kind
-            alarm=rule.name,
-            source=rule.source,
-            time=alarm.changed_at or datetime.now(UTC),
-            active=alarm.active,
-            acked=alarm.acked,
-            shelved=alarm.shelved,
-            severity=rule.severity,
-            value=alarm.value,
-            limit=rule.limit,
-            quality=alarm.quality,
-            message=rule.message,
-        )
-        return state, None
+        # kind is not shown: no field tells it.
+        at = alarm.changed_at or datetime.now(UTC)
+        return alarm.describe(EventKind.QUALITY, at, None, None, uuid.uuid4()), None
     # The quality and value may have moved since the last event (a Normal alarm's quality
-    # changes announce nothing), so they are taken from the alarm.
-    current = replace(
-        last,
-        active=alarm.active,
-        acked=alarm.acked,
-        shelved=alarm.shelved,
-        quality=alarm.quality,
-        value=alarm.value,
-    )
-    return current, last.id
+    # changes announce nothing), so the event is the alarm as it is, under the last id.
+    return alarm.describe(last.kind, last.time, last.user, last.comment, last.id), last.id

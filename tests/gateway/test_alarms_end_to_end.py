@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import struct
 import sys
 import uuid
@@ -24,7 +23,7 @@ from gateway.config.model import GatewayConfig
 from gateway.runtime.poller import DevicePoller
 from tests.fixtures.gateway import running
 from tests.fixtures.modbus import PymodbusServer, wait_until
-from tests.fixtures.mqtt import Mosquitto, Subscriber, SubscriberFactory
+from tests.fixtures.mqtt import Mosquitto, Subscriber, SubscriberFactory, free_port
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT, EventWatch
 from tests.gateway.mqtt.support import schema
 
@@ -182,13 +181,6 @@ async def test_a_value_that_chatters_inside_the_delay_raises_nothing(
         assert states(await scada.next()) == (True, False)
         assert (await next_alarm(mes))["kind"] == "activated"
         assert mes.messages.empty()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

@@ -20,6 +20,7 @@ from gateway.core.quality import Quality
 from gateway.mqtt import MqttBridge
 from gateway.mqtt.bridge import Acknowledge
 from gateway.store import Outbox
+from tests.fixtures.modbus import wait_until as poll_until
 
 GATEWAY = "plant1"
 PREFIX = "uvelka"
@@ -96,13 +97,8 @@ async def running(
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Poll `predicate` until true; fail after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.01)
+    """Poll `predicate` until true; fail after `timeout_s` (WAIT_S by default)."""
+    await poll_until(predicate, timeout_s, what)
 
 
 def schema(name: str) -> Draft202012Validator:
