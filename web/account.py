@@ -1,4 +1,4 @@
-"""Logging in and out: the login page, the start page and /api/me."""
+"""Logging in and out: the login page, logout and /api/me."""
 
 from __future__ import annotations
 
@@ -27,9 +27,8 @@ class Account:
         self._throttle = throttle
 
     def routes(self) -> list[web.RouteDef]:
-        """/, /login (GET, POST), /logout (POST) and /api/me."""
+        """/login (GET, POST), /logout (POST) and /api/me."""
         return [
-            web.get("/", self.start_page),
             web.get("/login", self.login_page),
             web.post("/login", self.login),
             web.post("/logout", self.logout),
@@ -43,7 +42,7 @@ class Account:
 
     @public
     async def login(self, request: web.Request) -> web.Response:
-        """Start a session and go to the start page (303), or show the form again with 401,
+        """Start a session and go to the overview (303), or show the form again with 401,
         or 429 with Retry-After while the name or the address is locked."""
         form = await request.post()
         name, password = form.get("name"), form.get("password")
@@ -76,12 +75,6 @@ class Account:
         user = current_user(request)
         return web.json_response({"name": user.name, "role": user.role,
                                   "csrf_token": token_of(request)})
-
-    async def start_page(self, request: web.Request) -> web.Response:
-        """Where a login lands: who is logged in, and a logout button (the page grows here)."""
-        user = current_user(request)
-        return render("start.html", name=user.name, role=user.role,
-                      csrf_token=token_of(request))
 
     def _login_form(
         self,

@@ -11,14 +11,21 @@ from pathlib import Path
 from aiohttp import web
 
 from web.account import Account
+from web.alarm_routes import AlarmRoutes
 from web.auth import authentication
 from web.csrf import csrf_protection
+from web.device_routes import DeviceRoutes
 from web.facade import WebFacade
 from web.headers import install_security_headers
+from web.layout import page_routes
+from web.live import Live
+from web.model_routes import MAX_MODEL_BYTES, ModelRoutes
 from web.monitoring import monitoring_routes
 from web.sessions import CookieSessions, load_key
 from web.settings import WebSettings
 from web.throttle import LoginThrottle
+from web.trend_routes import TrendRoutes
+from web.user_routes import UserRoutes
 from web.users import UserStore
 
 USERS = web.AppKey("uvelka_users", UserStore)
@@ -48,12 +55,18 @@ async def create_app(
     # Outermost first: the session is loaded before anyone asks who is logged in, and the
     # login is known before the CSRF check, so an anonymous POST gets 401, not 403.
     app = web.Application(
-        middlewares=[sessions.middleware, authentication(store, sessions), csrf_protection]
+        middlewares=[sessions.middleware, authentication(store, sessions), csrf_protection],
+        client_max_size=MAX_MODEL_BYTES + 1024 * 1024,  # a model upload and its form
     )
     install_security_headers(app, tls=settings.tls)
     account = Account(store, sessions, LoginThrottle(clock=monotonic_clock))
     app.router.add_routes(account.routes())
     app.router.add_routes(monitoring_routes(facade, metrics_open=settings.metrics_open))
+    app.router.add_routes(page_routes())
+    Live(facade).install(app)
+    for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
+                   AlarmRoutes(facade), UserRoutes(store, facade)):
+        app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store
     app[_FIRST_ADMIN_PASSWORD] = [generated] if generated is not None else []

@@ -1,23 +1,185 @@
 """What the web page needs from the gateway; gateway/ implements it, web/ never imports it.
 
-Both methods are called on the event loop for each request: they must answer from state
-the gateway already holds, without blocking.
+Plain methods are called on the event loop for each request: they answer from state the
+gateway already holds, without blocking. Coroutines may do I/O (off the loop). Read-outs
+are JSON-ready mappings and lists, passed to the browser as they are; actions that can be
+refused raise `Refused` with a reason for the person who asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+Json = Mapping[str, Any]
+
+
+class Refused(Exception):
+    """The gateway refused an action; str(exc) says why, in words for the engineer."""
+
+
+class NotFound(Refused):
+    """The action names a device, alarm, asset or version the gateway does not have."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One problem of a configuration, as `uvelka check-config` prints it."""
+
+    path: str  # the key path, e.g. "devices[2].tags[5].type"; "" for the whole file
+    message: str
+    severity: str  # "error" or "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class EditOutcome:
+    """What became of a configuration change; with any error, nothing changed."""
+
+    problems: Sequence[FieldProblem] = ()
+    changes: Sequence[str] = ()  # one line per change; empty when nothing changed
+    saved: bool = False  # written to the configuration file (there may be none)
+    restart_needed: Sequence[str] = ()  # sections that take effect at the next start
+
+    @property
+    def applied(self) -> bool:
+        return not any(problem.severity == "error" for problem in self.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One recorded change: who, when, what."""
+
+    time: datetime
+    user: str
+    action: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySeries:
+    """One key's downsampled history: bucket start times with min, mean, max (None where a
+    bucket held only bad values)."""
+
+    key: str
+    times: Sequence[datetime] = ()
+    mean: Sequence[float | None] = ()
+    low: Sequence[float | None] = ()
+    high: Sequence[float | None] = ()
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TagChoices:
+    """The values the device form offers for a tag's enumerated fields."""
+
+    tables: Sequence[str] = ()
+    types: Sequence[str] = ()
+    orders: Sequence[str] = ()
+    extra: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 class WebFacade(Protocol):
     """The gateway as the web page sees it."""
 
-    def health(self) -> Mapping[str, object]:
+    def health(self) -> Json:
         """The gateway's health; its "status" is "ok" when healthy. Only "status" is shown
         (unauthenticated, at /healthz), so other keys may hold details for the page."""
         ...
 
     def metrics(self) -> str:
         """Every metric in the Prometheus text exposition format, version 0.0.4."""
+        ...
+
+    def overview(self) -> Json:
+        """{"gateway": {...}, "devices": [...], "assets": [...]} for the overview page."""
+        ...
+
+    def tag_values(self, device: str) -> list[Json]:
+        """The latest value of each of a device's tags: key, value, quality, time, unit;
+        raises NotFound for an unknown device."""
+        ...
+
+    # -- devices and tags ------------------------------------------------------------------
+
+    def devices(self) -> list[dict[str, Any]]:
+        """The [[devices]] tables as written in the configuration (no defaults filled in)."""
+        ...
+
+    def tag_choices(self) -> TagChoices:
+        ...
+
+    def config_file(self) -> str | None:
+        """Where changes are saved; None when the gateway runs without a file (the demo)."""
+        ...
+
+    def export_config(self) -> str:
+        """The configuration file's TOML text."""
+        ...
+
+    async def apply_devices(self, devices: list[dict[str, Any]], user: str) -> EditOutcome:
+        """Validate, apply live and save a new list of devices."""
+        ...
+
+    async def import_config(self, text: str, user: str) -> EditOutcome:
+        """Validate, apply live and save a whole configuration file."""
+        ...
+
+    async def audit(self, limit: int) -> list[AuditEntry]:
+        """The newest recorded changes, newest first."""
+        ...
+
+    async def record(self, user: str, action: str, detail: str) -> None:
+        """Add a change made on the page itself (users) to the audit log."""
+        ...
+
+    async def decode_registers(
+        self, device: str, table: str, address: int, count: int
+    ) -> tuple[list[int], list[Json]]:
+        """Read registers live from a device and decode them every way:
+        (words, [{"type", "order", "value", "text"}, ...]); raises Refused."""
+        ...
+
+    # -- trends ----------------------------------------------------------------------------
+
+    def history_keys(self) -> list[str]:
+        ...
+
+    async def history(
+        self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
+    ) -> list[HistorySeries]:
+        ...
+
+    # -- models ----------------------------------------------------------------------------
+
+    def models(self) -> list[Json]:
+        """Per asset and kind: file, running version, manifest, metrics, status, versions."""
+        ...
+
+    async def upload_model(self, asset: str, kind: str, data: bytes, user: str) -> str:
+        """Validate and keep an uploaded model file; its version. Raises Refused."""
+        ...
+
+    async def activate_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        """Run an archived version; the slot's status after. Raises Refused."""
+        ...
+
+    async def roll_back_model(self, asset: str, kind: str, user: str) -> str:
+        """Run the version that ran before the current one; the slot's status after."""
+        ...
+
+    # -- alarms ----------------------------------------------------------------------------
+
+    def alarms(self) -> Json:
+        """{"alarms": [every alarm with its state], "recent": [newest events first]}."""
+        ...
+
+    async def acknowledge_alarm(self, name: str, event_id: str, user: str, comment: str) -> None:
+        ...
+
+    async def shelve_alarm(self, name: str, hours: float, user: str, comment: str) -> None:
+        ...
+
+    async def unshelve_alarm(self, name: str, user: str) -> None:
         ...

@@ -1,4 +1,5 @@
-"""The latest sample of every tag, fed by the poll loops, read by the asset scorers."""
+"""The latest sample of every tag, fed by the poll loops, read by the asset scorers and
+the web page."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ class TagCache:
     """Latest value and quality per tag key; a tag never seen is WAITING."""
 
     def __init__(self) -> None:
-        self._latest: dict[str, tuple[Value, Quality]] = {}
+        self._latest: dict[str, Sample] = {}
 
     def update(self, samples: Sequence[Sample]) -> None:
         latest = self._latest
         for sample in samples:
-            latest[sample.key] = (sample.value, sample.quality)
+            latest[sample.key] = sample
 
     def get(self, key: str) -> tuple[Value, Quality]:
-        return self._latest.get(key, (None, Quality.WAITING))
+        sample = self._latest.get(key)
+        return (None, Quality.WAITING) if sample is None else (sample.value, sample.quality)
+
+    def latest(self, key: str) -> Sample | None:
+        """The newest sample of `key`, with its source time; None before the first."""
+        return self._latest.get(key)

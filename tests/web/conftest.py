@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.web.fake_facade import FakeFacade
 from web.app import create_app
 from web.server import serve_web
 from web.settings import WebSettings
@@ -71,21 +72,6 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.wall_s += seconds
         self.monotonic_s += seconds
-
-
-@dataclass
-class FakeFacade:
-    """The gateway as the web page sees it (web.facade.WebFacade)."""
-
-    status: str = "ok"
-    metrics_text: str = "# TYPE uvelka_polls_total counter\nuvelka_polls_total 42\n"
-
-    def health(self) -> Mapping[str, object]:
-        # A detail that /healthz must not show to anonymous askers.
-        return {"status": self.status, "devices": {"press-1": "10.0.0.7:502"}}
-
-    def metrics(self) -> str:
-        return self.metrics_text
 
 
 @dataclass

@@ -1,0 +1,138 @@
+"""A gateway for the web page's HTTP tests (web.facade.WebFacade), in memory.
+
+It keeps what the page changes and records who asked, so a test can tell an action that
+reached the gateway from one the page refused; the real gateway's side is tested in
+tests/gateway/test_web_end_to_end.py and the browser tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from web.facade import (
+    AuditEntry,
+    EditOutcome,
+    FieldProblem,
+    HistorySeries,
+    Json,
+    NotFound,
+    Refused,
+    TagChoices,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeFacade:
+    status: str = "ok"
+    metrics_text: str = "# TYPE uvelka_polls_total counter\nuvelka_polls_total 42\n"
+    device_tables: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"name": "press-1", "url": "tcp://10.0.0.7:502",
+         "tags": [{"name": "force", "table": "holding", "address": 0, "type": "float32"}]},
+    ])
+    # Returned by apply_devices/import_config instead of applying, when set.
+    problems: list[FieldProblem] = field(default_factory=list)
+    audit_log: list[AuditEntry] = field(default_factory=list)
+    acknowledged: list[tuple[str, str, str, str]] = field(default_factory=list)
+    uploads: list[tuple[str, str, bytes, str]] = field(default_factory=list)
+    registers: dict[str, list[int]] = field(default_factory=lambda: {"press-1": [0x3FC0, 0]})
+
+    def health(self) -> Mapping[str, object]:
+        # A detail that /healthz must not show to anonymous askers.
+        return {"status": self.status, "devices": {"press-1": "10.0.0.7:502"}}
+
+    def metrics(self) -> str:
+        return self.metrics_text
+
+    def overview(self) -> Json:
+        return {"time": NOW.isoformat(), "gateway": {"name": "test", "status": self.status},
+                "devices": [{"name": d["name"]} for d in self.device_tables], "assets": []}
+
+    def tag_values(self, device: str) -> list[Json]:
+        for table in self.device_tables:
+            if table["name"] == device:
+                return [{"key": f"{device}.{tag['name']}", "value": 1.5, "quality": "Good",
+                         "time": NOW.isoformat(), "unit": ""} for tag in table["tags"]]
+        raise NotFound(f"no device {device!r}")
+
+    def devices(self) -> list[dict[str, Any]]:
+        return self.device_tables
+
+    def tag_choices(self) -> TagChoices:
+        return TagChoices(tables=["holding"], types=["float32"], orders=["ABCD"])
+
+    def config_file(self) -> str | None:
+        return "/etc/uvelka/uvelka.toml"
+
+    def export_config(self) -> str:
+        return '[[devices]]\nname = "press-1"\n'
+
+    async def apply_devices(self, devices: list[dict[str, Any]], user: str) -> EditOutcome:
+        if self.problems:
+            return EditOutcome(problems=list(self.problems))
+        self.device_tables = devices
+        await self.record(user, "devices changed", f"{len(devices)} devices")
+        return EditOutcome(changes=[f"{len(devices)} devices"], saved=True)
+
+    async def import_config(self, text: str, user: str) -> EditOutcome:
+        if self.problems:
+            return EditOutcome(problems=list(self.problems))
+        await self.record(user, "configuration imported", f"{len(text)} characters")
+        return EditOutcome(changes=["imported"], saved=True, restart_needed=["opcua"])
+
+    async def audit(self, limit: int) -> list[AuditEntry]:
+        return list(reversed(self.audit_log))[:limit]
+
+    async def record(self, user: str, action: str, detail: str) -> None:
+        self.audit_log.append(AuditEntry(NOW, user, action, detail))
+
+    async def decode_registers(
+        self, device: str, table: str, address: int, count: int
+    ) -> tuple[list[int], list[Json]]:
+        if device not in self.registers:
+            raise NotFound(f"no device {device!r} is polled")
+        words = self.registers[device][:count]
+        return words, [{"type": "float32", "order": "ABCD", "value": 1.5, "text": "1.5"}]
+
+    def history_keys(self) -> list[str]:
+        return ["press-1.force"]
+
+    async def history(
+        self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
+    ) -> list[HistorySeries]:
+        return [HistorySeries(key, [start], [1.0], [0.5], [1.5], "kN") for key in keys]
+
+    def models(self) -> list[Json]:
+        return [{"asset": "press-1", "kind": "anomaly", "version": "v1", "versions": []}]
+
+    async def upload_model(self, asset: str, kind: str, data: bytes, user: str) -> str:
+        if not data.startswith(b"onnx"):
+            raise Refused("the model was not taken: not an ONNX file")
+        self.uploads.append((asset, kind, data, user))
+        return "v2"
+
+    async def activate_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        return f"ok: {version}"
+
+    async def roll_back_model(self, asset: str, kind: str, user: str) -> str:
+        return "ok: v1"
+
+    def alarms(self) -> Json:
+        return {"alarms": [{"name": "press-1_force", "event_id": "e1"}], "recent": []}
+
+    async def acknowledge_alarm(self, name: str, event_id: str, user: str, comment: str) -> None:
+        if name != "press-1_force":
+            raise NotFound(f"no alarm {name!r}")
+        if event_id != "e1":
+            raise Refused(f"{name}: the event id is not the latest")
+        self.acknowledged.append((name, event_id, user, comment))
+
+    async def shelve_alarm(self, name: str, hours: float, user: str, comment: str) -> None:
+        await self.record(user, "alarm shelved", f"{name} {hours:g} h")
+
+    async def unshelve_alarm(self, name: str, user: str) -> None:
+        await self.record(user, "alarm unshelved", name)

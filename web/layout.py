@@ -1,0 +1,48 @@
+"""The pages: one HTML frame (navigation, user, CSRF token) around each page's script.
+
+Each page is drawn by its own module script in web/static from the JSON API, so the
+HTML carries no data of its own and no inline script (the CSP forbids it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from web.auth import current_user, requires
+from web.csrf import token_of
+from web.pages import render
+from web.users import Role
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page(title: str, script: str) -> Handler:
+    """A handler showing the frame titled `title` that runs /static/`script`.js."""
+
+    async def show(request: web.Request) -> web.Response:
+        user = current_user(request)
+        return render("page.html", title=title, script=script, name=user.name,
+                      role=user.role, csrf_token=token_of(request))
+
+    return show
+
+
+# path: (title, script, role needed to open it)
+PAGES = {
+    "/": ("Overview", "overview", Role.VIEWER),
+    "/devices": ("Devices and tags", "devices", Role.VIEWER),
+    "/byte-order": ("Byte-order helper", "byteorder", Role.ENGINEER),
+    "/trends": ("Trends", "trends", Role.VIEWER),
+    "/models": ("Models", "models", Role.VIEWER),
+    "/alarms": ("Alarms", "alarms", Role.VIEWER),
+    "/audit": ("Audit log", "audit", Role.VIEWER),
+    "/users": ("Users", "users", Role.ADMIN),
+}
+
+
+def page_routes() -> list[web.RouteDef]:
+    """Every page's frame; what a page may change is decided again by its API routes."""
+    return [web.get(path, requires(role)(page(title, script)))
+            for path, (title, script, role) in PAGES.items()]

@@ -1,0 +1,89 @@
+"""The overview and live tag values: JSON read-outs, and a server-sent event stream that
+pushes them every second, so no page polls.
+
+A stream ends when its client goes away or the app shuts down (aiohttp would otherwise
+wait its whole shutdown timeout for streams that never end on their own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+
+from aiohttp import web
+
+from web.facade import NotFound, WebFacade
+from web.requests import refused
+
+logger = logging.getLogger(__name__)
+
+PUSH_INTERVAL_S = 1.0
+_STREAMS = web.AppKey("uvelka_event_streams", weakref.WeakSet[asyncio.Event])
+
+
+class Live:
+    """The routes of the overview's and the devices page's live data."""
+
+    def __init__(self, facade: WebFacade, interval_s: float = PUSH_INTERVAL_S) -> None:
+        self._facade = facade
+        self._interval_s = interval_s
+
+    def install(self, app: web.Application) -> None:
+        app[_STREAMS] = weakref.WeakSet()
+        app.on_shutdown.append(_end_streams)
+        app.router.add_routes([
+            web.get("/api/overview", self.overview),
+            web.get("/api/devices/{device}/values", self.values),
+            web.get("/api/events", self.events),
+        ])
+
+    async def overview(self, request: web.Request) -> web.Response:
+        return web.json_response(self._facade.overview())
+
+    async def values(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self._facade.tag_values(request.match_info["device"]))
+        except NotFound as exc:
+            return refused(exc)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """`overview` events, and `values` events of ?device= when given, every second."""
+        device = request.query.get("device")
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream",
+            "X-Accel-Buffering": "no",  # a reverse proxy must not hold events back
+        })
+        await response.prepare(request)
+        ended = asyncio.Event()
+        request.app[_STREAMS].add(ended)
+        try:
+            while not ended.is_set():
+                await response.write(self._events(device))
+                try:
+                    async with asyncio.timeout(self._interval_s):
+                        await ended.wait()
+                except TimeoutError:
+                    pass
+        except ConnectionResetError:
+            logger.debug("event stream of %s ended by the client", request.remote)
+        return response
+
+    def _events(self, device: str | None) -> bytes:
+        parts = [_event("overview", self._facade.overview())]
+        if device:
+            try:
+                parts.append(_event("values", self._facade.tag_values(device)))
+            except NotFound as exc:
+                parts.append(_event("gone", {"error": str(exc)}))
+        return "".join(parts).encode()
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _end_streams(app: web.Application) -> None:
+    for ended in list(app[_STREAMS]):
+        ended.set()

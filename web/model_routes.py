@@ -1,0 +1,76 @@
+"""Models: what each asset runs, upload of a new .onnx file, activate, roll back."""
+
+from __future__ import annotations
+
+from aiohttp import BodyPartReader, web
+
+from web.auth import current_user, requires
+from web.facade import Refused, WebFacade
+from web.requests import BadRequest, json_object, refused, text_field
+from web.users import Role
+
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+
+
+class ModelRoutes:
+    def __init__(self, facade: WebFacade) -> None:
+        self._facade = facade
+
+    def routes(self) -> list[web.RouteDef]:
+        engineer = requires(Role.ENGINEER)
+        base = "/api/models/{asset}/{kind}"
+        return [
+            web.get("/api/models", self.models),
+            web.post(base, engineer(self.upload)),
+            web.post(base + "/activate", engineer(self.activate)),
+            web.post(base + "/rollback", engineer(self.roll_back)),
+        ]
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response(self._facade.models())
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """A multipart form with the file in its `model` part."""
+        asset, kind = request.match_info["asset"], request.match_info["kind"]
+        data = await _uploaded_file(request)
+        try:
+            version = await self._facade.upload_model(asset, kind, data,
+                                                      current_user(request).name)
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"version": version})
+
+    async def activate(self, request: web.Request) -> web.Response:
+        asset, kind = request.match_info["asset"], request.match_info["kind"]
+        version = text_field(await json_object(request), "version")
+        try:
+            status = await self._facade.activate_model(asset, kind, version,
+                                                       current_user(request).name)
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"status": status})
+
+    async def roll_back(self, request: web.Request) -> web.Response:
+        asset, kind = request.match_info["asset"], request.match_info["kind"]
+        try:
+            status = await self._facade.roll_back_model(asset, kind, current_user(request).name)
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"status": status})
+
+
+async def _uploaded_file(request: web.Request) -> bytes:
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("send the file as multipart/form-data")
+    reader = await request.multipart()
+    async for part in reader:
+        if isinstance(part, BodyPartReader) and part.name == "model":
+            data = bytearray()
+            while chunk := await part.read_chunk():
+                data += chunk
+                if len(data) > MAX_MODEL_BYTES:
+                    raise BadRequest(f"the file is larger than {MAX_MODEL_BYTES // 2**20} MiB")
+            if not data:
+                raise BadRequest("model: the file is empty")
+            return bytes(data)
+    raise BadRequest("model: no file in the form")

@@ -1,0 +1,101 @@
+"""Reading what a browser sent: JSON bodies and query values, refused with a clear 400."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from web.facade import EditOutcome, NotFound, Refused
+
+MAX_JSON_BYTES = 4 * 1024 * 1024
+
+
+class BadRequest(web.HTTPBadRequest):
+    """A 400 whose body says what was wrong, as JSON."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object."""
+    if request.content_type != "application/json":
+        raise BadRequest("send application/json")
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def text_field(body: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise BadRequest(f"{key}: expected text")
+    return value
+
+
+def number_field(
+    body: Mapping[str, Any], key: str, *, low: float, high: float, default: float | None = None
+) -> float:
+    value = body.get(key, default)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise BadRequest(f"{key}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"{key}: expected a number")
+    if not low <= value <= high:
+        raise BadRequest(f"{key}: expected a number from {low:g} to {high:g}, got {value:g}")
+    return float(value)
+
+
+def integer_field(
+    body: Mapping[str, Any], key: str, *, low: int, high: int, default: int | None = None
+) -> int:
+    value = number_field(body, key, low=low, high=high, default=default)
+    if not value.is_integer():
+        raise BadRequest(f"{key}: expected a whole number, got {value:g}")
+    return int(value)
+
+
+def time_query(request: web.Request, key: str, default: datetime) -> datetime:
+    """An ISO 8601 time from the query string; naive times are taken as UTC."""
+    text = request.query.get(key)
+    if not text:
+        return default
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{key}: expected an ISO 8601 time, got {text!r}") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def refused(exc: Refused) -> web.Response:
+    """409 with the gateway's reason (404 for something it does not have)."""
+    status = 404 if isinstance(exc, NotFound) else 409
+    return web.json_response({"error": str(exc)}, status=status)
+
+
+def outcome_json(outcome: EditOutcome) -> web.Response:
+    """A configuration change's outcome: 200 when applied, 422 with the problems if not."""
+    body = {
+        "applied": outcome.applied,
+        "problems": [
+            {"path": p.path, "message": p.message, "severity": p.severity}
+            for p in outcome.problems
+        ],
+        "changes": list(outcome.changes),
+        "saved": outcome.saved,
+        "restart_needed": list(outcome.restart_needed),
+    }
+    return web.json_response(body, status=200 if outcome.applied else 422)

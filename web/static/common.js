@@ -1,0 +1,98 @@
+// Shared by every page: JSON calls that carry the CSRF token, messages, small DOM helpers.
+
+const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+export const role = document.body.dataset.role;
+const RANKS = ["viewer", "operator", "engineer", "admin"];
+
+export function may(needed) {
+  return RANKS.indexOf(role) >= RANKS.indexOf(needed);
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `the gateway answered ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function call(method, url, body, headers = {}) {
+  const init = { method, headers: { "X-CSRF-Token": csrfToken, ...headers } };
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, init);
+  const type = response.headers.get("Content-Type") || "";
+  const answer = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok && response.status !== 422) {
+    throw new ApiError(response.status, typeof answer === "object" ? answer : { error: answer });
+  }
+  return answer;
+}
+
+export const getJson = (url) => call("GET", url);
+export const postJson = (url, body) => call("POST", url, body === undefined ? {} : body);
+export const putJson = (url, body) => call("PUT", url, body);
+export const deleteJson = (url) => call("DELETE", url);
+export const postForm = (url, form) => call("POST", url, form);
+
+export function notify(text, kind = "error") {
+  const notice = document.getElementById("notice");
+  notice.textContent = text;
+  notice.className = `message ${kind}`;
+}
+
+// el("td", {class: "x", dataset: {key: "a"}}, "text", child...)
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "on") for (const [event, fn] of Object.entries(value)) node.addEventListener(event, fn);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+export function table(headings, rows) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...rows));
+}
+
+export function formatValue(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(6);
+  return String(value);
+}
+
+export function formatTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+// Server-sent events: `handlers` maps an event name to a function of its parsed data.
+export function listen(url, handlers) {
+  const source = new EventSource(url);
+  for (const [name, handler] of Object.entries(handlers)) {
+    source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
+  }
+  source.onerror = () => document.body.classList.add("stale");
+  source.onopen = () => document.body.classList.remove("stale");
+  return source;
+}
+
+export function hideUnlessAllowed() {
+  for (const node of document.querySelectorAll("[data-needs]")) {
+    if (!may(node.dataset.needs)) node.hidden = true;
+  }
+}
+
+hideUnlessAllowed();
