@@ -7,7 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.modbus", "tests.fixtures.opcua", "tests.fixtures.mqtt"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.modbus",
+    "tests.fixtures.opcua",
+    "tests.fixtures.mqtt",
+    "tests.fixtures.browser",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,12 @@ from aiohttp import web
 from web.paths import is_static
 
 # Everything comes from the gateway itself (plant networks are offline: no CDN), and no
-# inline script or style runs, so an injected tag has nothing to execute.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
-                           "frame-ancestors 'none'; form-action 'self'")
+# inline script runs, so an injected tag has nothing to execute. Inline styles are allowed:
+# the chart library (plotly.js) sets them on the elements it draws, and a style can only
+# reach the gateway itself, which every other source is limited to.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; "
+                           "style-src 'self' 'unsafe-inline'; object-src 'none'; "
+                           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 _ALWAYS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
