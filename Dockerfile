@@ -11,15 +11,18 @@ COPY analytics ./analytics
 COPY web ./web
 RUN pip install --no-cache-dir . \
  && useradd --system --uid 10001 --home-dir /var/lib/uvelka --create-home uvelka \
- && mkdir -p /etc/uvelka && chown uvelka /var/lib/uvelka
+ && mkdir -p /etc/uvelka && chown uvelka /var/lib/uvelka /etc/uvelka
 
-COPY models_onnx /opt/uvelka/models_onnx
+# Owned by the gateway's user: the web page activates uploaded models in place.
+COPY --chown=uvelka models_onnx /opt/uvelka/models_onnx
 
 USER uvelka
 WORKDIR /var/lib/uvelka
-# The configuration is mounted at /etc/uvelka/gateway.toml. What must survive a restart or
-# a new container lives in the volume (data_dir, ./var by default): alarm states, the MQTT
-# outbox with the messages waiting for the broker, the RUL commissioning states.
+# The configuration is /etc/uvelka/gateway.toml: mount the folder, not the file, so that
+# the web page can save edits (it writes beside the file and renames it over, keeping a
+# .bak). What must survive a restart or a new container lives in the volume (data_dir,
+# ./var by default): alarm states, the MQTT outbox with the messages waiting for the
+# broker, the RUL commissioning states, users, the audit log, history, model archive.
 VOLUME ["/var/lib/uvelka"]
 EXPOSE 4840 8080
 

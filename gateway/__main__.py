@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _check_config(args.file)
         if args.command == "run":
-            gateway = Gateway(load_config(args.config))
+            gateway = Gateway(load_config(args.config), config_file=args.config)
             asyncio.run(run_until_signalled(gateway.serve(), _show_first_admin(gateway)))
         elif args.command == "simulate" and args.record is not None:
             record_simulation(args)

@@ -8,18 +8,22 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 from gateway.alarms.configured import RulScale, configured_alarms
 from gateway.alarms.hub import AlarmHub, EventSink
+from gateway.alarms.recent import RecentEvents
 from gateway.alarms.saved import AlarmStateFile
-from gateway.config.model import GatewayConfig, WebSection
+from gateway.config.model import GatewayConfig, HistorySection, WebSection
 from gateway.config.sources import SourceKind
 from gateway.config.web_checks import web_settings
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
+from gateway.live_config import DeviceEditor
+from gateway.model_manager import ModelManager
 from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.runtime.asset_state import AssetStateStore
@@ -31,6 +35,9 @@ from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.poller import PollerOptions
 from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.tag_cache import TagCache
+from gateway.store.audit import AuditLog
+from gateway.store.history import History
+from gateway.store.history_points import sample_points, score_points
 from gateway.store.outbox import Outbox
 from gateway.web_facade import GatewayWebFacade
 from web.app import create_app, take_first_admin_password
@@ -51,9 +58,13 @@ class Gateway:
         config: GatewayConfig,
         clock: Clock | None = None,
         poller_options: PollerOptions | None = None,
+        config_file: Path | None = None,
     ) -> None:
         self.config = config
+        # The file `config` came from: device edits are saved there (issue #5).
+        self.config_file = config_file
         self._server: OpcuaServer | None = None
+        self._editor: DeviceEditor | None = None
         self.clock = clock or SystemClock()
         self.fleet = DeviceFleet(
             DRIVERS["modbus"](), self._publish, self._publish_status, self.clock, poller_options
@@ -62,7 +73,15 @@ class Gateway:
         self.watcher: ModelWatcher | None = None
         self.alarms: AlarmHub | None = None
         self.bridge: MqttBridge | None = None
+        # While serving: the tag history (None when [history] is disabled), the scoring
+        # engine and the model manager.
+        self.history: History | None = None
+        self.scoring: ScoringEngine | None = None
+        self.models: ModelManager | None = None
         self.latest_scores: dict[str, dict[str, Score]] = {}
+        self.recent_alarm_events = RecentEvents()
+        self.audit_log: AuditLog | None = None  # while the web page serves
+        self._assets: Assets | None = None
         self.started = asyncio.Event()
         # The web page, when configured: its bound port once it listens, and the admin
         # password generated at its first start (None when it came from the environment).
@@ -81,12 +100,20 @@ class Gateway:
             raise RuntimeError("the gateway is not serving")
         return self._server
 
+    @property
+    def devices_editor(self) -> DeviceEditor:
+        if self._editor is None:
+            raise RuntimeError("the gateway is not serving")
+        return self._editor
+
     def _publish(self, samples: Sequence[Sample]) -> None:
         self.cache.update(samples)
         if self._server is not None:
             self._server.publish(samples)
         if self.alarms is not None:
             self.alarms.observe_samples(samples)
+        if self.history is not None:
+            self.history.record(sample_points(samples))
 
     def _publish_scores(self, scores: Sequence[Score]) -> None:
         for score in scores:
@@ -95,6 +122,8 @@ class Gateway:
             self._server.publish_scores(scores)
         if self.alarms is not None:
             self.alarms.observe_scores(scores)
+        if self.history is not None:
+            self.history.record(score_points(scores))
 
     def _publish_status(self, status: DeviceStatus) -> None:
         if self._server is not None:
@@ -107,7 +136,7 @@ class Gateway:
     async def serve(self) -> None:
         """Run until cancelled; `started` is set once the OPC UA server accepts clients."""
         config = self.config
-        assets = await asyncio.to_thread(open_assets, config)
+        self._assets = assets = await asyncio.to_thread(open_assets, config)
         self.alarms = hub = await asyncio.to_thread(_alarm_hub, config, assets, self.clock)
         async with AsyncExitStack() as stack:
             server = await stack.enter_async_context(OpcuaServer(config, self.fleet.write, hub))
@@ -131,22 +160,42 @@ class Gateway:
                                                   hub.acknowledge)
                 sinks.append(bridge.publish_alarms)  # durable first: see gateway.alarms.hub
             sinks.append(server.fire_alarms)
+            sinks.append(self.recent_alarm_events)
+            if config.history.enabled:
+                self.history = await self._open_history(stack, config.history)
             store = AssetStateStore(config.gateway.data_dir / "assets")
-            engine = ScoringEngine(assets.scorers, self.cache, self._publish_scores, store=store)
+            self.scoring = engine = ScoringEngine(assets.scorers, self.cache,
+                                                  self._publish_scores, store=store)
             self.watcher = watcher = ModelWatcher(
                 assets.files, assets.slots, self._publish_model,
                 config.analytics.reload_interval,
             )
+            self.models = await ModelManager.open(
+                assets.slots, config.gateway.data_dir / "models", watcher, self.clock
+            )
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
-            page = await self._web_page(config.web) if config.web is not None else None
+            page = None
+            if config.web is not None:
+                await asyncio.to_thread(config.gateway.data_dir.mkdir, parents=True,
+                                        exist_ok=True)
+                self.audit_log = await stack.enter_async_context(
+                    AuditLog.open(config.gateway.data_dir / "audit.sqlite"))
+                page = await self._web_page(config.web)
+            stack.callback(self._forget_editor)
             async with asyncio.TaskGroup() as group:
+                # Before the web page's task: it may edit devices as soon as it serves.
+                self._editor = await DeviceEditor.open(
+                    self, group, self.fleet, server, hub, self.config_file
+                )
                 for device in config.devices:
                     self.fleet.start(group, device)
                 group.create_task(engine.run(), name="scoring")
                 group.create_task(watcher.run(), name="model-watch")
                 group.create_task(hub.run(sinks), name="alarms")
+                if self.history is not None:
+                    group.create_task(self.history.run(), name="history")
                 if page is not None:
                     group.create_task(page, name="web")
                 if bridge is not None and config.mqtt is not None:
@@ -172,8 +221,42 @@ class Gateway:
     def _web_listening(self, port: int) -> None:
         self.web_port = port
 
+    def model_slots(self) -> list[ModelSlot]:
+        """The assets' running models (none before serve has loaded them)."""
+        return [] if self._assets is None else self._assets.slots
+
+    def units(self) -> dict[str, str]:
+        """The engineering unit of each tag and asset output that has one, by key."""
+        units = {f"{device.name}.{tag.name}": tag.unit
+                 for device in self.config.devices for tag in device.tags if tag.unit}
+        for slot in self.model_slots():
+            if slot.kind == "rul" and slot.model.manifest.output_unit:
+                units[f"{slot.asset.name}.RemainingUsefulLife"] = slot.model.manifest.output_unit
+        return units
+
     def _forget_server(self) -> None:
         self._server = None
+
+    def _forget_editor(self) -> None:
+        self._editor = None
+
+    async def _open_history(self, stack: AsyncExitStack, section: HistorySection) -> History:
+        """The tag history at data_dir/history.sqlite, open until `stack` closes."""
+        history = await stack.enter_async_context(History.open(
+            self.config.gateway.data_dir / "history.sqlite",
+            retention_s=section.retention,
+            flush_interval_s=section.flush_interval,
+            max_pending=section.max_pending,
+            clock=self._epoch_s,
+        ))
+        stack.callback(self._forget_history)  # runs first: nothing records into a closed file
+        return history
+
+    def _forget_history(self) -> None:
+        self.history = None
+
+    def _epoch_s(self) -> float:
+        return self.clock.now().timestamp()
 
     async def _report_asset_states(
         self, bridge: MqttBridge, hub: AlarmHub, interval_s: float

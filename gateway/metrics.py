@@ -12,27 +12,34 @@ from gateway.alarms.events import AlarmState
 from gateway.alarms.hub import AlarmHub
 from gateway.core.status import DeviceStatus
 from gateway.mqtt.bridge import BridgeStats
+from gateway.runtime.scoring import InferenceStats
+from gateway.store.history import HistoryStats
 
 Labels = Mapping[str, str]
 
 
 @dataclass
 class Metric:
-    """One metric family: its samples by label set."""
+    """One metric family: its samples by label set (and name suffix, for a summary)."""
 
     name: str
-    kind: str  # "gauge" | "counter"
+    kind: str  # "gauge" | "counter" | "summary"
     help: str
-    samples: list[tuple[Labels, float]] = field(default_factory=list)
+    samples: list[tuple[str, Labels, float]] = field(default_factory=list)
 
     def add(self, value: float, **labels: str) -> Metric:
-        self.samples.append((labels, value))
+        self.samples.append(("", labels, value))
+        return self
+
+    def add_summary(self, total: float, count: int, **labels: str) -> Metric:
+        """A summary without quantiles: its `_sum` and `_count`."""
+        self.samples += [("_sum", labels, total), ("_count", labels, count)]
         return self
 
     def render(self) -> str:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-        lines += [f"{self.name}{_labels(labels)} {_number(value)}"
-                  for labels, value in self.samples]
+        lines += [f"{self.name}{suffix}{_labels(labels)} {_number(value)}"
+                  for suffix, labels, value in self.samples]
         return "\n".join(lines)
 
 
@@ -79,6 +86,36 @@ def mqtt_metrics(stats: BridgeStats) -> list[Metric]:
         .add(stats.queued),
         Metric("uvelka_outbox_dropped_total", "counter",
                "Messages the outbox dropped unsent (overflow, expiry)").add(stats.dropped),
+    ]
+
+
+def inference_metrics(stats: Mapping[str, InferenceStats]) -> list[Metric]:
+    """Scoring time per model file (features and inference of one batch)."""
+    seconds = Metric("uvelka_inference_seconds", "summary",
+                     "Time to score one batch of a model file: features and inference")
+    windows = Metric("uvelka_inference_windows_total", "counter", "Windows scored")
+    last = Metric("uvelka_inference_last_seconds", "gauge", "Time of the last batch")
+    longest = Metric("uvelka_inference_max_seconds", "gauge", "Time of the longest batch")
+    for model, stat in sorted(stats.items()):
+        seconds.add_summary(stat.total_s, stat.batches, model=model)
+        windows.add(stat.windows, model=model)
+        last.add(stat.last_s, model=model)
+        longest.add(stat.max_s, model=model)
+    return [seconds, windows, last, longest]
+
+
+def history_metrics(stats: HistoryStats) -> list[Metric]:
+    return [
+        Metric("uvelka_history_points_written_total", "counter",
+               "Points written to the history file").add(stats.written),
+        Metric("uvelka_history_points_dropped_total", "counter",
+               "Points dropped unwritten from the full history buffer").add(stats.dropped),
+        Metric("uvelka_history_points_expired_total", "counter",
+               "Points deleted by the history retention").add(stats.expired),
+        Metric("uvelka_history_points_pending", "gauge",
+               "Points recorded, not written yet").add(stats.pending),
+        Metric("uvelka_history_file_bytes", "gauge",
+               "Size of the history file and its WAL").add(stats.file_bytes),
     ]
 
 

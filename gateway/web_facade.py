@@ -1,14 +1,52 @@
-"""The gateway as the web page sees it (web.facade.WebFacade): health and metrics."""
+"""The gateway as the web page sees it (web.facade.WebFacade).
+
+Read-outs come from the state the running gateway holds and never block; actions go to
+the part of the gateway that owns them and are recorded in the audit log once done.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from gateway.metrics import alarm_metrics, device_metrics, mqtt_metrics, render
+from drivers.base import ByteOrder, DataType, DriverError, Table
+from drivers.modbus.codec import decode_every_way
+from gateway.alarms.hub import AlarmHub
+from gateway.alarms.state import AlarmError
+from gateway.config.problem import Problem
+from gateway.live_config import EditOutcome as GatewayEditOutcome
+from gateway.metrics import (
+    alarm_metrics,
+    device_metrics,
+    history_metrics,
+    inference_metrics,
+    mqtt_metrics,
+    render,
+)
+from gateway.model_manager import ModelInfo, ModelManager, ModelRequestError
+from gateway.runtime.fleet import UnknownDevice
+from gateway.store.audit import AuditLog
+from gateway.web_views import alarms, overview, tag_values
+from web.facade import (
+    AuditEntry,
+    EditOutcome,
+    FieldProblem,
+    HistorySeries,
+    Json,
+    NotFound,
+    Refused,
+    TagChoices,
+)
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
+
+# The helper's read waits its turn in the device's poll loop, which may be backing off.
+REGISTER_READ_TIMEOUT_S = 10.0
 
 
 class GatewayWebFacade:
@@ -17,7 +55,9 @@ class GatewayWebFacade:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    def health(self) -> Mapping[str, object]:
+    # -- monitoring ------------------------------------------------------------------------
+
+    def health(self) -> Json:
         gateway = self._gateway
         statuses = [poller.status() for poller in gateway.fleet.pollers.values()]
         return {
@@ -33,4 +73,218 @@ class GatewayWebFacade:
             metrics += alarm_metrics(gateway.alarms)
         if gateway.bridge is not None:
             metrics += mqtt_metrics(gateway.bridge.stats)
+        if gateway.scoring is not None:
+            metrics += inference_metrics(gateway.scoring.inference)
+        if gateway.history is not None:
+            metrics += history_metrics(gateway.history.stats)
         return render(metrics)
+
+    def overview(self) -> Json:
+        return overview(self._gateway, self._gateway.clock.now())
+
+    def tag_values(self, device: str) -> list[Json]:
+        values = tag_values(self._gateway, device)
+        if values is None:
+            raise NotFound(f"no device {device!r}")
+        return list(values)
+
+    # -- devices and tags ------------------------------------------------------------------
+
+    def devices(self) -> list[dict[str, Any]]:
+        return self._gateway.devices_editor.devices()
+
+    def tag_choices(self) -> TagChoices:
+        return TagChoices(tables=list(Table), types=list(DataType), orders=list(ByteOrder))
+
+    def config_file(self) -> str | None:
+        path = self._gateway.devices_editor.config_file
+        return None if path is None else str(path)
+
+    def export_config(self) -> str:
+        return self._gateway.devices_editor.export_text()
+
+    async def apply_devices(self, devices: list[dict[str, Any]], user: str) -> EditOutcome:
+        outcome = await self._gateway.devices_editor.apply_devices(devices)
+        return await self._recorded(outcome, user, "devices changed")
+
+    async def import_config(self, text: str, user: str) -> EditOutcome:
+        outcome = await self._gateway.devices_editor.import_text(text)
+        return await self._recorded(outcome, user, "configuration imported")
+
+    async def _recorded(
+        self, outcome: GatewayEditOutcome, user: str, action: str
+    ) -> EditOutcome:
+        if outcome.applied and outcome.changes:
+            detail = "; ".join(outcome.changes)
+            if outcome.restart_needed:
+                detail += f" (at next start: {', '.join(outcome.restart_needed)})"
+            await self.record(user, action, detail)
+        return EditOutcome(
+            problems=[_field_problem(problem) for problem in outcome.problems],
+            changes=list(outcome.changes),
+            saved=outcome.saved,
+            restart_needed=list(outcome.restart_needed),
+        )
+
+    async def audit(self, limit: int) -> list[AuditEntry]:
+        records = await self._audit_log().recent(limit)
+        return [AuditEntry(r.time, r.user, r.action, r.detail) for r in records]
+
+    async def record(self, user: str, action: str, detail: str) -> None:
+        await self._audit_log().record(user, action, detail)
+
+    async def decode_registers(
+        self, device: str, table: str, address: int, count: int
+    ) -> tuple[list[int], list[Json]]:
+        try:
+            kind = Table(table)
+        except ValueError:
+            raise Refused(f"table: unknown table {table!r}; expected holding or input") from None
+        if kind.is_bit:
+            raise Refused("the byte-order helper reads registers: choose holding or input")
+        try:
+            async with asyncio.timeout(REGISTER_READ_TIMEOUT_S):
+                words = await self._gateway.fleet.read_registers(device, kind, address, count)
+        except UnknownDevice:
+            raise NotFound(f"no device {device!r} is polled") from None
+        except TimeoutError:
+            raise Refused(f"{device}: no answer within {REGISTER_READ_TIMEOUT_S:g} s") from None
+        except (DriverError, ValueError) as exc:
+            raise Refused(f"{device}: {exc}") from None
+        return list(words), [
+            {"type": d.data_type, "order": d.byte_order, "value": d.value, "text": d.text}
+            for d in decode_every_way(words)
+        ]
+
+    # -- trends ----------------------------------------------------------------------------
+
+    def history_keys(self) -> list[str]:
+        history = self._gateway.history
+        return [] if history is None else history.keys()
+
+    async def history(
+        self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
+    ) -> list[HistorySeries]:
+        history = self._gateway.history
+        if history is None:
+            raise Refused("history is turned off in the configuration ([history] enabled)")
+        buckets = await history.query(keys, start, end, max_points)
+        units = self._gateway.units()
+        return [
+            HistorySeries(
+                key=key,
+                times=[b.start for b in found],
+                mean=[b.mean for b in found],
+                low=[b.min for b in found],
+                high=[b.max for b in found],
+                unit=units.get(key, ""),
+            )
+            for key, found in buckets.items()
+        ]
+
+    # -- models ----------------------------------------------------------------------------
+
+    def models(self) -> list[Json]:
+        manager = self._gateway.models
+        return [] if manager is None else [
+            _model_json(asset.asset, info) for asset in manager.assets() for info in asset.models
+        ]
+
+    async def upload_model(self, asset: str, kind: str, data: bytes, user: str) -> str:
+        try:
+            outcome = await self._manager().upload(asset, kind, data, user)
+        except ModelRequestError as exc:
+            raise NotFound(str(exc)) from None
+        if outcome.reason is not None or outcome.version is None:
+            raise Refused(f"the model was not taken: {outcome.reason}")
+        await self.record(user, "model uploaded",
+                          f"{asset} {kind}: {outcome.version}{'' if outcome.new else ' (known)'}")
+        return outcome.version
+
+    async def activate_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        try:
+            status = await self._manager().activate(asset, kind, version, user)
+        except ModelRequestError as exc:
+            raise Refused(str(exc)) from None
+        await self.record(user, "model activated", f"{asset} {kind}: {version}: {status}")
+        return status
+
+    async def roll_back_model(self, asset: str, kind: str, user: str) -> str:
+        try:
+            status = await self._manager().roll_back(asset, kind, user)
+        except ModelRequestError as exc:
+            raise Refused(str(exc)) from None
+        await self.record(user, "model rolled back", f"{asset} {kind}: {status}")
+        return status
+
+    # -- alarms ----------------------------------------------------------------------------
+
+    def alarms(self) -> Json:
+        return alarms(self._gateway, self._gateway.recent_alarm_events.newest())
+
+    async def acknowledge_alarm(self, name: str, event_id: str, user: str, comment: str) -> None:
+        try:
+            event = uuid.UUID(event_id)
+        except ValueError:
+            raise Refused(f"event_id: not an event id: {event_id!r}") from None
+        self._alarm_action(lambda hub: hub.acknowledge(name, user, comment, event), name)
+        await self.record(user, "alarm acknowledged", f"{name}: {comment}".rstrip(": "))
+
+    async def shelve_alarm(self, name: str, hours: float, user: str, comment: str) -> None:
+        until = self._gateway.clock.now() + timedelta(hours=hours)
+        self._alarm_action(lambda hub: hub.shelve(name, until, user, comment), name)
+        await self.record(user, "alarm shelved", f"{name} for {hours:g} h: {comment}".rstrip(": "))
+
+    async def unshelve_alarm(self, name: str, user: str) -> None:
+        self._alarm_action(lambda hub: hub.unshelve(name, user), name)
+        await self.record(user, "alarm unshelved", name)
+
+    def _manager(self) -> ModelManager:
+        manager = self._gateway.models
+        if manager is None:
+            raise Refused("the gateway is starting: its models are not loaded yet")
+        return manager
+
+    def _audit_log(self) -> AuditLog:
+        audit_log = self._gateway.audit_log
+        if audit_log is None:
+            raise Refused("the gateway is starting: its audit log is not open yet")
+        return audit_log
+
+    def _alarm_action(self, action: Callable[[AlarmHub], object], name: str) -> None:
+        try:
+            action(self._gateway.alarm_hub)
+        except KeyError:
+            raise NotFound(f"no alarm {name!r}") from None
+        except AlarmError as exc:
+            raise Refused(f"{name}: {exc}") from None
+
+
+def _field_problem(problem: Problem) -> FieldProblem:
+    return FieldProblem(problem.path, problem.message, str(problem.severity))
+
+
+def _model_json(asset: str, info: ModelInfo) -> dict[str, Any]:
+    return {
+        "asset": asset,
+        "kind": info.kind,
+        "file": info.file,
+        "version": info.version,
+        "status": info.status,
+        "manifest": {
+            "name": info.name,
+            "inputs": list(info.inputs),
+            "window": f"{info.window_length} rows, every {info.window_step}",
+            "score_range": list(info.score_range),
+            "threshold": info.threshold,
+            "output_unit": info.output_unit,
+            "created": info.created.isoformat(),
+            "training_data": info.training_data,
+        },
+        "metrics": info.metrics,
+        "versions": [
+            {**dataclasses.asdict(v), "created": v.created.isoformat(),
+             "uploaded_at": v.uploaded_at.isoformat()}
+            for v in info.archive
+        ],
+    }

@@ -25,10 +25,7 @@ predict on them too, then the float32 ONNX model agrees.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +43,7 @@ from sklearn.pipeline import Pipeline
 
 from analytics.inference import INPUT_NAME, OUTPUT_NAME, Model, ModelError
 from analytics.manifest import METADATA_KEY, Manifest
+from analytics.model_file import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +224,7 @@ def export_onnx(
         Model.from_bytes(data, source=str(path)).smoke_test()
     except ModelError as exc:
         raise ExportError(f"the exported model does not run: {exc}") from exc
-    _write_atomically(Path(path), data)
+    write_atomically(Path(path), data)
     logger.info("exported %s model %r to %s", manifest.kind, manifest.name, path)
 
 
@@ -455,26 +453,3 @@ def _model(
     return helper.make_model(
         graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets)
     )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            # mkstemp makes the file 0600; a gateway running as another user must read it.
-            os.fchmod(file.fileno(), 0o644)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    # The rename itself must survive a power cut on an edge box, not just the bytes.
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

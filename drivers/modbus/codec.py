@@ -27,9 +27,10 @@ import logging
 import math
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
-from drivers.base import ByteOrder, DataType, ReadBlock, Tag
+from drivers.base import ByteOrder, DataType, ReadBlock, Table, Tag
 
 logger = logging.getLogger(__name__)
 
@@ -314,3 +315,58 @@ def encode_bit_in_word(tag: Tag, current_word: int, value: object) -> int:
     if _bool_argument(tag, value):
         return current_word | mask
     return current_word & ~mask
+
+
+@dataclass(frozen=True, slots=True)
+class Decoding:
+    """One reading of register words: as `data_type` in `byte_order`, and how to show it."""
+
+    data_type: DataType
+    byte_order: ByteOrder
+    value: Value | None  # None: a string decoding that is not printable text
+    text: str
+
+
+# In one register only the byte swap matters: CDAB reads like ABCD, DCBA like BADC.
+_ONE_WORD_ORDERS = (ByteOrder.ABCD, ByteOrder.BADC)
+
+
+def decode_every_way(words: Sequence[int]) -> list[Decoding]:
+    """`words` read as every numeric type in every byte order that fits them (from the first
+    word), then all of them as a string in each order: the byte-order helper's table."""
+    for word in words:
+        if not 0 <= word <= 0xFFFF:
+            raise ValueError(f"register words must be 0..65535 (got {word!r})")
+    decodings: list[Decoding] = []
+    for dtype in DataType:
+        width = dtype.fixed_words
+        if not dtype.is_numeric or width is None or width > len(words):
+            continue
+        for order in _orders(width):
+            value = decode(Tag("", Table.HOLDING, 0, dtype, order), words[:width])
+            decodings.append(Decoding(dtype, order, value, _shown(dtype, value)))
+    if words:
+        for order in _orders(len(words)):
+            tag = Tag("", Table.HOLDING, 0, DataType.STRING, order, length=2 * len(words))
+            text = str(decode(tag, words))
+            printable = text.isprintable()
+            decodings.append(
+                Decoding(DataType.STRING, order, text if printable else None, _escaped(text))
+            )
+    return decodings
+
+
+def _orders(width: int) -> tuple[ByteOrder, ...]:
+    return _ONE_WORD_ORDERS if width == 1 else tuple(ByteOrder)
+
+
+def _shown(dtype: DataType, value: Value) -> str:
+    if dtype is DataType.FLOAT32:
+        # A float32 widened to a double shows noise digits (1.100000023841858): a float32
+        # holds about 7 significant digits.
+        return f"{value:.7g}"
+    return repr(value)
+
+
+def _escaped(text: str) -> str:
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text)

@@ -229,6 +229,20 @@ class WebSection(_Frozen):
     metrics_open: bool = False
 
 
+class HistorySection(_Frozen):
+    """The `[history]` table: the tag history behind the web page's Trends.
+
+    The file is `<data_dir>/history.sqlite`. Retention is bounded both ways: it deletes
+    whole 10 s chunks (gateway.store.history_schema), and the file grows with it, about
+    40 GB a day at 15,000 changing tags (bench/README.md).
+    """
+
+    enabled: bool = True
+    retention: Annotated[float, Field(ge=60.0, le=366 * 86400.0)] = 7 * 86400.0
+    flush_interval: Annotated[float, Field(ge=0.1, le=60.0)] = 1.0
+    max_pending: Annotated[int, Field(ge=1000, le=10_000_000)] = 200_000
+
+
 class GatewayConfig(_Frozen):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     opcua: OpcuaSection = Field(default_factory=OpcuaSection)
@@ -238,6 +252,7 @@ class GatewayConfig(_Frozen):
     alarms: list[AlarmConfig] = Field(default_factory=list)
     mqtt: MqttSection | None = None
     web: WebSection | None = None
+    history: HistorySection = Field(default_factory=HistorySection)
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:

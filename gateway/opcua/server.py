@@ -19,7 +19,7 @@ from gateway.config.model import AssetConfig, DeviceConfig, GatewayConfig
 from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
-from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode
+from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode, node_shape
 from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
 from gateway.opcua.condition_methods import ConditionMethods
 from gateway.opcua.conditions import AlarmHandler, Conditions
@@ -166,6 +166,39 @@ class OpcuaServer:
         self._notifier.flush()
         nodes.remove_device(built)
         logger.info("device %r removed from the address space", name)
+
+    async def update_device(self, old: DeviceConfig, new: DeviceConfig) -> None:
+        """Bring an exposed device's nodes from its configuration `old` to `new`.
+
+        A tag whose node `new` builds the same way (type, access, unit, range, description:
+        address_space.node_shape) keeps its node, value and monitored items: when only its
+        Modbus side changed, clients just see the values that follow. The other tags'
+        nodes are deleted, their monitored items told BadNodeIdUnknown as in
+        `remove_device`, and built again; new tags are added waiting for initial data.
+        """
+        nodes = self._require_nodes()
+        if old.name != new.name:
+            raise ValueError(f"cannot update device {old.name!r} to {new.name!r}: another name")
+        built = self._devices[old.name]
+        before = {tag.name: node_shape(tag) for tag in old.tags}
+        kept = {tag.name for tag in new.tags if before.get(tag.name) == node_shape(tag)}
+        dropped = [f"{old.name}.{tag.name}" for tag in old.tags if tag.name not in kept]
+        delete_callback = self._require_server().iserver.aspace.delete_datachange_callback
+        for key in dropped:
+            for attribute in built.tag_value_attributes(key):
+                self._notifier.forget(attribute, delete_callback)
+            del self._tags[key]
+        self._notifier.flush()
+        nodes.remove_tags(built, dropped)
+        added = [tag for tag in new.tags if tag.name not in kept]
+        nodes.add_tags(built, new, added)
+        for tag in added:
+            key = f"{new.name}.{tag.name}"
+            self._tags[key] = built.tags[key]
+        if old.poll_interval != new.poll_interval:
+            nodes.set_sampling_interval(built, new.poll_interval)
+        logger.info("device %r updated in the address space (%d tags kept, %d removed, %d added)",
+                    new.name, len(kept), len(dropped), len(added))
 
     async def add_asset(self, asset: AssetConfig, kinds: Mapping[str, Manifest]) -> None:
         """Expose an asset with the variables of its models' kinds ("anomaly", "rul" ->

@@ -1,10 +1,12 @@
-"""All device poll loops of the gateway: start, stop, and route client writes to them."""
+"""All device poll loops of the gateway: start, stop, and route client writes and register
+reads to them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from drivers.base import Table
 from gateway.config.model import DeviceConfig
 from gateway.core.clock import Clock
 from gateway.core.sample import Value
@@ -13,6 +15,14 @@ from gateway.runtime.field_driver import FieldDriver
 from gateway.runtime.poller import DevicePoller, PollerOptions, SampleSink, StatusSink
 
 logger = logging.getLogger(__name__)
+
+
+class UnknownDevice(KeyError):
+    """No poll loop runs for that device name (not configured, or disabled)."""
+
+    def __str__(self) -> str:
+        # KeyError shows its argument as a repr; this one is a sentence.
+        return str(self.args[0])
 
 
 class DeviceFleet:
@@ -70,3 +80,13 @@ class DeviceFleet:
         if poller is None or not tag:
             raise WriteFailure(WriteFailureReason.UNKNOWN_TAG, key)
         await poller.write(tag, value)
+
+    async def read_registers(
+        self, device: str, table: Table, address: int, count: int
+    ) -> list[int]:
+        """Read registers of `device` through its poll loop (DevicePoller.read_registers);
+        raises UnknownDevice when no loop runs for it."""
+        poller = self._pollers.get(device)
+        if poller is None:
+            raise UnknownDevice(f"device {device!r} is not polled")
+        return await poller.read_registers(table, address, count)

@@ -39,9 +39,10 @@ class FileStamp:
         return cls(stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
-def load_checked(path: Path) -> Model:
-    """Load a model file and run its smoke test; raises ModelError with the reason."""
-    model = Model.load(path)
+def load_checked(path: Path, data: bytes | None = None) -> Model:
+    """Load a model file, or `data` (the content of one, named `path` in errors), and run
+    its smoke test; raises ModelError with the reason. Hot reload and uploads both use it."""
+    model = Model.load(path) if data is None else Model.from_bytes(data, source=str(path))
     model.smoke_test()
     return model
 

@@ -30,11 +30,22 @@ class ModelWatcher:
         self._sink = sink
         self._interval_s = interval_s
         self._requested = asyncio.Event()
+        # Callers of `checked`, resolved by the first check that starts after they asked.
+        self._waiters: list[asyncio.Future[None]] = []
         self.checks = 0
 
     def request(self) -> None:
         """Check now (SIGHUP, the web page)."""
         self._requested.set()
+
+    async def checked(self) -> None:
+        """Request a check and return once one that started after this call has ended.
+
+        Only while `run` runs; the caller bounds the wait."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.request()
+        await waiter
 
     async def run(self) -> None:
         for slot in self._slots:
@@ -46,7 +57,15 @@ class ModelWatcher:
             except TimeoutError:
                 pass
             self._requested.clear()
-            await self.check()
+            # Taken before the check: one who asks during it needs the next check, which
+            # sees the file written before asking; `request` has already set that going.
+            waiters, self._waiters = self._waiters, []
+            try:
+                await self.check()
+            finally:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     async def check(self) -> None:
         """Load each changed file once, offer it to the slots using it, publish outcomes."""

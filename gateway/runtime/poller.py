@@ -8,7 +8,16 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from drivers.base import Connection, IllegalAddress, ReadBlock, Rejected, Tag, Unavailable
+from drivers.base import (
+    Connection,
+    DriverError,
+    IllegalAddress,
+    ReadBlock,
+    Rejected,
+    Table,
+    Tag,
+    Unavailable,
+)
 from gateway.config.model import DeviceConfig
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.quality import Quality
@@ -29,7 +38,7 @@ StatusSink = Callable[[DeviceStatus], None]
 class PollerOptions:
     backoff_max_s: float = 10.0
     hole_retry_s: float = 60.0  # how often an address the device called illegal is re-tried
-    write_queue_size: int = 64
+    request_queue_size: int = 64  # writes and register reads waiting for the loop
 
 
 @dataclass
@@ -39,13 +48,23 @@ class _WriteRequest:
     done: asyncio.Future[None]
 
 
+@dataclass
+class _ReadRequest:
+    block: ReadBlock
+    done: asyncio.Future[list[int]]
+
+
+_Request = _WriteRequest | _ReadRequest
+
+
 class DevicePoller:
     """Polls one device on its own interval and publishes what changed.
 
     Link failures (`Unavailable`) degrade every tag and retry with backoff; exception
     answers (`Rejected`) degrade the tags of one block; a block answered ILLEGAL DATA
     ADDRESS is split until the missing address is found, and remembered as a hole.
-    Writes are queued into this loop, so the connection is only ever used from here.
+    Writes and register reads are queued into this loop, so the connection is only ever
+    used from here; those still waiting when the loop stops fail.
     """
 
     def __init__(
@@ -71,7 +90,8 @@ class DevicePoller:
         }
         self._blocks = driver.plan(device, list(self._tags.values()))
         self._holes: dict[ReadBlock, float] = {}
-        self._writes: asyncio.Queue[_WriteRequest] = asyncio.Queue(self._options.write_queue_size)
+        self._requests: asyncio.Queue[_Request] = asyncio.Queue(self._options.request_queue_size)
+        self._serving: _Request | None = None
         self._backoff = Backoff(
             device.poll_interval, max(device.poll_interval, self._options.backoff_max_s)
         )
@@ -93,8 +113,11 @@ class DevicePoller:
 
     async def run(self) -> None:
         """Poll until cancelled."""
-        async with self._driver.open(self.device) as conn:
-            await self._loop(conn)
+        try:
+            async with self._driver.open(self.device) as conn:
+                await self._loop(conn)
+        finally:
+            self._fail_requests()
 
     async def write(self, tag_name: str, value: Value) -> None:
         """Write a tag's value through the device loop; raises WriteFailure."""
@@ -105,12 +128,28 @@ class DevicePoller:
             raise WriteFailure(WriteFailureReason.NOT_WRITABLE, tag.key)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            self._writes.put_nowait(_WriteRequest(tag, value, done))
+            self._requests.put_nowait(_WriteRequest(tag, value, done))
         except asyncio.QueueFull:
             raise WriteFailure(
-                WriteFailureReason.COMM_ERROR, f"{tag.key}: too many writes pending"
+                WriteFailureReason.COMM_ERROR, f"{tag.key}: too many requests pending"
             ) from None
         await done
+
+    async def read_registers(self, table: Table, address: int, count: int) -> list[int]:
+        """Read `count` registers from `address` through the device loop (for coil and
+        discrete tables, bits as 0 or 1).
+
+        Raises what the driver raises (Unavailable while the link is down, Rejected or
+        IllegalAddress for the device's exception answers, ValueError for a span no device
+        may be asked for), and Unavailable when too many requests wait or the loop stops.
+        """
+        block = ReadBlock(self.device.unit_id, table, address, count)
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        try:
+            self._requests.put_nowait(_ReadRequest(block, done))
+        except asyncio.QueueFull:
+            raise Unavailable(f"{self.device.name}: too many requests pending") from None
+        return await done
 
     async def _loop(self, conn: Connection) -> None:
         task = asyncio.current_task()
@@ -120,12 +159,18 @@ class DevicePoller:
                 # Python 3.11's wait_for (used inside pymodbus) can swallow a cancellation
                 # that lands as an answer arrives (CPython gh-86296); honour it here.
                 raise asyncio.CancelledError
-            request = await self._next_write(wake - self._clock.monotonic())
+            request = await self._next_request(wake - self._clock.monotonic())
             if request is not None:
-                await self._serve_write(conn, request)
-                if self._down_since is None:
-                    # Let the client see the device's new value without waiting a full interval.
-                    next_poll = wake = self._clock.monotonic()
+                self._serving = request
+                if isinstance(request, _WriteRequest):
+                    await self._serve_write(conn, request)
+                    if self._down_since is None:
+                        # Let the client see the device's new value without waiting a full
+                        # interval.
+                        next_poll = wake = self._clock.monotonic()
+                else:
+                    await self._serve_read(conn, request)
+                self._serving = None
                 continue
             now = self._clock.monotonic()
             if self._down_since is not None and now < next_poll:
@@ -151,16 +196,34 @@ class DevicePoller:
         spread_s = min(self.device.poll_interval, 1.0)
         return zlib.crc32(self.device.name.encode()) / 2**32 * spread_s
 
-    async def _next_write(self, timeout_s: float) -> _WriteRequest | None:
-        if not self._writes.empty():
-            return self._writes.get_nowait()
+    async def _next_request(self, timeout_s: float) -> _Request | None:
+        if not self._requests.empty():
+            return self._requests.get_nowait()
         if timeout_s <= 0:
             return None
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._writes.get()
+                return await self._requests.get()
         except TimeoutError:
             return None
+
+    def _fail_requests(self) -> None:
+        """Answer the request being served and those waiting: the loop has stopped."""
+        pending = [] if self._serving is None else [self._serving]
+        self._serving = None
+        while not self._requests.empty():
+            pending.append(self._requests.get_nowait())
+        for request in pending:
+            if request.done.done():  # the caller gave up waiting
+                continue
+            if isinstance(request, _WriteRequest):
+                request.done.set_exception(WriteFailure(
+                    WriteFailureReason.COMM_ERROR, f"{request.tag.key}: the device loop stopped"
+                ))
+            else:
+                request.done.set_exception(
+                    Unavailable(f"{self.device.name}: the device loop stopped")
+                )
 
     async def _cycle(self, conn: Connection) -> bool:
         """One pass over the plan; False when the link failed."""
@@ -309,6 +372,18 @@ class DevicePoller:
         else:
             logger.warning("%s: write of %r failed: %s", request.tag.key, request.value, failure)
             request.done.set_exception(failure)
+
+    async def _serve_read(self, conn: Connection, request: _ReadRequest) -> None:
+        block = request.block
+        try:
+            data = await conn.read(block)
+        except (DriverError, ValueError) as exc:
+            if not request.done.done():
+                request.done.set_exception(exc)
+            return
+        if not request.done.done():
+            # Bit reads come back padded to whole bytes.
+            request.done.set_result([int(item) for item in data[: block.count]])
 
     def status(self) -> DeviceStatus:
         return DeviceStatus(

@@ -9,6 +9,9 @@ Quality of an output is the worst quality of the rows in its window: Good only w
 input was Good in every row; Uncertain (last usable) when some input was last-usable;
 otherwise the Bad quality of the worst input, with no value. A window that is not full
 yet scores nothing and the outputs stay waiting for initial data.
+
+Each model file's scoring time (features and inference of its batch, timed in the worker
+thread) is kept per file in `ScoringEngine.inference`, for /metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +43,34 @@ logger = logging.getLogger(__name__)
 
 
 ScoreSink = Callable[[Sequence[Score]], None]
+
+
+@dataclass
+class InferenceStats:
+    """Scoring time of one model file since start: batches, windows, seconds in all, and
+    the last and longest batch."""
+
+    batches: int = 0
+    windows: int = 0
+    total_s: float = 0.0
+    last_s: float = 0.0
+    max_s: float = 0.0
+
+    def add(self, seconds: float, windows: int) -> None:
+        self.batches += 1
+        self.windows += windows
+        self.total_s += seconds
+        self.last_s = seconds
+        self.max_s = max(self.max_s, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTime:
+    """How long one model file's batch took (features and inference) for `windows` jobs."""
+
+    file: str
+    seconds: float
+    windows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +222,8 @@ class ScoringEngine:
         self._sink = sink
         self._clock = clock or SystemClock()
         self.batches = 0
+        # Updated on the event loop from what the worker thread timed; read by /metrics.
+        self.inference: dict[str, InferenceStats] = {}
 
     async def run(self) -> None:
         """Sample and score until cancelled; the RUL states are saved on the way out."""
@@ -229,8 +263,12 @@ class ScoringEngine:
             await asyncio.sleep(max(0.0, min(next_sample.values()) - self._clock.monotonic()))
 
     async def _score(self, jobs: list[Job]) -> None:
-        values = await asyncio.to_thread(_score_batches, jobs)
+        times: list[BatchTime] = []
+        values = await asyncio.to_thread(_score_batches, jobs, times)
         self.batches += 1
+        for batch in times:
+            self.inference.setdefault(batch.file, InferenceStats()).add(batch.seconds,
+                                                                        batch.windows)
         scored_at = self._clock.now()
         self._sink([
             _result(job, value, scored_at) for job, value in zip(jobs, values, strict=True)
@@ -257,14 +295,17 @@ def _result(job: Job, value: float, scored_at: datetime) -> Score:
     )
 
 
-def _score_batches(jobs: list[Job]) -> list[float]:
-    """Features and scores of every job, one extract and one inference per model (in a thread)."""
+def _score_batches(jobs: list[Job], times: list[BatchTime] | None = None) -> list[float]:
+    """Features and scores of every job, one extract and one inference per model (in a
+    thread); appends to `times` how long each model's batch took."""
     by_model: dict[int, list[int]] = defaultdict(list)
     for index, job in enumerate(jobs):
         by_model[id(job.model)].append(index)
     values = [math.nan] * len(jobs)
     for indices in by_model.values():
-        model = jobs[indices[0]].model
+        started = time.perf_counter()
+        first = jobs[indices[0]]
+        model = first.model
         rul = model.manifest.rul_features
         if rul is None:
             windows = np.stack([jobs[i].values for i in indices])
@@ -276,4 +317,8 @@ def _score_batches(jobs: list[Job]) -> list[float]:
             ])
         for i, value in zip(indices, model.score(features), strict=True):
             values[i] = float(value)
+        if times is not None:
+            # The file as the asset names it: the label a reader finds in the config.
+            file = first.scorer.config.models()[first.kind]
+            times.append(BatchTime(file, time.perf_counter() - started, len(indices)))
     return values

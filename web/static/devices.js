@@ -13,6 +13,11 @@ const TAG_FIELDS = [
   ["range", "Range"], ["description", "Description"],
 ];
 const CHOICE_FIELDS = { table: "table", type: "type", order: "order" };
+// Shown in empty fields: what the gateway takes when a key is left out (docs/configuration.md).
+const DEFAULTS = {
+  unit_id: "1", poll_interval: "1.0", timeout: "1.0", stale_after: "0 (off)", max_registers: "125",
+  max_gap: "8", order: "ABCD", scale: "1.0", offset: "0.0", range: "low, high",
+};
 
 const app = document.getElementById("app");
 const state = { devices: [], choices: {}, file: null, selected: 0, events: null, problems: [] };
@@ -29,7 +34,7 @@ function field(owner, key, path, label) {
   const attributes = { id, name: key, dataset: { path }, disabled: !editable,
     "aria-invalid": messages.length ? "true" : undefined };
   if (key in CHOICE_FIELDS) attributes.list = `${key}-choices`;
-  const input = el("input", { ...attributes, value: text(owner[key]) });
+  const input = el("input", { ...attributes, value: text(owner[key]), placeholder: DEFAULTS[key] });
   input.addEventListener("input", () => { owner[key] = input.value; });
   return el("label", { class: messages.length ? "field invalid" : "field" },
     el("span", {}, label), input,

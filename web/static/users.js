@@ -30,17 +30,18 @@ function row(user) {
 
 async function load() {
   const users = await getJson("/api/users");
-  const name = el("input", { name: "name", required: true, placeholder: "name" });
+  const name = el("input", { name: "name", required: true, placeholder: "name", "aria-label": "New user's name" });
   const password = el("input", { name: "password", type: "password", autocomplete: "new-password", required: true,
-    placeholder: "password (12+ characters)" });
+    placeholder: "password (12+ characters)", "aria-label": "New user's password" });
   const role = roleSelect("viewer");
+  role.setAttribute("aria-label", "New user's role");
   const add = (event) => {
     event.preventDefault();
     act(postJson("/api/users", { name: name.value, role: role.value, password: password.value }), `${name.value} added`);
   };
   app.replaceChildren(table(["User", "Role", "Changed", "Password", ""], users.map(row)),
     el("h2", {}, "Add a user"),
-    el("form", { class: "inline", on: { submit: add } }, name, role, password, el("button", { type: "submit" }, "Add")));
+    el("form", { class: "inline", on: { submit: add } }, name, role, password, el("button", { type: "submit" }, "Add user")));
 }
 
 load().catch((error) => notify(error.message));

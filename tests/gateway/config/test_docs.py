@@ -16,6 +16,7 @@ from gateway.config import (
     AssetConfig,
     DeviceConfig,
     GatewaySection,
+    HistorySection,
     MqttSection,
     OpcuaSection,
     TagConfig,
@@ -36,6 +37,7 @@ SECTIONS = {
     "[[alarms]]": AlarmConfig,
     "[mqtt]": MqttSection,
     "[web]": WebSection,
+    "[history]": HistorySection,
 }
 
 

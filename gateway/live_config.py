@@ -1,0 +1,249 @@
+"""Devices and tags edited while the gateway runs: the web page's side of issue #5.
+
+An edit is a candidate configuration document, checked by `uvelka check-config`'s
+validator; with any error nothing changes. Otherwise the file is saved (atomically, the
+previous one kept as `.bak`) and the devices that differ are applied live: a removed
+device's loop stops and its nodes and alarm conditions go, an added one gets them and a
+loop, a changed one's loop restarts and its nodes are updated so that unchanged tags keep
+theirs (OpcuaServer.update_device). Other devices are not touched.
+
+Only devices apply live. An imported file whose other sections differ from the running
+ones is saved and those sections are reported as needing a restart; its devices still
+apply live unless the running alarms or assets need a tag it removes, in which case they
+wait for the restart too. Without a file (the demo), edits apply live and are not saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway.alarms.hub import AlarmHub
+from gateway.config.device_diff import DeviceDiff, diff_devices
+from gateway.config.document import ConfigDocument
+from gateway.config.loader import validate_text
+from gateway.config.model import DeviceConfig, GatewayConfig
+from gateway.config.problem import Problem
+from gateway.config.sources import SourceKind
+from gateway.opcua.server import OpcuaServer
+from gateway.runtime.fleet import DeviceFleet
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED = "(embedded configuration)"  # how problems name a configuration without a file
+DEVICES = "devices"
+_SECTIONS = [name for name in GatewayConfig.model_fields if name != DEVICES]
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """What an edit did. With any error among `problems`, nothing changed."""
+
+    problems: list[Problem]  # check-config's errors and warnings, or why it was not saved
+    changes: list[str]  # one line per change to the running devices; empty when none
+    saved: bool  # the file holds the edit; False with no configuration file
+    restart_needed: list[str]  # top-level sections that differ and only apply at restart
+
+    @property
+    def applied(self) -> bool:
+        return not any(problem.is_error for problem in self.problems)
+
+
+class ConfigHolder(Protocol):
+    """Where the running configuration lives (the Gateway): the web facade reads it there."""
+
+    config: GatewayConfig
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What applying a valid candidate means, worked out off the event loop."""
+
+    problems: list[Problem]
+    candidate: ConfigDocument
+    diff: DeviceDiff
+    restart_needed: list[str]
+    # The running configuration once the devices are applied, and its document; None
+    # when the devices wait for the restart too.
+    live: tuple[GatewayConfig, ConfigDocument] | None
+
+
+class DeviceEditor:
+    """Lists, applies, imports and exports the gateway's devices; one edit at a time."""
+
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        group: asyncio.TaskGroup,
+        fleet: DeviceFleet,
+        server: OpcuaServer,
+        hub: AlarmHub,
+        document: ConfigDocument,
+        config_file: Path | None,
+    ) -> None:
+        self.config_file = config_file
+        self._holder = holder
+        self._group = group
+        self._fleet = fleet
+        self._server = server
+        self._hub = hub
+        self._document = document  # what the file holds
+        self._running = document  # what runs: differs from the file until a restart
+        self._file = str(config_file) if config_file is not None else EMBEDDED
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        holder: ConfigHolder,
+        group: asyncio.TaskGroup,
+        fleet: DeviceFleet,
+        server: OpcuaServer,
+        hub: AlarmHub,
+        config_file: Path | None,
+    ) -> DeviceEditor:
+        """The editor of the running configuration, read from `config_file` when given."""
+        document = None
+        if config_file is not None:
+            try:
+                document = await asyncio.to_thread(ConfigDocument.read, config_file)
+            except (OSError, ValueError) as exc:
+                logger.warning("%s: cannot read it again for editing (%s); edits will "
+                               "rewrite it from the running configuration", config_file, exc)
+        if document is None:
+            document = ConfigDocument.from_config(holder.config)
+        return cls(holder, group, fleet, server, hub, document, config_file)
+
+    def devices(self) -> list[dict[str, Any]]:
+        """The `[[devices]]` tables as the file writes them (no defaults filled in)."""
+        return self._document.devices()
+
+    def export_text(self) -> str:
+        """The configuration file's text."""
+        return self._document.text()
+
+    async def apply_devices(self, devices: list[dict[str, Any]]) -> EditOutcome:
+        """Make `devices` the gateway's devices: checked, saved, applied live."""
+        async with self._lock:
+            try:
+                candidate = await asyncio.to_thread(self._document.with_devices, devices)
+            except ValueError as exc:
+                return _refused([Problem(self._file, DEVICES, f"not TOML values: {exc}")])
+            running = self._holder.config
+            plan = await asyncio.to_thread(self._plan, candidate, running, None)
+            return await self._carry_out(plan)
+
+    async def import_text(self, text: str) -> EditOutcome:
+        """Make `text` the configuration file: checked, saved, its devices applied live."""
+        async with self._lock:
+            text = text.removeprefix("\ufeff")  # as the loader reads a file
+            checked = await asyncio.to_thread(validate_text, text, self._file)
+            if checked[0] is None:
+                return _refused(checked[1])
+            try:
+                candidate = await asyncio.to_thread(ConfigDocument.from_text, text)
+            except ValueError as exc:  # tomllib accepted it; tomlkit should too
+                return _refused([Problem(self._file, "", f"cannot edit this TOML: {exc}")])
+            running = self._holder.config
+            plan = await asyncio.to_thread(self._plan, candidate, running, checked)
+            return await self._carry_out(plan)
+
+    def _plan(
+        self,
+        candidate: ConfigDocument,
+        running: GatewayConfig,
+        checked: tuple[GatewayConfig | None, list[Problem]] | None,
+    ) -> _Plan | list[Problem]:
+        """The plan for `candidate`, or its problems when it has errors (blocking)."""
+        config, problems = checked if checked is not None else candidate.validate(self._file)
+        if config is None:
+            return problems
+        differ = {name for name in _SECTIONS if getattr(config, name) != getattr(running, name)}
+        live: tuple[GatewayConfig, ConfigDocument] | None = (config, candidate)
+        if differ:
+            # The running alarms and assets stay until the restart: the new devices must
+            # still hold every tag they watch.
+            document = self._running.with_devices(candidate.devices())
+            live_config, live_problems = document.validate(self._file)
+            if live_config is None:
+                logger.info("%s: the devices apply at the restart, with the sections that "
+                            "need them: %s", self._file,
+                            "; ".join(str(p) for p in live_problems if p.is_error))
+                differ.add(DEVICES)
+                live = None
+            else:
+                live = (live_config, document)
+        return _Plan(
+            problems=problems,
+            candidate=candidate,
+            diff=diff_devices(running.devices, config.devices),
+            restart_needed=[name for name in GatewayConfig.model_fields if name in differ],
+            live=live,
+        )
+
+    async def _carry_out(self, plan: _Plan | list[Problem]) -> EditOutcome:
+        if isinstance(plan, list):
+            return _refused(plan)
+        if self.config_file is not None and plan.candidate.text() != self._document.text():
+            # Saved before anything runs differently: a failed save leaves nothing changed.
+            try:
+                await asyncio.to_thread(plan.candidate.save, self.config_file)
+            except OSError as exc:
+                failure = Problem(self._file, "", f"cannot save the file: {exc}")
+                return _refused([*plan.problems, failure])
+        self._document = plan.candidate
+        if plan.live is not None:
+            config, document = plan.live
+            await self._apply_live(self._holder.config.devices, config.devices)
+            self._holder.config = config
+            self._running = document
+        changes = plan.diff.lines()
+        for line in changes:
+            logger.info("%s: %s", self._file, line)
+        if plan.restart_needed:
+            logger.info("%s: saved; %s take effect at the next start", self._file,
+                        ", ".join(plan.restart_needed))
+        return EditOutcome(
+            problems=plan.problems,
+            changes=changes,
+            saved=self.config_file is not None,
+            restart_needed=plan.restart_needed,
+        )
+
+    async def _apply_live(self, old: list[DeviceConfig], new: list[DeviceConfig]) -> None:
+        """Stop, update and start the device loops and nodes that differ. A disabled
+        device has neither, so enabling or disabling one adds or removes it."""
+        before = {device.name: device for device in old if device.enabled}
+        after = {device.name: device for device in new if device.enabled}
+        for name in before:
+            if name not in after:
+                await self._fleet.stop(name)
+                for alarm in self._device_alarms(name):
+                    await self._server.remove_alarm(alarm)  # before its device: see remove_alarm
+                await self._server.remove_device(name)
+        for name, device in after.items():
+            previous = before.get(name)
+            if previous is None:
+                await self._server.add_device(device)
+                for alarm in self._device_alarms(name):
+                    await self._server.add_alarm(self._hub.alarms[alarm], device=name)
+                self._fleet.start(self._group, device)
+            elif previous != device:
+                await self._fleet.stop(name)
+                await self._server.update_device(previous, device)
+                self._fleet.start(self._group, device)
+
+    def _device_alarms(self, device: str) -> list[str]:
+        """The alarms watching a tag of `device`: their conditions live below its object."""
+        return [
+            name
+            for name, source in self._hub.sources.items()
+            if source.kind is SourceKind.TAG and source.owner == device
+        ]
+
+
+def _refused(problems: list[Problem]) -> EditOutcome:
+    return EditOutcome(problems=problems, changes=[], saved=False, restart_needed=[])

@@ -1,0 +1,233 @@
+"""The archive of model versions behind the web page's Models: uploads, and what they replaced.
+
+`<root>/<file stem>/` holds one `.onnx` per version of one model file of `models_dir`, and
+`index.json`: each version with who archived it and when, and the activations in order,
+the last one being the version put in place. Every file is written beside and renamed
+over, so a crash leaves the old file or the new one, never half of one. A version is the
+model's own (`Model.version`: name, creation time, training-data fingerprint): archiving
+one that is already there changes nothing.
+
+Blocking file work: call it from a worker thread. The index of each file is replaced
+whole (never changed in place), so the event loop may read `index()` at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from analytics.inference import Model
+from analytics.model_file import write_atomically
+
+logger = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+INDEX_NAME = "index.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+Origin = Literal["upload", "in place"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedFile:
+    """One archived version: its file in the folder, from an upload or found in place
+    (in `models_dir` when another version replaced it)."""
+
+    version: str
+    file: str
+    created: datetime
+    sha256: str
+    uploaded_at: datetime
+    uploaded_by: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """A version put in place, by whom (None: found there, not put by the archive)."""
+
+    version: str
+    at: datetime
+    by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveIndex:
+    """The archived versions of one model file, oldest first, and its activations."""
+
+    versions: tuple[ArchivedFile, ...] = ()
+    activations: tuple[Activation, ...] = ()
+
+    def entry(self, version: str) -> ArchivedFile | None:
+        return next((entry for entry in self.versions if entry.version == version), None)
+
+    def by_sha256(self, sha256: str) -> ArchivedFile | None:
+        return next((entry for entry in self.versions if entry.sha256 == sha256), None)
+
+    @property
+    def current(self) -> str | None:
+        """The version of the last activation, if any."""
+        return self.activations[-1].version if self.activations else None
+
+
+class ModelArchive:
+    """The archive folders of the model files it was opened for."""
+
+    def __init__(self, root: Path) -> None:
+        """Use `ModelArchive.open`."""
+        self.root = root
+        self._indexes: dict[str, ArchiveIndex] = {}
+        # Read-modify-write of an index from several worker threads must not interleave.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, root: Path, files: Iterable[str]) -> ModelArchive:
+        """The archive under `root` for the model `files` (as the assets name them)."""
+        archive = cls(root)
+        for file in files:
+            archive._indexes[file] = archive._read(file)
+        return archive
+
+    def folder(self, file: str) -> Path:
+        """Where the versions of model `file` are kept: its name without .onnx, with any
+        folder separators flattened so that it stays under the root."""
+        return self.root / _UNSAFE.sub("_", file.removesuffix(".onnx").replace("/", "_"))
+
+    def index(self, file: str) -> ArchiveIndex:
+        return self._indexes[file]
+
+    def store(
+        self, file: str, data: bytes, model: Model, user: str, origin: Origin, now: datetime
+    ) -> tuple[ArchivedFile, bool]:
+        """Archive `data` (the checked `model`) as a version of `file`; the entry, and
+        whether it is new (a version already archived keeps its file and entry)."""
+        with self._lock:
+            index = self._indexes[file]
+            known = index.entry(model.version)
+            if known is not None:
+                return known, False
+            entry = ArchivedFile(
+                version=model.version,
+                file=self._free_name(index, model.version),
+                created=model.manifest.created,
+                sha256=hashlib.sha256(data).hexdigest(),
+                uploaded_at=now,
+                uploaded_by=user,
+                origin=origin,
+            )
+            write_atomically(self.folder(file) / entry.file, data)
+            self._save(file, replace(index, versions=(*index.versions, entry)))
+            return entry, True
+
+    def read(self, file: str, version: str) -> bytes:
+        """The bytes of an archived version; KeyError if it is not archived."""
+        entry = self._indexes[file].entry(version)
+        if entry is None:
+            raise KeyError(version)
+        return (self.folder(file) / entry.file).read_bytes()
+
+    def activated(self, file: str, activation: Activation) -> None:
+        """Record that `activation.version` was put in place (after the current one)."""
+        with self._lock:
+            index = self._indexes[file]
+            self._save(file, replace(index, activations=(*index.activations, activation)))
+
+    def rolled_back(self, file: str, activation: Activation) -> None:
+        """Record a roll back: the last activation goes, `activation` (of the version
+        before it) takes the place of that version's own."""
+        with self._lock:
+            index = self._indexes[file]
+            self._save(file, replace(index, activations=(*index.activations[:-2], activation)))
+
+    def _free_name(self, index: ArchiveIndex, version: str) -> str:
+        taken = {entry.file for entry in index.versions}
+        stem = _UNSAFE.sub("_", version)
+        name, n = f"{stem}.onnx", 1
+        while name in taken:  # two versions that only differ in unsafe characters
+            n += 1
+            name = f"{stem}-{n}.onnx"
+        return name
+
+    def _save(self, file: str, index: ArchiveIndex) -> None:
+        text = json.dumps(_index_to_dict(file, index), indent=1)
+        write_atomically(self.folder(file) / INDEX_NAME, text.encode("utf-8"))
+        self._indexes[file] = index
+
+    def _read(self, file: str) -> ArchiveIndex:
+        path = self.folder(file) / INDEX_NAME
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return _index_from_dict(raw)
+        except FileNotFoundError:
+            return ArchiveIndex()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # Set aside, never deleted: its versions are still in the folder to recover.
+            aside = path.with_name(f"{INDEX_NAME}.damaged")
+            with contextlib.suppress(OSError):
+                path.replace(aside)
+            logger.warning("cannot read the model archive index %s (%s): the archive of %r "
+                           "starts empty; the old index is kept as %s", path, exc, file, aside)
+            return ArchiveIndex()
+
+
+def _index_to_dict(file: str, index: ArchiveIndex) -> dict[str, Any]:
+    return {
+        "format": INDEX_FORMAT,
+        "file": file,
+        "versions": [
+            {
+                "version": entry.version,
+                "file": entry.file,
+                "created": entry.created.isoformat(),
+                "sha256": entry.sha256,
+                "uploaded_at": entry.uploaded_at.isoformat(),
+                "uploaded_by": entry.uploaded_by,
+                "origin": entry.origin,
+            }
+            for entry in index.versions
+        ],
+        "activations": [
+            {"version": item.version, "at": item.at.isoformat(), "by": item.by}
+            for item in index.activations
+        ],
+    }
+
+
+def _index_from_dict(raw: Any) -> ArchiveIndex:
+    if raw.get("format") != INDEX_FORMAT:
+        raise ValueError(f"not an archive index of format {INDEX_FORMAT}")
+    versions = tuple(
+        ArchivedFile(
+            version=str(item["version"]),
+            file=str(item["file"]),
+            created=datetime.fromisoformat(item["created"]),
+            sha256=str(item["sha256"]),
+            uploaded_at=datetime.fromisoformat(item["uploaded_at"]),
+            uploaded_by=str(item["uploaded_by"]),
+            origin=_origin(item["origin"]),
+        )
+        for item in raw["versions"]
+    )
+    activations = tuple(
+        Activation(str(item["version"]), datetime.fromisoformat(item["at"]),
+                   None if item["by"] is None else str(item["by"]))
+        for item in raw["activations"]
+    )
+    return ArchiveIndex(versions, activations)
+
+
+def _origin(value: object) -> Origin:
+    if value == "upload":
+        return "upload"
+    if value == "in place":
+        return "in place"
+    raise ValueError(f"unknown origin {value!r}")

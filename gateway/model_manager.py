@@ -1,0 +1,291 @@
+"""Model management for the web page's Models: what runs per asset, uploads, activation,
+roll back (issue #5).
+
+An upload is checked exactly as hot reload checks a file (`load_checked`: loads, has a
+manifest, a smoke inference gives a finite score; then `mapping_problem` for every asset
+using that file) and, if good, archived (gateway.model_archive) without being put in
+place. Activating a version writes it over the model file in `models_dir` (beside and
+renamed over, as `uvelka train` does) and lets hot reload take it, so the running slots
+swap it in or refuse it exactly as they would a file dropped there by hand. The file that
+was in place is archived first, so it can come back; roll back puts back the version
+activated before the current one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from analytics.inference import ModelError
+from analytics.model_file import write_atomically
+from gateway.config.asset_checks import mapping_problem
+from gateway.core.clock import Clock
+from gateway.model_archive import Activation, ArchivedFile, ModelArchive
+from gateway.runtime.model_slot import ModelSlot, load_checked
+from gateway.runtime.model_watch import ModelWatcher
+
+logger = logging.getLogger(__name__)
+
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+# How long activate waits for hot reload to take or refuse the file: loading a model of
+# tens of MB and its smoke test take seconds on a small edge box.
+ACTIVATION_WAIT_S = 30.0
+
+
+class ModelRequestError(Exception):
+    """A request the manager cannot act on (unknown asset, kind or version, nothing to roll
+    back to); the message says why, for the page."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOutcome:
+    """An upload archived (`version`, and whether it was `new`) or refused (`reason`)."""
+
+    version: str | None
+    reason: str | None = None
+    new: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedVersion:
+    """One archived version of a model file; `active` when the asset runs it now."""
+
+    version: str
+    created: datetime
+    uploaded_at: datetime
+    uploaded_by: str
+    origin: str  # "upload", or "in place": archived when another version replaced it
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One model of an asset: its file, the version running and the slot's status, the
+    running model's manifest, and the archived versions of the file."""
+
+    kind: str
+    file: str
+    version: str
+    status: str
+    name: str
+    inputs: tuple[str, ...]
+    window_length: int
+    window_step: int
+    score_range: tuple[float, float]
+    threshold: float | None
+    output_unit: str | None
+    created: datetime
+    training_data: str
+    training_sha256: str
+    metrics: dict[str, float]
+    archive: tuple[ArchivedVersion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetModels:
+    asset: str
+    models: tuple[ModelInfo, ...]
+
+
+class ModelManager:
+    """The assets' models while the gateway serves: listing, upload, activate, roll back.
+
+    One request at a time: each reads and writes the model file and its archive index.
+    """
+
+    def __init__(
+        self, slots: Sequence[ModelSlot], archive: ModelArchive, watcher: ModelWatcher,
+        clock: Clock,
+    ) -> None:
+        """Use `ModelManager.open`."""
+        self._slots = list(slots)
+        self._archive = archive
+        self._watcher = watcher
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, slots: Sequence[ModelSlot], archive_root: Path, watcher: ModelWatcher, clock: Clock
+    ) -> ModelManager:
+        """The manager of the `slots`' model files, archived under `archive_root`; `watcher`
+        is their hot reload, running."""
+        files = {_file_of(slot) for slot in slots}
+        archive = await asyncio.to_thread(ModelArchive.open, archive_root, files)
+        return cls(slots, archive, watcher, clock)
+
+    def assets(self) -> list[AssetModels]:
+        """Per asset, per kind: what runs and what is archived; never blocks."""
+        by_asset: dict[str, list[ModelInfo]] = {}
+        for slot in self._slots:
+            by_asset.setdefault(slot.asset.name, []).append(self._info(slot))
+        return [AssetModels(asset, tuple(models)) for asset, models in by_asset.items()]
+
+    async def upload(self, asset: str, kind: str, data: bytes, user: str) -> UploadOutcome:
+        """Check an uploaded model file for `asset`'s `kind` model and archive it, not
+        active yet; a refused file changes nothing and the outcome says why."""
+        slot = self._slot(asset, kind)
+        file = _file_of(slot)
+        if len(data) > MAX_MODEL_BYTES:
+            return UploadOutcome(None, f"the file has {len(data) / 2**20:.1f} MiB; a model "
+                                 f"file may have {MAX_MODEL_BYTES // 2**20} MiB at most")
+        async with self._lock:
+            try:
+                model = await asyncio.to_thread(load_checked, Path(f"uploaded {file}"), data)
+            except ModelError as exc:
+                return UploadOutcome(None, str(exc))
+            problems = [
+                f"{user_slot.asset.name}: {problem}"
+                for user_slot in self._users(slot)
+                if (problem := mapping_problem(model, user_slot.kind, user_slot.asset))
+            ]
+            if problems:
+                return UploadOutcome(None, "; ".join(problems))
+            entry, new = await asyncio.to_thread(
+                self._archive.store, file, data, model, user, "upload", self._clock.now()
+            )
+        if new:
+            logger.info("model %s: %r uploaded %s", file, user, entry.version)
+        return UploadOutcome(entry.version, new=new)
+
+    async def activate(self, asset: str, kind: str, version: str, user: str) -> str:
+        """Put an archived version in place of the model file, the one in place archived
+        first; returns the slot's status once hot reload took or refused it."""
+        slot = self._slot(asset, kind)
+        file = _file_of(slot)
+        if self._archive.index(file).entry(version) is None:
+            raise ModelRequestError(f"{file} has no archived version {version!r}")
+        async with self._lock:
+            await self._keep_in_place(slot, user)
+            await self._put_in_place(slot, version)
+            if self._archive.index(file).current != version:
+                await asyncio.to_thread(
+                    self._archive.activated, file, Activation(version, self._clock.now(), user)
+                )
+            logger.info("model %s: %r activated %s", file, user, version)
+            return await self._taken(slot)
+
+    async def roll_back(self, asset: str, kind: str, user: str) -> str:
+        """Put back the version activated before the current one; returns the slot's
+        status once hot reload took or refused it."""
+        slot = self._slot(asset, kind)
+        file = _file_of(slot)
+        async with self._lock:
+            # Without any activation there is nothing to go back to, whatever is in place:
+            # refuse before archiving it, so that a refusal changes nothing.
+            if self._archive.index(file).activations:
+                await self._keep_in_place(slot, user)
+            activations = self._archive.index(file).activations
+            if len(activations) < 2:
+                raise ModelRequestError(f"{file} has no earlier version to roll back to")
+            previous = activations[-2].version
+            await self._put_in_place(slot, previous)
+            await asyncio.to_thread(
+                self._archive.rolled_back, file, Activation(previous, self._clock.now(), user)
+            )
+            logger.info("model %s: %r rolled back %s -> %s", file, user,
+                        activations[-1].version, previous)
+            return await self._taken(slot)
+
+    def _slot(self, asset: str, kind: str) -> ModelSlot:
+        for slot in self._slots:
+            if slot.asset.name == asset and slot.kind == kind:
+                return slot
+        raise ModelRequestError(f"asset {asset!r} has no {kind} model")
+
+    def _users(self, slot: ModelSlot) -> list[ModelSlot]:
+        """Every slot scoring with the same file (assets may share one)."""
+        return [other for other in self._slots if other.path == slot.path]
+
+    async def _keep_in_place(self, slot: ModelSlot, user: str) -> None:
+        """Archive the file in place, unless it is already, and make it the current
+        activation if the archive did not put it there (`uvelka train`, a copy by hand)."""
+        file = _file_of(slot)
+        version = await asyncio.to_thread(self._archive_in_place, slot, user)
+        if version is not None and self._archive.index(file).current != version:
+            await asyncio.to_thread(
+                self._archive.activated, file, Activation(version, self._clock.now(), None)
+            )
+
+    def _archive_in_place(self, slot: ModelSlot, user: str) -> str | None:
+        """The version of the file in place, archived (blocking); None if it does not load."""
+        file = _file_of(slot)
+        try:
+            data = slot.path.read_bytes()
+        except OSError as exc:
+            logger.warning("model %s: cannot read %s to archive it: %s", file, slot.path, exc)
+            return None
+        known = self._archive.index(file).by_sha256(hashlib.sha256(data).hexdigest())
+        if known is not None:
+            return known.version
+        try:
+            model = load_checked(slot.path, data)
+        except ModelError as exc:
+            # Hot reload refused it too: the slots still run an earlier version.
+            logger.warning("model %s: the file in place is not archived, it does not load: "
+                           "%s", file, exc)
+            return None
+        entry, _ = self._archive.store(file, data, model, user, "in place", self._clock.now())
+        return entry.version
+
+    async def _put_in_place(self, slot: ModelSlot, version: str) -> None:
+        file = _file_of(slot)
+        data = await asyncio.to_thread(self._archive.read, file, version)
+        await asyncio.to_thread(write_atomically, slot.path, data)
+
+    async def _taken(self, slot: ModelSlot) -> str:
+        """The slot's status once hot reload has seen the file just written."""
+        try:
+            async with asyncio.timeout(ACTIVATION_WAIT_S):
+                await self._watcher.checked()
+        except TimeoutError:
+            logger.warning("model %s: hot reload did not check it within %g s",
+                           _file_of(slot), ACTIVATION_WAIT_S)
+            return f"pending: not checked within {ACTIVATION_WAIT_S:g} s; see its status later"
+        return slot.status
+
+    def _info(self, slot: ModelSlot) -> ModelInfo:
+        model = slot.model
+        manifest = model.manifest
+        file = _file_of(slot)
+        archive = tuple(
+            _archived(entry, active=entry.version == model.version)
+            for entry in self._archive.index(file).versions
+        )
+        return ModelInfo(
+            kind=slot.kind,
+            file=file,
+            version=model.version,
+            status=slot.status,
+            name=manifest.name,
+            inputs=manifest.inputs,
+            window_length=manifest.window.length,
+            window_step=manifest.window.step,
+            score_range=manifest.score_range,
+            threshold=manifest.threshold,
+            output_unit=manifest.output_unit,
+            created=manifest.created,
+            training_data=manifest.data.source,
+            training_sha256=manifest.data.sha256,
+            metrics=dict(manifest.metrics),
+            archive=archive,
+        )
+
+
+def _file_of(slot: ModelSlot) -> str:
+    """The model file as the asset names it in the configuration."""
+    return slot.asset.models()[slot.kind]
+
+
+def _archived(entry: ArchivedFile, *, active: bool) -> ArchivedVersion:
+    return ArchivedVersion(entry.version, entry.created, entry.uploaded_at, entry.uploaded_by,
+                           entry.origin, active)

@@ -1,0 +1,145 @@
+"""The gateway's live state as the web page shows it: JSON-ready overview, tag values and
+alarms, built from what the gateway already holds (no I/O)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from gateway.alarms.events import AlarmEvent
+from gateway.alarms.state import Alarm
+from gateway.core.quality import Quality
+from gateway.core.sample import Value
+from gateway.core.status import DeviceStatus
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+QUALITY_LABELS = {
+    Quality.GOOD: "Good",
+    Quality.LAST_USABLE: "Uncertain (last usable value)",
+    Quality.WAITING: "Bad (waiting for initial data)",
+    Quality.COMM_ERROR: "Bad (communication failure)",
+    Quality.DEVICE_ERROR: "Bad (device failure)",
+    Quality.CONFIG_ERROR: "Bad (configuration error)",
+}
+
+
+def overview(gateway: Gateway, now: datetime) -> dict[str, Any]:
+    statuses = [poller.status() for poller in gateway.fleet.pollers.values()]
+    hub = gateway.alarms
+    active = [name for name, alarm in hub.alarms.items() if alarm.active] if hub else []
+    bridge = gateway.bridge
+    return {
+        "time": now.isoformat(),
+        "gateway": {
+            "name": gateway.config.gateway.name,
+            "status": "ok" if gateway.started.is_set() else "starting",
+            "devices": len(statuses),
+            "devices_connected": sum(status.connected for status in statuses),
+            "active_alarms": len(active),
+            "mqtt": None if bridge is None
+            else "connected" if bridge.stats.connected else "disconnected (alarms are kept)",
+        },
+        "devices": [_device(status) for status in statuses],
+        "assets": [_asset(gateway, asset.name) for asset in gateway.config.assets],
+    }
+
+
+def _device(status: DeviceStatus) -> dict[str, Any]:
+    polls = status.poll_count + status.error_count
+    return {
+        "name": status.device,
+        "connected": status.connected,
+        "last_error": status.last_error,
+        "round_trip_ms": None if status.round_trip_s is None
+        else round(status.round_trip_s * 1000.0, 2),
+        "poll_count": status.poll_count,
+        "error_count": status.error_count,
+        "error_rate": status.error_count / polls if polls else 0.0,
+    }
+
+
+def _asset(gateway: Gateway, name: str) -> dict[str, Any]:
+    scores = gateway.latest_scores.get(name, {})
+    anomaly, rul = scores.get("anomaly"), scores.get("rul")
+    slot_units = {slot.kind: slot.model.manifest.output_unit
+                  for slot in gateway.model_slots() if slot.asset.name == name}
+    return {
+        "name": name,
+        "anomaly_score": _number(anomaly.value) if anomaly else None,
+        "anomaly": anomaly.anomaly if anomaly else None,
+        "rul": _number(rul.value) if rul else None,
+        "rul_unit": slot_units.get("rul", ""),
+        "active_alarms": gateway.alarms.standing(name) if gateway.alarms else [],
+    }
+
+
+def tag_values(gateway: Gateway, device: str) -> list[dict[str, Any]] | None:
+    """Each tag of `device` with its latest value; None for a device not configured."""
+    config = next((d for d in gateway.config.devices if d.name == device), None)
+    if config is None:
+        return None
+    values = []
+    for tag in config.tags:
+        key = f"{device}.{tag.name}"
+        sample = gateway.cache.latest(key)
+        quality = Quality.WAITING if sample is None else sample.quality
+        values.append({
+            "key": key,
+            "value": None if sample is None else _json_value(sample.value),
+            "quality": QUALITY_LABELS[quality],
+            "time": None if sample is None else sample.source_time.isoformat(),
+            "unit": tag.unit or "",
+        })
+    return values
+
+
+def alarms(gateway: Gateway, recent: Iterable[AlarmEvent]) -> dict[str, Any]:
+    hub = gateway.alarms
+    listed = [] if hub is None else [_alarm(alarm, hub.sources[name].key)
+                                     for name, alarm in sorted(hub.alarms.items())]
+    return {"alarms": listed, "recent": [_event(event) for event in recent]}
+
+
+def _alarm(alarm: Alarm, source: str) -> dict[str, Any]:
+    last = alarm.last_event
+    return {
+        "name": alarm.rule.name,
+        "source": source,
+        "state": alarm.state.value,
+        "active": alarm.active,
+        "acked": alarm.acked,
+        "shelved": alarm.shelved,
+        "shelved_until": alarm.shelved_until.isoformat() if alarm.shelved_until else None,
+        "severity": alarm.rule.severity,
+        "value": _json_value(alarm.value),
+        "quality": QUALITY_LABELS[alarm.quality],
+        "message": alarm.rule.message or (last.message if last else ""),
+        "time": alarm.changed_at.isoformat() if alarm.changed_at else None,
+        "event_id": str(last.id) if last else None,
+    }
+
+
+def _event(event: AlarmEvent) -> Mapping[str, Any]:
+    return {
+        "id": str(event.id),
+        "alarm": event.alarm,
+        "kind": event.kind.value,
+        "time": event.time.isoformat(),
+        "state": event.state.value,
+        "value": _json_value(event.value),
+        "user": event.user,
+        "comment": event.comment,
+    }
+
+
+def _json_value(value: Value) -> Value:
+    # JSON has no NaN or infinity; the page shows nothing for them.
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value

@@ -1,0 +1,45 @@
+"""Published samples and scores as history points: keys, values kept, times, quality."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gateway.config.sources import ASSET_OUTPUTS
+from gateway.core.quality import Quality
+from gateway.core.sample import Sample
+from gateway.core.score import Score
+from gateway.store.history import Point
+from gateway.store.history_points import sample_points, score_points
+
+T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_samples_keep_their_key_value_time_and_quality_but_strings_are_left_out() -> None:
+    samples = [
+        Sample("boiler.flow", 12.5, Quality.GOOD, T0),
+        Sample("boiler.burner_on", True, Quality.LAST_USABLE, T0),
+        Sample("boiler.serial_number", "SN-001", Quality.GOOD, T0),
+        Sample("boiler.setpoint", None, Quality.COMM_ERROR, T0),
+    ]
+
+    assert list(sample_points(samples)) == [
+        Point("boiler.flow", T0, 12.5, Quality.GOOD),
+        Point("boiler.burner_on", T0, True, Quality.LAST_USABLE),
+        Point("boiler.setpoint", T0, None, Quality.COMM_ERROR),
+    ]
+
+
+def test_scores_give_one_point_per_output_named_as_alarm_sources() -> None:
+    window_end, scored_at = T0, T0 + timedelta(seconds=2)
+    anomaly = Score("pump1", "anomaly", 4.5, True, Quality.GOOD, window_end, scored_at, "m/1")
+    rul = Score("pump1", "rul", None, None, Quality.COMM_ERROR, window_end, scored_at, "r/1")
+
+    points = list(score_points([anomaly, rul]))
+
+    assert points == [
+        Point("pump1.AnomalyScore", window_end, 4.5, Quality.GOOD),
+        Point("pump1.Anomaly", window_end, True, Quality.GOOD),
+        Point("pump1.RemainingUsefulLife", window_end, None, Quality.COMM_ERROR),
+    ]
+    # Every output an alarm can watch has its series, so Trends and alarms name the same.
+    assert {point.key.split(".")[1] for point in points} == set(ASSET_OUTPUTS)

@@ -1,0 +1,78 @@
+"""The model archive on real files with the shipped models: versions, index, reopen."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from analytics.inference import Model
+from gateway.model_archive import INDEX_NAME, Activation, ModelArchive
+
+MODELS = Path(__file__).resolve().parents[2] / "models_onnx"
+NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def shipped(name: str) -> tuple[bytes, Model]:
+    data = (MODELS / name).read_bytes()
+    return data, Model.from_bytes(data, name)
+
+
+def test_a_stored_version_is_kept_once_and_read_back(tmp_path: Path) -> None:
+    archive = ModelArchive.open(tmp_path, ["pump.onnx"])
+    data, model = shipped("pump_anomaly.onnx")
+
+    entry, new = archive.store("pump.onnx", data, model, "anna", "upload", NOW)
+    again, new_again = archive.store("pump.onnx", b"other bytes", model, "ben", "upload", NOW)
+
+    assert (new, new_again) == (True, False)
+    assert again == entry
+    assert (entry.version, entry.uploaded_by, entry.origin) == (model.version, "anna", "upload")
+    assert entry.created == model.manifest.created
+    assert archive.read("pump.onnx", model.version) == data
+    assert archive.index("pump.onnx").versions == (entry,)
+    assert (tmp_path / "pump" / entry.file).is_file()
+    with pytest.raises(KeyError):
+        archive.read("pump.onnx", "no/such/version")
+
+
+def test_the_index_survives_a_reopen_with_its_activations(tmp_path: Path) -> None:
+    archive = ModelArchive.open(tmp_path, ["pump.onnx", "sub/pump.onnx"])
+    (a_data, a), (b_data, b) = shipped("pump_anomaly.onnx"), shipped("pump_rul.onnx")
+    archive.store("pump.onnx", a_data, a, "anna", "in place", NOW)
+    archive.store("pump.onnx", b_data, b, "ben", "upload", NOW)
+    archive.activated("pump.onnx", Activation(a.version, NOW, None))
+    archive.activated("pump.onnx", Activation(b.version, NOW, "ben"))
+    archive.rolled_back("pump.onnx", Activation(a.version, NOW, "carl"))
+
+    reopened = ModelArchive.open(tmp_path, ["pump.onnx", "sub/pump.onnx"])
+
+    index = reopened.index("pump.onnx")
+    assert index == archive.index("pump.onnx")
+    assert [entry.version for entry in index.versions] == [a.version, b.version]
+    assert index.activations == (Activation(a.version, NOW, "carl"),)
+    assert index.current == a.version
+    # Another file of the same name in a subfolder has its own archive folder.
+    assert reopened.index("sub/pump.onnx").versions == ()
+    assert reopened.folder("sub/pump.onnx") != reopened.folder("pump.onnx")
+    assert reopened.folder("sub/pump.onnx").parent == tmp_path
+
+
+def test_a_damaged_index_is_set_aside_and_the_archive_starts_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = ModelArchive(tmp_path).folder("pump.onnx")
+    folder.mkdir()
+    (folder / INDEX_NAME).write_text("{not json", encoding="utf-8")
+
+    archive = ModelArchive.open(tmp_path, ["pump.onnx"])
+
+    assert archive.index("pump.onnx").versions == ()
+    assert (folder / f"{INDEX_NAME}.damaged").read_text(encoding="utf-8") == "{not json"
+    assert "starts empty" in caplog.text
+    data, model = shipped("pump_anomaly.onnx")
+    archive.store("pump.onnx", data, model, "anna", "upload", NOW)
+    written = json.loads((folder / INDEX_NAME).read_text(encoding="utf-8"))
+    assert [item["version"] for item in written["versions"]] == [model.version]

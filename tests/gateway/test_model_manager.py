@@ -1,0 +1,183 @@
+"""Model management in the running gateway: uploads checked as hot reload checks files,
+activation and roll back seen by OPC UA clients without a restart, the archive kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from asyncua import ua
+
+from gateway.app import Gateway
+from gateway.config.model import GatewayConfig
+from gateway.model_manager import MAX_MODEL_BYTES, ModelInfo, ModelManager, ModelRequestError
+from tests.fixtures.gateway import node_of, running, wait_value
+from tests.fixtures.modbus import PymodbusServer
+from tests.gateway.test_assets_end_to_end import (
+    CENTRE,
+    config_for,
+    good,
+    normal_recording,
+    serve_values,
+    train,
+)
+
+BOTH = ("flow", "pressure")
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    train(normal_recording(tmp_path / "normal.csv", BOTH), folder / "pump.onnx", BOTH)
+    return folder
+
+
+def model_bytes(tmp_path: Path, signals: tuple[str, ...], seed: int) -> bytes:
+    """A model file named as the running one, trained on other data (another version)."""
+    folder = tmp_path / f"trained-{seed}"
+    folder.mkdir()
+    train(normal_recording(tmp_path / f"data-{seed}.csv", signals, seed=seed),
+          folder / "pump.onnx", signals)
+    return (folder / "pump.onnx").read_bytes()
+
+
+def shared_config(server: PymodbusServer, models_dir: Path, data_dir: Path) -> GatewayConfig:
+    """pump1 (flow, pressure, temperature) and pump2 (flow, pressure) share pump.onnx."""
+    config = config_for(server, models_dir)
+    pump1 = config.assets[0]
+    pump2 = pump1.model_copy(update={
+        "name": "pump2", "inputs": {s: pump1.inputs[s] for s in BOTH}, "alarms": False,
+    })
+    return config.model_copy(update={
+        "gateway": config.gateway.model_copy(update={"data_dir": data_dir}),
+        "assets": [pump1, pump2],
+    })
+
+
+def running_version(dv: ua.DataValue) -> str:
+    """The version in an asset's ModelVersion variable ("<kind>: <version>", one kind)."""
+    kind, _, version = dv.Value.Value.partition(": ")
+    assert kind == "anomaly"
+    return version
+
+
+def manager_of(gateway: Gateway) -> ModelManager:
+    assert gateway.models is not None
+    return gateway.models
+
+
+def anomaly_model(manager: ModelManager, asset: str) -> ModelInfo:
+    (entry,) = [e for e in manager.assets() if e.asset == asset]
+    (info,) = entry.models
+    return info
+
+
+async def test_refused_uploads_say_why_and_change_nothing(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    serve_values(modbus_tcp_server)
+    data_dir = tmp_path / "var"
+    model_file = models_dir / "pump.onnx"
+    original = model_file.read_bytes()
+    CENTRE["vibration"] = 2.0
+    try:
+        unmapped = model_bytes(tmp_path, ("flow", "vibration"), seed=11)
+    finally:
+        del CENTRE["vibration"]
+    # pump1 maps temperature, pump2 does not: the file both use cannot take it.
+    for_pump1_only = model_bytes(tmp_path, ("flow", "temperature"), seed=12)
+
+    async with running(shared_config(modbus_tcp_server, models_dir, data_dir)) as (gw, client):
+        node = node_of(gw, client)
+        first = running_version(await wait_value(node("pump1.ModelVersion"), good, "a version"))
+        manager = manager_of(gw)
+
+        corrupt = await manager.upload("pump1", "anomaly", b"not an onnx model", "anna")
+        assert not corrupt.accepted
+        assert corrupt.version is None
+        assert "uploaded pump.onnx: not a loadable ONNX model" in str(corrupt.reason)
+
+        missing = await manager.upload("pump1", "anomaly", unmapped, "anna")
+        assert "pump1: uploaded pump.onnx needs inputs vibration" in str(missing.reason)
+        assert "pump2: uploaded pump.onnx needs inputs vibration" in str(missing.reason)
+
+        shared = await manager.upload("pump1", "anomaly", for_pump1_only, "anna")
+        assert str(shared.reason).startswith("pump2: uploaded pump.onnx needs inputs temperature")
+
+        huge = await manager.upload("pump1", "anomaly", bytes(MAX_MODEL_BYTES + 1), "anna")
+        assert "64 MiB at most" in str(huge.reason)
+
+        with pytest.raises(ModelRequestError, match="asset 'pump9' has no anomaly model"):
+            await manager.upload("pump9", "anomaly", original, "anna")
+        with pytest.raises(ModelRequestError, match="no archived version"):
+            await manager.activate("pump1", "anomaly", "pump/20990101T000000Z/00000000", "anna")
+        with pytest.raises(ModelRequestError, match="no earlier version"):
+            await manager.roll_back("pump1", "anomaly", "anna")
+
+        info = anomaly_model(manager, "pump1")
+        assert (info.version, info.status, info.archive) == (first, f"ok: {first}", ())
+        assert await node("pump1.ModelVersion").read_value() == f"anomaly: {first}"
+    assert model_file.read_bytes() == original
+    assert not (data_dir / "models").exists()
+
+
+async def test_upload_activate_and_roll_back_without_a_restart(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    serve_values(modbus_tcp_server)
+    data_dir = tmp_path / "var"
+    model_file = models_dir / "pump.onnx"
+    original = model_file.read_bytes()
+    newer = model_bytes(tmp_path, BOTH, seed=8)
+    config = shared_config(modbus_tcp_server, models_dir, data_dir)
+
+    async with running(config) as (gateway, client):
+        node = node_of(gateway, client)
+        first = running_version(await wait_value(node("pump1.ModelVersion"), good, "a version"))
+        manager = manager_of(gateway)
+
+        upload = await manager.upload("pump1", "anomaly", newer, "anna")
+        assert upload.accepted
+        assert upload.new
+        second = upload.version
+        assert second is not None
+        assert second != first
+        again = await manager.upload("pump2", "anomaly", newer, "ben")
+        assert (again.version, again.new) == (second, False)
+        # Archived, not active: the running model and the file in place are untouched.
+        assert model_file.read_bytes() == original
+        (archived,) = anomaly_model(manager, "pump1").archive
+        assert (archived.version, archived.uploaded_by, archived.origin, archived.active) == (
+            second, "anna", "upload", False)
+
+        status = await manager.activate("pump1", "anomaly", second, "anna")
+
+        assert status == f"ok: {second}"
+        for asset in ("pump1", "pump2"):  # both assets run the file
+            await wait_value(node(f"{asset}.ModelVersion"),
+                             lambda dv: running_version(dv) == second,
+                             f"{asset} to run the activated version")
+        assert model_file.read_bytes() == newer
+        info = anomaly_model(manager, "pump2")
+        assert info.version == second
+        assert {(v.version, v.origin, v.active) for v in info.archive} == {
+            (second, "upload", True), (first, "in place", False)}
+        before = await wait_value(node("pump1.AnomalyScore"), good, "a score")
+        await wait_value(node("pump1.AnomalyScore"),
+                         lambda dv: good(dv) and dv.SourceTimestamp > before.SourceTimestamp,
+                         "scores from the activated model")
+
+        status = await manager.roll_back("pump1", "anomaly", "ben")
+
+        assert status == f"ok: {first}"
+        await wait_value(node("pump1.ModelVersion"), lambda dv: running_version(dv) == first,
+                         "the version before to run again")
+        assert model_file.read_bytes() == original
+        with pytest.raises(ModelRequestError, match="no earlier version"):
+            await manager.roll_back("pump1", "anomaly", "ben")
+
+    # The archive outlives the process: a restart lists the same versions.
+    async with running(config) as (gateway, _):
+        archive = anomaly_model(manager_of(gateway), "pump1").archive
+        assert [(v.version, v.active) for v in archive] == [(second, False), (first, True)]
