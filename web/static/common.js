@@ -70,7 +70,8 @@ export function table(headings, rows) {
 
 export function formatValue(value) {
   if (value === null || value === undefined) return "";
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(6);
+  // Six significant digits, without the trailing zeros toPrecision keeps (0.11, not 0.110000).
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
   return String(value);
 }
 

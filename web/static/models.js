@@ -5,7 +5,8 @@ const app = document.getElementById("app");
 const editable = may("engineer");
 
 function metrics(values) {
-  return Object.entries(values || {}).map(([k, v]) => `${k} ${formatValue(v)}`).join(", ");
+  const listed = Object.entries(values || {}).map(([k, v]) => `${k} ${formatValue(v)}`).join(", ");
+  return listed || "none recorded in the manifest";
 }
 
 function slot(entry) {
@@ -32,7 +33,8 @@ function slot(entry) {
     el("p", {}, `Inputs ${(manifest.inputs || []).join(", ")}; window ${manifest.window ?? ""}; `,
       `created ${formatTime(manifest.created)}; trained on ${manifest.training_data || ""}`),
     el("p", {}, `Metrics: ${metrics(entry.metrics)}`),
-    table(["Version", "Created", "Uploaded by", "Uploaded", "Metrics", ""], versions),
+    versions.length ? table(["Version", "Created", "Uploaded by", "Uploaded", "Metrics", ""], versions)
+      : el("p", {}, "No other versions yet: upload one; the running file is kept when another is activated."),
     editable ? el("form", { class: "inline upload", on: { submit: upload } }, file,
       el("button", { type: "submit" }, "Upload"),
       el("button", { type: "button", class: "secondary", on: { click: () => act(postJson(`${base}/rollback`)) } }, "Roll back"))
