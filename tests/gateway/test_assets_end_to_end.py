@@ -4,85 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 from pathlib import Path
 
-import numpy as np
-import pytest
 from asyncua import ua
 
-from drivers.base import Table
 from drivers.modbus.simulator import PlantSimulator, SimulatorOptions
-from gateway.__main__ import main as uvelka
-from gateway.config.model import GatewayConfig
 from gateway.demo import demo_config
+from tests.fixtures.assets import CENTRE, config_for, good, normal_recording, serve_values, train
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 
 WAIT_S = 15.0
-GOOD = ua.StatusCodes.Good
-CENTRE = {"flow": 50.0, "pressure": 4.0, "temperature": 60.0}
-
-
-def words(value: float) -> list[int]:
-    high, low = struct.unpack(">HH", struct.pack(">f", value))
-    return [high, low]
-
-
-def normal_recording(
-    path: Path, signals: tuple[str, ...], rows: int = 450, seed: int = 7
-) -> Path:
-    """A healthy asset's commissioning data: small noise around CENTRE."""
-    rng = np.random.default_rng(seed)
-    lines = ["timestamp," + ",".join(signals)]
-    for i in range(rows):
-        values = [CENTRE[s] * (1 + 0.01 * rng.standard_normal()) for s in signals]
-        lines.append(f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z," +
-                     ",".join(f"{v:.5f}" for v in values))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def train(data: Path, out: Path, signals: tuple[str, ...]) -> None:
-    code = uvelka(["train", "anomaly", "--data", str(data), "--out", str(out),
-                   "--signals", ",".join(signals)])
-    assert code == 0
-
-
-@pytest.fixture
-def models_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    signals = ("flow", "pressure")
-    train(normal_recording(tmp_path / "normal.csv", signals), folder / "pump.onnx", signals)
-    return folder
-
-
-def config_for(server: PymodbusServer, models_dir: Path) -> GatewayConfig:
-    tags = [
-        {"name": name, "table": "holding", "address": 2 * i, "type": "float32"}
-        for i, name in enumerate(CENTRE)
-    ]
-    return GatewayConfig.model_validate({
-        "gateway": {"name": "plant"},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
-        "analytics": {"models_dir": str(models_dir), "reload_interval": 0.2},
-        "devices": [{"name": "pump1", "url": server.url, "poll_interval": 0.05,
-                     "timeout": 0.3, "tags": tags}],
-        "assets": [{"name": "pump1", "anomaly": "pump.onnx", "interval": 0.05,
-                    "inputs": {"flow": "pump1.flow", "pressure": "pump1.pressure",
-                               "temperature": "pump1.temperature"}}],
-    })
-
-
-def serve_values(server: PymodbusServer, **values: float) -> None:
-    for i, name in enumerate(CENTRE):
-        server.set(Table.HOLDING, 2 * i, words(values.get(name, CENTRE[name])))
-
-
-def good(dv: ua.DataValue) -> bool:
-    return dv.StatusCode.value == GOOD
 
 
 async def test_scores_follow_the_tags_and_their_quality(

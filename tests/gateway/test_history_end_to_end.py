@@ -13,28 +13,19 @@ from gateway.config.model import GatewayConfig
 from gateway.core.quality import Quality
 from gateway.store import History, Point
 from gateway.web_facade import GatewayWebFacade
-from tests.fixtures.gateway import node_of, running, wait_value
-from tests.fixtures.modbus import PymodbusServer, wait_until
-from tests.gateway.test_assets_end_to_end import (
+from tests.fixtures.assets import (
     CENTRE,
     config_for,
     good,
-    normal_recording,
     serve_values,
-    train,
 )
+from tests.fixtures.gateway import node_of, running, wait_value
+from tests.fixtures.modbus import PymodbusServer, wait_until
 
 WAIT_S = 15.0
 SCORE_KEYS = ("pump1.AnomalyScore", "pump1.Anomaly")
 
 
-@pytest.fixture
-def models_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    signals = ("flow", "pressure")
-    train(normal_recording(tmp_path / "normal.csv", signals), folder / "pump.onnx", signals)
-    return folder
 
 
 def with_history(config: GatewayConfig, data_dir: Path, **history: object) -> GatewayConfig:

@@ -11,9 +11,7 @@ from asyncua import ua
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
 from gateway.model_manager import MAX_MODEL_BYTES, ModelInfo, ModelManager, ModelRequestError
-from tests.fixtures.gateway import node_of, running, wait_value
-from tests.fixtures.modbus import PymodbusServer
-from tests.gateway.test_assets_end_to_end import (
+from tests.fixtures.assets import (
     CENTRE,
     config_for,
     good,
@@ -21,16 +19,12 @@ from tests.gateway.test_assets_end_to_end import (
     serve_values,
     train,
 )
+from tests.fixtures.gateway import node_of, running, wait_value
+from tests.fixtures.modbus import PymodbusServer
 
 BOTH = ("flow", "pressure")
 
 
-@pytest.fixture
-def models_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    train(normal_recording(tmp_path / "normal.csv", BOTH), folder / "pump.onnx", BOTH)
-    return folder
 
 
 def model_bytes(tmp_path: Path, signals: tuple[str, ...], seed: int) -> bytes:

@@ -17,11 +17,11 @@ from playwright.async_api import Locator, Page, expect
 from drivers.base import Table
 from gateway.app import Gateway
 from gateway.config import load_config
+from tests.fixtures.assets import normal_recording, train
 from tests.fixtures.browser import BrowserLog
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
-from tests.gateway.test_assets_end_to_end import normal_recording, train
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test credential
 WAIT_S = 15.0
