@@ -55,4 +55,5 @@ async def test_a_viewer_sees_no_editing_controls(
     await expect(page.get_by_label("Name").first).to_be_disabled()
     await expect(page.get_by_role("button", name="Apply")).to_have_count(0)
     await expect(page.get_by_role("link", name="Users")).to_be_hidden()
+    await expect(page.get_by_role("link", name="Byte order")).to_be_hidden()
     browser_log.assert_clean()
