@@ -1,8 +1,8 @@
 """Live device edit benchmark (issue #5): what one edit from the web page costs a running
 gateway, end to end and on its event loop.
 
-Run by hand; prints a table per configuration size and one JSON line (definitions in
-bench/README.md):
+Run by hand; prints a table (a column per configuration size, medians over its edits)
+and one JSON line with every edit (definitions in bench/README.md):
 
     python bench/config_edit.py                        # 1x20, 10x100, 30x500; 3 edits each
     python bench/config_edit.py --sizes 30x500 --repeats 5
@@ -55,8 +55,6 @@ FAST_DEVICES = Path(__file__).resolve().parent / "fast_devices.py"
 TICK_S = 0.01
 START_TIMEOUT_S = 120.0  # the gateway's start at 15,000 tags parses the file twice
 MOVED_TAG = "t0000"  # a uint16 at register 0 in tag_layout: moved to the spare register
-# The parts of an edit, each timed around the method that does it (see `timed_parts`).
-PARTS = ("with_devices", "plan", "validate", "save", "live")
 
 
 @dataclass
@@ -64,7 +62,7 @@ class Edit:
     """One apply_devices call."""
 
     total_s: float
-    parts_s: dict[str, float]  # PARTS -> seconds spent in it during the call
+    parts_s: dict[str, float]  # seconds in each part during the call (`timed_parts`)
     lag_ticks: int
     lag_p50_ms: float | None
     lag_p99_ms: float | None
@@ -137,7 +135,10 @@ class Ticker:
             self.ticks.append((due, loop.time() - due))
 
     def woke_after(self, moment: float) -> bool:
-        return bool(self.ticks) and sum(self.ticks[-1]) > moment
+        if not self.ticks:
+            return False
+        due, late = self.ticks[-1]
+        return due + late > moment
 
     def lags_ms(self, start: float, end: float) -> list[float]:
         """Lateness, in ms, of every tick whose sleep overlapped [start, end]: a stall in

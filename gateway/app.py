@@ -184,6 +184,12 @@ class Gateway:
                     AuditLog.open(config.gateway.data_dir / "audit.sqlite"))
                 page = await self._web_page(config.web)
             stack.callback(self._forget_editor)
+            # Everything built so far lives as long as the process: keep it out of the
+            # collector's full passes, which otherwise stop the event loop for ~0.5 s every
+            # 10-20 s at 15,000 tags (measured, bench/opcua_notify.py). Not the editor's
+            # parsed file, opened next: an edit replaces it, and a frozen tree's reference
+            # cycles would never be freed (bench/config_edit.py).
+            gc.freeze()
             async with asyncio.TaskGroup() as group:
                 # Before the web page's task: it may edit devices as soon as it serves.
                 self._editor = await DeviceEditor.open(
@@ -202,10 +208,6 @@ class Gateway:
                     group.create_task(bridge.run(), name="mqtt")
                     reports = self._report_asset_states(bridge, hub, config.mqtt.state_interval)
                     group.create_task(reports, name="asset-states")
-                # Everything built so far lives as long as the process: keep it out of
-                # the collector's full passes, which otherwise stop the event loop for
-                # ~0.5 s every 10-20 s at 15,000 tags (measured, bench/opcua_notify.py).
-                gc.freeze()
                 logger.info("%s: serving %d devices, %d alarms at %s", config.gateway.name,
                             len(config.devices), len(hub.alarms), server.endpoint_url)
                 self.started.set()

@@ -213,6 +213,36 @@ def test_any_device_list_reads_back_exactly(base: str, devices: list[dict[str, A
     assert devices == wanted  # the caller's list is left alone
 
 
+@settings(max_examples=100, deadline=None)
+@given(base=st.sampled_from(BASES), chain=st.lists(st.lists(DEVICE, max_size=3), min_size=2,
+                                                   max_size=4))
+def test_a_chain_of_edits_writes_what_fresh_parses_write(
+    base: str, chain: list[list[dict[str, Any]]]
+) -> None:
+    """Each edit builds on the tree of the one before (bench/config_edit.py: no second
+    parse); the text must be what editing a fresh parse of the previous text gives."""
+    document = ConfigDocument.from_text(base)
+    for devices in chain:
+        fresh = ConfigDocument.from_text(document.text()).with_devices(copy.deepcopy(devices))
+        document = document.with_devices(copy.deepcopy(devices))
+        assert document.text() == fresh.text()
+
+
+def test_a_document_answers_the_same_after_an_edit_was_made_from_it() -> None:
+    document = ConfigDocument.from_text(TEXT)
+    before_text, before_devices = document.text(), document.devices()
+    edited = copy.deepcopy(before_devices)
+    edited[0]["url"] = "tcp://10.0.0.99:502"
+    document.with_devices(edited)
+    assert document.text() == before_text
+    assert document.devices() == before_devices
+    # ...and a second, different edit from it (a refused first one) starts from its text.
+    again = copy.deepcopy(before_devices)
+    again[0]["unit_id"] = 7
+    assert document.with_devices(again).text() == \
+        ConfigDocument.from_text(before_text).with_devices(again).text()
+
+
 def test_validate_is_check_config(tmp_path: Path) -> None:
     document = ConfigDocument.from_text(TEXT)
     devices = document.devices()
