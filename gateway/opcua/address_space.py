@@ -52,7 +52,6 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from asyncua import ua
 from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
@@ -60,6 +59,7 @@ from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 from gateway.config.model import DeviceConfig, TagConfig
 from gateway.opcua.datatypes import data_type_id, structure_or_builtin, variant_type
 from gateway.opcua.declarations import Declaration, ObjectTypeModel
+from gateway.opcua.node_data import attribute, link, reference
 from gateway.opcua.nodesets import GatewayTypes
 from gateway.opcua.uatypes import data_value, make_status, standard_id, string_id
 from gateway.opcua.units import UnitCatalogue
@@ -74,7 +74,6 @@ _BASE_OBJECT_TYPE = standard_id(ua.ObjectIds.BaseObjectType)
 _BASE_DATA_VARIABLE_TYPE = standard_id(ua.ObjectIds.BaseDataVariableType)
 _PROPERTY_TYPE = standard_id(ua.ObjectIds.PropertyType)
 _OBJECTS_FOLDER = standard_id(ua.ObjectIds.ObjectsFolder)
-_NULL_NODEID = ua.NodeId()
 _GOOD = make_status(ua.StatusCodes.Good)
 
 _READ = ua.AccessLevelType.CurrentRead
@@ -202,10 +201,10 @@ class GatewayNodes:
         root = self._folder(gateway, gateway)
         devices = self._folder(DEVICES_FOLDER, DEVICES_FOLDER)
         assets = self._folder(ASSETS_FOLDER, ASSETS_FOLDER)
-        self._link(root, devices, _ORGANIZES)
-        self._link(root, assets, _ORGANIZES)
+        link(root, devices, _ORGANIZES)
+        link(root, assets, _ORGANIZES)
         self._check_new([root, devices, assets])
-        self._link(self._aspace[_OBJECTS_FOLDER], root, _ORGANIZES)
+        link(self._aspace[_OBJECTS_FOLDER], root, _ORGANIZES)
         self._insert([root, devices, assets])
         self.devices_folder: ua.NodeId = devices.nodeid
         self.assets_folder: ua.NodeId = assets.nodeid
@@ -223,14 +222,14 @@ class GatewayNodes:
         tag_nodes: dict[str, list[NodeData]] = {}
         for tag in device.tags:
             tag_node, nodes = self._tag(device.name, tag, sampling_ms)
-            self._link(obj, nodes[0], _HAS_COMPONENT)
+            link(obj, nodes[0], _HAS_COMPONENT)
             tags[tag_node.key] = tag_node
             tag_nodes[tag_node.key] = nodes
 
         status_type = self._types.device_status
         status_id = f"{device.name}.{STATUS_OBJECT}"
         status_obj = self._object(status_id, STATUS_OBJECT, status_type.nodeid)
-        self._link(obj, status_obj, _HAS_COMPONENT)
+        link(obj, status_obj, _HAS_COMPONENT)
         own.append(status_obj)
         children = self._instance(
             status_obj, status_id, _mandatory(status_type.declarations), {}, sampling_ms
@@ -240,7 +239,7 @@ class GatewayNodes:
 
         built = [*own, *(node for nodes in tag_nodes.values() for node in nodes)]
         self._check_new(built)
-        self._link(self._aspace[self.devices_folder], obj, _ORGANIZES)
+        link(self._aspace[self.devices_folder], obj, _ORGANIZES)
         self._insert(built)
         return DeviceNodes(
             nodeid=obj.nodeid,
@@ -271,7 +270,7 @@ class GatewayNodes:
             self._check_new(node for _, nodes in made for node in nodes)
             obj = self._aspace[device.nodeid]
             for tag_node, nodes in made:
-                self._link(obj, nodes[0], _HAS_COMPONENT)
+                link(obj, nodes[0], _HAS_COMPONENT)
                 self._insert(nodes)
                 device.tags[tag_node.key] = tag_node
                 device.tag_nodes[tag_node.key] = nodes
@@ -293,9 +292,9 @@ class GatewayNodes:
         MinimumSamplingInterval; properties, set once, keep 0."""
         interval = self._constant(poll_interval_s * 1000.0, ua.VariantType.Double)
         for node in device.nodes:
-            attribute = node.attributes.get(_A.MinimumSamplingInterval)
-            if attribute is not None and _attribute(node.attributes, _A.MinimumSamplingInterval):
-                attribute.value = interval
+            sampling = node.attributes.get(_A.MinimumSamplingInterval)
+            if sampling is not None and attribute(node, _A.MinimumSamplingInterval):
+                sampling.value = interval
 
     def build_asset(
         self,
@@ -322,7 +321,7 @@ class GatewayNodes:
             f"asset {name!r} clashes with a tag of device {name!r}: a device named like an "
             f"asset may have no tag called {_names(asset_type)}",
         )
-        self._link(self._aspace[self.assets_folder], obj, _ORGANIZES)
+        link(self._aspace[self.assets_folder], obj, _ORGANIZES)
         self._insert(built)
         return AssetNodes(
             nodeid=obj.nodeid,
@@ -405,7 +404,7 @@ class GatewayNodes:
             node = self._declared(
                 f"{prefix}.{relative}", declaration, values.get(relative), sampling_ms
             )
-            self._link(owner, node, declaration.reference_type)
+            link(owner, node, declaration.reference_type)
             built[relative] = node
             built.update(
                 self._instance(
@@ -493,7 +492,7 @@ class GatewayNodes:
         )
         self._variable_common(node, _READ, 0.0, -1)
         self._set_type(node, _PROPERTY_TYPE)
-        self._link(owner, node, _HAS_PROPERTY)
+        link(owner, node, _HAS_PROPERTY)
         return node
 
     def _variable_common(
@@ -553,14 +552,10 @@ class GatewayNodes:
         # removed from a node's list, never mutated, except by asyncua renaming a node.
         ref = self._type_refs.get(typedef)
         if ref is None:
-            ref = self._type_refs[typedef] = _reference(
+            ref = self._type_refs[typedef] = reference(
                 self._aspace[typedef], _HAS_TYPE_DEFINITION, True
             )
         node.references.append(ref)
-
-    def _link(self, parent: NodeData, child: NodeData, reftype: ua.NodeId) -> None:
-        parent.references.append(_reference(child, reftype, True))
-        child.references.append(_reference(parent, reftype, False))
 
     # -- insertion -----------------------------------------------------------------------
 
@@ -608,32 +603,3 @@ def _mandatory(declarations: Iterable[Declaration]) -> list[Declaration]:
 
 def _names(object_type: ObjectTypeModel) -> str:
     return " or ".join(repr(name) for name in object_type.names())
-
-
-def _reference(target: NodeData, reftype: ua.NodeId, forward: bool) -> ua.ReferenceDescription:
-    attrs = target.attributes
-    node_class = ua.NodeClass(_attribute(attrs, _A.NodeClass))
-    typedef = _NULL_NODEID
-    if node_class in (ua.NodeClass.Object, ua.NodeClass.Variable):
-        for ref in target.references:
-            if ref.IsForward and ref.ReferenceTypeId == _HAS_TYPE_DEFINITION:
-                typedef = ref.NodeId
-                break
-    # Every field is passed: the dataclass's default factories (an ExpandedNodeId per
-    # field) cost more than the rest of the reference.
-    return ua.ReferenceDescription(
-        ReferenceTypeId=reftype,
-        IsForward=forward,
-        NodeId=target.nodeid,
-        BrowseName=_attribute(attrs, _A.BrowseName),
-        DisplayName=_attribute(attrs, _A.DisplayName),
-        NodeClass=node_class,
-        TypeDefinition=typedef,
-    )
-
-
-def _attribute(attrs: dict[ua.AttributeIds, AttributeValue], attr: ua.AttributeIds) -> Any:
-    data_value = attrs[attr].value
-    if data_value is None or data_value.Value is None:
-        raise ValueError(f"node has no {attr.name} attribute value")
-    return data_value.Value.Value

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from asyncua import ua
 from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 
+from gateway.opcua.node_data import attribute, link, reference, target
 from gateway.opcua.uatypes import standard_id, string_id
 
 _A = ua.AttributeIds
@@ -42,7 +42,6 @@ _HAS_NOTIFIER = standard_id(ua.ObjectIds.HasNotifier)
 _MANDATORY = standard_id(ua.ObjectIds.ModellingRule_Mandatory)
 _OPTIONAL = standard_id(ua.ObjectIds.ModellingRule_Optional)
 _CHILD_REFERENCES = (_HAS_COMPONENT, _HAS_PROPERTY)
-_NULL_NODEID = ua.NodeId()
 
 CONDITION_PREFIX = "Alarms"
 
@@ -113,8 +112,8 @@ class ConditionNodeBuilder:
                     f"(a device named {CONDITION_PREFIX!r} has a tag named like the alarm?)"
                 )
             seen.add(node.nodeid)
-        _link(source, condition, _HAS_COMPONENT)
-        _link(source, condition, _HAS_CONDITION)
+        link(source, condition, _HAS_COMPONENT)
+        link(source, condition, _HAS_CONDITION)
         for node in built.nodes:
             self._aspace[node.nodeid] = node
         return built
@@ -131,7 +130,7 @@ class ConditionNodeBuilder:
         """Make `source_id` an event notifier below `notifier_id` (HasNotifier, Part 3)."""
         source = self._aspace[source_id]
         source.attributes[_A.EventNotifier].value = _NOTIFIER[True]
-        _link(self._aspace[notifier_id], source, _HAS_NOTIFIER)
+        link(self._aspace[notifier_id], source, _HAS_NOTIFIER)
 
     def unnotify(self, notifier_id: ua.NodeId, source_id: ua.NodeId) -> None:
         """Undo `notify`; a source already deleted is skipped."""
@@ -163,11 +162,11 @@ class ConditionNodeBuilder:
                 if not ref.IsForward or ref.ReferenceTypeId not in _CHILD_REFERENCES:
                     continue
                 declaration = self._aspace[ref.NodeId]
-                rule = _target(declaration, _HAS_MODELLING_RULE)
+                rule = target(declaration, _HAS_MODELLING_RULE)
                 wanted = rule == _MANDATORY or (rule == _OPTIONAL and name in optional)
                 if wanted and name not in found:
                     found[name] = (ref.ReferenceTypeId, declaration)
-            supertype = _target(type_node, _HAS_SUBTYPE, forward=False)
+            supertype = target(type_node, _HAS_SUBTYPE, forward=False)
             type_node = None if supertype is None else self._aspace[supertype]
         missing = set(optional) - found.keys()
         if missing:
@@ -183,14 +182,14 @@ class ConditionNodeBuilder:
         path: str,
         built: ConditionNodes,
     ) -> None:
-        name = _attribute(declaration, _A.BrowseName).Name
+        name = attribute(declaration, _A.BrowseName).Name
         path = f"{path}{name}"
         nodeid = string_id(_identifier(alarm, path), self._ns)
         node = NodeData(nodeid)
-        for attribute, value in declaration.attributes.items():
+        for attribute_id, value in declaration.attributes.items():
             # Each node needs its own AttributeValue (subscriptions attach to it); the
             # DataValues are shared, as asyncua replaces them on write and never mutates.
-            node.attributes[attribute] = AttributeValue(value.value)  # type: ignore[arg-type]
+            node.attributes[attribute_id] = AttributeValue(value.value)  # type: ignore[arg-type]
         node.attributes[_A.NodeId] = AttributeValue(
             ua.DataValue(ua.Variant(nodeid, ua.VariantType.NodeId))
         )
@@ -201,9 +200,9 @@ class ConditionNodeBuilder:
         )
         # An instance's method runs what is linked to its declaration (condition_methods).
         node.call = declaration.call
-        _link(parent, node, reftype)
+        link(parent, node, reftype)
         built.nodes.append(node)
-        node_class = _attribute(declaration, _A.NodeClass)
+        node_class = attribute(declaration, _A.NodeClass)
         if node_class == ua.NodeClass.Variable:
             built.values[path] = node.attributes[_A.Value]
         elif node_class == ua.NodeClass.Method:
@@ -211,11 +210,11 @@ class ConditionNodeBuilder:
         for ref in declaration.references:
             if ref.IsForward and ref.ReferenceTypeId in _CHILD_REFERENCES:
                 child = self._aspace[ref.NodeId]
-                if _target(child, _HAS_MODELLING_RULE) == _MANDATORY:
+                if target(child, _HAS_MODELLING_RULE) == _MANDATORY:
                     self._copy(alarm, child, ref.ReferenceTypeId, node, f"{path}/", built)
 
     def _reference(self, nodeid: ua.NodeId, reftype: ua.NodeId) -> ua.ReferenceDescription:
-        return _reference(self._aspace[nodeid], reftype, True)
+        return reference(self._aspace[nodeid], reftype, True)
 
 
 def _object(
@@ -247,40 +246,5 @@ def _object(
     return node
 
 
-def _link(parent: NodeData, child: NodeData, reftype: ua.NodeId) -> None:
-    parent.references.append(_reference(child, reftype, True))
-    child.references.append(_reference(parent, reftype, False))
-
-
-def _is(ref: ua.ReferenceDescription, reftype: ua.NodeId, target: ua.NodeId) -> bool:
-    return ref.ReferenceTypeId == reftype and ref.NodeId == target
-
-
-def _reference(target: NodeData, reftype: ua.NodeId, forward: bool) -> ua.ReferenceDescription:
-    node_class = ua.NodeClass(_attribute(target, _A.NodeClass))
-    typedef = _NULL_NODEID
-    if node_class in (ua.NodeClass.Object, ua.NodeClass.Variable):
-        typedef = _target(target, _HAS_TYPE_DEFINITION) or _NULL_NODEID
-    return ua.ReferenceDescription(
-        ReferenceTypeId=reftype,
-        IsForward=forward,
-        NodeId=target.nodeid,
-        BrowseName=_attribute(target, _A.BrowseName),
-        DisplayName=_attribute(target, _A.DisplayName),
-        NodeClass=node_class,
-        TypeDefinition=typedef,
-    )
-
-
-def _target(node: NodeData, reftype: ua.NodeId, forward: bool = True) -> ua.NodeId | None:
-    for ref in node.references:
-        if ref.IsForward == forward and ref.ReferenceTypeId == reftype:
-            return ref.NodeId
-    return None
-
-
-def _attribute(node: NodeData, attr: ua.AttributeIds) -> Any:
-    value = node.attributes[attr].value
-    if value is None or value.Value is None:
-        raise ValueError(f"{node.nodeid.to_string()} has no {attr.name}")
-    return value.Value.Value
+def _is(ref: ua.ReferenceDescription, reftype: ua.NodeId, node_id: ua.NodeId) -> bool:
+    return ref.ReferenceTypeId == reftype and ref.NodeId == node_id

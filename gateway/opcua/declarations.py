@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from asyncua import ua
 from asyncua.server.address_space import AddressSpace, NodeData
 
+from gateway.opcua.node_data import attribute, target
 from gateway.opcua.uatypes import standard_id
 
 _A = ua.AttributeIds
@@ -73,9 +73,9 @@ class ObjectTypeModel:
 def read_object_type(aspace: AddressSpace, nodeid: ua.NodeId) -> ObjectTypeModel:
     """The ObjectType at `nodeid`, with its declarations; ValueError if it is not one."""
     node = aspace[nodeid]
-    if _attribute(node, _A.NodeClass) != ua.NodeClass.ObjectType:
+    if attribute(node, _A.NodeClass) != ua.NodeClass.ObjectType:
         raise ValueError(f"{nodeid.to_string()} is not an ObjectType")
-    name = _attribute(node, _A.BrowseName).Name
+    name = attribute(node, _A.BrowseName).Name
     return ObjectTypeModel(nodeid, name, tuple(_declarations(aspace, node)))
 
 
@@ -84,10 +84,10 @@ def _declarations(aspace: AddressSpace, parent: NodeData) -> Iterator[Declaratio
         if not ref.IsForward or ref.ReferenceTypeId not in (_HAS_COMPONENT, _HAS_PROPERTY):
             continue
         child = aspace[ref.NodeId]
-        rule = _target(child, _HAS_MODELLING_RULE)
+        rule = target(child, _HAS_MODELLING_RULE)
         if rule not in (_MANDATORY, _OPTIONAL):
             continue  # not an InstanceDeclaration, or a placeholder: nothing to build
-        if _attribute(child, _A.NodeClass) != ua.NodeClass.Variable:
+        if attribute(child, _A.NodeClass) != ua.NodeClass.Variable:
             raise ValueError(
                 f"{child.nodeid.to_string()}: the gateway instantiates variable declarations "
                 "only"
@@ -97,14 +97,14 @@ def _declarations(aspace: AddressSpace, parent: NodeData) -> Iterator[Declaratio
         if default is not None and default.Value is None:
             default = None
         yield Declaration(
-            browse_name=_attribute(child, _A.BrowseName),
-            display_name=_attribute(child, _A.DisplayName),
-            description=_attribute(child, _A.Description),
+            browse_name=attribute(child, _A.BrowseName),
+            display_name=attribute(child, _A.DisplayName),
+            description=attribute(child, _A.Description),
             reference_type=ref.ReferenceTypeId,
             type_definition=_type_definition(child),
-            data_type=_attribute(child, _A.DataType),
-            value_rank=_attribute(child, _A.ValueRank),
-            access_level=_attribute(child, _A.AccessLevel),
+            data_type=attribute(child, _A.DataType),
+            value_rank=attribute(child, _A.ValueRank),
+            access_level=attribute(child, _A.AccessLevel),
             default=default,
             optional=rule == _OPTIONAL,
             children=tuple(_declarations(aspace, child)),
@@ -112,21 +112,7 @@ def _declarations(aspace: AddressSpace, parent: NodeData) -> Iterator[Declaratio
 
 
 def _type_definition(node: NodeData) -> ua.NodeId:
-    typedef = _target(node, _HAS_TYPE_DEFINITION)
+    typedef = target(node, _HAS_TYPE_DEFINITION)
     if typedef is None:
         raise ValueError(f"{node.nodeid.to_string()} has no HasTypeDefinition reference")
     return typedef
-
-
-def _target(node: NodeData, reftype: ua.NodeId) -> ua.NodeId | None:
-    for ref in node.references:
-        if ref.IsForward and ref.ReferenceTypeId == reftype:
-            return ref.NodeId
-    return None
-
-
-def _attribute(node: NodeData, attr: ua.AttributeIds) -> Any:
-    value = node.attributes[attr].value
-    if value is None or value.Value is None:
-        raise ValueError(f"{node.nodeid.to_string()} has no {attr.name}")
-    return value.Value.Value
