@@ -30,7 +30,7 @@ from gateway.metrics import (
 from gateway.model_manager import ModelInfo, ModelManager, ModelRequestError
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
-from gateway.web_views import alarms, overview, tag_values
+from gateway.web_views import alarms, health, overview, tag_values
 from web.facade import (
     AuditEntry,
     EditOutcome,
@@ -58,13 +58,7 @@ class GatewayWebFacade:
     # -- monitoring ------------------------------------------------------------------------
 
     def health(self) -> Json:
-        gateway = self._gateway
-        statuses = [poller.status() for poller in gateway.fleet.pollers.values()]
-        return {
-            "status": "ok" if gateway.started.is_set() else "starting",
-            "devices": len(statuses),
-            "devices_connected": sum(status.connected for status in statuses),
-        }
+        return health(self._gateway)
 
     def metrics(self) -> str:
         gateway = self._gateway

@@ -27,24 +27,34 @@ QUALITY_LABELS = {
 }
 
 
-def overview(gateway: Gateway, now: datetime) -> dict[str, Any]:
+def health(gateway: Gateway) -> dict[str, Any]:
+    """Serving or starting, and how many devices are connected (/healthz shows the first)."""
     statuses = [poller.status() for poller in gateway.fleet.pollers.values()]
+    return {
+        "status": "ok" if gateway.started.is_set() else "starting",
+        "devices": len(statuses),
+        "devices_connected": sum(status.connected for status in statuses),
+    }
+
+
+def overview(gateway: Gateway, now: datetime) -> dict[str, Any]:
     hub = gateway.alarms
     active = [name for name, alarm in hub.alarms.items() if alarm.active] if hub else []
     bridge = gateway.bridge
+    rul_units = {slot.asset.name: slot.model.manifest.output_unit or ""
+                 for slot in gateway.model_slots() if slot.kind == "rul"}
     return {
         "time": now.isoformat(),
         "gateway": {
+            **health(gateway),
             "name": gateway.config.gateway.name,
-            "status": "ok" if gateway.started.is_set() else "starting",
-            "devices": len(statuses),
-            "devices_connected": sum(status.connected for status in statuses),
             "active_alarms": len(active),
             "mqtt": None if bridge is None
             else "connected" if bridge.stats.connected else "disconnected (alarms are kept)",
         },
-        "devices": [_device(status) for status in statuses],
-        "assets": [_asset(gateway, asset.name) for asset in gateway.config.assets],
+        "devices": [_device(poller.status()) for poller in gateway.fleet.pollers.values()],
+        "assets": [_asset(gateway, asset.name, rul_units.get(asset.name, ""))
+                   for asset in gateway.config.assets],
     }
 
 
@@ -62,17 +72,15 @@ def _device(status: DeviceStatus) -> dict[str, Any]:
     }
 
 
-def _asset(gateway: Gateway, name: str) -> dict[str, Any]:
+def _asset(gateway: Gateway, name: str, rul_unit: str) -> dict[str, Any]:
     scores = gateway.latest_scores.get(name, {})
     anomaly, rul = scores.get("anomaly"), scores.get("rul")
-    slot_units = {slot.kind: slot.model.manifest.output_unit
-                  for slot in gateway.model_slots() if slot.asset.name == name}
     return {
         "name": name,
         "anomaly_score": _number(anomaly.value) if anomaly else None,
         "anomaly": anomaly.anomaly if anomaly else None,
         "rul": _number(rul.value) if rul else None,
-        "rul_unit": slot_units.get("rul", ""),
+        "rul_unit": rul_unit,
         "active_alarms": gateway.alarms.standing(name) if gateway.alarms else [],
     }
 

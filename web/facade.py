@@ -9,7 +9,7 @@ refused raise `Refused` with a reason for the person who asked.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -77,7 +77,6 @@ class TagChoices:
     tables: Sequence[str] = ()
     types: Sequence[str] = ()
     orders: Sequence[str] = ()
-    extra: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 class WebFacade(Protocol):

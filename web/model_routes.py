@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from aiohttp import BodyPartReader, web
 
 from web.auth import current_user, requires
@@ -33,30 +35,27 @@ class ModelRoutes:
         """A multipart form with the file in its `model` part."""
         asset, kind = request.match_info["asset"], request.match_info["kind"]
         data = await _uploaded_file(request)
-        try:
-            version = await self._facade.upload_model(asset, kind, data,
-                                                      current_user(request).name)
-        except Refused as exc:
-            return refused(exc)
-        return web.json_response({"version": version})
+        user = current_user(request).name
+        return await _answer("version", self._facade.upload_model(asset, kind, data, user))
 
     async def activate(self, request: web.Request) -> web.Response:
         asset, kind = request.match_info["asset"], request.match_info["kind"]
         version = text_field(await json_object(request), "version")
-        try:
-            status = await self._facade.activate_model(asset, kind, version,
-                                                       current_user(request).name)
-        except Refused as exc:
-            return refused(exc)
-        return web.json_response({"status": status})
+        user = current_user(request).name
+        return await _answer("status", self._facade.activate_model(asset, kind, version, user))
 
     async def roll_back(self, request: web.Request) -> web.Response:
         asset, kind = request.match_info["asset"], request.match_info["kind"]
-        try:
-            status = await self._facade.roll_back_model(asset, kind, current_user(request).name)
-        except Refused as exc:
-            return refused(exc)
-        return web.json_response({"status": status})
+        user = current_user(request).name
+        return await _answer("status", self._facade.roll_back_model(asset, kind, user))
+
+
+async def _answer(key: str, action: Awaitable[str]) -> web.Response:
+    """{key: what the gateway's action gave}, or its refusal."""
+    try:
+        return web.json_response({key: await action})
+    except Refused as exc:
+        return refused(exc)
 
 
 async def _uploaded_file(request: web.Request) -> bytes:
