@@ -12,6 +12,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.opcua",
     "tests.fixtures.mqtt",
     "tests.fixtures.browser",
+    "tests.fixtures.disk",
 ]
 
 
