@@ -11,6 +11,10 @@ Only devices apply live. An imported file whose other sections differ from the r
 ones is saved and those sections are reported as needing a restart; its devices still
 apply live unless the running alarms or assets need a tag it removes, in which case they
 wait for the restart too. Without a file (the demo), edits apply live and are not saved.
+
+An import that removes `[web]`, changes `[opcua]` or has no devices while the file has
+some is hard to undo from the page (issue #17): it raises `DangerousImport`, doing
+nothing, unless confirmed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from gateway.alarms.hub import AlarmHub
 from gateway.config.device_diff import DeviceDiff, diff_devices
 from gateway.config.document import ConfigDocument
 from gateway.config.loader import validate_text
-from gateway.config.model import DeviceConfig, GatewayConfig
+from gateway.config.model import DeviceConfig, GatewayConfig, OpcuaSection
 from gateway.config.problem import Problem
 from gateway.config.sources import SourceKind
 from gateway.opcua.server import OpcuaServer
@@ -52,6 +56,14 @@ class EditOutcome:
         return not any(problem.is_error for problem in self.problems)
 
 
+class DangerousImport(Exception):
+    """An import that needs an explicit confirmation; nothing was done."""
+
+    def __init__(self, dangers: list[str]) -> None:
+        super().__init__("; ".join(dangers))
+        self.dangers = dangers  # one line per danger, in words for the engineer
+
+
 class ConfigHolder(Protocol):
     """Where the running configuration lives (the Gateway): the web facade reads it there."""
 
@@ -64,6 +76,7 @@ class _Plan:
 
     problems: list[Problem]
     candidate: ConfigDocument
+    config: GatewayConfig  # the candidate's, as the next start will run it
     diff: DeviceDiff
     restart_needed: list[str]
     # The running configuration once the devices are applied, and its document; None
@@ -92,6 +105,7 @@ class DeviceEditor:
         self._hub = hub
         self._document = document  # what the file holds
         self._running = document  # what runs: differs from the file until a restart
+        self._saved = holder.config  # what the file holds, validated
         self._file = str(config_file) if config_file is not None else EMBEDDED
         self._lock = asyncio.Lock()
 
@@ -136,8 +150,9 @@ class DeviceEditor:
             plan = await asyncio.to_thread(self._plan, candidate, running, None)
             return await self._carry_out(plan)
 
-    async def import_text(self, text: str) -> EditOutcome:
-        """Make `text` the configuration file: checked, saved, its devices applied live."""
+    async def import_text(self, text: str, *, confirmed: bool = False) -> EditOutcome:
+        """Make `text` the configuration file: checked, saved, its devices applied live.
+        Raises DangerousImport, doing nothing, when it needs to be `confirmed`."""
         async with self._lock:
             text = text.removeprefix("\ufeff")  # as the loader reads a file
             checked = await asyncio.to_thread(validate_text, text, self._file)
@@ -149,6 +164,10 @@ class DeviceEditor:
                 return _refused([Problem(self._file, "", f"cannot edit this TOML: {exc}")])
             running = self._holder.config
             plan = await asyncio.to_thread(self._plan, candidate, running, checked)
+            if isinstance(plan, _Plan) and not confirmed:
+                dangers = _dangers(self._saved, plan)
+                if dangers:
+                    raise DangerousImport(dangers)
             return await self._carry_out(plan)
 
     def _plan(
@@ -179,6 +198,7 @@ class DeviceEditor:
         return _Plan(
             problems=problems,
             candidate=candidate,
+            config=config,
             diff=diff_devices(running.devices, config.devices),
             restart_needed=[name for name in GatewayConfig.model_fields if name in differ],
             live=live,
@@ -195,6 +215,7 @@ class DeviceEditor:
                 failure = Problem(self._file, "", f"cannot save the file: {exc}")
                 return _refused([*plan.problems, failure])
         self._document = plan.candidate
+        self._saved = plan.config
         if plan.live is not None:
             config, document = plan.live
             await self._apply_live(self._holder.config.devices, config.devices)
@@ -243,6 +264,27 @@ class DeviceEditor:
             for name, source in self._hub.sources.items()
             if source.kind is SourceKind.TAG and source.owner == device
         ]
+
+
+def _dangers(saved: GatewayConfig, plan: _Plan) -> list[str]:
+    """What an import would do that is hard to undo from the page, compared with the file."""
+    new = plan.config
+    dangers = []
+    if saved.web is not None and new.web is None:
+        dangers.append("it has no [web] section: this page will not be served after the "
+                       "next start")
+    opcua = [key for key in OpcuaSection.model_fields
+             if getattr(saved.opcua, key) != getattr(new.opcua, key)]
+    if opcua:
+        dangers.append(f"it changes [opcua] {', '.join(opcua)}: OPC UA clients must use the "
+                       "new settings after the next start")
+    if saved.devices and not new.devices:
+        names = ", ".join(device.name for device in saved.devices)
+        one = len(saved.devices) == 1
+        when = "now" if plan.live is not None else "at the next start"
+        dangers.append(f"it has no devices: {names} {'stops' if one else 'stop'} being "
+                       f"polled {when} and {'its' if one else 'their'} OPC UA nodes go")
+    return dangers
 
 
 def _refused(problems: list[Problem]) -> EditOutcome:

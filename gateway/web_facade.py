@@ -18,6 +18,7 @@ from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
+from gateway.live_config import DangerousImport
 from gateway.live_config import EditOutcome as GatewayEditOutcome
 from gateway.metrics import (
     alarm_metrics,
@@ -37,6 +38,7 @@ from web.facade import (
     FieldProblem,
     HistorySeries,
     Json,
+    NeedsConfirmation,
     NotFound,
     Refused,
     TagChoices,
@@ -101,8 +103,13 @@ class GatewayWebFacade:
         outcome = await self._gateway.devices_editor.apply_devices(devices)
         return await self._recorded(outcome, user, "devices changed")
 
-    async def import_config(self, text: str, user: str) -> EditOutcome:
-        outcome = await self._gateway.devices_editor.import_text(text)
+    async def import_config(
+        self, text: str, user: str, *, confirmed: bool = False
+    ) -> EditOutcome:
+        try:
+            outcome = await self._gateway.devices_editor.import_text(text, confirmed=confirmed)
+        except DangerousImport as exc:
+            raise NeedsConfirmation(exc.dangers) from None
         return await self._recorded(outcome, user, "configuration imported")
 
     async def _recorded(

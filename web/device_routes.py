@@ -7,8 +7,15 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.device_form import device_tables
-from web.facade import Refused, WebFacade
-from web.requests import integer_field, json_object, outcome_json, refused, text_field
+from web.facade import NeedsConfirmation, Refused, WebFacade
+from web.requests import (
+    BadRequest,
+    integer_field,
+    json_object,
+    outcome_json,
+    refused,
+    text_field,
+)
 from web.users import Role
 
 MAX_IMPORT_CHARS = 1024 * 1024
@@ -52,11 +59,24 @@ class DeviceRoutes:
         )
 
     async def import_(self, request: web.Request) -> web.Response:
-        text = text_field(await json_object(request), "text")
+        body = await json_object(request)
+        text = text_field(body, "text")
+        confirmed = body.get("confirm", False)
+        if not isinstance(confirmed, bool):
+            raise BadRequest("confirm: expected true or false")
         if len(text) > MAX_IMPORT_CHARS:
-            return web.json_response(
-                {"error": f"the file is larger than {MAX_IMPORT_CHARS} characters"}, status=400)
-        return outcome_json(await self._facade.import_config(text, current_user(request).name))
+            raise BadRequest(f"the file is larger than {MAX_IMPORT_CHARS} characters")
+        if _blank(text):
+            # It validates (every section has defaults) and would replace the file with
+            # nothing while the devices keep running (issue #17).
+            raise BadRequest("the imported file holds no configuration (only blank lines "
+                             "and comments); nothing was changed")
+        try:
+            outcome = await self._facade.import_config(
+                text, current_user(request).name, confirmed=confirmed)
+        except NeedsConfirmation as exc:
+            return web.json_response({"error": str(exc), "confirm": exc.dangers}, status=409)
+        return outcome_json(outcome)
 
     async def audit(self, request: web.Request) -> web.Response:
         entries = await self._facade.audit(MAX_AUDIT_ENTRIES)
@@ -77,3 +97,9 @@ class DeviceRoutes:
         except Refused as exc:
             return refused(exc)
         return web.json_response({"words": words, "decodings": decodings})
+
+
+def _blank(text: str) -> bool:
+    """Nothing but blank lines and comments: a TOML document without a single key."""
+    lines = text.removeprefix("\ufeff").splitlines()
+    return all(not line.strip() or line.lstrip().startswith("#") for line in lines)

@@ -24,6 +24,15 @@ class NotFound(Refused):
     """The action names a device, alarm, asset or version the gateway does not have."""
 
 
+class NeedsConfirmation(Refused):
+    """An import that would do something hard to undo (issue #17); nothing was done. It goes
+    ahead when sent again confirmed."""
+
+    def __init__(self, dangers: Sequence[str]) -> None:
+        super().__init__(f"this import needs your confirmation: {'; '.join(dangers)}")
+        self.dangers = list(dangers)  # one line per danger, for the person to confirm
+
+
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
     """One problem of a configuration, as `uvelka check-config` prints it."""
@@ -121,8 +130,12 @@ class WebFacade(Protocol):
         """Validate, apply live and save a new list of devices."""
         ...
 
-    async def import_config(self, text: str, user: str) -> EditOutcome:
-        """Validate, apply live and save a whole configuration file."""
+    async def import_config(
+        self, text: str, user: str, *, confirmed: bool = False
+    ) -> EditOutcome:
+        """Validate, apply live and save a whole configuration file. Raises NeedsConfirmation,
+        doing nothing, when the file removes [web], changes [opcua] or has no devices
+        unless `confirmed`."""
         ...
 
     async def audit(self, limit: int) -> list[AuditEntry]:

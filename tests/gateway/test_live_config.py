@@ -18,6 +18,7 @@ from drivers.base import Table
 from gateway.app import Gateway
 from gateway.config import check_file, load_config
 from gateway.config.document import ConfigDocument
+from gateway.live_config import DangerousImport
 from gateway.opcua.condition_nodes import condition_id
 from tests.fixtures.gateway import WAIT_S, has_status, node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer
@@ -243,7 +244,14 @@ async def test_an_import_with_another_opcua_section_is_saved_for_the_restart(
     async with serving(config_file) as (gateway, client):
         running = gateway.config
 
-        outcome = await gateway.devices_editor.import_text(text)
+        with pytest.raises(DangerousImport) as refused:
+            await gateway.devices_editor.import_text(text)
+        assert refused.value.dangers == [
+            "it changes [opcua] namespace: OPC UA clients must use the new settings after "
+            "the next start"]
+        assert gateway.devices_editor.export_text() == text_of(config_file)
+
+        outcome = await gateway.devices_editor.import_text(text, confirmed=True)
 
         assert outcome.applied
         assert outcome.restart_needed == ["opcua"]

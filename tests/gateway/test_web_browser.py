@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from asyncua import Client
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Dialog, Locator, Page, expect
 
 from drivers.base import Table
 from gateway.app import Gateway
@@ -303,3 +303,31 @@ async def test_trends_chart_the_history_of_a_tag_and_a_model_output(
     assert points >= 2
     await expect(page.locator("#chart")).to_contain_text("pump1.flow")
     browser_log.assert_clean()
+
+
+async def test_an_import_without_the_web_section_is_imported_only_once_confirmed(
+    plant: Plant, page: Page, browser_log: BrowserLog, tmp_path: Path
+) -> None:
+    before = plant.config_file.read_text(encoding="utf-8")
+    upload = tmp_path / "no-web.toml"
+    upload.write_text(before.replace("[web]\nport = 0\n", ""), encoding="utf-8")
+    dialogs: list[str] = []
+    answers = iter([False, True])  # the engineer cancels once, then confirms
+
+    async def answer(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await (dialog.accept() if next(answers) else dialog.dismiss())
+
+    page.on("dialog", answer)
+    await log_in(page, plant)
+    await page.goto(plant.url("/devices"))
+    await page.locator("#import-file").set_input_files(upload)
+    await expect(page.locator("#notice")).to_have_text("Not imported: nothing was changed.")
+    assert plant.config_file.read_text(encoding="utf-8") == before
+    await page.locator("#import-file").set_input_files(upload)
+    await expect(page.locator("#notice")).to_contain_text(
+        "Applied: nothing changed. Saved. Takes effect at the next start: web.")
+    assert plant.config_file.read_text(encoding="utf-8") == upload.read_text(encoding="utf-8")
+    assert dialogs == ["Import no-web.toml? This import:\n- it has no [web] section: this page "
+                       "will not be served after the next start"] * 2
+    browser_log.assert_clean(expected_statuses={409})

@@ -78,7 +78,9 @@ class FakeFacade:
         await self.record(user, "devices changed", f"{len(devices)} devices")
         return EditOutcome(changes=[f"{len(devices)} devices"], saved=True)
 
-    async def import_config(self, text: str, user: str) -> EditOutcome:
+    async def import_config(
+        self, text: str, user: str, *, confirmed: bool = False
+    ) -> EditOutcome:
         if self.problems:
             return EditOutcome(problems=list(self.problems))
         await self.record(user, "configuration imported", f"{len(text)} characters")

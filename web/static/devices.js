@@ -189,8 +189,22 @@ function deleteDevice() {
 async function importFile(event) {
   const file = event.target.files[0];
   if (!file) return;
+  event.target.value = "";  // the same file chosen again is a new import
+  const text = await file.text();
   try {
-    const outcome = await postJson("/api/config", { text: await file.text() });
+    let outcome;
+    try {
+      outcome = await postJson("/api/config", { text });
+    } catch (error) {
+      // An import the gateway wants confirmed (no [web], another [opcua], no devices).
+      if (!(error instanceof ApiError && error.status === 409 && error.body.confirm)) throw error;
+      const dangers = error.body.confirm.map((danger) => `- ${danger}`).join("\n");
+      if (!confirm(`Import ${file.name}? This import:\n${dangers}`)) {
+        notify("Not imported: nothing was changed.", "ok");
+        return;
+      }
+      outcome = await postJson("/api/config", { text, confirm: true });
+    }
     if (report(outcome)) await load();
     else { notify(`Not imported: ${outcome.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`); }
   } catch (error) {
