@@ -51,15 +51,18 @@ def device_metrics(statuses: Iterable[DeviceStatus]) -> list[Metric]:
                       "Poll cycles that ended after the next one was due")
     round_trip = Metric("uvelka_device_round_trip_seconds", "gauge",
                         "Round-trip time of the last successful request")
+    unexpected = Metric("uvelka_device_unexpected_errors_total", "counter",
+                        "Failures of the device loop that were not link or device errors")
     for status in statuses:
         device = status.device
         connected.add(float(status.connected), device=device)
         polls.add(status.poll_count, device=device)
         errors.add(status.error_count, device=device)
         overruns.add(status.overruns, device=device)
+        unexpected.add(status.unexpected_errors, device=device)
         if status.round_trip_s is not None:
             round_trip.add(status.round_trip_s, device=device)
-    return [connected, polls, errors, overruns, round_trip]
+    return [connected, polls, errors, overruns, round_trip, unexpected]
 
 
 def alarm_metrics(hub: AlarmHub) -> list[Metric]:

@@ -19,11 +19,12 @@ Decisions, in the order a reader will wonder about them:
 - **Errors are translated here and nothing from pymodbus escapes**:
   exception response 2 -> `IllegalAddress`; 10 and 11 (a gateway saying the unit behind it
   is unreachable) -> `Unavailable`; any other exception code -> `Rejected`; no answer,
-  refused or lost connection, OSError, pymodbus connection/IO errors -> `Unavailable`; an
-  answer that does not match its request (function code, count, echoed address) ->
-  `Unavailable` as well: the link is out of step, which retrying cures and which the
-  runtime must not treat as a bug. A request no device may be asked (a block past the
-  protocol limits, a write that does not fit its tag) -> ValueError: a bug in the caller.
+  refused or lost connection, a host name the resolver refuses, OSError, pymodbus
+  connection/IO errors -> `Unavailable`; an answer that does not match its request
+  (function code, count, echoed address) -> `Unavailable` as well: the link is out of
+  step, which retrying cures and which the runtime must not treat as a bug. A request no
+  device may be asked (a block past the protocol limits, a write that does not fit its
+  tag) -> ValueError: a bug in the caller.
 - **Late answers.** Modbus TCP answers carry the request's transaction id; pymodbus drops
   any other. RTU frames carry only the unit id: pymodbus drops a late answer from another
   unit, and clears its receive buffer before each request, but would take a late answer
@@ -181,7 +182,18 @@ class _Link:
         logger.debug("link %s closed", self.name)
 
     async def _connect(self, unit: int, request: _Request) -> None:
-        if await self._client.connect():
+        try:
+            connected = await self._client.connect()
+        except ValueError as exc:
+            # The resolver refuses the host name before any I/O: UnicodeError from the IDNA
+            # codec (an empty label, "plc1..plant"), ValueError for a NUL. pymodbus lets
+            # both through; to the runtime it is a link that cannot come up (issue #17).
+            self._mark_down(f"host name {self.settings.host!r} cannot be resolved")
+            raise Unavailable(
+                f"{_context(self, unit, request)}: host name {self.settings.host!r} cannot "
+                f"be resolved ({exc}); expected a DNS name or an IP address"
+            ) from exc
+        if connected:
             return
         self._mark_down("cannot connect")
         verb = "open" if self.settings.scheme is Scheme.RTU else "connect to"

@@ -16,3 +16,4 @@ class DeviceStatus:
     error_count: int
     round_trip_s: float | None
     overruns: int = 0  # poll cycles that ended after the next one was due
+    unexpected_errors: int = 0  # failures that were not link or device errors (issue #17)

@@ -65,6 +65,13 @@ class DevicePoller:
     ADDRESS is split until the missing address is found, and remembered as a hole.
     Writes and register reads are queued into this loop, so the connection is only ever
     used from here; those still waiting when the loop stops fail.
+
+    Any other exception (a bug, a library error the driver did not translate) is contained
+    here, per device (issue #17): the device's tags go Bad, its status shows the error, it
+    is logged once with its traceback and counted, the connection is opened again after a
+    backoff, and the other devices never notice. docs/style.md §5 would end the process
+    instead; but a fault that comes back at every start (a device URL saved from the page)
+    would then keep the whole plant's data from flowing until someone edits files by hand.
     """
 
     def __init__(
@@ -96,15 +103,17 @@ class DevicePoller:
             device.poll_interval, max(device.poll_interval, self._options.backoff_max_s)
         )
         self._down_since: float | None = None
+        self._failed_since: float | None = None  # since the first unexpected error in a row
         self._last_error = ""
         self.poll_count = 0
         self.error_count = 0
+        self.unexpected_errors = 0
         self.overruns = 0
         self._round_trip_s: float | None = None
 
     @property
     def connected(self) -> bool:
-        return self._down_since is None and self.poll_count > 0
+        return self._down_since is None and self._failed_since is None and self.poll_count > 0
 
     @property
     def blocks(self) -> list[ReadBlock]:
@@ -112,10 +121,16 @@ class DevicePoller:
         return list(self._blocks)
 
     async def run(self) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled; an unexpected error is contained and retried (see class)."""
         try:
-            async with self._driver.open(self.device) as conn:
-                await self._loop(conn)
+            while True:
+                try:
+                    async with self._driver.open(self.device) as conn:
+                        await self._loop(conn)
+                except Exception as exc:  # noqa: BLE001 - issue #17, see the class docstring
+                    delay_s = self._backoff.next_delay()
+                    self._failed_unexpectedly(exc, delay_s)
+                    await asyncio.sleep(delay_s)
         finally:
             self._fail_requests()
 
@@ -313,6 +328,23 @@ class DevicePoller:
         self.error_count += 1
         self._last_error = str(exc)
 
+    def _failed_unexpectedly(self, exc: Exception, retry_in_s: float) -> None:
+        """Every tag Bad, the error in the status, logged once per run of failures."""
+        self.unexpected_errors += 1
+        self._count_error(exc)
+        self._last_error = f"unexpected error: {type(exc).__name__}: {exc}"
+        if self._failed_since is None:
+            self._failed_since = self._clock.monotonic()
+            logger.error("%s: %s; its tags are Bad, retrying in %.1f s with backoff",
+                         self.device.name, self._last_error, retry_in_s, exc_info=exc)
+        else:
+            logger.debug("%s: still failing: %s", self.device.name, self._last_error)
+        self._fail_requests()
+        samples: list[Sample] = []
+        self._degrade(list(self._tags.values()), Quality.COMM_ERROR, samples)
+        self._flush(samples)
+        self._status_sink(self.status())
+
     def _link_failed(self, exc: Unavailable, samples: list[Sample]) -> None:
         self._count_error(exc)
         now_mono = self._clock.monotonic()
@@ -344,6 +376,10 @@ class DevicePoller:
         return min(deadlines, default=None)
 
     def _link_ok(self) -> None:
+        if self._failed_since is not None:
+            logger.info("%s: polling again after %.1f s of unexpected errors", self.device.name,
+                        self._clock.monotonic() - self._failed_since)
+            self._failed_since = None
         if self._down_since is not None:
             outage = self._clock.monotonic() - self._down_since
             logger.info("%s: link back after %.1f s", self.device.name, outage)
@@ -394,4 +430,5 @@ class DevicePoller:
             error_count=self.error_count,
             round_trip_s=self._round_trip_s,
             overruns=self.overruns,
+            unexpected_errors=self.unexpected_errors,
         )

@@ -15,7 +15,7 @@ from gateway.core.quality import Quality
 from gateway.core.sample import Sample
 from gateway.core.status import DeviceStatus
 from gateway.core.writes import WriteFailure, WriteFailureReason
-from gateway.runtime.field_driver import ModbusFieldDriver
+from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
 from gateway.runtime.poller import DevicePoller, PollerOptions
 from tests.fixtures.modbus import PymodbusServer
 
@@ -72,10 +72,13 @@ def u16(name: str, address: int, **extra: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def polling(
-    device: DeviceConfig, recorder: Recorder, options: PollerOptions | None = None
+    device: DeviceConfig,
+    recorder: Recorder,
+    options: PollerOptions | None = None,
+    driver: FieldDriver | None = None,
 ) -> AsyncIterator[DevicePoller]:
     poller = DevicePoller(
-        device, ModbusFieldDriver(), recorder.publish, recorder.status, options=options
+        device, driver or ModbusFieldDriver(), recorder.publish, recorder.status, options=options
     )
     task = asyncio.create_task(poller.run())
     try:
