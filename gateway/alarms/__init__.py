@@ -1,10 +1,11 @@
 """Alarm rules and the ISA-18.2 alarm state machine: pure logic, no I/O."""
 
-from gateway.alarms.events import AlarmEvent, AlarmState, EventKind
+from gateway.alarms.events import COMMENT_MAX, AlarmEvent, AlarmState, EventKind
 from gateway.alarms.rules import AlarmRule, Condition, Debounce
 from gateway.alarms.state import Alarm, AlarmError, StaleEventId
 
 __all__ = [
+    "COMMENT_MAX",
     "Alarm",
     "AlarmError",
     "AlarmEvent",

@@ -10,6 +10,11 @@ from enum import StrEnum
 from gateway.core.quality import Quality
 from gateway.core.sample import Value
 
+# The longest operator comment (acknowledge, shelve) the gateway takes, in characters,
+# whichever way it comes (MQTT command, OPC UA Acknowledge): a comment is stored with
+# the alarm's state and published with its event, so it is bounded (issue #17).
+COMMENT_MAX = 4096
+
 
 class AlarmState(StrEnum):
     """The ISA-18.2 alarm states (shelving is orthogonal, as in OPC UA Part 9)."""

@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.alarms import COMMENT_MAX
+
 USER_MAX = 256
-COMMENT_MAX = 4096
 _KEYS = {"user", "comment", "id"}
 # The canonical 8-4-4-4-12 form only: uuid.UUID would also take braces, "urn:uuid:" and
 # no hyphens, which the schema's pattern does not.

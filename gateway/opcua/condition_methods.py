@@ -7,7 +7,8 @@ declarations run (gateway.opcua.condition_nodes), so a client may call Acknowled
 the type's MethodId with the ConditionId as ObjectId, as Part 9 §5.7.3 requires, or by
 the instance's own method. asyncua awaits a coroutine callback in the client's request
 with the ObjectId and the input arguments as Variants; the arguments are checked here
-(Part 4 §5.11.2). The hub's acknowledge is synchronous and cheap: nothing here waits.
+(Part 4 §5.11.2), an acknowledgement's comment against the gateway's COMMENT_MAX. The
+hub's acknowledge is synchronous and cheap: nothing here waits.
 
 The gateway's conditions are always enabled, keep no comments but an acknowledgement's
 and have no branches: Enable answers Bad_ConditionAlreadyEnabled, Disable and AddComment
@@ -24,7 +25,7 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.server.internal_server import InternalServer
 
-from gateway.alarms import AlarmError, StaleEventId
+from gateway.alarms import COMMENT_MAX, AlarmError, StaleEventId
 from gateway.opcua.conditions import AlarmHandler, Conditions
 from gateway.opcua.subscriptions import caller_name, refusal
 from gateway.opcua.uatypes import make_status, standard_id
@@ -77,8 +78,16 @@ class ConditionMethods:
         if not isinstance(event_id, bytes) or len(event_id) != 16:
             # Every EventId of ours is a UUID's 16 bytes (gateway.opcua.condition_fields).
             return make_status(ua.StatusCodes.BadEventIdUnknown)
-        user = caller_name()
         text = comment.Text if isinstance(comment, ua.LocalizedText) else None
+        if text is not None and len(text) > COMMENT_MAX:
+            # Stored with the alarm and published with its event: bounded as the MQTT
+            # command bounds it (issue #17).
+            logger.info(
+                "OPC UA acknowledge of alarm %r refused: a comment of %d characters "
+                "(at most %d)", name, len(text), COMMENT_MAX
+            )
+            return _refused_argument(1, len(args), ua.StatusCodes.BadOutOfRange)
+        user = caller_name()
         try:
             self._handler.acknowledge(name, user, text or "", uuid.UUID(bytes=event_id))
         except KeyError:
@@ -146,7 +155,18 @@ def _arguments(
         for arg, allowed in zip(args, expected, strict=True)
     ]
     if any(not result.is_good() for result in results):
-        return ua.CallMethodResult(
-            StatusCode=make_status(ua.StatusCodes.BadInvalidArgument), InputArgumentResults=results
-        )
+        return _invalid(results)
     return [arg.Value for arg in args]
+
+
+def _refused_argument(index: int, count: int, code: int) -> ua.CallMethodResult:
+    """Bad_InvalidArgument, argument `index` of `count` refused with `code`."""
+    return _invalid(
+        [make_status(code if i == index else ua.StatusCodes.Good) for i in range(count)]
+    )
+
+
+def _invalid(results: list[ua.StatusCode]) -> ua.CallMethodResult:
+    return ua.CallMethodResult(
+        StatusCode=make_status(ua.StatusCodes.BadInvalidArgument), InputArgumentResults=results
+    )

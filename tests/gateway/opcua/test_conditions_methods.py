@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asyncua import Client, ua
 
-from gateway.alarms import Alarm, AlarmRule, Condition
+from gateway.alarms import COMMENT_MAX, Alarm, AlarmRule, Condition
 from gateway.config.model import GatewayConfig
 from gateway.core.quality import Quality
 from gateway.opcua import OpcuaServer
@@ -219,6 +219,37 @@ async def test_acknowledge_checks_its_arguments(
         status(ua.StatusCodes.BadTypeMismatch),
         status(ua.StatusCodes.Good),
     ]
+
+
+async def test_an_acknowledge_comment_over_the_limit_is_refused_and_nothing_is_stored(
+    hub: AlarmHub, hot: Alarm, opcua_client: Client, opcua_server: OpcuaServer
+) -> None:
+    """Issue #17: a 1,000,000-character comment was stored and published."""
+    [activated] = await hub.fire(hot.observe(85.0, GOOD, T0))
+    event_id = ua.Variant(activated.id.bytes, ua.VariantType.ByteString)
+
+    refused = await call(
+        opcua_client,
+        condition(opcua_server),
+        ACKNOWLEDGE,
+        event_id,
+        ua.Variant(ua.LocalizedText("x" * 1_000_000), ua.VariantType.LocalizedText),
+    )
+
+    assert refused.StatusCode == status(ua.StatusCodes.BadInvalidArgument)
+    assert refused.InputArgumentResults == [
+        status(ua.StatusCodes.Good),
+        status(ua.StatusCodes.BadOutOfRange),
+    ]
+    assert hub.acknowledged == []
+    assert hot.acked is False
+    assert await acked_state(opcua_client, opcua_server) is False
+
+    # The longest comment the MQTT command takes is taken here too.
+    longest = "y" * COMMENT_MAX
+    code = await acknowledge(opcua_client, condition(opcua_server), activated.id.bytes, longest)
+    assert code == status(ua.StatusCodes.Good)
+    assert hub.acknowledged == [("pump_hot", "anonymous", longest)]
 
 
 @pytest.mark.parametrize(
