@@ -89,6 +89,12 @@ def mqtt_metrics(stats: BridgeStats) -> list[Metric]:
         .add(stats.queued),
         Metric("uvelka_outbox_dropped_total", "counter",
                "Messages the outbox dropped unsent (overflow, expiry)").add(stats.dropped),
+        Metric("uvelka_mqtt_commands_total", "counter", "Commands from MES, by outcome")
+        .add(stats.commands_accepted, outcome="accepted")
+        .add(stats.commands_refused, outcome="refused"),
+        Metric("uvelka_mqtt_command_failures_total", "counter",
+               "Commands refused because handling them raised an unexpected error")
+        .add(stats.commands_failed),
     ]
 
 

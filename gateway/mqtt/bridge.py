@@ -14,6 +14,9 @@ Last Will is a retained `offline`, and a clean stop publishes `offline` itself.
 Commands. Acknowledgements arrive in paho's thread, cross into the loop with
 call_soon_threadsafe and a bounded queue, and are executed by a task on the loop. Invalid
 ones, unknown alarms and refusals are logged (one WARNING each, with the reason) and counted.
+Anything else one raises (a bug) is contained per command (issue #17): the command is
+refused and counted, the error logged once with its traceback, and the next one executed;
+a payload that killed the task would otherwise, retained, kill every restart.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.alarms import AlarmError, AlarmEvent
 from gateway.config.model import MqttSection
+from gateway.core.failures import Failures
 from gateway.core.score import Score
 from gateway.mqtt.client import OFFLINE, ONLINE, STATUS_QOS, client_id, connect, make_client
 from gateway.mqtt.commands import CommandError, parse_ack
@@ -48,6 +52,7 @@ Acknowledge = Callable[[str, str, str, uuid.UUID | None], object]
 
 WINDOW_MAX = 10_000  # far below paho's 65,535 message ids, so an id is never still in use
 COMMANDS_MAX = 100  # commands waiting for the loop; more are refused as "overloaded"
+ACK_HANDLER = "mqtt-ack"  # the command handler's name in `command_failures`
 STOP_S = 2.0  # a clean stop waits this long for confirmations, then for `offline`
 
 
@@ -62,6 +67,7 @@ class BridgeStats:
     rejected: int  # refused by the broker (MQTT 5 PUBACK reason >= 0x80): deleted, not retried
     commands_accepted: int
     commands_refused: int
+    commands_failed: int  # refused because handling raised an unexpected error (issue #17)
 
 
 class MqttBridge:
@@ -110,6 +116,7 @@ class MqttBridge:
         self._problem: str | None = None  # the connection problem last logged
         self._accepted = 0
         self._refused = 0
+        self.command_failures = Failures("command handler", logger)
 
     @property
     def stats(self) -> BridgeStats:
@@ -122,6 +129,7 @@ class MqttBridge:
             rejected=self._delivery.rejected,
             commands_accepted=self._accepted,
             commands_refused=self._refused,
+            commands_failed=sum(h.failures for h in self.command_failures.parts.values()),
         )
 
     async def publish_alarms(self, events: Sequence[AlarmEvent]) -> None:
@@ -227,8 +235,15 @@ class MqttBridge:
             self._refuse(alarm, "no such alarm")
         except AlarmError as error:
             self._refuse(alarm, str(error))
+        except Exception as error:  # noqa: BLE001 - issue #17, see the module docstring
+            self._refused += 1
+            self.command_failures.failed(
+                ACK_HANDLER, error, f"the acknowledgement of alarm {alarm!r} is refused"
+            )
+            return
         else:
             self._accepted += 1
+        self.command_failures.recovered(ACK_HANDLER)
 
     def _refuse(self, alarm: str, reason: str) -> None:
         self._refused += 1

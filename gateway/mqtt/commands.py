@@ -15,6 +15,10 @@ from typing import Any
 from gateway.alarms import COMMENT_MAX
 
 USER_MAX = 256
+# Far above the longest valid command (user and comment written as \uXXXX escapes of
+# surrogate pairs, 12 bytes a character, are under 54 KB), and small enough that nothing
+# bigger is decoded (issue #17).
+PAYLOAD_MAX = 65536
 _KEYS = {"user", "comment", "id"}
 # The canonical 8-4-4-4-12 form only: uuid.UUID would also take braces, "urn:uuid:" and
 # no hyphens, which the schema's pattern does not.
@@ -36,9 +40,17 @@ class AckCommand:
 
 def parse_ack(payload: bytes) -> AckCommand:
     """The command in `payload`; raises CommandError with the reason if it is not valid."""
+    if len(payload) > PAYLOAD_MAX:
+        raise CommandError(
+            f"payload is {len(payload)} bytes; at most {PAYLOAD_MAX} are accepted"
+        )
     try:
         data: Any = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError:
+        # Deeply nested arrays or objects: the decoder gives up, and so do we (issue #17).
+        raise CommandError("not JSON: nested too deeply; expected a flat JSON object") from None
+    except ValueError as error:
+        # Undecodable UTF-8, invalid JSON, or an integer past Python's 4300 digits.
         raise CommandError(f"not JSON: {error}") from None
     if not isinstance(data, dict):
         raise CommandError(f"must be a JSON object (got {type(data).__name__})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -13,8 +14,18 @@ import pytest
 
 from gateway.alarms import Alarm, AlarmRule, Condition
 from gateway.core.quality import Quality
+from gateway.metrics import mqtt_metrics, render
+from gateway.mqtt.commands import CommandError, parse_ack
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
-from tests.gateway.mqtt.support import T0, bridged, event, settings, topic, wait_until
+from tests.gateway.mqtt.support import (
+    T0,
+    WAIT_S,
+    bridged,
+    event,
+    settings,
+    topic,
+    wait_until,
+)
 
 
 class Alarms:
@@ -100,3 +111,85 @@ async def test_ack_command_reaches_the_callable_and_bad_ones_are_counted(
     ):
         assert text.startswith("acknowledgement of alarm ")
         assert reason in text
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB: json.loads raises RecursionError
+HUGE_INT = b'{"user": ' + b"7" * 5000 + b', "comment": ""}'  # ValueError: int conversion limit
+NESTED_SMALL = b"[" * 20_000 + b"]" * 20_000  # under the size bound, still too deep
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (DEEP, "payload is 200000 bytes; at most 65536 are accepted"),
+        (NESTED_SMALL, "not JSON: nested too deeply"),
+        (HUGE_INT, "not JSON: Exceeds the limit (4300 digits)"),
+    ],
+)
+def test_ack_parser_refuses_poison_payloads(payload: bytes, reason: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        parse_ack(payload)
+    assert reason in str(refused.value)
+    assert len(str(refused.value)) < 200  # one readable line, not the payload
+
+
+async def test_retained_poison_commands_are_refused_and_the_next_one_is_executed(
+    mosquitto: Mosquitto,
+    subscribers: SubscriberFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alarms = Alarms("pump_high")
+    (activated,) = alarms.alarms["pump_high"].observe(12.0, Quality.GOOD, T0)
+    mes = await subscribers(mosquitto)
+    # Retained, as an attacker would: every (re)start of the gateway receives them again.
+    for payload in (DEEP, HUGE_INT):
+        info = mes.client.publish(topic("alarms/pump_high/ack"), payload, qos=1, retain=True)
+        await asyncio.to_thread(info.wait_for_publish, WAIT_S)
+        # A retained message replaces the one before on its topic: use two topics.
+        info = mes.client.publish(topic("alarms/fan_low/ack"), payload, qos=1, retain=True)
+        await asyncio.to_thread(info.wait_for_publish, WAIT_S)
+
+    section = settings(mosquitto.url)
+    for start in range(2):  # and again after a restart
+        async with bridged(section, tmp_path / "outbox.db", alarms.acknowledge) as bridge:
+            await wait_until(lambda: bridge.stats.commands_refused == 2, "the poison refused")
+            if start == 1:
+                good = {"user": "anna", "comment": "ok", "id": str(activated.id)}
+                await mes.publish(topic("alarms/pump_high/ack"), json.dumps(good).encode())
+                await wait_until(lambda: bridge.stats.commands_accepted == 1, "the ack executed")
+    assert alarms.alarms["pump_high"].acked
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_unexpected_error_in_a_command_is_contained(
+    mosquitto: Mosquitto,
+    subscribers: SubscriberFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alarms = Alarms("pump_high")
+    (activated,) = alarms.alarms["pump_high"].observe(12.0, Quality.GOOD, T0)
+    broken = True
+
+    def acknowledge(name: str, user: str, comment: str, event_id: uuid.UUID | None) -> None:
+        if broken:
+            raise RuntimeError("a bug behind the command")
+        alarms.acknowledge(name, user, comment, event_id)
+
+    mes = await subscribers(mosquitto)
+    async with bridged(settings(mosquitto.url), tmp_path / "outbox.db", acknowledge) as bridge:
+        await wait_until(lambda: bridge.stats.connected, "the bridge to connect")
+        for n in range(3):
+            await mes.publish(topic("alarms/pump_high/ack"), b'{"user": "anna", "comment": ""}')
+            await wait_until(lambda n=n: bridge.stats.commands_refused == n + 1, "a refusal")
+        assert bridge.stats.commands_failed == 3
+        assert "uvelka_mqtt_command_failures_total 3" in render(mqtt_metrics(bridge.stats))
+        broken = False
+        good = {"user": "anna", "comment": "", "id": str(activated.id)}
+        await mes.publish(topic("alarms/pump_high/ack"), json.dumps(good).encode())
+        await wait_until(lambda: bridge.stats.commands_accepted == 1, "the ack executed")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1  # once with its traceback, not once per command
+    assert errors[0].exc_info is not None
+    assert "a bug behind the command" in errors[0].getMessage()
