@@ -12,7 +12,7 @@ from web.auth import current_user, public
 from web.csrf import token_of
 from web.pages import render
 from web.sessions import CookieSessions
-from web.throttle import LoginThrottle
+from web.throttle import LoginLocked, LoginQueue, LoginQueueFull, LoginThrottle
 from web.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -21,10 +21,14 @@ logger = logging.getLogger(__name__)
 class Account:
     """The routes that start, show and end a login."""
 
-    def __init__(self, store: UserStore, sessions: CookieSessions, throttle: LoginThrottle):
+    def __init__(
+        self, store: UserStore, sessions: CookieSessions, throttle: LoginThrottle,
+        queue: LoginQueue,
+    ) -> None:
         self._store = store
         self._sessions = sessions
         self._throttle = throttle
+        self._queue = queue
 
     def routes(self) -> list[web.RouteDef]:
         """/login (GET, POST), /logout (POST) and /api/me."""
@@ -43,21 +47,30 @@ class Account:
     @public
     async def login(self, request: web.Request) -> web.Response:
         """Start a session and go to the overview (303), or show the form again with 401,
-        or 429 with Retry-After while the name or the address is locked."""
+        429 with Retry-After while the name or the address is locked, or 503 while too
+        many logins wait for their password hash."""
         form = await request.post()
         name, password = form.get("name"), form.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             return self._login_form(request, "Enter a user name and a password.", status=400)
         address = request.remote or "unknown"
-        wait_s = self._throttle.retry_after(name, address)
-        if wait_s is not None:
-            return self._login_form(request, "Too many failed logins: try again later.",
-                                    status=429, headers={"Retry-After": str(math.ceil(wait_s))})
-        user = await self._store.authenticate(name, password)
+        try:
+            attempt = self._throttle.begin(name, address)
+        except LoginLocked as locked:
+            return self._login_form(
+                request, "Too many failed logins: try again later.", status=429,
+                headers={"Retry-After": str(math.ceil(locked.retry_after_s))})
+        try:
+            with self._queue.place():
+                user = await self._store.authenticate(name, password)
+        except LoginQueueFull:
+            self._throttle.take_back(attempt)
+            return self._login_form(request, "The gateway is busy: try again in a moment.",
+                                    status=503, headers={"Retry-After": "1"})
         if user is None:
-            self._count_failure(name, address)
+            self._log_failure(name, address)
             return self._login_form(request, "Wrong user name or password.", status=401)
-        self._throttle.succeeded(name)
+        self._throttle.take_back(attempt)
         await self._sessions.start(request, user.name)
         token_of(request)  # a new token with the new session
         logger.info("user %r logged in from %s", user.name, address)
@@ -87,8 +100,8 @@ class Account:
         return render("login.html", status=status, headers=headers, message=message,
                       csrf_token=token_of(request))
 
-    def _count_failure(self, name: str, address: str) -> None:
-        locked = self._throttle.failed(name, address)
+    def _log_failure(self, name: str, address: str) -> None:
+        locked = self._throttle.retry_after(name, address) is not None
         # People type their password into the name field: only a known name is logged.
         who = repr(name) if self._store.get(name) is not None else "an unknown user name"
         level = logging.WARNING if locked else logging.INFO

@@ -23,7 +23,7 @@ from web.model_routes import MAX_MODEL_BYTES, ModelRoutes
 from web.monitoring import monitoring_routes
 from web.sessions import CookieSessions, load_key
 from web.settings import WebSettings
-from web.throttle import LoginThrottle
+from web.throttle import LoginQueue, LoginThrottle
 from web.trend_routes import TrendRoutes
 from web.user_routes import UserRoutes
 from web.users import UserStore
@@ -59,7 +59,7 @@ async def create_app(
         client_max_size=MAX_MODEL_BYTES + 1024 * 1024,  # a model upload and its form
     )
     install_security_headers(app, tls=settings.tls)
-    account = Account(store, sessions, LoginThrottle(clock=monotonic_clock))
+    account = Account(store, sessions, LoginThrottle(clock=monotonic_clock), LoginQueue())
     app.router.add_routes(account.routes())
     app.router.add_routes(monitoring_routes(facade, metrics_open=settings.metrics_open))
     app.router.add_routes(page_routes())

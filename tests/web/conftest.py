@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import re
 import secrets
@@ -86,6 +87,17 @@ class Web:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    @contextlib.asynccontextmanager
+    async def from_address(self, address: str) -> AsyncIterator[Web]:
+        """The same server seen by a new client whose connections come from `address` (any
+        127.x.y.z: Linux routes all of 127.0.0.0/8 to loopback), so the app sees another
+        peer address, as it would another machine's."""
+        async with aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(ssl=self.client_ssl, local_addr=(address, 0)),
+        ) as client:
+            yield dataclasses.replace(self, client=client)
 
     async def login_page_token(self) -> str:
         """GET /login and return the CSRF token of its form (an anonymous session)."""

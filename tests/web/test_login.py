@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import stat
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
 
-from tests.web.conftest import Account, FakeClock, StartWeb, csrf_field, set_cookies
+from tests.web.conftest import Account, FakeClock, StartWeb, Web, csrf_field, set_cookies
 from web.app import USERS, take_first_admin_password
 from web.settings import DEFAULT_SESSION_MAX_AGE_S
+from web.throttle import MAX_FAILURES, MAX_QUEUED_LOGINS
 from web.users import ADMIN_ENV_VAR, FILE_NAME, FIRST_ADMIN, Role
 
 
@@ -266,3 +270,75 @@ async def test_a_forged_cookie_is_refused(start_web: StartWeb) -> None:
     assert await served.get_with_cookie("/api/me", "not-a-fernet-token") == 401
     async with aiohttp.ClientSession() as other, other.get(served.url("/healthz")) as response:
         assert response.status == 200  # the server carries on
+
+
+async def _login_statuses(served: Web, name: str, passwords: list[str]) -> list[int]:
+    """POST the login form once per password, all at once, with one form token."""
+    token = await served.login_page_token()
+
+    async def attempt(password: str) -> int:
+        data = {"name": name, "password": password, "csrf_token": token}
+        async with served.client.post(served.url("/login"), data=data,
+                                      allow_redirects=False) as response:
+            await response.read()
+            return response.status
+
+    return list(await asyncio.gather(*(attempt(password) for password in passwords)))
+
+
+async def test_parallel_wrong_passwords_are_throttled_before_they_are_hashed(
+    start_web: StartWeb, accounts: dict[Role, Account]
+) -> None:
+    # Issue #17: 300 parallel wrong passwords all got 401, none 429, because the limit was
+    # checked before the slow hash of any of them had finished.
+    served = await start_web()
+    wrong = [secrets.token_urlsafe(12) for _ in range(40)]
+    statuses = await _login_statuses(served, accounts[Role.VIEWER].name, wrong)
+    assert Counter(statuses) == {401: 5, 429: 35}
+
+
+async def test_an_attack_from_five_addresses_does_not_lock_the_right_password_out(
+    start_web: StartWeb, accounts: dict[Role, Account]
+) -> None:
+    # Issue #17: five failures from five addresses locked the user out everywhere.
+    served = await start_web()
+    viewer = accounts[Role.VIEWER]
+    wrong = [secrets.token_urlsafe(12) for _ in range(6)]
+    async with contextlib.AsyncExitStack() as stack:
+        attackers = [await stack.enter_async_context(served.from_address(f"127.0.0.{host}"))
+                     for host in range(2, 7)]
+        user = await stack.enter_async_context(served.from_address("127.0.0.7"))
+
+        async def wave() -> list[int]:
+            answers = await asyncio.gather(*(_login_statuses(attacker, viewer.name, wrong)
+                                             for attacker in attackers))
+            return [status for statuses in answers for status in statuses]
+
+        first = await wave()
+        second, login = await asyncio.gather(wave(), user.post_login(viewer.name,
+                                                                      viewer.password))
+    assert login.status == 303
+    # Five attempts at the account, then one more from each address not yet seen: every
+    # address that failed against the account under attack is refused it for the window.
+    assert first.count(401) <= 10
+    assert set(second) == {429}
+
+
+async def test_logins_beyond_the_queue_are_refused_at_once_and_the_queue_drains(
+    start_web: StartWeb, accounts: dict[Role, Account]
+) -> None:
+    served = await start_web()
+    wrong = [secrets.token_urlsafe(12) for _ in range(MAX_FAILURES)]
+    async with contextlib.AsyncExitStack() as stack:
+        # Each address gets MAX_FAILURES places, so this many addresses overfill the queue.
+        rush = [await stack.enter_async_context(served.from_address(f"127.0.1.{host}"))
+                for host in range(MAX_QUEUED_LOGINS // MAX_FAILURES + 1)]
+        answers = await asyncio.gather(*(_login_statuses(client, f"guess{index}", wrong)
+                                         for index, client in enumerate(rush)))
+        user = await stack.enter_async_context(served.from_address("127.0.1.200"))
+        viewer = accounts[Role.VIEWER]
+        login = await user.post_login(viewer.name, viewer.password)
+    statuses = Counter(status for statuses in answers for status in statuses)
+    assert statuses[401] == MAX_QUEUED_LOGINS
+    assert statuses[503] == len(rush) * MAX_FAILURES - MAX_QUEUED_LOGINS
+    assert login.status == 303
