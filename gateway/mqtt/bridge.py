@@ -13,7 +13,8 @@ Last Will is a retained `offline`, and a clean stop publishes `offline` itself.
 
 Commands. Acknowledgements arrive in paho's thread, cross into the loop with
 call_soon_threadsafe and a bounded queue, and are executed by a task on the loop. Invalid
-ones, unknown alarms and refusals are logged (one WARNING each, with the reason) and counted.
+ones, unknown alarms and refusals are counted, and logged with the reason: one WARNING per
+alarm and reason a minute, then how many more there were (RefusalLog, issue #17).
 Anything else one raises (a bug) is contained per command (issue #17): the command is
 refused and counted, the error logged once with its traceback, and the next one executed;
 a payload that killed the task would otherwise, retained, kill every restart.
@@ -40,7 +41,7 @@ from gateway.config.model import MqttSection
 from gateway.core.failures import Failures
 from gateway.core.score import Score
 from gateway.mqtt.client import OFFLINE, ONLINE, STATUS_QOS, client_id, connect, make_client
-from gateway.mqtt.commands import CommandError, parse_ack
+from gateway.mqtt.commands import CommandError, RefusalLog, parse_ack
 from gateway.mqtt.delivery import Delivery
 from gateway.mqtt.payloads import alarm_payload, asset_state_payload
 from gateway.mqtt.topics import Topics
@@ -116,6 +117,7 @@ class MqttBridge:
         self._problem: str | None = None  # the connection problem last logged
         self._accepted = 0
         self._refused = 0
+        self._refusals = RefusalLog(logger)
         self.command_failures = Failures("command handler", logger)
 
     @property
@@ -202,6 +204,7 @@ class MqttBridge:
 
     async def _stop(self) -> None:
         self._stopping = True
+        self._refusals.close()
         if self._connecting is not None:
             await asyncio.wait([self._connecting])
             if self._connecting.exception() is not None:
@@ -247,7 +250,7 @@ class MqttBridge:
 
     def _refuse(self, alarm: str, reason: str) -> None:
         self._refused += 1
-        logger.warning("acknowledgement of alarm %r over MQTT refused: %s", alarm, reason)
+        self._refusals.refused(alarm, reason)
 
     # -- connection transitions, on the event loop --
 

@@ -6,7 +6,9 @@ library at run time; tests hold the two to the same verdicts.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -27,6 +29,54 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 class CommandError(ValueError):
     """A command payload that is not valid; the message says why."""
+
+
+class RefusalLog:
+    """Refused commands, logged at most once per alarm and reason per `interval_s`.
+
+    A flood of refusals must not bury the log (5,000 bad commands wrote 5,000 WARNING
+    lines; issue #17): within an interval the first refusal of each alarm and reason is
+    logged, at most `max_lines` in all (the alarm name is the sender's to vary), and the
+    others only counted; when the interval ends, one WARNING says how many were not logged.
+    Use on the event loop; `close` logs what is still untold.
+    """
+
+    def __init__(self, log: logging.Logger, interval_s: float = 60.0, max_lines: int = 10) -> None:
+        self._log = log  # the owner's: the lines name the module that refused
+        self._interval_s = interval_s
+        self._max_lines = max_lines
+        self._logged: set[tuple[str, str]] = set()  # in this interval
+        self._untold = 0
+        self._interval_end: asyncio.TimerHandle | None = None
+
+    def refused(self, alarm: str, reason: str) -> None:
+        """Log the refusal, unless this interval has logged it or enough others."""
+        if self._interval_end is None:
+            self._interval_end = asyncio.get_running_loop().call_later(
+                self._interval_s, self._end_interval
+            )
+        key = (alarm, reason)
+        if key in self._logged or len(self._logged) >= self._max_lines:
+            self._untold += 1
+            return
+        self._logged.add(key)
+        self._log.warning("acknowledgement of alarm %r over MQTT refused: %s", alarm, reason)
+
+    def close(self) -> None:
+        """End the interval now."""
+        if self._interval_end is not None:
+            self._interval_end.cancel()
+            self._end_interval()
+
+    def _end_interval(self) -> None:
+        if self._untold:
+            self._log.warning(
+                "%d more acknowledgements over MQTT refused in the last %.0f s, not logged "
+                "one by one (commands_refused counts every one)", self._untold, self._interval_s
+            )
+        self._logged.clear()
+        self._untold = 0
+        self._interval_end = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import pytest
 from gateway.alarms import Alarm, AlarmRule, Condition
 from gateway.core.quality import Quality
 from gateway.metrics import mqtt_metrics, render
-from gateway.mqtt.commands import CommandError, parse_ack
+from gateway.mqtt.commands import CommandError, RefusalLog, parse_ack
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.gateway.mqtt.support import (
     T0,
@@ -193,3 +193,53 @@ async def test_an_unexpected_error_in_a_command_is_contained(
     assert len(errors) == 1  # once with its traceback, not once per command
     assert errors[0].exc_info is not None
     assert "a bug behind the command" in errors[0].getMessage()
+
+
+async def test_a_flood_of_refused_commands_is_logged_a_few_times_and_counted_in_full(
+    mosquitto: Mosquitto,
+    subscribers: SubscriberFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    flood = 5000
+    mes = await subscribers(mosquitto)
+    async with bridged(settings(mosquitto.url), tmp_path / "outbox.db") as bridge:
+        await wait_until(lambda: bridge.stats.connected, "the bridge to connect")
+        infos = [
+            # Half the same refusal again and again, half a new (unknown) alarm each time.
+            mes.client.publish(topic(f"alarms/{'pump_high' if n % 2 else f'a{n}'}/ack"),
+                               b"{not json" if n % 2 else b'{"user": "x", "comment": ""}', qos=1)
+            for n in range(flood)
+        ]
+        await asyncio.to_thread(infos[-1].wait_for_publish, WAIT_S)
+        await wait_until(lambda: bridge.stats.commands_refused == flood, "every refusal counted")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    refusals = [text for text in warnings if text.startswith("acknowledgement of alarm ")]
+    summaries = [text for text in warnings if "not logged one by one" in text]
+    assert 2 <= len(refusals) <= 10, refusals
+    assert len(summaries) == 1, warnings  # at the stop: no refusal goes unmentioned
+    suppressed = int(summaries[0].split()[0])
+    assert len(refusals) + suppressed == flood
+
+
+async def test_the_same_refusal_is_logged_again_after_the_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    refusals = RefusalLog(logging.getLogger("test.refusals"), interval_s=0.2)
+    try:
+        for _ in range(3):
+            refusals.refused("pump_high", "no such alarm")
+
+        def lines() -> list[str]:
+            return [r.getMessage() for r in caplog.records if r.name == "test.refusals"]
+
+        await wait_until(lambda: len(lines()) == 2, "the summary at the end of the interval")
+        assert "no such alarm" in lines()[0]
+        assert lines()[1].startswith("2 more acknowledgements over MQTT refused")
+        refusals.refused("pump_high", "no such alarm")
+        assert len(lines()) == 3  # a new interval: logged again
+    finally:
+        refusals.close()
+    assert len(lines()) == 3  # nothing suppressed since: no summary
