@@ -94,6 +94,8 @@ def _message(kind: str, details: ErrorDetails, loc: Loc, slot: _Slot | None) -> 
         return f"must be {_bounds(slot[1])} (got {show(value)})"
     if kind == "value_error":
         return f"{ctx['error']} (got {show(value)})"
+    if kind == "finite_number":  # the models' allow_inf_nan=False (issue #17)
+        return f"must be a finite number (got {show(value)})"
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "list_type":

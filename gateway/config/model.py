@@ -39,7 +39,7 @@ Name = Annotated[str, AfterValidator(_valid_name)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class GatewaySection(_Frozen):
