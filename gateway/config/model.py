@@ -8,6 +8,10 @@ The models are strict: TOML values carry real types, so a string where a number 
 (`address = "10"`) or a number where a bool belongs (`writable = 1`) is a mistake to report,
 not something to coerce. Only the fields whose TOML form is text or an array are lax:
 paths and enums come from strings, `range` from an array.
+
+Whatever validates here must also start (issue #17): every number is finite (TOML has
+`nan` and `inf`, and `1e400` is inf), every path free of NUL, every host one a socket can
+resolve or bind and every port in range, so nothing the check accepts can raise later.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from drivers.base import ByteOrder, DataType, Table, Tag
+from drivers.modbus.link import control_character, host_problem
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _NAME_MAX = 64
@@ -38,13 +43,47 @@ def _valid_name(value: str) -> str:
 Name = Annotated[str, AfterValidator(_valid_name)]
 
 
+def _no_nul(value: Path) -> Path:
+    # The OS refuses a path with a NUL with ValueError, at start rather than here (issue #17).
+    if "\0" in str(value):
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
+FilePath = Annotated[Path, Field(strict=False), AfterValidator(_no_nul)]
+
+
+def _host(value: str) -> str:
+    problem = host_problem(value)
+    if problem is not None:
+        raise ValueError(f"the host name {problem}")
+    return value
+
+
+def _url_problem(url: str, lowest_port: int) -> str | None:
+    """Why a socket cannot use the host or port of `url`, or None (issue #17)."""
+    control = control_character(url)
+    if control is not None:
+        return f"must not hold control characters (found {control!r})"
+    parts = urlsplit(url)
+    if parts.hostname and (problem := host_problem(parts.hostname)) is not None:
+        return f"host {parts.hostname!r} {problem}"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = -1
+    if port is not None and not lowest_port <= port <= 65535:
+        return f"port must be a number from {lowest_port} to 65535"
+    return None
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class GatewaySection(_Frozen):
     name: Name = "uvelka"
-    data_dir: Annotated[Path, Field(strict=False)] = Path("./var")
+    data_dir: FilePath = Path("./var")
 
     @field_validator("name")
     @classmethod
@@ -63,6 +102,10 @@ class OpcuaSection(_Frozen):
     def _opc_tcp(cls, value: str) -> str:
         if not value.startswith("opc.tcp://"):
             raise ValueError("must be an opc.tcp:// URL")
+        # Port 0 lets the system choose a free port: the tests listen so.
+        problem = _url_problem(value, lowest_port=0)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -128,7 +171,7 @@ class DeviceConfig(_Frozen):
 
 
 class AnalyticsSection(_Frozen):
-    models_dir: Annotated[Path, Field(strict=False)] = Path("models_onnx")
+    models_dir: FilePath = Path("models_onnx")
     reload_interval: Annotated[float, Field(gt=0.0, le=3600.0)] = 2.0
 
 
@@ -174,9 +217,9 @@ class MqttSection(_Frozen):
     qos: Annotated[int, Field(ge=0, le=2)] = 1
     username: str | None = None
     password: str | None = None
-    ca_file: Annotated[Path, Field(strict=False)] | None = None
-    cert_file: Annotated[Path, Field(strict=False)] | None = None
-    key_file: Annotated[Path, Field(strict=False)] | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     state_interval: Annotated[float, Field(gt=0.0, le=86400.0)] = 10.0
     outbox_max_messages: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
@@ -188,10 +231,9 @@ class MqttSection(_Frozen):
         parts = urlsplit(value)
         if parts.scheme not in _MQTT_PORTS or not parts.hostname:
             raise ValueError("must be mqtt://host[:port] or mqtts://host[:port]")
-        try:
-            parts.port  # noqa: B018 - urlsplit checks the port only when asked
-        except ValueError as exc:
-            raise ValueError(f"has a bad port: {exc}") from None
+        problem = _url_problem(value, lowest_port=1)  # port 0 silently meant the default
+        if problem is not None:
+            raise ValueError(problem)
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError("must be mqtt://host[:port] or mqtts://host[:port], nothing after")
         return value
@@ -220,10 +262,10 @@ class MqttSection(_Frozen):
 class WebSection(_Frozen):
     """The `[web]` table: the engineers' web page. Without it the gateway serves no page."""
 
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    tls_cert: Annotated[Path, Field(strict=False)] | None = None
-    tls_key: Annotated[Path, Field(strict=False)] | None = None
+    host: Annotated[str, Field(min_length=1), AfterValidator(_host)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: a free port, as tests listen
+    tls_cert: FilePath | None = None
+    tls_key: FilePath | None = None
     allow_plain_http: bool = False
     session_max_age: Annotated[int, Field(ge=60, le=7 * 86400)] = 8 * 3600
     metrics_open: bool = False
