@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import logging
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,6 +73,14 @@ def validate_text(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return None, [_syntax_problem(exc, file)]
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively (issue #17).
+        return None, [Problem(file, "", "arrays or inline tables nested too deeply to read; "
+                              "no setting nests them more than one level")]
+    except ValueError:
+        # The only ValueError tomllib lets out: int() refusing a decimal integer longer than
+        # sys.get_int_max_str_digits() (issue #17).
+        return None, [_long_integer_problem(text, file)]
     if base_dir is not None:
         analytics = raw.setdefault("analytics", {})
         if isinstance(analytics, dict):
@@ -127,6 +136,18 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, file: str) -> Problem:
     if match["line"] is not None:
         where = f"line {match['line']}, column {match['column']}"
     return Problem(file, where, _syntax_message(match["message"]))
+
+
+def _long_integer_problem(text: str, file: str) -> Problem:
+    limit = sys.get_int_max_str_digits()
+    long_number = re.search(rf"[0-9_]{{{limit + 1},}}", text)
+    where = ""
+    if long_number is not None:
+        line_start = text.rfind("\n", 0, long_number.start()) + 1
+        line = text.count("\n", 0, long_number.start()) + 1
+        where = f"line {line}, column {long_number.start() - line_start + 1}"
+    return Problem(file, where, f"an integer longer than {limit} digits cannot be read; "
+                   "no setting needs more than a few")
 
 
 def _syntax_message(message: str) -> str:

@@ -34,6 +34,9 @@ _SHAPE_ERRORS = {"tuple_type", "too_short", "too_long"}
 _BOUND_TYPES = (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt)
 _BOUND_WORDS = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
 
+_SHOWN_DEPTH = 2  # arrays inside arrays deeper than this are shown as [...] (issue #17)
+_LONG_INTEGER = 10**20  # longer integers are shown by their length: no line of 400 digits
+
 _Slot = tuple[Any, list[Any]]
 """The type expected at a key path, and its constraints (annotated_types Ge, Le, ...)."""
 
@@ -48,7 +51,7 @@ def explain(error: ValidationError, root: type[BaseModel]) -> list[Finding]:
     return findings
 
 
-def show(value: object) -> str:
+def show(value: object, depth: int = 0) -> str:
     """A value as the operator wrote it in TOML, for "(got ...)"."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -57,9 +60,13 @@ def show(value: object) -> str:
     if isinstance(value, list):
         if value and all(isinstance(item, dict) for item in value):
             return "an array of tables"
-        return "[" + ", ".join(show(item) for item in value) + "]"
+        if depth == _SHOWN_DEPTH:  # arrays nested hundreds deep stay one short line
+            return "[...]"
+        return "[" + ", ".join(show(item, depth + 1) for item in value) + "]"
     if isinstance(value, date | time):
         return value.isoformat()
+    if isinstance(value, int) and abs(value) >= _LONG_INTEGER:
+        return f"an integer of {len(str(abs(value)))} digits"
     return repr(value)
 
 
