@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from drivers.base import Table
 from drivers.modbus.address import ADDRESS_SPACE, address_hints, address_problems
+from drivers.modbus.client import DeviceSettings
 from drivers.modbus.link import LinkSettings
 from gateway.config.model import DeviceConfig, TagConfig
 from gateway.config.problem import Finding, Loc, Severity, format_path
@@ -72,8 +73,9 @@ def duplicate_names(named: Iterable[tuple[Loc, str]]) -> list[Finding]:
 
 def _device(at: Loc, device: DeviceConfig) -> list[Finding]:
     findings = []
+    link: LinkSettings | None = None
     try:
-        LinkSettings.parse(device.url)
+        link = LinkSettings.parse(device.url)
     except ValueError as exc:
         findings.append(Finding((*at, "url"), str(exc)))
     if device.unit_id == 0:
@@ -86,6 +88,13 @@ def _device(at: Loc, device: DeviceConfig) -> list[Finding]:
                 "polled; use the device's own unit id",
             )
         )
+    elif link is not None:
+        try:
+            # What the device's poll loop builds at start: what it refuses must be refused
+            # here (issue #17), e.g. unit 250 on an RTU line.
+            DeviceSettings(link, device.unit_id, device.timeout)
+        except ValueError as exc:
+            findings.append(Finding((*at, "unit_id"), str(exc)))
     if device.max_gap >= device.max_registers:
         if "max_gap" in device.model_fields_set:
             findings.append(
