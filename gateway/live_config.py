@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ class EditOutcome:
     changes: list[str]  # one line per change to the running devices; empty when none
     saved: bool  # the file holds the edit; False with no configuration file
     restart_needed: list[str]  # top-level sections that differ and only apply at restart
+    revision: str  # the file's revision after the edit
 
     @property
     def applied(self) -> bool:
@@ -62,6 +64,15 @@ class DangerousImport(Exception):
     def __init__(self, dangers: list[str]) -> None:
         super().__init__("; ".join(dangers))
         self.dangers = dangers  # one line per danger, in words for the engineer
+
+
+class StaleRevision(Exception):
+    """A change made against a revision of the file that is no longer its own; nothing was
+    done."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(f"the configuration's revision is {current}")
+        self.current = current
 
 
 class ConfigHolder(Protocol):
@@ -139,29 +150,42 @@ class DeviceEditor:
         """The configuration file's text."""
         return self._document.text()
 
-    async def apply_devices(self, devices: list[dict[str, Any]]) -> EditOutcome:
-        """Make `devices` the gateway's devices: checked, saved, applied live."""
+    @property
+    def revision(self) -> str:
+        """The revision of the file's text: a change names the one it was made against."""
+        return self._document.revision
+
+    async def apply_devices(
+        self, devices: list[dict[str, Any]], if_match: Collection[str] | None = None
+    ) -> EditOutcome:
+        """Make `devices` the gateway's devices: checked, saved, applied live. Raises
+        StaleRevision, doing nothing, unless the revision is among `if_match` (None: any)."""
         async with self._lock:
+            self._check_revision(if_match)
             try:
                 candidate = await asyncio.to_thread(self._document.with_devices, devices)
             except ValueError as exc:
-                return _refused([Problem(self._file, DEVICES, f"not TOML values: {exc}")])
+                return self._refused([Problem(self._file, DEVICES, f"not TOML values: {exc}")])
             running = self._holder.config
             plan = await asyncio.to_thread(self._plan, candidate, running, None)
             return await self._carry_out(plan)
 
-    async def import_text(self, text: str, *, confirmed: bool = False) -> EditOutcome:
+    async def import_text(
+        self, text: str, if_match: Collection[str] | None = None, *, confirmed: bool = False
+    ) -> EditOutcome:
         """Make `text` the configuration file: checked, saved, its devices applied live.
-        Raises DangerousImport, doing nothing, when it needs to be `confirmed`."""
+        Raises StaleRevision as `apply_devices` does, and DangerousImport, doing nothing,
+        when it needs to be `confirmed`."""
         async with self._lock:
+            self._check_revision(if_match)
             text = text.removeprefix("\ufeff")  # as the loader reads a file
             checked = await asyncio.to_thread(validate_text, text, self._file)
             if checked[0] is None:
-                return _refused(checked[1])
+                return self._refused(checked[1])
             try:
                 candidate = await asyncio.to_thread(ConfigDocument.from_text, text)
             except ValueError as exc:  # tomllib accepted it; tomlkit should too
-                return _refused([Problem(self._file, "", f"cannot edit this TOML: {exc}")])
+                return self._refused([Problem(self._file, "", f"cannot edit this TOML: {exc}")])
             running = self._holder.config
             plan = await asyncio.to_thread(self._plan, candidate, running, checked)
             if isinstance(plan, _Plan) and not confirmed:
@@ -169,6 +193,12 @@ class DeviceEditor:
                 if dangers:
                     raise DangerousImport(dangers)
             return await self._carry_out(plan)
+
+    def _check_revision(self, if_match: Collection[str] | None) -> None:
+        # Under the lock: of edits made against the same revision only the first applies,
+        # the others would drop what it changed (issue #17).
+        if if_match is not None and self.revision not in if_match:
+            raise StaleRevision(self.revision)
 
     def _plan(
         self,
@@ -206,14 +236,14 @@ class DeviceEditor:
 
     async def _carry_out(self, plan: _Plan | list[Problem]) -> EditOutcome:
         if isinstance(plan, list):
-            return _refused(plan)
+            return self._refused(plan)
         if self.config_file is not None and plan.candidate.text() != self._document.text():
             # Saved before anything runs differently: a failed save leaves nothing changed.
             try:
                 await asyncio.to_thread(plan.candidate.save, self.config_file)
             except OSError as exc:
                 failure = Problem(self._file, "", f"cannot save the file: {exc}")
-                return _refused([*plan.problems, failure])
+                return self._refused([*plan.problems, failure])
         self._document = plan.candidate
         self._saved = plan.config
         if plan.live is not None:
@@ -232,6 +262,7 @@ class DeviceEditor:
             changes=changes,
             saved=self.config_file is not None,
             restart_needed=plan.restart_needed,
+            revision=self.revision,
         )
 
     async def _apply_live(self, old: list[DeviceConfig], new: list[DeviceConfig]) -> None:
@@ -256,6 +287,10 @@ class DeviceEditor:
                 await self._fleet.stop(name)
                 await self._server.update_device(previous, device)
                 self._fleet.start(self._group, device)
+
+    def _refused(self, problems: list[Problem]) -> EditOutcome:
+        return EditOutcome(problems=problems, changes=[], saved=False, restart_needed=[],
+                           revision=self.revision)
 
     def _device_alarms(self, device: str) -> list[str]:
         """The alarms watching a tag of `device`: their conditions live below its object."""
@@ -286,6 +321,3 @@ def _dangers(saved: GatewayConfig, plan: _Plan) -> list[str]:
                        f"polled {when} and {'its' if one else 'their'} OPC UA nodes go")
     return dangers
 
-
-def _refused(problems: list[Problem]) -> EditOutcome:
-    return EditOutcome(problems=problems, changes=[], saved=False, restart_needed=[])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
-from gateway.live_config import DangerousImport
+from gateway.live_config import DangerousImport, StaleRevision
 from gateway.live_config import EditOutcome as GatewayEditOutcome
 from gateway.metrics import (
     alarm_metrics,
@@ -27,6 +27,7 @@ from gateway.metrics import (
     inference_metrics,
     mqtt_metrics,
     render,
+    storage_metrics,
 )
 from gateway.model_manager import ModelInfo, ModelManager, ModelRequestError
 from gateway.runtime.fleet import UnknownDevice
@@ -41,6 +42,7 @@ from web.facade import (
     NeedsConfirmation,
     NotFound,
     Refused,
+    Stale,
     TagChoices,
 )
 
@@ -73,6 +75,7 @@ class GatewayWebFacade:
             metrics += inference_metrics(gateway.scoring.inference)
         if gateway.history is not None:
             metrics += history_metrics(gateway.history.stats)
+        metrics += storage_metrics(gateway.storage)
         return render(metrics)
 
     def overview(self) -> Json:
@@ -99,15 +102,26 @@ class GatewayWebFacade:
     def export_config(self) -> str:
         return self._gateway.devices_editor.export_text()
 
-    async def apply_devices(self, devices: list[dict[str, Any]], user: str) -> EditOutcome:
-        outcome = await self._gateway.devices_editor.apply_devices(devices)
+    def config_revision(self) -> str:
+        return self._gateway.devices_editor.revision
+
+    async def apply_devices(
+        self, devices: list[dict[str, Any]], user: str, if_match: Collection[str] | None
+    ) -> EditOutcome:
+        try:
+            outcome = await self._gateway.devices_editor.apply_devices(devices, if_match)
+        except StaleRevision as exc:
+            raise Stale(exc.current) from None
         return await self._recorded(outcome, user, "devices changed")
 
     async def import_config(
-        self, text: str, user: str, *, confirmed: bool = False
+        self, text: str, user: str, if_match: Collection[str] | None, *, confirmed: bool = False
     ) -> EditOutcome:
+        editor = self._gateway.devices_editor
         try:
-            outcome = await self._gateway.devices_editor.import_text(text, confirmed=confirmed)
+            outcome = await editor.import_text(text, if_match, confirmed=confirmed)
+        except StaleRevision as exc:
+            raise Stale(exc.current) from None
         except DangerousImport as exc:
             raise NeedsConfirmation(exc.dangers) from None
         return await self._recorded(outcome, user, "configuration imported")
@@ -125,6 +139,7 @@ class GatewayWebFacade:
             changes=list(outcome.changes),
             saved=outcome.saved,
             restart_needed=list(outcome.restart_needed),
+            revision=outcome.revision,
         )
 
     async def audit(self, limit: int) -> list[AuditEntry]:

@@ -1,13 +1,24 @@
 """Devices and tags: read and change the configuration, import and export its file, the
-audit log, and the byte-order helper's live register reads."""
+audit log, and the byte-order helper's live register reads.
+
+Two engineers editing at once must not drop each other's changes (issue #17): the
+configuration has a revision, sent as the ETag of what reads it, and every change names
+the revision it was made against in If-Match. A change against another revision is
+refused (409, with the current one); a change without If-Match too (428), since a
+program that never sends it would drop others' changes every time. `If-Match: *` says
+"whatever the revision" on purpose.
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Collection
 
 from aiohttp import web
 
 from web.auth import current_user, requires
 from web.device_form import device_tables
-from web.facade import NeedsConfirmation, Refused, WebFacade
+from web.facade import EditOutcome, NeedsConfirmation, Refused, Stale, WebFacade
 from web.requests import (
     BadRequest,
     integer_field,
@@ -40,23 +51,35 @@ class DeviceRoutes:
 
     async def devices(self, request: web.Request) -> web.Response:
         choices = self._facade.tag_choices()
-        return web.json_response({
+        revision = self._facade.config_revision()
+        response = web.json_response({
             "devices": self._facade.devices(),
             "file": self._facade.config_file(),
             "choices": {"table": list(choices.tables), "type": list(choices.types),
                         "order": list(choices.orders)},
+            "revision": _etag(revision),  # for a script, which cannot read the ETag of a GET
         })
+        response.etag = revision
+        return response
 
     async def apply(self, request: web.Request) -> web.Response:
         devices = device_tables(await json_object(request))
-        outcome = await self._facade.apply_devices(devices, current_user(request).name)
-        return outcome_json(outcome)
+        if_match = _if_match(request)
+        try:
+            outcome = await self._facade.apply_devices(devices, current_user(request).name,
+                                                       if_match)
+        except Stale as exc:
+            return _stale(exc)
+        return _outcome(outcome)
 
     async def export(self, request: web.Request) -> web.Response:
-        return web.Response(
+        revision = self._facade.config_revision()
+        response = web.Response(
             text=self._facade.export_config(), content_type="application/toml",
             headers={"Content-Disposition": 'attachment; filename="uvelka.toml"'},
         )
+        response.etag = revision
+        return response
 
     async def import_(self, request: web.Request) -> web.Response:
         body = await json_object(request)
@@ -71,12 +94,15 @@ class DeviceRoutes:
             # nothing while the devices keep running (issue #17).
             raise BadRequest("the imported file holds no configuration (only blank lines "
                              "and comments); nothing was changed")
+        if_match = _if_match(request)
         try:
             outcome = await self._facade.import_config(
-                text, current_user(request).name, confirmed=confirmed)
+                text, current_user(request).name, if_match, confirmed=confirmed)
+        except Stale as exc:
+            return _stale(exc)
         except NeedsConfirmation as exc:
             return web.json_response({"error": str(exc), "confirm": exc.dangers}, status=409)
-        return outcome_json(outcome)
+        return _outcome(outcome)
 
     async def audit(self, request: web.Request) -> web.Response:
         entries = await self._facade.audit(MAX_AUDIT_ENTRIES)
@@ -103,3 +129,39 @@ def _blank(text: str) -> bool:
     """Nothing but blank lines and comments: a TOML document without a single key."""
     lines = text.removeprefix("\ufeff").splitlines()
     return all(not line.strip() or line.lstrip().startswith("#") for line in lines)
+
+
+def _if_match(request: web.Request) -> Collection[str] | None:
+    """The revisions a change was made against (If-Match); None for `*` (any)."""
+    tags = request.if_match
+    if tags is None:
+        raise web.HTTPPreconditionRequired(
+            text=json.dumps({"error": "send If-Match with the configuration's revision: the "
+                                      "ETag of GET /api/devices or GET /api/config"}),
+            content_type="application/json")
+    if not tags:
+        raise BadRequest('If-Match: expected the quoted revision from an ETag, like "1f0c…", '
+                         "or *")
+    if any(tag.value == "*" for tag in tags):
+        return None
+    # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag matches no revision.
+    return frozenset(tag.value for tag in tags if not tag.is_weak)
+
+
+def _etag(revision: str) -> str:
+    return f'"{revision}"'
+
+
+def _stale(exc: Stale) -> web.Response:
+    """409 with the current revision, in the body for the page and as the ETag."""
+    response = web.json_response({"error": str(exc), "revision": _etag(exc.current)},
+                                 status=409)
+    response.etag = exc.current
+    return response
+
+
+def _outcome(outcome: EditOutcome) -> web.Response:
+    response = outcome_json(outcome)
+    if outcome.revision:
+        response.etag = outcome.revision
+    return response

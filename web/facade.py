@@ -8,7 +8,7 @@ refused raise `Refused` with a reason for the person who asked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,6 +22,16 @@ class Refused(Exception):
 
 class NotFound(Refused):
     """The action names a device, alarm, asset or version the gateway does not have."""
+
+
+class Stale(Refused):
+    """A change made against a revision of the configuration that is no longer current
+    (issue #17); nothing was done."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__("the configuration was changed by someone else since you loaded it; "
+                         "load it again and redo your change")
+        self.current = current  # the configuration's revision now
 
 
 class NeedsConfirmation(Refused):
@@ -50,6 +60,7 @@ class EditOutcome:
     changes: Sequence[str] = ()  # one line per change; empty when nothing changed
     saved: bool = False  # written to the configuration file (there may be none)
     restart_needed: Sequence[str] = ()  # sections that take effect at the next start
+    revision: str = ""  # the configuration's revision after it
 
     @property
     def applied(self) -> bool:
@@ -126,16 +137,23 @@ class WebFacade(Protocol):
         """The configuration file's TOML text."""
         ...
 
-    async def apply_devices(self, devices: list[dict[str, Any]], user: str) -> EditOutcome:
-        """Validate, apply live and save a new list of devices."""
+    def config_revision(self) -> str:
+        """The revision of the configuration file's text; it changes with every change."""
+        ...
+
+    async def apply_devices(
+        self, devices: list[dict[str, Any]], user: str, if_match: Collection[str] | None
+    ) -> EditOutcome:
+        """Validate, apply live and save a new list of devices. Raises Stale, doing nothing,
+        unless the configuration's revision is among `if_match` (None: whatever it is)."""
         ...
 
     async def import_config(
-        self, text: str, user: str, *, confirmed: bool = False
+        self, text: str, user: str, if_match: Collection[str] | None, *, confirmed: bool = False
     ) -> EditOutcome:
-        """Validate, apply live and save a whole configuration file. Raises NeedsConfirmation,
-        doing nothing, when the file removes [web], changes [opcua] or has no devices
-        unless `confirmed`."""
+        """Validate, apply live and save a whole configuration file. Raises Stale as
+        `apply_devices` does, and NeedsConfirmation, doing nothing, when the file removes
+        [web], changes [opcua] or has no devices unless `confirmed`."""
         ...
 
     async def audit(self, limit: int) -> list[AuditEntry]:

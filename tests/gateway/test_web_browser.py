@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from asyncua import Client
-from playwright.async_api import Dialog, Locator, Page, expect
+from playwright.async_api import BrowserContext, Dialog, Locator, Page, expect
 
 from drivers.base import Table
 from gateway.app import Gateway
@@ -330,4 +330,39 @@ async def test_an_import_without_the_web_section_is_imported_only_once_confirmed
     assert plant.config_file.read_text(encoding="utf-8") == upload.read_text(encoding="utf-8")
     assert dialogs == ["Import no-web.toml? This import:\n- it has no [web] section: this page "
                        "will not be served after the next start"] * 2
+    browser_log.assert_clean(expected_statuses={409})
+
+
+async def test_a_second_engineers_stale_edit_is_refused_and_the_page_offers_to_reload(
+    plant: Plant, page: Page, browser_context: BrowserContext, browser_log: BrowserLog
+) -> None:
+    await log_in(page, plant)
+    await page.goto(plant.url("/devices"))
+    second = await browser_context.new_page()
+    await second.goto(plant.url("/devices"))
+    offers: list[str] = []
+
+    async def reload(dialog: Dialog) -> None:
+        offers.append(dialog.message)
+        await dialog.accept()
+
+    second.on("dialog", reload)
+    await field(page, "devices[0].tags[2].address").fill("11")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.locator("#notice")).to_contain_text(
+        "Applied: device pump1: tag level changed (address 10 -> 11)")
+    saved = plant.config_file.read_text(encoding="utf-8")
+
+    await field(second, "devices[0].tags[1].address").fill("4")
+    await second.get_by_role("button", name="Apply").click()
+
+    await expect(second.locator("#notice")).to_have_text(
+        "Not applied: the configuration was changed by someone else since this page loaded it.")
+    assert offers == ["The configuration was changed by another user since this page loaded "
+                      "it. Load it again? Your changes on this page will be lost."]
+    # Accepted: the second page now shows the first one's change, and its own is gone.
+    await expect(field(second, "devices[0].tags[2].address")).to_have_value("11")
+    await expect(field(second, "devices[0].tags[1].address")).to_have_value("2")
+    assert plant.config_file.read_text(encoding="utf-8") == saved
+    assert [tag.address for tag in plant.gateway.config.device("pump1").tags] == [0, 2, 11]
     browser_log.assert_clean(expected_statuses={409})

@@ -1,10 +1,11 @@
 """The page's configuration edits over HTTP on the running gateway lose nothing (issue #17):
 an empty import is refused, an import that removes [web], changes [opcua] or empties the
 devices waits for an explicit confirmation, and a change made against an old revision of
-the file is refused rather than dropping someone else's."""
+the file (If-Match) is refused rather than dropping someone else's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -73,6 +74,12 @@ class Session:
         """The ETag of GET /api/devices: what the next change names in If-Match."""
         _, _, headers = await self.call("GET", "/api/devices")
         return headers["ETag"]
+
+    async def change(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """A change made against the current revision, as the page makes it."""
+        status, answer, _ = await self.call(method, path, body,
+                                            {"If-Match": await self.revision()})
+        return status, answer
 
 
 def text_of(path: Path) -> str:
@@ -146,7 +153,7 @@ async def test_a_dangerous_import_waits_for_an_explicit_confirmation(
     poller = session.gateway.fleet.pollers["pump1"]
     text = change(before)
 
-    status, answer, _ = await session.call("POST", "/api/config", {"text": text})
+    status, answer = await session.change("POST", "/api/config", {"text": text})
 
     assert status == 409
     assert answer == {"error": f"this import needs your confirmation: {danger}",
@@ -155,10 +162,109 @@ async def test_a_dangerous_import_waits_for_an_explicit_confirmation(
     assert session.gateway.config is running
     assert session.gateway.fleet.pollers["pump1"] is poller
 
-    status, answer, _ = await session.call("POST", "/api/config",
-                                           {"text": text, "confirm": True})
+    status, answer = await session.change("POST", "/api/config", {"text": text, "confirm": True})
 
     assert status == 200, answer
     assert answer["applied"]
     assert text_of(session.config_file) == text
     assert session.gateway.devices_editor.export_text() == text
+
+
+def with_tag(devices: list[dict[str, Any]], name: str, address: int) -> list[dict[str, Any]]:
+    """`devices` with a tag added to pump1, as an engineer adds one on the page."""
+    tag = {"name": name, "table": "holding", "address": address, "type": "uint16"}
+    return [{**device, "tags": [*device["tags"], tag]} if device["name"] == "pump1" else device
+            for device in devices]
+
+
+async def test_of_twenty_concurrent_edits_against_one_revision_one_applies_and_none_is_lost(
+    session: Session,
+) -> None:
+    status, listed, headers = await session.call("GET", "/api/devices")
+    assert status == 200
+    revision = headers["ETag"]
+    assert listed["revision"] == revision
+    names = [f"t{index}" for index in range(20)]
+
+    answers = await asyncio.gather(*(
+        session.call("PUT", "/api/devices",
+                     {"devices": with_tag(listed["devices"], name, 10 + index)},
+                     {"If-Match": revision})
+        for index, name in enumerate(names)
+    ))
+
+    statuses = [status for status, _, _ in answers]
+    assert sorted(statuses) == [200] + [409] * 19, statuses
+    winner = names[statuses.index(200)]
+    current = await session.revision()
+    assert current != revision
+    assert answers[statuses.index(200)][2]["ETag"] == current
+    for status, answer, headers in answers:
+        if status == 409:
+            assert answer == {"error": "the configuration was changed by someone else since "
+                                       "you loaded it; load it again and redo your change",
+                              "revision": current}
+            assert headers["ETag"] == current
+    saved = load_config(session.config_file)
+    assert saved == session.gateway.config
+    assert [tag.name for tag in saved.device("pump1").tags] == ["speed", winner]
+    assert session.gateway.devices_editor.export_text() == text_of(session.config_file)
+
+    # Each refused engineer loads the devices again and redoes the change: none is lost.
+    for index, name in enumerate(names):
+        if name != winner:
+            _, listed, headers = await session.call("GET", "/api/devices")
+            status, answer, _ = await session.call(
+                "PUT", "/api/devices", {"devices": with_tag(listed["devices"], name, 10 + index)},
+                {"If-Match": headers["ETag"]})
+            assert status == 200, answer
+    saved = load_config(session.config_file)
+    assert saved == session.gateway.config
+    assert {tag.name for tag in saved.device("pump1").tags} == {"speed", *names}
+
+
+async def test_a_change_without_if_match_gets_428_and_changes_nothing(session: Session) -> None:
+    before = text_of(session.config_file)
+    _, listed, _ = await session.call("GET", "/api/devices")
+    for method, path, body in [
+        ("PUT", "/api/devices", {"devices": with_tag(listed["devices"], "extra", 9)}),
+        ("POST", "/api/config", {"text": before.replace("address = 0", "address = 9")}),
+    ]:
+        status, answer, _ = await session.call(method, path, body)
+        assert (status, answer) == (428, {
+            "error": "send If-Match with the configuration's revision: the ETag of GET "
+                     "/api/devices or GET /api/config"}), path
+    assert text_of(session.config_file) == before
+
+
+async def test_a_change_against_an_old_revision_gets_409_with_the_current_one(
+    session: Session,
+) -> None:
+    _, listed, headers = await session.call("GET", "/api/devices")
+    old = headers["ETag"]
+    _, exported, headers = await session.call("GET", "/api/config")
+    assert headers["ETag"] == old  # the same revision: the file the devices come from
+    status, _ = await session.change("PUT", "/api/devices",
+                                     {"devices": with_tag(listed["devices"], "first", 9)})
+    assert status == 200
+    after = text_of(session.config_file)
+    current = await session.revision()
+    for method, path, body in [
+        ("PUT", "/api/devices", {"devices": with_tag(listed["devices"], "second", 8)}),
+        ("POST", "/api/config", {"text": exported.replace("address = 0", "address = 7")}),
+    ]:
+        status, answer, _ = await session.call(method, path, body, {"If-Match": old})
+        assert (status, answer["revision"]) == (409, current), path
+    assert text_of(session.config_file) == after
+    # A weak tag never matches (If-Match compares strongly); "*" matches any revision.
+    status, _, _ = await session.call("PUT", "/api/devices", {"devices": listed["devices"]},
+                                      {"If-Match": f"W/{current}"})
+    assert status == 409
+    status, _, _ = await session.call("PUT", "/api/devices", {"devices": listed["devices"]},
+                                      {"If-Match": "*"})
+    assert status == 200
+    assert [t.name for t in session.gateway.config.device("pump1").tags] == ["speed"]
+    status, answer, _ = await session.call("PUT", "/api/devices", {"devices": []},
+                                           {"If-Match": "3"})
+    assert (status, answer) == (400, {
+        "error": 'If-Match: expected the quoted revision from an ETag, like "1f0c…", or *'})

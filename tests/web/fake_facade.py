@@ -7,7 +7,7 @@ tests/gateway/test_web_end_to_end.py and the browser tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from web.facade import (
     Json,
     NotFound,
     Refused,
+    Stale,
     TagChoices,
 )
 
@@ -36,6 +37,7 @@ class FakeFacade:
     ])
     # Returned by apply_devices/import_config instead of applying, when set.
     problems: list[FieldProblem] = field(default_factory=list)
+    revision: int = 1  # of the configuration: one more with each change
     audit_log: list[AuditEntry] = field(default_factory=list)
     acknowledged: list[tuple[str, str, str, str]] = field(default_factory=list)
     uploads: list[tuple[str, str, bytes, str]] = field(default_factory=list)
@@ -71,20 +73,35 @@ class FakeFacade:
     def export_config(self) -> str:
         return '[[devices]]\nname = "press-1"\n'
 
-    async def apply_devices(self, devices: list[dict[str, Any]], user: str) -> EditOutcome:
+    def config_revision(self) -> str:
+        return str(self.revision)
+
+    async def apply_devices(
+        self, devices: list[dict[str, Any]], user: str, if_match: Collection[str] | None
+    ) -> EditOutcome:
+        self._check_revision(if_match)
         if self.problems:
-            return EditOutcome(problems=list(self.problems))
+            return EditOutcome(problems=list(self.problems), revision=self.config_revision())
         self.device_tables = devices
+        self.revision += 1
         await self.record(user, "devices changed", f"{len(devices)} devices")
-        return EditOutcome(changes=[f"{len(devices)} devices"], saved=True)
+        return EditOutcome(changes=[f"{len(devices)} devices"], saved=True,
+                           revision=self.config_revision())
 
     async def import_config(
-        self, text: str, user: str, *, confirmed: bool = False
+        self, text: str, user: str, if_match: Collection[str] | None, *, confirmed: bool = False
     ) -> EditOutcome:
+        self._check_revision(if_match)
         if self.problems:
-            return EditOutcome(problems=list(self.problems))
+            return EditOutcome(problems=list(self.problems), revision=self.config_revision())
+        self.revision += 1
         await self.record(user, "configuration imported", f"{len(text)} characters")
-        return EditOutcome(changes=["imported"], saved=True, restart_needed=["opcua"])
+        return EditOutcome(changes=["imported"], saved=True, restart_needed=["opcua"],
+                           revision=self.config_revision())
+
+    def _check_revision(self, if_match: Collection[str] | None) -> None:
+        if if_match is not None and self.config_revision() not in if_match:
+            raise Stale(self.config_revision())
 
     async def audit(self, limit: int) -> list[AuditEntry]:
         return list(reversed(self.audit_log))[:limit]

@@ -17,9 +17,12 @@ from web.users import Role
 
 
 async def call(
-    served: Web, method: str, path: str, token: str | None, body: Any = None
+    served: Web, method: str, path: str, token: str | None, body: Any = None,
+    if_match: str | None = None,
 ) -> tuple[int, Any]:
     headers = {"X-CSRF-Token": token} if token else {}
+    if if_match is not None:  # the configuration's revision a change is made against
+        headers["If-Match"] = if_match
     async with served.client.request(method, served.url(path), json=body, headers=headers,
                                      allow_redirects=False) as response:
         text = await response.text()
@@ -106,7 +109,8 @@ async def test_an_engineer_changes_devices_with_typed_values_and_it_is_audited(
     served, token = await logged_in(start_web, facade, accounts[Role.ENGINEER])
     device = {"name": "press-2", "url": "tcp://10.0.0.8:502", "unit_id": "2",
               "tags": [{"name": "speed", "table": "holding", "address": "7", "type": "uint16"}]}
-    status, answer = await call(served, "PUT", "/api/devices", token, {"devices": [device]})
+    status, answer = await call(served, "PUT", "/api/devices", token, {"devices": [device]},
+                                if_match='"1"')
     assert status == 200
     assert answer == {"applied": True, "problems": [], "changes": ["1 devices"], "saved": True,
                       "restart_needed": []}
@@ -123,7 +127,8 @@ async def test_a_change_with_problems_answers_422_with_each_key_path(
     message = "unknown type 'flaot32'; expected one of bool, int16, ..."
     facade.problems = [FieldProblem("devices[0].tags[0].type", message, "error")]
     served, token = await logged_in(start_web, facade, accounts[Role.ENGINEER])
-    status, answer = await call(served, "PUT", "/api/devices", token, {"devices": []})
+    status, answer = await call(served, "PUT", "/api/devices", token, {"devices": []},
+                                if_match='"1"')
     assert status == 422
     assert answer["applied"] is False
     assert answer["problems"] == [{"path": "devices[0].tags[0].type", "message": message,
@@ -165,7 +170,8 @@ async def test_export_and_import_of_the_toml_file(
         assert response.status == 200
         assert response.headers["Content-Disposition"] == 'attachment; filename="uvelka.toml"'
         assert await response.text() == facade.export_config()
-    status, answer = await call(served, "POST", "/api/config", token, {"text": "x = 1\n"})
+    status, answer = await call(served, "POST", "/api/config", token, {"text": "x = 1\n"},
+                                if_match='"1"')
     assert status == 200
     assert answer["restart_needed"] == ["opcua"]
     status, answer = await call(served, "POST", "/api/config", token, {"text": 5})

@@ -34,8 +34,8 @@ async function call(method, url, body, headers = {}) {
 }
 
 export const getJson = (url) => call("GET", url);
-export const postJson = (url, body) => call("POST", url, body === undefined ? {} : body);
-export const putJson = (url, body) => call("PUT", url, body);
+export const postJson = (url, body, headers) => call("POST", url, body === undefined ? {} : body, headers);
+export const putJson = (url, body, headers) => call("PUT", url, body, headers);
 export const deleteJson = (url) => call("DELETE", url);
 export const postForm = (url, form) => call("POST", url, form);
 

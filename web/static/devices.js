@@ -1,5 +1,7 @@
 // Devices and tags: edit the configuration's [[devices]] and apply it live; live values of
-// the chosen device's tags; import and export of the TOML file.
+// the chosen device's tags; import and export of the TOML file. Every change names the
+// revision of the file this page loaded (If-Match): a change someone else made since is
+// never overwritten; the page offers to load it instead (issue #17).
 import { ApiError, el, formatTime, formatValue, getJson, listen, may, notify, postJson, putJson } from "./common.js";
 
 const DEVICE_FIELDS = [
@@ -20,7 +22,7 @@ const DEFAULTS = {
 };
 
 const app = document.getElementById("app");
-const state = { devices: [], choices: {}, file: null, selected: 0, events: null, problems: [] };
+const state = { devices: [], choices: {}, file: null, revision: null, selected: 0, events: null, problems: [] };
 const editable = may("engineer");
 
 function text(value) {
@@ -164,13 +166,28 @@ function report(outcome) {
   return true;
 }
 
+// The gateway's answer to a change made against an older revision than the file's (409).
+function isStale(error) {
+  return error instanceof ApiError && error.status === 409 && error.body.revision !== undefined;
+}
+
+async function offerReload() {
+  notify("Not applied: the configuration was changed by someone else since this page loaded it.");
+  if (confirm("The configuration was changed by another user since this page loaded it. "
+    + "Load it again? Your changes on this page will be lost.")) {
+    state.problems = [];
+    await load();
+  }
+}
+
 async function send(devices) {
   try {
-    const outcome = await putJson("/api/devices", { devices });
+    const outcome = await putJson("/api/devices", { devices }, { "If-Match": state.revision });
     if (report(outcome)) await load();
     else render();
   } catch (error) {
-    notify(error instanceof ApiError ? error.message : String(error));
+    if (isStale(error)) await offerReload();
+    else notify(error instanceof ApiError ? error.message : String(error));
   }
 }
 
@@ -191,10 +208,11 @@ async function importFile(event) {
   if (!file) return;
   event.target.value = "";  // the same file chosen again is a new import
   const text = await file.text();
+  const revision = { "If-Match": state.revision };
   try {
     let outcome;
     try {
-      outcome = await postJson("/api/config", { text });
+      outcome = await postJson("/api/config", { text }, revision);
     } catch (error) {
       // An import the gateway wants confirmed (no [web], another [opcua], no devices).
       if (!(error instanceof ApiError && error.status === 409 && error.body.confirm)) throw error;
@@ -203,12 +221,13 @@ async function importFile(event) {
         notify("Not imported: nothing was changed.", "ok");
         return;
       }
-      outcome = await postJson("/api/config", { text, confirm: true });
+      outcome = await postJson("/api/config", { text, confirm: true }, revision);
     }
     if (report(outcome)) await load();
     else { notify(`Not imported: ${outcome.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`); }
   } catch (error) {
-    notify(error.message);
+    if (isStale(error)) await offerReload();
+    else notify(error.message);
   }
 }
 
@@ -218,6 +237,7 @@ async function load() {
   state.devices = answer.devices;
   state.choices = answer.choices;
   state.file = answer.file;
+  state.revision = answer.revision;
   const again = state.devices.findIndex((d) => d.name === selectedName);
   state.selected = again >= 0 ? again : Math.min(state.selected, Math.max(state.devices.length - 1, 0));
   render();
