@@ -19,8 +19,9 @@ from web.facade import WebFacade
 from web.headers import install_security_headers
 from web.layout import page_routes
 from web.live import Live
-from web.model_routes import MAX_MODEL_BYTES, ModelRoutes
+from web.model_routes import ModelRoutes
 from web.monitoring import monitoring_routes
+from web.requests import ANONYMOUS_MAX_BYTES, body_limits
 from web.sessions import CookieSessions, load_key
 from web.settings import WebSettings
 from web.throttle import LoginQueue, LoginThrottle
@@ -54,9 +55,11 @@ async def create_app(
                               clock=wall_clock)
     # Outermost first: the session is loaded before anyone asks who is logged in, and the
     # login is known before the CSRF check, so an anonymous POST gets 401, not 403.
+    # Body limits come first: nothing may read a body before its size is checked.
     app = web.Application(
-        middlewares=[sessions.middleware, authentication(store, sessions), csrf_protection],
-        client_max_size=MAX_MODEL_BYTES + 1024 * 1024,  # a model upload and its form
+        middlewares=[body_limits, sessions.middleware, authentication(store, sessions),
+                     csrf_protection],
+        client_max_size=ANONYMOUS_MAX_BYTES,  # body_limits sets each route's own
     )
     install_security_headers(app, tls=settings.tls)
     account = Account(store, sessions, LoginThrottle(clock=monotonic_clock), LoginQueue())

@@ -70,22 +70,39 @@ def authentication(store: UserStore, sessions: CookieSessions) -> Middleware:
     return middleware
 
 
-def _marked(handler: H, required: Role | None) -> H:
+def is_public(request: web.Request) -> bool:
+    """True when the request's route is open to anonymous requests."""
+    return _required_role(request) is None
+
+
+def marked(handler: H, key: str, value: object) -> H:
+    """`handler` wrapped with the mark `key` = `value`, read back by `mark_of`; marks on
+    the handler it wraps are kept (functools.wraps copies them)."""
     # A wrapper, not an attribute on `handler` itself: one handler may be public in one
-    # app and guarded in another (/metrics follows a setting).
+    # app and guarded in another (/metrics follows a setting), and a bound method takes no
+    # attributes.
     @functools.wraps(handler)
-    async def marked(*args: Any, **kwargs: Any) -> web.StreamResponse:
+    async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
         return await handler(*args, **kwargs)
 
-    setattr(marked, _REQUIRED_ROLE, required)
-    return cast(H, marked)
+    setattr(wrapper, key, value)
+    return cast(H, wrapper)
+
+
+def mark_of(request: web.Request, key: str, default: object) -> object:
+    """The mark `key` of the handler the request is routed to, or `default`."""
+    return getattr(request.match_info.handler, key, default)
+
+
+def _marked(handler: H, required: Role | None) -> H:
+    return marked(handler, _REQUIRED_ROLE, required)
 
 
 def _required_role(request: web.Request) -> Role | None:
     if is_static(request):
         return None
     # Unmatched paths (404, 405) land here too, so they tell nothing to anonymous askers.
-    return getattr(request.match_info.handler, _REQUIRED_ROLE, Role.VIEWER)
+    return cast(Role | None, mark_of(request, _REQUIRED_ROLE, Role.VIEWER))
 
 
 def _logged_in(request: web.Request, store: UserStore, sessions: CookieSessions) -> User | None:

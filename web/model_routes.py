@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from web.auth import current_user, requires
 from web.facade import Refused, WebFacade
-from web.requests import BadRequest, json_object, refused, text_field
+from web.requests import BadRequest, body_limit, json_object, refused, text_field
 from web.users import Role
 
 MAX_MODEL_BYTES = 64 * 1024 * 1024
+# The body of an upload: the file and the rest of its form (part headers, a CSRF token).
+MAX_UPLOAD_BYTES = MAX_MODEL_BYTES + 64 * 1024
 
 
 class ModelRoutes:
@@ -23,7 +26,7 @@ class ModelRoutes:
         base = "/api/models/{asset}/{kind}"
         return [
             web.get("/api/models", self.models),
-            web.post(base, engineer(self.upload)),
+            web.post(base, engineer(body_limit(MAX_UPLOAD_BYTES)(self.upload))),
             web.post(base + "/activate", engineer(self.activate)),
             web.post(base + "/rollback", engineer(self.roll_back)),
         ]
@@ -61,15 +64,15 @@ async def _answer(key: str, action: Awaitable[str]) -> web.Response:
 async def _uploaded_file(request: web.Request) -> bytes:
     if request.content_type != "multipart/form-data":
         raise BadRequest("send the file as multipart/form-data")
-    reader = await request.multipart()
-    async for part in reader:
-        if isinstance(part, BodyPartReader) and part.name == "model":
-            data = bytearray()
-            while chunk := await part.read_chunk():
-                data += chunk
-                if len(data) > MAX_MODEL_BYTES:
-                    raise BadRequest(f"the file is larger than {MAX_MODEL_BYTES // 2**20} MiB")
-            if not data:
-                raise BadRequest("model: the file is empty")
-            return bytes(data)
-    raise BadRequest("model: no file in the form")
+    # The whole form, as the CSRF check may have read it already for its csrf_token field;
+    # aiohttp keeps file parts in a temporary file, not in memory.
+    part = (await request.post()).get("model")
+    if not isinstance(part, web.FileField):
+        raise BadRequest("model: no file in the form")
+    with part.file:
+        data = await asyncio.to_thread(part.file.read, MAX_MODEL_BYTES + 1)
+    if len(data) > MAX_MODEL_BYTES:
+        raise BadRequest(f"the file is larger than {MAX_MODEL_BYTES // 2**20} MiB")
+    if not data:
+        raise BadRequest("model: the file is empty")
+    return data

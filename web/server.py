@@ -13,6 +13,11 @@ from web.settings import WebSettings
 logger = logging.getLogger(__name__)
 
 _SHUTDOWN_TIMEOUT_S = 5.0
+# After a body is refused unread (413, web/requests.py), aiohttp keeps reading and dropping
+# the rest for this long before closing, so that the client, still sending, reads the
+# answer instead of a reset. Its default of 10 s would spend that long per refused upload,
+# and keeps waiting even after the client has gone.
+_LINGERING_S = 1.0
 
 
 async def serve_web(
@@ -28,7 +33,8 @@ async def serve_web(
     ssl_context = await asyncio.to_thread(settings.ssl_context)
     # A request still running at shutdown gets a few seconds, not aiohttp's default 60:
     # the supervisor that sent SIGTERM kills the process soon after.
-    runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+    runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
+                           lingering_time=_LINGERING_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
