@@ -11,6 +11,7 @@ from aiohttp import web
 from web.auth import current_user, public
 from web.csrf import token_of
 from web.pages import render
+from web.requests import form_fields
 from web.sessions import CookieSessions
 from web.throttle import LoginLocked, LoginQueue, LoginQueueFull, LoginThrottle
 from web.users import UserStore
@@ -49,7 +50,7 @@ class Account:
         """Start a session and go to the overview (303), or show the form again with 401,
         429 with Retry-After while the name or the address is locked, or 503 while too
         many logins wait for their password hash."""
-        form = await request.post()
+        form = await form_fields(request)
         name, password = form.get("name"), form.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             return self._login_form(request, "Enter a user name and a password.", status=400)

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from web.refusal import refuse
+from web.requests import form_fields
 from web.sessions import SESSION
 
 logger = logging.getLogger(__name__)
@@ -56,5 +57,5 @@ async def _form_token(request: web.Request) -> str | None:
     # Only forms are read here: a JSON or file upload must send the header instead.
     if request.content_type not in _FORM_TYPES:
         return None
-    value = (await request.post()).get(FORM_FIELD)
+    value = (await form_fields(request)).get(FORM_FIELD)
     return value if isinstance(value, str) else None

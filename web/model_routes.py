@@ -9,7 +9,7 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.facade import Refused, WebFacade
-from web.requests import BadRequest, body_limit, json_object, refused, text_field
+from web.requests import BadRequest, body_limit, form_fields, json_object, refused, text_field
 from web.users import Role
 
 MAX_MODEL_BYTES = 64 * 1024 * 1024
@@ -66,9 +66,11 @@ async def _uploaded_file(request: web.Request) -> bytes:
         raise BadRequest("send the file as multipart/form-data")
     # The whole form, as the CSRF check may have read it already for its csrf_token field;
     # aiohttp keeps file parts in a temporary file, not in memory.
-    part = (await request.post()).get("model")
-    if not isinstance(part, web.FileField):
+    part = (await form_fields(request)).get("model")
+    if part is None:
         raise BadRequest("model: no file in the form")
+    if not isinstance(part, web.FileField):
+        raise BadRequest("model: expected a file part (with a filename), got a text field")
     with part.file:
         data = await asyncio.to_thread(part.file.read, MAX_MODEL_BYTES + 1)
     if len(data) > MAX_MODEL_BYTES:

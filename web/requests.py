@@ -13,12 +13,14 @@ chunked body is bounded too.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import MultiDictProxy
 
 from web.auth import is_public, mark_of, marked
 from web.facade import EditOutcome, NotFound, Refused
@@ -28,6 +30,13 @@ from web.refusal import refuse
 ANONYMOUS_MAX_BYTES = 8 * 1024
 MAX_JSON_BYTES = 4 * 1024 * 1024
 _BODY_LIMIT = "uvelka_body_limit"
+# No setting or measurement needs more (a uint64 has 20); Python refuses 4300 anyway.
+MAX_JSON_DIGITS = 100
+# Times a query may name: older than the gateway's history, or past any datetime arithmetic
+# near the end of the calendar, are mistakes.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+_SHOWN_CHARS = 40
 
 H = TypeVar("H", bound=Handler)
 
@@ -74,13 +83,75 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON body, which must be an object."""
     if request.content_type != "application/json":
         raise BadRequest("send application/json")
-    try:
-        body = json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
+    body = parse_json(await request.read())
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON document as the rest of the gateway can take it, else BadRequest.
+
+    Refused (issue #17, each was a 500 with a traceback): nesting deeper than the parser
+    recurses, integers of more than MAX_JSON_DIGITS digits, numbers beyond a float's range
+    and NaN or Infinity (not JSON), and text that is not UTF-8, lone surrogates ("\\ud800")
+    included, which would fail later when written to a file or a database.
+    """
+    try:
+        document = json.loads(raw.decode("utf-8"), parse_int=_json_integer,
+                              parse_float=_json_float, parse_constant=_json_constant)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8 text: {exc}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    _refuse_surrogates(document)
+    return document
+
+
+def _json_integer(text: str) -> int:
+    if len(text) > MAX_JSON_DIGITS + text.startswith("-"):
+        raise ValueError(f"a number with more than {MAX_JSON_DIGITS} digits ({_shown(text)})")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"a number out of range ({_shown(text)})")
+    return number
+
+
+def _json_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a number JSON allows")
+
+
+def _refuse_surrogates(document: Any) -> None:
+    # A loop, not a recursion: the document may be as deep as the parser allowed.
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadRequest(
+                        f"text that is not UTF-8 (a lone surrogate) in {_shown(item)}") from None
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+async def form_fields(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+    """The request's form fields (URL-encoded or multipart), BadRequest when malformed."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError) as exc:  # LookupError: an unknown charset
+        raise BadRequest(f"malformed form: {exc}") from None
 
 
 def text_field(body: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
@@ -98,7 +169,7 @@ def number_field(
         try:
             value = float(value)
         except ValueError:
-            raise BadRequest(f"{key}: expected a number, got {value!r}") from None
+            raise BadRequest(f"{key}: expected a number, got {_shown(value)}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{key}: expected a number")
     if not low <= value <= high:
@@ -116,15 +187,29 @@ def integer_field(
 
 
 def time_query(request: web.Request, key: str, default: datetime) -> datetime:
-    """An ISO 8601 time from the query string; naive times are taken as UTC."""
+    """An ISO 8601 time from the query string, from EARLIEST to before LATEST; naive times
+    are taken as UTC."""
     text = request.query.get(key)
     if not text:
         return default
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"{key}: expected an ISO 8601 time, got {text!r}") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        raise BadRequest(f"{key}: expected an ISO 8601 time, got {_shown(text)}") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    # Issue #17: a time near year 1 or 9999 made the arithmetic on it (a default start an
+    # hour earlier, a conversion to UTC) overflow. Comparing aware times cannot overflow.
+    if not EARLIEST <= at < LATEST:
+        raise BadRequest(f"{key}: expected a time from {EARLIEST:%Y-%m-%d} to before "
+                         f"{LATEST:%Y-%m-%d}, got {_shown(text)}")
+    return at
+
+
+def _shown(value: object) -> str:
+    """`value` quoted for an error message, cut short: the message echoes hostile input."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
 
 
 def refused(exc: Refused) -> web.Response:

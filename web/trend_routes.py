@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from web.facade import WebFacade
-from web.requests import BadRequest, time_query
+from web.requests import BadRequest, integer_field, time_query
 
 CHART_LIBRARY_PREFIX = "/vendor/plotly"
 DEFAULT_RANGE = timedelta(hours=1)
@@ -51,12 +51,7 @@ class TrendRoutes:
         start = time_query(request, "start", end - DEFAULT_RANGE)
         if start >= end:
             raise BadRequest("start must be before end")
-        try:
-            points = int(request.query.get("points", "500"))
-        except ValueError:
-            raise BadRequest("points: expected a whole number") from None
-        if not 2 <= points <= MAX_POINTS:
-            raise BadRequest(f"points: expected 2 to {MAX_POINTS}")
+        points = integer_field(request.query, "points", low=2, high=MAX_POINTS, default=500)
         series = await self._facade.history(keys, start, end, points)
         return web.json_response([
             {"key": s.key, "unit": s.unit, "times": [t.isoformat() for t in s.times],

@@ -215,7 +215,7 @@ async def test_history_queries_are_checked(
                          ("?key=a&start=yesterday", "start: expected an ISO 8601 time"),
                          ("?key=a&start=2026-11-26T12:00:00&end=2026-11-26T11:00:00",
                           "start must be before end"),
-                         ("?key=a&points=1", "points: expected 2 to 2000")]:
+                         ("?key=a&points=1", "points: expected a number from 2 to 2000")]:
         status, answer = await call(served, "GET", f"/api/history{query}", None)
         assert status == 400, query
         assert error in answer["error"], query
