@@ -22,6 +22,7 @@ from gateway.core.clock import Clock, SystemClock
 from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
+from gateway.core.storage import StorageHealth
 from gateway.live_config import DeviceEditor
 from gateway.model_manager import ModelManager
 from gateway.mqtt.bridge import MqttBridge
@@ -40,13 +41,18 @@ from gateway.store.history import History
 from gateway.store.history_points import sample_points, score_points
 from gateway.store.outbox import Outbox
 from gateway.web_facade import GatewayWebFacade
-from web.app import create_app, take_first_admin_password
+from web.app import USERS, create_app, take_first_admin_password
 from web.server import serve_web
+from web.users import UserError, UserStore
 
 logger = logging.getLogger(__name__)
 
 # Explicit registry: nothing registers itself at import time.
 DRIVERS: dict[str, Callable[[], FieldDriver]] = {"modbus": ModbusFieldDriver}
+# How often the files that could not be written (a full disk, issue #17) are tried again.
+STORAGE_RETRY_S = 1.0
+HISTORY = "history"  # its name in StorageHealth, /metrics and the page
+WEB_USERS = "web users"
 
 
 class Gateway:
@@ -81,6 +87,10 @@ class Gateway:
         self.latest_scores: dict[str, dict[str, Score]] = {}
         self.recent_alarm_events = RecentEvents()
         self.audit_log: AuditLog | None = None  # while the web page serves
+        # What cannot be written under data_dir: reported, retried, never fatal (issue #17).
+        self.storage = StorageHealth(config.gateway.data_dir)
+        self._history_written = 0  # points the history had written when it last failed
+        self._users: UserStore | None = None  # the web page's, while it serves
         self._assets: Assets | None = None
         self.started = asyncio.Event()
         # The web page, when configured: its bound port once it listens, and the admin
@@ -137,7 +147,9 @@ class Gateway:
         """Run until cancelled; `started` is set once the OPC UA server accepts clients."""
         config = self.config
         self._assets = assets = await asyncio.to_thread(open_assets, config)
-        self.alarms = hub = await asyncio.to_thread(_alarm_hub, config, assets, self.clock)
+        state_file = AlarmStateFile(config.gateway.data_dir / "alarms.json", self.storage)
+        self.alarms = hub = await asyncio.to_thread(_alarm_hub, config, assets, self.clock,
+                                                    state_file)
         async with AsyncExitStack() as stack:
             server = await stack.enter_async_context(OpcuaServer(config, self.fleet.write, hub))
             self._server = server
@@ -149,12 +161,11 @@ class Gateway:
             sinks: list[EventSink] = []
             bridge = None
             if config.mqtt is not None:
-                await asyncio.to_thread(config.gateway.data_dir.mkdir, parents=True,
-                                        exist_ok=True)
                 outbox = await stack.enter_async_context(Outbox.open(
                     config.gateway.data_dir / "outbox.sqlite",
                     max_messages=config.mqtt.outbox_max_messages,
                     max_age_s=config.mqtt.outbox_max_age,
+                    health=self.storage,
                 ))
                 self.bridge = bridge = MqttBridge(config.mqtt, config.gateway.name, outbox,
                                                   hub.acknowledge)
@@ -163,7 +174,7 @@ class Gateway:
             sinks.append(self.recent_alarm_events)
             if config.history.enabled:
                 self.history = await self._open_history(stack, config.history)
-            store = AssetStateStore(config.gateway.data_dir / "assets")
+            store = AssetStateStore(config.gateway.data_dir / "assets", self.storage)
             self.scoring = engine = ScoringEngine(assets.scorers, self.cache,
                                                   self._publish_scores, store=store)
             self.watcher = watcher = ModelWatcher(
@@ -178,10 +189,8 @@ class Gateway:
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             page = None
             if config.web is not None:
-                await asyncio.to_thread(config.gateway.data_dir.mkdir, parents=True,
-                                        exist_ok=True)
-                self.audit_log = await stack.enter_async_context(
-                    AuditLog.open(config.gateway.data_dir / "audit.sqlite"))
+                self.audit_log = await stack.enter_async_context(AuditLog.open(
+                    config.gateway.data_dir / "audit.sqlite", health=self.storage))
                 page = await self._web_page(config.web)
             stack.callback(self._forget_editor)
             # Everything built so far lives as long as the process: keep it out of the
@@ -200,8 +209,10 @@ class Gateway:
                 group.create_task(engine.run(), name="scoring")
                 group.create_task(watcher.run(), name="model-watch")
                 group.create_task(hub.run(sinks), name="alarms")
-                if self.history is not None:
-                    group.create_task(self.history.run(), name="history")
+                if config.history.enabled:
+                    group.create_task(self._keep_history(stack, config.history),
+                                      name="history")
+                group.create_task(self._retry_storage(state_file), name="storage-retry")
                 if page is not None:
                     group.create_task(page, name="web")
                 if bridge is not None and config.mqtt is not None:
@@ -218,6 +229,9 @@ class Gateway:
         await asyncio.to_thread(settings.folder.mkdir, parents=True, exist_ok=True)
         app = await create_app(GatewayWebFacade(self), settings)
         self.first_admin_password = take_first_admin_password(app)
+        self._users = users = app[USERS]
+        if users.unsaved is not None:
+            self.storage.failed(WEB_USERS, "save the web users", users.unsaved)
         return serve_web(app, settings, on_listening=self._web_listening)
 
     def _web_listening(self, port: int) -> None:
@@ -242,17 +256,66 @@ class Gateway:
     def _forget_editor(self) -> None:
         self._editor = None
 
-    async def _open_history(self, stack: AsyncExitStack, section: HistorySection) -> History:
-        """The tag history at data_dir/history.sqlite, open until `stack` closes."""
-        history = await stack.enter_async_context(History.open(
-            self.config.gateway.data_dir / "history.sqlite",
-            retention_s=section.retention,
-            flush_interval_s=section.flush_interval,
-            max_pending=section.max_pending,
-            clock=self._epoch_s,
-        ))
+    async def _open_history(
+        self, stack: AsyncExitStack, section: HistorySection
+    ) -> History | None:
+        """The tag history at data_dir/history.sqlite, open until `stack` closes; None
+        (reported) when the file cannot be opened, as on a full disk (issue #17)."""
+        try:
+            history = await stack.enter_async_context(History.open(
+                self.config.gateway.data_dir / "history.sqlite",
+                retention_s=section.retention,
+                flush_interval_s=section.flush_interval,
+                max_pending=section.max_pending,
+                clock=self._epoch_s,
+            ))
+        except Exception as error:
+            self.storage.absorb(HISTORY, "open the history file", error)
+            return None
         stack.callback(self._forget_history)  # runs first: nothing records into a closed file
         return history
+
+    async def _keep_history(self, stack: AsyncExitStack, section: HistorySection) -> None:
+        """Run the history; open it first if it could not be, and when a write fails (a
+        full disk), report it and run it again after a pause: the gateway goes on without
+        recording meanwhile (issue #17)."""
+        while True:
+            if self.history is None:
+                self.history = await self._open_history(stack, section)
+            if self.history is not None:
+                try:
+                    await self.history.run()
+                except Exception as error:
+                    self.storage.absorb(HISTORY, "write the history", error)
+                    self._history_written = self.history.stats.written
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        return  # its last flush on the way out failed
+                else:
+                    return
+            await asyncio.sleep(STORAGE_RETRY_S)
+
+    async def _retry_storage(self, state_file: AlarmStateFile) -> None:
+        """Write again what waits for disk space: the alarm states, the audit rows."""
+        while True:
+            await asyncio.sleep(STORAGE_RETRY_S)
+            history = self.history
+            if history is not None and history.stats.written > self._history_written:
+                self.storage.ok(HISTORY)  # it wrote since it last failed
+            if state_file.unsaved:
+                await asyncio.to_thread(state_file.retry)
+            if self.audit_log is not None and self.audit_log.waiting():
+                await self.audit_log.retry()
+            if self._users is not None and self._users.unsaved is not None:
+                await self._save_users_again(self._users)
+
+    async def _save_users_again(self, users: UserStore) -> None:
+        try:
+            await users.save_again()
+        except UserError as error:
+            self.storage.failed(WEB_USERS, "save the web users", error.__cause__ or error)
+        else:
+            self.storage.ok(WEB_USERS)
 
     def _forget_history(self) -> None:
         self.history = None
@@ -278,7 +341,9 @@ class Gateway:
                 await bridge.publish_asset_state(asset.name, scores, hub.standing(asset.name), now)
 
 
-def _alarm_hub(config: GatewayConfig, assets: Assets, clock: Clock) -> AlarmHub:
+def _alarm_hub(
+    config: GatewayConfig, assets: Assets, clock: Clock, state_file: AlarmStateFile
+) -> AlarmHub:
     """The configured alarms in their saved states (blocking: reads the state file)."""
     rul_scales = {
         slot.asset.name: RulScale(slot.model.manifest.score_range[1],
@@ -287,7 +352,7 @@ def _alarm_hub(config: GatewayConfig, assets: Assets, clock: Clock) -> AlarmHub:
         if slot.kind == "rul"
     }
     watched = configured_alarms(config, rul_scales)
-    return AlarmHub(watched, AlarmStateFile(config.gateway.data_dir / "alarms.json"), clock)
+    return AlarmHub(watched, state_file, clock)
 
 
 async def _add_conditions(server: OpcuaServer, hub: AlarmHub, config: GatewayConfig) -> None:

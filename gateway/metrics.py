@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from gateway.alarms.events import AlarmState
 from gateway.alarms.hub import AlarmHub
 from gateway.core.status import DeviceStatus
+from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import BridgeStats
 from gateway.runtime.scoring import InferenceStats
 from gateway.store.history import HistoryStats
@@ -88,7 +89,10 @@ def mqtt_metrics(stats: BridgeStats) -> list[Metric]:
         Metric("uvelka_outbox_depth", "gauge", "Messages waiting in the outbox")
         .add(stats.queued),
         Metric("uvelka_outbox_dropped_total", "counter",
-               "Messages the outbox dropped unsent (overflow, expiry)").add(stats.dropped),
+               "Messages the outbox dropped unsent (overflow, expiry, full disk)")
+        .add(stats.dropped),
+        Metric("uvelka_outbox_held_alarms", "gauge",
+               "Alarm events waiting in memory for disk space to be written").add(stats.held),
         Metric("uvelka_mqtt_commands_total", "counter", "Commands from MES, by outcome")
         .add(stats.commands_accepted, outcome="accepted")
         .add(stats.commands_refused, outcome="refused"),
@@ -96,6 +100,19 @@ def mqtt_metrics(stats: BridgeStats) -> list[Metric]:
                "Commands refused because handling them raised an unexpected error")
         .add(stats.commands_failed),
     ]
+
+
+def storage_metrics(health: StorageHealth) -> list[Metric]:
+    """Files under data_dir that could not be read or written (issue #17), by store."""
+    errors = Metric("uvelka_storage_errors_total", "counter",
+                    "Reads or writes of a store's files that failed (a full disk, ...)")
+    degraded = Metric("uvelka_storage_degraded", "gauge",
+                      "1 while a store cannot write its files and waits to try again")
+    problems = health.problems()
+    for store in health.stores():
+        errors.add(health.errors[store], store=store)
+        degraded.add(int(store in problems), store=store)
+    return [errors, degraded]
 
 
 def inference_metrics(stats: Mapping[str, InferenceStats]) -> list[Metric]:

@@ -28,12 +28,15 @@ QUALITY_LABELS = {
 
 
 def health(gateway: Gateway) -> dict[str, Any]:
-    """Serving or starting, and how many devices are connected (/healthz shows the first)."""
+    """Serving or starting, and how many devices are connected (/healthz shows the first),
+    and what cannot be written under data_dir (issue #17: the gateway serves on)."""
     statuses = [poller.status() for poller in gateway.fleet.pollers.values()]
+    held = gateway.bridge.stats.held if gateway.bridge is not None else 0
     return {
         "status": "ok" if gateway.started.is_set() else "starting",
         "devices": len(statuses),
         "devices_connected": sum(status.connected for status in statuses),
+        "problems": gateway.storage.describe(held),
     }
 
 

@@ -55,8 +55,15 @@ def load_key(folder: Path) -> Fernet:
         key = path.read_bytes().strip()
     except FileNotFoundError:
         key = Fernet.generate_key()
-        write_private(path, key)
-        logger.info("created the session key %s", path)
+        try:
+            write_private(path, key)
+        except OSError as exc:
+            # A first start on a full disk still serves the page (issue #17); the key is
+            # made again at the next start, which only ends the sessions.
+            logger.warning("cannot save the session key in %s (%s): sessions end at the next "
+                           "start", path, exc)
+        else:
+            logger.info("created the session key %s", path)
     try:
         return Fernet(key)
     except ValueError:

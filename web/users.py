@@ -4,6 +4,10 @@ First start: when the file is missing, the store creates it with one user, `admi
 password comes from the UVELKA_ADMIN_PASSWORD environment variable or, without it, is
 generated and handed back once to the caller to show to whoever installs the gateway; it
 is never logged or written anywhere in clear.
+
+A full disk never stops the gateway (issue #17): when the first start cannot write the
+file, the admin exists in memory and `save_again` writes it later (`unsaved` holds the
+error meanwhile); a change that cannot be saved is refused (UserConflict) and not made.
 """
 
 from __future__ import annotations
@@ -93,10 +97,17 @@ class UserStore:
     threads.
     """
 
-    def __init__(self, path: Path, users: Mapping[str, User], clock: Callable[[], float]):
+    def __init__(
+        self,
+        path: Path,
+        users: Mapping[str, User],
+        clock: Callable[[], float],
+        unsaved: OSError | None = None,
+    ):
         self._path = path
         self._users = dict(users)
         self._clock = clock
+        self.unsaved = unsaved  # why the users in memory are not in the file yet, or None
         self._lock = asyncio.Lock()
         self._hashing = asyncio.Semaphore(_HASHES_AT_ONCE)
 
@@ -115,8 +126,9 @@ class UserStore:
         is not a users file.
         """
         path = folder / FILE_NAME
-        users, generated = await asyncio.to_thread(_load_or_create, path, environ, clock)
-        return cls(path, users, clock), generated
+        users, generated, unsaved = await asyncio.to_thread(
+            _load_or_create, path, environ, clock)
+        return cls(path, users, clock, unsaved), generated
 
     def get(self, name: str) -> User | None:
         """The user called `name`, or None."""
@@ -198,9 +210,22 @@ class UserStore:
         async with self._hashing:
             return await asyncio.to_thread(hash_password, password)
 
+    async def save_again(self) -> None:
+        """Write the users that a failed save left in memory only; raises OSError if it
+        fails again."""
+        async with self._lock:
+            if self.unsaved is not None:
+                await self._save(self._users)
+
     async def _save(self, users: dict[str, User]) -> None:
-        await asyncio.to_thread(_write, self._path, users.values())
+        try:
+            await asyncio.to_thread(_write, self._path, users.values())
+        except OSError as exc:
+            # 409, refused by the gateway: the request was fine, the disk was not.
+            raise UserConflict(f"cannot save the users file {self._path}: {exc}; "
+                               "nothing was changed") from exc
         self._users = users
+        self.unsaved = None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -208,7 +233,7 @@ class UserStore:
 
 def _load_or_create(
     path: Path, environ: Mapping[str, str], clock: Callable[[], float]
-) -> tuple[dict[str, User], str | None]:
+) -> tuple[dict[str, User], str | None, OSError | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -220,12 +245,12 @@ def _load_or_create(
         stored = _UsersFile.model_validate_json(text)
     except ValidationError as exc:
         raise ValueError(f"{path}: not a users file of version {FILE_VERSION}: {exc}") from None
-    return {user.name: user for user in stored.users}, None
+    return {user.name: user for user in stored.users}, None, None
 
 
 def _create(
     path: Path, environ: Mapping[str, str], clock: Callable[[], float]
-) -> tuple[dict[str, User], str | None]:
+) -> tuple[dict[str, User], str | None, OSError | None]:
     password = environ.get(ADMIN_ENV_VAR) or None
     generated = None
     if password is None:
@@ -235,10 +260,15 @@ def _create(
     now = datetime.fromtimestamp(clock(), UTC)
     admin = User(name=FIRST_ADMIN, role=Role.ADMIN, password_hash=hash_password(password),
                  created=now, changed=now)
-    _write(path, [admin])
-    logger.info("created %s with user %r (password %s)", path, FIRST_ADMIN,
-                "generated, shown once" if generated else f"from {ADMIN_ENV_VAR}")
-    return {admin.name: admin}, generated
+    how = "generated, shown once" if generated else f"from {ADMIN_ENV_VAR}"
+    try:
+        _write(path, [admin])
+    except OSError as exc:
+        logger.error("cannot create %s (%s): user %r (password %s) exists in memory only "
+                     "until the file can be written", path, exc, FIRST_ADMIN, how)
+        return {admin.name: admin}, generated, exc
+    logger.info("created %s with user %r (password %s)", path, FIRST_ADMIN, how)
+    return {admin.name: admin}, generated, None
 
 
 def _write(path: Path, users: Iterable[User]) -> None:

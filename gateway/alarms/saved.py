@@ -3,6 +3,9 @@
 A damaged file is set aside (renamed, never deleted) and the alarms start Normal: an
 operator sees them again if their condition still holds, and nothing is overwritten that
 someone may want to read.
+
+A save that fails (a full disk, issue #17) is reported to the StorageHealth and kept:
+`retry` writes the latest unsaved states once space returns. It never stops the gateway.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,17 +22,24 @@ from typing import Any
 
 from gateway.alarms.rules import AlarmRule
 from gateway.alarms.state import Alarm
+from gateway.core.storage import StorageHealth
 
 logger = logging.getLogger(__name__)
 
 FILE_VERSION = 1
+STORE = "alarm states"  # its name in StorageHealth, /metrics and the page
 
 
 class AlarmStateFile:
     """The saved state of every alarm, by name."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, health: StorageHealth | None = None) -> None:
         self.path = path
+        self._health = health or StorageHealth(path.parent)
+        # The states a failed save could not write, for `retry`; the lock keeps a retry and
+        # a save (both in threads) from replacing newer states with older ones.
+        self._unsaved: Mapping[str, Mapping[str, Any]] | None = None
+        self._lock = threading.Lock()
 
     def restore(self, rules: Iterable[AlarmRule]) -> list[Alarm]:
         """One alarm per rule, in its saved state where there is one; blocking I/O."""
@@ -48,7 +59,33 @@ class AlarmStateFile:
 
     def save(self, states: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace the file with `states` (Alarm.to_dict by name); blocking: call it off the
-        event loop, with states taken on it."""
+        event loop, with states taken on it. A failed write is reported and kept for
+        `retry`."""
+        with self._lock:
+            self._write_unsaved(states)
+
+    def retry(self) -> None:
+        """Write the states a failed save kept, if any; blocking, like `save`."""
+        with self._lock:
+            if self._unsaved is not None:
+                self._write_unsaved(self._unsaved)
+
+    @property
+    def unsaved(self) -> bool:
+        """True while a failed save waits for `retry`."""
+        return self._unsaved is not None
+
+    def _write_unsaved(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        try:
+            self._write(states)
+        except Exception as error:
+            self._health.absorb(STORE, f"save the alarm states to {self.path}", error)
+            self._unsaved = states
+            return
+        self._unsaved = None
+        self._health.ok(STORE)
+
+    def _write(self, states: Mapping[str, Mapping[str, Any]]) -> None:
         text = json.dumps({"version": FILE_VERSION, "alarms": states})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")

@@ -45,7 +45,7 @@ from gateway.mqtt.commands import CommandError, RefusalLog, parse_ack
 from gateway.mqtt.delivery import Delivery
 from gateway.mqtt.payloads import alarm_payload, asset_state_payload
 from gateway.mqtt.topics import Topics
-from gateway.store import Kind, Message, Outbox
+from gateway.store import Kind, Message, MessageRefused, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ WINDOW_MAX = 10_000  # far below paho's 65,535 message ids, so an id is never st
 COMMANDS_MAX = 100  # commands waiting for the loop; more are refused as "overloaded"
 ACK_HANDLER = "mqtt-ack"  # the command handler's name in `command_failures`
 STOP_S = 2.0  # a clean stop waits this long for confirmations, then for `offline`
+RETRY_S = 1.0  # how often alarms waiting in memory for disk space are written again
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class BridgeStats:
     connected: bool
     delivered: int  # confirmed by the broker
     queued: int  # in the outbox, unconfirmed ones included
+    held: int  # alarms waiting in memory for disk space (issue #17), counted in `queued`
     dropped: int  # dropped by the outbox unsent: overflow, expiry
     rejected: int  # refused by the broker (MQTT 5 PUBACK reason >= 0x80): deleted, not retried
     commands_accepted: int
@@ -127,6 +129,7 @@ class MqttBridge:
             connected=self._delivery.connected,
             delivered=self._delivery.delivered,
             queued=self._outbox.depth(),
+            held=self._outbox.held(),
             dropped=sum(self._outbox.dropped().values()),
             rejected=self._delivery.rejected,
             commands_accepted=self._accepted,
@@ -135,7 +138,8 @@ class MqttBridge:
         )
 
     async def publish_alarms(self, events: Sequence[AlarmEvent]) -> None:
-        """Queue one message per event, numbered in order; durable when this returns."""
+        """Queue one message per event, numbered in order; durable when this returns,
+        unless the disk is full: then they wait in memory (gateway.store.outbox)."""
         await self._outbox.put_sequenced(
             [functools.partial(self._alarm_message, event) for event in events]
         )
@@ -145,19 +149,23 @@ class MqttBridge:
         self, asset: str, scores: Mapping[str, Score], alarms: Sequence[str], at: datetime
     ) -> None:
         """Queue the retained state of `asset`: its latest scores by model kind and its
-        alarms that are not Normal; durable when this returns."""
+        alarms that are not Normal; durable when this returns. On a full disk the state is
+        dropped and counted by the outbox (the next one replaces it anyway)."""
         payload = asset_state_payload(self._gateway, asset, scores, alarms, at)
-        await self._outbox.put(
-            Message(
-                topic=self._topics.asset_state(asset),
-                payload=payload,
-                qos=self._settings.qos,
-                retain=True,
-                kind=Kind.STATE,
-                message_id=str(uuid.uuid4()),
-                created_s=time.time(),
-            )
+        message = Message(
+            topic=self._topics.asset_state(asset),
+            payload=payload,
+            qos=self._settings.qos,
+            retain=True,
+            kind=Kind.STATE,
+            message_id=str(uuid.uuid4()),
+            created_s=time.time(),
         )
+        try:
+            await self._outbox.put(message)
+        except MessageRefused as refused:
+            logger.debug("state of asset %r not sent: %s", asset, refused)
+            return
         self._delivery.queued()
 
     async def run(self) -> None:
@@ -168,8 +176,17 @@ class MqttBridge:
                 group.create_task(self._connect(), name="mqtt-connect")
                 group.create_task(self._delivery.run(), name="mqtt-delivery")
                 group.create_task(self._execute_commands(), name="mqtt-commands")
+                group.create_task(self._retry_outbox(), name="mqtt-outbox-retry")
         finally:
             await self._stop()
+
+    async def _retry_outbox(self) -> None:
+        """While the outbox waits for disk space, try again every RETRY_S (issue #17)."""
+        while True:
+            await asyncio.sleep(RETRY_S)
+            if self._outbox.waiting():
+                await self._outbox.retry()
+                self._delivery.queued()  # the file may have opened, alarms may be written
 
     def _alarm_message(self, event: AlarmEvent, seq: int) -> Message:
         return Message(

@@ -3,6 +3,9 @@
 A RUL model counts its asset's samples since commissioning and keeps the commissioning
 baseline; losing them on a restart would restart the asset's life. They are written as
 small JSON files under `<data_dir>/assets/`, atomically, and read back at start.
+
+A save that fails (a full disk, issue #17) is reported to the StorageHealth and never
+stops the gateway: the scoring engine saves every state again at its next periodic save.
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from analytics.rul_features import RulState
+from gateway.core.storage import StorageHealth
 
 logger = logging.getLogger(__name__)
+
+STORE = "asset states"  # its name in StorageHealth, /metrics and the page
 
 
 class AssetStateStore:
     """One JSON file per asset and model kind."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, health: StorageHealth | None = None) -> None:
         self.folder = folder
+        self._health = health or StorageHealth(folder.parent)
 
     def path(self, asset: str, kind: str) -> Path:
         return self.folder / f"{asset}.{kind}.json"
@@ -42,15 +49,24 @@ class AssetStateStore:
             return None
 
     def save(self, states: Mapping[tuple[str, str], RulState]) -> None:
-        """Write every (asset, kind) state; blocking: call it off the event loop when running."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for (asset, kind), state in states.items():
-            text = json.dumps(state.to_dict())
-            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{asset}.{kind}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    file.write(text)
-                os.replace(temp, self.path(asset, kind))
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+        """Write every (asset, kind) state; blocking: call it off the event loop when running.
+        A failed write is reported, and the next save writes the state again."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for (asset, kind), state in states.items():
+                self._write(asset, kind, state)
+        except Exception as error:
+            self._health.absorb(STORE, f"save the asset states in {self.folder}", error)
+            return
+        self._health.ok(STORE)
+
+    def _write(self, asset: str, kind: str, state: RulState) -> None:
+        text = json.dumps(state.to_dict())
+        fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{asset}.{kind}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temp, self.path(asset, kind))
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise

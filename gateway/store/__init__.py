@@ -4,7 +4,15 @@
 from gateway.store.history import History, HistoryStats, Point
 from gateway.store.history_query import Bucket
 from gateway.store.history_schema import NewerSchema
-from gateway.store.outbox import DropReason, DuplicateMessage, Kind, Message, Outbox, Stored
+from gateway.store.outbox import (
+    DropReason,
+    DuplicateMessage,
+    Kind,
+    Message,
+    MessageRefused,
+    Outbox,
+    Stored,
+)
 
 __all__ = [
     "Bucket",
@@ -14,6 +22,7 @@ __all__ = [
     "HistoryStats",
     "Kind",
     "Message",
+    "MessageRefused",
     "NewerSchema",
     "Outbox",
     "Point",

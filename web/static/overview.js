@@ -26,7 +26,9 @@ function render(overview) {
       el("p", {}, `${gateway.name || ""}: ${gateway.status || "unknown"}; `,
         `${gateway.devices_connected ?? 0} of ${gateway.devices ?? 0} devices connected; `,
         `${gateway.active_alarms ?? 0} active alarms; MQTT ${gateway.mqtt || "not configured"}; `,
-        `updated ${formatTime(overview.time)}`)),
+        `updated ${formatTime(overview.time)}`),
+      // What cannot be written under data_dir (issue #17), e.g. a full disk.
+      ...(gateway.problems || []).map((problem) => el("p", { class: "error-text" }, problem))),
     el("section", {},
       el("h2", {}, "Devices"),
       table(["Device", "Link", "Round trip", "Error rate", "Polls / errors", "Last error"], devices)),
