@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.config.model import GatewayConfig, HistorySection, WebSection
 from gateway.config.sources import SourceKind
 from gateway.config.web_checks import web_settings
 from gateway.core.clock import Clock, SystemClock
+from gateway.core.failures import Failures
 from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
@@ -35,6 +37,7 @@ from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.poller import PollerOptions
 from gateway.runtime.scoring import ScoringEngine
+from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
@@ -76,6 +79,10 @@ class Gateway:
             DRIVERS["modbus"](), self._publish, self._publish_status, self.clock, poller_options
         )
         self.cache = TagCache()
+        # Issue #17: a sink that fails stops neither the poll loops nor the other sinks, and
+        # a background task that fails is restarted (why: gateway.runtime.supervisor).
+        self.sinks = Failures("sink", logger)
+        self.supervisor = Supervisor()
         self.watcher: ModelWatcher | None = None
         self.alarms: AlarmHub | None = None
         self.bridge: MqttBridge | None = None
@@ -117,27 +124,39 @@ class Gateway:
         return self._editor
 
     def _publish(self, samples: Sequence[Sample]) -> None:
-        self.cache.update(samples)
+        sinks = self.sinks
+        sinks.call("cache", self.cache.update, samples)
         if self._server is not None:
-            self._server.publish(samples)
+            sinks.call("opcua", self._server.publish, samples)
         if self.alarms is not None:
-            self.alarms.observe_samples(samples)
-        if self.history is not None:
-            self.history.record(sample_points(samples))
+            sinks.call("alarms", self.alarms.observe_samples, samples)
+        if (history := self.history) is not None:
+            sinks.call("history", lambda s: history.record(sample_points(s)), samples)
 
     def _publish_scores(self, scores: Sequence[Score]) -> None:
         for score in scores:
             self.latest_scores.setdefault(score.asset, {})[score.kind] = score
+        sinks = self.sinks
         if self._server is not None:
-            self._server.publish_scores(scores)
+            sinks.call("opcua-scores", self._server.publish_scores, scores)
         if self.alarms is not None:
-            self.alarms.observe_scores(scores)
-        if self.history is not None:
-            self.history.record(score_points(scores))
+            sinks.call("alarms-scores", self.alarms.observe_scores, scores)
+        if (history := self.history) is not None:
+            sinks.call("history-scores", lambda s: history.record(score_points(s)), scores)
 
     def _publish_status(self, status: DeviceStatus) -> None:
         if self._server is not None:
-            self._server.publish_status(status)
+            self.sinks.call("opcua-status", self._server.publish_status, status)
+
+    def failing(self) -> list[str]:
+        """One line per part failing now (issue #17), for the page."""
+        groups = [self.supervisor.failures, self.sinks]
+        if self.alarms is not None:
+            groups.append(self.alarms.sink_health)
+        if self.bridge is not None:
+            groups.append(self.bridge.command_failures)
+        return [f"{group.kind} {part} failing: {error}"
+                for group in groups for part, error in group.failing().items()]
 
     def _publish_model(self, slot: ModelSlot) -> None:
         if self._server is not None:
@@ -206,25 +225,30 @@ class Gateway:
                 )
                 for device in config.devices:
                     self.fleet.start(group, device)
-                group.create_task(engine.run(), name="scoring")
-                group.create_task(watcher.run(), name="model-watch")
-                group.create_task(hub.run(sinks), name="alarms")
+                keep = self.supervisor.keep_running
+                group.create_task(keep("scoring", engine.run), name="scoring")
+                group.create_task(keep("model-watch", watcher.run), name="model-watch")
+                group.create_task(keep("alarms", functools.partial(hub.run, sinks)),
+                                  name="alarms")
                 if config.history.enabled:
-                    group.create_task(self._keep_history(stack, config.history),
-                                      name="history")
-                group.create_task(self._retry_storage(state_file), name="storage-retry")
+                    history = functools.partial(self._keep_history, stack, config.history)
+                    group.create_task(keep("history", history), name="history")
+                retry = functools.partial(self._retry_storage, state_file)
+                group.create_task(keep("storage-retry", retry), name="storage-retry")
                 if page is not None:
-                    group.create_task(page, name="web")
+                    group.create_task(keep("web", page), name="web")
                 if bridge is not None and config.mqtt is not None:
-                    group.create_task(bridge.run(), name="mqtt")
-                    reports = self._report_asset_states(bridge, hub, config.mqtt.state_interval)
-                    group.create_task(reports, name="asset-states")
+                    group.create_task(keep("mqtt", bridge.run), name="mqtt")
+                    reports = functools.partial(self._report_asset_states, bridge, hub,
+                                                config.mqtt.state_interval)
+                    group.create_task(keep("asset-states", reports), name="asset-states")
                 logger.info("%s: serving %d devices, %d alarms at %s", config.gateway.name,
                             len(config.devices), len(hub.alarms), server.endpoint_url)
                 self.started.set()
 
-    async def _web_page(self, section: WebSection) -> Coroutine[Any, Any, None]:
-        """The web page, ready to serve: its users and keys are kept under data_dir/web."""
+    async def _web_page(self, section: WebSection) -> Callable[[], Awaitable[None]]:
+        """The web page, ready to serve (call it, again after a failure): its users and keys
+        are kept under data_dir/web."""
         settings = web_settings(section, self.config.gateway.data_dir / "web")
         await asyncio.to_thread(settings.folder.mkdir, parents=True, exist_ok=True)
         app = await create_app(GatewayWebFacade(self), settings)
@@ -232,7 +256,7 @@ class Gateway:
         self._users = users = app[USERS]
         if users.unsaved is not None:
             self.storage.failed(WEB_USERS, "save the web users", users.unsaved)
-        return serve_web(app, settings, on_listening=self._web_listening)
+        return functools.partial(serve_web, app, settings, on_listening=self._web_listening)
 
     def _web_listening(self, port: int) -> None:
         self.web_port = port

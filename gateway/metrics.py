@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from gateway.alarms.events import AlarmState
 from gateway.alarms.hub import AlarmHub
+from gateway.core.failures import Failures
 from gateway.core.status import DeviceStatus
 from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import BridgeStats
@@ -76,6 +77,21 @@ def alarm_metrics(hub: AlarmHub) -> list[Metric]:
     for sink, count in hub.sink_failures.items():
         failures.add(count, sink=sink)
     return [states, failures]
+
+
+def failure_metrics(tasks: Failures, sinks: Iterable[Failures]) -> list[Metric]:
+    """Failures the gateway contained (issue #17): background tasks it restarted, calls of
+    sinks that raised (the poll loops' fan-out, the alarm hub's sinks)."""
+    task_failures = Metric("uvelka_task_failures_total", "counter",
+                           "Times a background task failed and was restarted")
+    for task, health in sorted(tasks.parts.items()):
+        task_failures.add(health.failures, task=task)
+    sink_failures = Metric("uvelka_sink_failures_total", "counter",
+                           "Calls of a sink that failed; the other sinks still got the data")
+    for group in sinks:
+        for sink, health in sorted(group.parts.items()):
+            sink_failures.add(health.failures, sink=sink)
+    return [task_failures, sink_failures]
 
 
 def mqtt_metrics(stats: BridgeStats) -> list[Metric]:

@@ -23,6 +23,7 @@ from gateway.live_config import EditOutcome as GatewayEditOutcome
 from gateway.metrics import (
     alarm_metrics,
     device_metrics,
+    failure_metrics,
     history_metrics,
     inference_metrics,
     mqtt_metrics,
@@ -67,6 +68,8 @@ class GatewayWebFacade:
     def metrics(self) -> str:
         gateway = self._gateway
         metrics = device_metrics(poller.status() for poller in gateway.fleet.pollers.values())
+        sinks = [gateway.sinks] + ([] if gateway.alarms is None else [gateway.alarms.sink_health])
+        metrics += failure_metrics(gateway.supervisor.failures, sinks)
         if gateway.alarms is not None:
             metrics += alarm_metrics(gateway.alarms)
         if gateway.bridge is not None:

@@ -36,7 +36,9 @@ def health(gateway: Gateway) -> dict[str, Any]:
         "status": "ok" if gateway.started.is_set() else "starting",
         "devices": len(statuses),
         "devices_connected": sum(status.connected for status in statuses),
-        "problems": gateway.storage.describe(held),
+        # And the parts that fail, contained (issue #17); /healthz stays "ok": the gateway
+        # serves, and a restart would only stop the parts that work.
+        "problems": gateway.storage.describe(held) + gateway.failing(),
     }
 
 

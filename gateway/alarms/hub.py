@@ -3,7 +3,8 @@
 Samples and scores arrive synchronously from the poll loops and the scoring engine; the
 events they cause are queued and handed, in order, to each sink in turn (the MQTT bridge's
 durable outbox first, then the OPC UA server) by `run`, which then saves the alarm states.
-A sink that fails is logged and counted; the others still get the events. Saving after
+A sink that fails is counted, logged once with its traceback until it works again, and
+shown as failing; the others still get the events (issue #17). Saving after
 the sinks means a crash in between can announce a transition twice (with different event
 ids) but never lose one.
 
@@ -27,6 +28,7 @@ from gateway.alarms.events import AlarmEvent, AlarmState
 from gateway.alarms.saved import AlarmStateFile
 from gateway.alarms.state import Alarm
 from gateway.core.clock import Clock, SystemClock
+from gateway.core.failures import Failures
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
 from gateway.core.score import Score
@@ -60,7 +62,8 @@ class AlarmHub:
         self._fed: dict[str, Alarm] = {}
         self._pending: list[AlarmEvent] = []
         self._wake = asyncio.Event()
-        self.sink_failures: Counter[str] = Counter()
+        self.sink_failures: Counter[str] = Counter()  # events not delivered, by sink
+        self.sink_health = Failures("alarm sink", logger)
         self.looks = 0  # how often `run` looked again at the fed alarms
 
     def observe_samples(self, samples: Iterable[Sample]) -> None:
@@ -150,13 +153,16 @@ class AlarmHub:
         # One after the other, in the order given: with the durable sink first, whatever a
         # later sink has shown (an OPC UA event) is already on disk for the durable one.
         for sink in sinks:
+            name = getattr(sink, "__qualname__", type(sink).__qualname__)
             try:
                 await sink(events)
             except Exception as exc:  # noqa: BLE001 - one sink's failure must not stop others
-                name = getattr(sink, "__qualname__", repr(sink))
                 self.sink_failures[name] += len(events)
-                logger.error("%d alarm events not delivered to %s: %s", len(events), name, exc,
-                             exc_info=exc)
+                self.sink_health.failed(
+                    name, exc, f"{len(events)} alarm events not delivered to it"
+                )
+            else:
+                self.sink_health.recovered(name)
 
     def _queue(self, events: list[AlarmEvent]) -> None:
         if events:

@@ -55,6 +55,10 @@ class Failures:
                            part, health.failures)
             health.error = ""
 
+    def is_failing(self, part: str) -> bool:
+        health = self.parts.get(part)
+        return health is not None and bool(health.error)
+
     def call(self, part: str, send: Callable[[T], object], items: T) -> None:
         """`send(items)`, its exception contained: counted and logged as a failure of `part`."""
         try:

@@ -170,7 +170,9 @@ class MqttBridge:
 
     async def run(self) -> None:
         """Connect, deliver the outbox and execute commands until cancelled; then publish
-        `offline`, disconnect and stop paho's thread."""
+        `offline`, disconnect and stop paho's thread. After a failure it may run again
+        (the gateway's supervisor restarts it: issue #17)."""
+        self._stopping = False
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._connect(), name="mqtt-connect")

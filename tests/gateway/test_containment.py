@@ -3,13 +3,19 @@ task that fails is contained, counted in /metrics and shown, and the rest keeps 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import pytest
 from asyncua import ua
 
 from drivers.base import Table
+from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
 from gateway.web_facade import GatewayWebFacade
-from tests.fixtures.gateway import has_status, node_of, running, wait_value
-from tests.fixtures.modbus import PymodbusServer
+from gateway.web_views import health
+from tests.fixtures.gateway import WAIT_S, has_status, node_of, running, wait_value
+from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 
 GOOD = ua.StatusCodes.Good
@@ -43,8 +49,10 @@ async def test_device_urls_that_cannot_be_resolved_leave_the_other_devices_polli
         for bad in ("bad0", "bad1"):
             await wait_value(node(f"{bad}.a"), has_status(ua.StatusCodes.BadCommunicationError),
                              f"{bad}.a Bad")
+            # Refused when the URL is parsed or when the host is looked up, whichever is
+            # first: both name the host.
             error = await node(f"{bad}.Status.LastError").read_value()
-            assert "host name" in error, error
+            assert "plc1" in error, error
         await wait_value(node("good.a"), has_status(GOOD), "good.a Good")
         server.set(Table.HOLDING, 0, [8])
         await wait_value(node("good.a"), lambda dv: dv.Value.Value == 8, "good.a polled on")
@@ -53,3 +61,90 @@ async def test_device_urls_that_cannot_be_resolved_leave_the_other_devices_polli
         for bad in ("bad0", "bad1"):
             assert f'uvelka_device_errors_total{{device="{bad}"}} 0' not in metrics
             assert f'uvelka_device_connected{{device="{bad}"}} 0.0' in metrics
+
+
+def broken(*args: object) -> None:
+    raise RuntimeError("a bug in this part")
+
+
+def failing_lines(gateway: Gateway) -> list[str]:
+    return [line for line in health(gateway)["problems"] if "failing" in line]
+
+
+async def test_a_failing_sink_stops_neither_polling_nor_the_other_sinks(
+    modbus_tcp_server: PymodbusServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = modbus_tcp_server
+    server.set(Table.HOLDING, 0, [1])
+    async with running(config_for(server.url)) as (gateway, client):
+        node = node_of(gateway, client)("good.a")
+        await wait_value(node, lambda dv: dv.Value.Value == 1, "the first value")
+        monkeypatch.setattr(gateway.cache, "update", broken)  # the first sink of the fan-out
+        for value in (2, 3):
+            server.set(Table.HOLDING, 0, [value])
+            await wait_value(node, lambda dv, v=value: dv.Value.Value == v, f"value {value}")
+        assert gateway.cache.latest("good.a").value == 1  # type: ignore[union-attr]
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, errors  # once, not once per call
+        assert errors[0].exc_info is not None
+        assert "sink cache failed: RuntimeError: a bug in this part" in errors[0].getMessage()
+        metrics = GatewayWebFacade(gateway).metrics()
+        count = gateway.sinks.parts["cache"].failures
+        assert count >= 2
+        assert f'uvelka_sink_failures_total{{sink="cache"}} {count}' in metrics
+        assert failing_lines(gateway) == ["sink cache failing: RuntimeError: a bug in this part"]
+
+        monkeypatch.undo()
+        server.set(Table.HOLDING, 0, [4])
+        await wait_value(node, lambda dv: dv.Value.Value == 4, "value 4")
+        await wait_until(lambda: not failing_lines(gateway), WAIT_S, "the sink working again")
+        assert gateway.cache.latest("good.a").value == 4  # type: ignore[union-attr]
+
+
+async def test_a_crashing_background_task_is_restarted_and_the_rest_keeps_running(
+    modbus_tcp_server: PymodbusServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = modbus_tcp_server
+    server.set(Table.HOLDING, 0, [1])
+    async with running(config_for(server.url)) as (gateway, client):
+        node = node_of(gateway, client)("good.a")
+        watcher = gateway.watcher
+        assert watcher is not None
+        monkeypatch.setattr(watcher, "check", broken_async)
+        for crashes in (1, 2):
+            async with asyncio.timeout(WAIT_S):  # answered, though the check crashed
+                await watcher.checked()
+            await wait_until(lambda c=crashes: crash_count(gateway) == c, WAIT_S,
+                             f"crash {crashes} counted")
+            server.set(Table.HOLDING, 0, [1 + crashes])
+            await wait_value(node, lambda dv, v=1 + crashes: dv.Value.Value == v, "polled on")
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, errors  # once, not once per restart
+        assert errors[0].exc_info is not None
+        assert "task model-watch failed: RuntimeError" in errors[0].getMessage()
+        metrics = GatewayWebFacade(gateway).metrics()
+        assert 'uvelka_task_failures_total{task="model-watch"} 2' in metrics
+        assert failing_lines(gateway) == [
+            "task model-watch failing: RuntimeError: a bug in this part"
+        ]
+        health_status = health(gateway)["status"]
+        assert health_status == "ok"  # the gateway serves: no reason to restart it
+
+        monkeypatch.undo()
+        checks = watcher.checks
+        async with asyncio.timeout(WAIT_S):  # restarted after its backoff
+            await watcher.checked()
+        assert watcher.checks > checks
+
+
+async def broken_async(*args: object) -> None:
+    broken(*args)
+
+
+def crash_count(gateway: Gateway) -> int:
+    health = gateway.supervisor.failures.parts.get("model-watch")
+    return 0 if health is None else health.failures
