@@ -67,6 +67,14 @@ def broken(*args: object) -> None:
     raise RuntimeError("a bug in this part")
 
 
+def logged_once(caplog: pytest.LogCaptureFixture) -> str:
+    """The one ERROR logged (with its traceback) however often the part failed."""
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert errors[0].exc_info is not None
+    return errors[0].getMessage()
+
+
 def failing_lines(gateway: Gateway) -> list[str]:
     return [line for line in health(gateway)["problems"] if "failing" in line]
 
@@ -86,10 +94,7 @@ async def test_a_failing_sink_stops_neither_polling_nor_the_other_sinks(
             server.set(Table.HOLDING, 0, [value])
             await wait_value(node, lambda dv, v=value: dv.Value.Value == v, f"value {value}")
         assert gateway.cache.latest("good.a").value == 1  # type: ignore[union-attr]
-        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-        assert len(errors) == 1, errors  # once, not once per call
-        assert errors[0].exc_info is not None
-        assert "sink cache failed: RuntimeError: a bug in this part" in errors[0].getMessage()
+        assert "sink cache failed: RuntimeError: a bug in this part" in logged_once(caplog)
         metrics = GatewayWebFacade(gateway).metrics()
         count = gateway.sinks.parts["cache"].failures
         assert count >= 2
@@ -122,10 +127,7 @@ async def test_a_crashing_background_task_is_restarted_and_the_rest_keeps_runnin
                              f"crash {crashes} counted")
             server.set(Table.HOLDING, 0, [1 + crashes])
             await wait_value(node, lambda dv, v=1 + crashes: dv.Value.Value == v, "polled on")
-        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-        assert len(errors) == 1, errors  # once, not once per restart
-        assert errors[0].exc_info is not None
-        assert "task model-watch failed: RuntimeError" in errors[0].getMessage()
+        assert "task model-watch failed: RuntimeError" in logged_once(caplog)
         metrics = GatewayWebFacade(gateway).metrics()
         assert 'uvelka_task_failures_total{task="model-watch"} 2' in metrics
         assert failing_lines(gateway) == [
