@@ -30,7 +30,7 @@ from web.refusal import refuse
 ANONYMOUS_MAX_BYTES = 8 * 1024
 MAX_JSON_BYTES = 4 * 1024 * 1024
 _BODY_LIMIT = "uvelka_body_limit"
-# No setting or measurement needs more (a uint64 has 20); Python refuses 4300 anyway.
+# No setting or measurement needs more digits (a uint64 has 20; Python's own limit is 4300).
 MAX_JSON_DIGITS = 100
 # Times a query may name: older than the gateway's history, or past any datetime arithmetic
 # near the end of the calendar, are mistakes.
@@ -146,7 +146,9 @@ def _refuse_surrogates(document: Any) -> None:
             pending.extend(item)
 
 
-async def form_fields(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+async def form_fields(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
     """The request's form fields (URL-encoded or multipart), BadRequest when malformed."""
     try:
         return await request.post()
