@@ -8,6 +8,7 @@ so the gateway can validate a dropped-in file before swapping it in.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -35,17 +36,19 @@ class ModelError(Exception):
 class Model:
     """A loaded model: its manifest and an onnxruntime session (thread-safe `score`)."""
 
-    def __init__(self, session: ort.InferenceSession, manifest: Manifest, source: str) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, manifest: Manifest, source: str, sha256: str
+    ) -> None:
         """Use `Model.load`; this only binds what it has checked."""
         self._session = session
         self.manifest = manifest
         self.source = source
+        self.sha256 = sha256  # of the file: what tells two versions apart (issue #17)
         self.input_dtype: type[np.floating] = _INPUT_DTYPES[session.get_inputs()[0].type]
-        # Short identity: name/creation time/training-data fingerprint prefix. Read with
-        # every score the gateway publishes, so made once.
-        self.version = (
-            f"{manifest.name}/{manifest.created:%Y%m%dT%H%M%SZ}/{manifest.data.sha256[:8]}"
-        )
+        # Short identity: name/creation time/file fingerprint prefix, so that two files
+        # with one manifest are two versions (issue #17). Read with every score the gateway
+        # publishes, so made once.
+        self.version = f"{manifest.name}/{manifest.created:%Y%m%dT%H%M%SZ}/{sha256[:8]}"
         self._outputs = [OUTPUT_NAME]
 
     @classmethod
@@ -78,7 +81,7 @@ class Model:
         manifest = _read_manifest(session, source)
         _check_signature(session, manifest, source)
         logger.debug("loaded model %r from %r", manifest.name, source)
-        return cls(session, manifest, source)
+        return cls(session, manifest, source, hashlib.sha256(data).hexdigest())
 
     @property
     def n_features(self) -> int:

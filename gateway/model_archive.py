@@ -3,9 +3,11 @@
 `<root>/<file stem>/` holds one `.onnx` per version of one model file of `models_dir`, and
 `index.json`: each version with who archived it and when, and the activations in order,
 the last one being the version put in place. Every file is written beside and renamed
-over, so a crash leaves the old file or the new one, never half of one. A version is the
-model's own (`Model.version`: name, creation time, training-data fingerprint): archiving
-one that is already there changes nothing.
+over, so a crash leaves the old file or the new one, never half of one. A version is a
+file's content, its sha256 (issue #17: two files with one manifest are two versions, the
+same bytes twice are one); it is named by `Model.version` (name, creation time, file
+fingerprint prefix), made unique in the index. Archiving bytes already there changes
+nothing.
 
 Blocking file work: call it from a worker thread. The index of each file is replaced
 whole (never changed in place), so the event loop may read `index()` at any time.
@@ -109,17 +111,20 @@ class ModelArchive:
         self, file: str, data: bytes, model: Model, user: str, origin: Origin, now: datetime
     ) -> tuple[ArchivedFile, bool]:
         """Archive `data` (the checked `model`) as a version of `file`; the entry, and
-        whether it is new (a version already archived keeps its file and entry)."""
+        whether it is new (bytes already archived keep their file and entry)."""
+        sha256 = hashlib.sha256(data).hexdigest()
         with self._lock:
             index = self._indexes[file]
-            known = index.entry(model.version)
+            known = index.by_sha256(sha256)
             if known is not None:
                 return known, False
+            version = _unused(model.version, {entry.version for entry in index.versions})
             entry = ArchivedFile(
-                version=model.version,
-                file=self._free_name(index, model.version),
+                version=version,
+                file=_unused(_UNSAFE.sub("_", version), {entry.file for entry in index.versions},
+                             ".onnx"),
                 created=model.manifest.created,
-                sha256=hashlib.sha256(data).hexdigest(),
+                sha256=sha256,
                 uploaded_at=now,
                 uploaded_by=user,
                 origin=origin,
@@ -148,15 +153,6 @@ class ModelArchive:
             index = self._indexes[file]
             self._save(file, replace(index, activations=(*index.activations[:-2], activation)))
 
-    def _free_name(self, index: ArchiveIndex, version: str) -> str:
-        taken = {entry.file for entry in index.versions}
-        stem = _UNSAFE.sub("_", version)
-        name, n = f"{stem}.onnx", 1
-        while name in taken:  # two versions that only differ in unsafe characters
-            n += 1
-            name = f"{stem}-{n}.onnx"
-        return name
-
     def _save(self, file: str, index: ArchiveIndex) -> None:
         text = json.dumps(_index_to_dict(file, index), indent=1)
         write_atomically(self.folder(file) / INDEX_NAME, text.encode("utf-8"))
@@ -177,6 +173,16 @@ class ModelArchive:
             logger.warning("cannot read the model archive index %s (%s): the archive of %r "
                            "starts empty; the old index is kept as %s", path, exc, file, aside)
             return ArchiveIndex()
+
+
+def _unused(stem: str, taken: set[str], suffix: str = "") -> str:
+    """`stem` + `suffix`, or with -2, -3, ... before the suffix if taken: two versions whose
+    names only differ in unsafe characters, or whose file fingerprints share a prefix."""
+    name, n = f"{stem}{suffix}", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}{suffix}"
+    return name
 
 
 def _index_to_dict(file: str, index: ArchiveIndex) -> dict[str, Any]:

@@ -258,7 +258,7 @@ class ModelManager:
         manifest = model.manifest
         file = _file_of(slot)
         archive = tuple(
-            _archived(entry, active=entry.version == model.version)
+            _archived(entry, active=entry.sha256 == model.sha256)
             for entry in self._archive.index(file).versions
         )
         return ModelInfo(

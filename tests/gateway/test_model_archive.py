@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from analytics.inference import Model
 from gateway.model_archive import INDEX_NAME, Activation, ModelArchive
+from tests.fixtures.model_files import restamped
 
 MODELS = Path(__file__).resolve().parents[2] / "models_onnx"
 NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
@@ -25,7 +27,7 @@ def test_a_stored_version_is_kept_once_and_read_back(tmp_path: Path) -> None:
     data, model = shipped("pump_anomaly.onnx")
 
     entry, new = archive.store("pump.onnx", data, model, "anna", "upload", NOW)
-    again, new_again = archive.store("pump.onnx", b"other bytes", model, "ben", "upload", NOW)
+    again, new_again = archive.store("pump.onnx", data, model, "ben", "upload", NOW)
 
     assert (new, new_again) == (True, False)
     assert again == entry
@@ -36,6 +38,26 @@ def test_a_stored_version_is_kept_once_and_read_back(tmp_path: Path) -> None:
     assert (tmp_path / "pump" / entry.file).is_file()
     with pytest.raises(KeyError):
         archive.read("pump.onnx", "no/such/version")
+
+
+def test_versions_are_told_apart_by_their_content_not_their_manifest(tmp_path: Path) -> None:
+    """Issue #17: two files with one manifest are two versions, each kept and read back."""
+    archive = ModelArchive.open(tmp_path, ["pump.onnx"])
+    data, model = shipped("pump_anomaly.onnx")
+    other_data = restamped(data)
+    other = Model.from_bytes(other_data, "restamped")
+    assert other.manifest == model.manifest
+
+    first, _ = archive.store("pump.onnx", data, model, "anna", "upload", NOW)
+    second, new = archive.store("pump.onnx", other_data, other, "ben", "upload", NOW)
+
+    assert new
+    assert second.version != first.version
+    assert (second.version, second.uploaded_by) == (other.version, "ben")
+    assert [entry.sha256 for entry in archive.index("pump.onnx").versions] == [
+        hashlib.sha256(data).hexdigest(), hashlib.sha256(other_data).hexdigest()]
+    assert archive.read("pump.onnx", first.version) == data
+    assert archive.read("pump.onnx", second.version) == other_data
 
 
 def test_the_index_survives_a_reopen_with_its_activations(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from tests.fixtures.assets import (
 )
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer
+from tests.fixtures.model_files import restamped
 
 BOTH = ("flow", "pressure")
 
@@ -175,3 +176,31 @@ async def test_upload_activate_and_roll_back_without_a_restart(
     async with running(config) as (gateway, _):
         archive = anomaly_model(manager_of(gateway), "pump1").archive
         assert [(v.version, v.active) for v in archive] == [(second, False), (first, True)]
+
+
+async def test_a_file_with_an_archived_manifest_is_another_version(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    """Issue #17: versions are told apart by the file's content (sha256), not its manifest."""
+    serve_values(modbus_tcp_server)
+    newer = model_bytes(tmp_path, BOTH, seed=8)
+    twin = restamped(newer)
+    config = shared_config(modbus_tcp_server, models_dir, tmp_path / "var")
+    async with running(config) as (gateway, client):
+        node = node_of(gateway, client)
+        manager = manager_of(gateway)
+
+        first = await manager.upload("pump1", "anomaly", newer, "anna")
+        second = await manager.upload("pump1", "anomaly", twin, "ben")
+
+        assert (first.new, second.new) == (True, True)
+        assert second.version not in (None, first.version)
+        archive = anomaly_model(manager, "pump1").archive
+        assert [(v.version, v.uploaded_by) for v in archive] == [
+            (first.version, "anna"), (second.version, "ben")]
+        assert second.version is not None
+        status = await manager.activate("pump1", "anomaly", second.version, "ben")
+        assert status == f"ok: {second.version}"
+        assert (models_dir / "pump.onnx").read_bytes() == twin
+        await wait_value(node("pump1.ModelVersion"),
+                         lambda dv: running_version(dv) == second.version, "the twin to run")
