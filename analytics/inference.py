@@ -3,7 +3,10 @@
 A model file follows the conventions of analytics/README.md: one input "features"
 (float or double, [N, n_features]), one output "score" ([N], higher = more anomalous, or the
 remaining useful life), and its manifest in the metadata. `Model.load` checks all of that,
-so the gateway can validate a dropped-in file before swapping it in.
+so the gateway can validate a dropped-in file before swapping it in. Loading never runs a
+node of the graph (constant folding is off): a file's first inference, which may ask for
+any memory or time, is `smoke_test`, which the gateway runs in a bounded child process
+(analytics.model_check, issue #17).
 """
 
 from __future__ import annotations
@@ -54,14 +57,7 @@ class Model:
     @classmethod
     def load(cls, path: Path | str) -> Model:
         """Read, check and prepare the model at `path`; raise ModelError with the reason."""
-        path = Path(path)
-        try:
-            # One read: the checks and the session see the same bytes even if the file is
-            # replaced meanwhile (hot reload writes a new file and renames it over).
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        return cls.from_bytes(data, source=str(path))
+        return cls.from_bytes(read_model_file(path), source=str(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> Model:
@@ -74,7 +70,10 @@ class Model:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: load problems come back as ModelError
         try:
-            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            # Constant folding would run nodes whose inputs are constants while loading,
+            # outside the bounds of the smoke test's child process (issue #17).
+            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"],
+                                           disabled_optimizers=["ConstantFolding"])
         # onnxruntime's errors (InvalidProtobuf, Fail, InvalidGraph, ...) share no base class.
         except Exception as exc:
             raise ModelError(f"{source}: not a loadable ONNX model: {exc}") from exc
@@ -124,6 +123,16 @@ class Model:
             raise ModelError(
                 f"{self.source}: smoke inference gave {scores!r}, expected one finite score"
             )
+
+
+def read_model_file(path: Path | str) -> bytes:
+    """The bytes of a model file, read once, so that its checks and its session see the
+    same bytes even if the file is replaced meanwhile (hot reload writes a new file and
+    renames it over); ModelError if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _read_manifest(session: ort.InferenceSession, source: str) -> Manifest:

@@ -177,7 +177,7 @@ def load_fleet(model: BenchModel, n_assets: int, signals: Sequence[str], load: s
     if load == "open-assets":
         config = GatewayConfig(analytics=AnalyticsSection(models_dir=model.path.parent),
                                assets=configs)
-        scorers = open_assets(config).scorers
+        scorers = asyncio.run(open_assets(config)).scorers
     else:
         shared = Model.load(model.path)
         shared.smoke_test()

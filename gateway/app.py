@@ -165,7 +165,7 @@ class Gateway:
     async def serve(self) -> None:
         """Run until cancelled; `started` is set once the OPC UA server accepts clients."""
         config = self.config
-        self._assets = assets = await asyncio.to_thread(open_assets, config)
+        self._assets = assets = await open_assets(config)
         state_file = AlarmStateFile(config.gateway.data_dir / "alarms.json", self.storage)
         self.alarms = hub = await asyncio.to_thread(_alarm_hub, config, assets, self.clock,
                                                     state_file)
@@ -201,7 +201,8 @@ class Gateway:
                 config.analytics.reload_interval,
             )
             self.models = await ModelManager.open(
-                assets.slots, config.gateway.data_dir / "models", watcher, self.clock
+                assets.slots, config.gateway.data_dir / "models", assets.files, watcher,
+                self.clock,
             )
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)

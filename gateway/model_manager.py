@@ -1,14 +1,14 @@
 """Model management for the web page's Models: what runs per asset, uploads, activation,
 roll back (issue #5).
 
-An upload is checked exactly as hot reload checks a file (`load_checked`: loads, has a
-manifest, a smoke inference gives a finite score; then `mapping_problem` for every asset
-using that file) and, if good, archived (gateway.model_archive) without being put in
-place. Activating a version writes it over the model file in `models_dir` (beside and
-renamed over, as `uvelka train` does) and lets hot reload take it, so the running slots
-swap it in or refuse it exactly as they would a file dropped there by hand. The file that
-was in place is archived first, so it can come back; roll back puts back the version
-activated before the current one.
+An upload is checked exactly as hot reload checks a file (`ModelFiles.check`: loads, has a
+manifest, a smoke inference in a bounded child process gives a finite score; then
+`mapping_problem` for every asset using that file) and, if good, archived
+(gateway.model_archive) without being put in place. Activating a version writes it over
+the model file in `models_dir` (beside and renamed over, as `uvelka train` does) and lets
+hot reload take it, so the running slots swap it in or refuse it exactly as they would a
+file dropped there by hand. The file that was in place is archived first, so it can come
+back; roll back puts back the version activated before the current one.
 """
 
 from __future__ import annotations
@@ -21,19 +21,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from analytics.inference import ModelError
+from analytics.inference import ModelError, read_model_file
 from analytics.model_file import write_atomically
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
 from gateway.model_archive import Activation, ArchivedFile, ModelArchive
-from gateway.runtime.model_slot import ModelSlot, load_checked
+from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
 
 logger = logging.getLogger(__name__)
 
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 # How long activate waits for hot reload to take or refuse the file: loading a model of
-# tens of MB and its smoke test take seconds on a small edge box.
+# tens of MB and its smoke test take seconds on a small edge box (the check's own time
+# limit, [analytics] check_timeout, is 10 s by default).
 ACTIVATION_WAIT_S = 30.0
 
 
@@ -103,25 +104,27 @@ class ModelManager:
     """
 
     def __init__(
-        self, slots: Sequence[ModelSlot], archive: ModelArchive, watcher: ModelWatcher,
-        clock: Clock,
+        self, slots: Sequence[ModelSlot], archive: ModelArchive, files: ModelFiles,
+        watcher: ModelWatcher, clock: Clock,
     ) -> None:
         """Use `ModelManager.open`."""
         self._slots = list(slots)
         self._archive = archive
+        self._files = files
         self._watcher = watcher
         self._clock = clock
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(
-        cls, slots: Sequence[ModelSlot], archive_root: Path, watcher: ModelWatcher, clock: Clock
+        cls, slots: Sequence[ModelSlot], archive_root: Path, files: ModelFiles,
+        watcher: ModelWatcher, clock: Clock,
     ) -> ModelManager:
-        """The manager of the `slots`' model files, archived under `archive_root`; `watcher`
-        is their hot reload, running."""
-        files = {_file_of(slot) for slot in slots}
-        archive = await asyncio.to_thread(ModelArchive.open, archive_root, files)
-        return cls(slots, archive, watcher, clock)
+        """The manager of the `slots`' model files, archived under `archive_root`; `files`
+        checks them, `watcher` is their hot reload, running."""
+        names = {_file_of(slot) for slot in slots}
+        archive = await asyncio.to_thread(ModelArchive.open, archive_root, names)
+        return cls(slots, archive, files, watcher, clock)
 
     def assets(self) -> list[AssetModels]:
         """Per asset, per kind: what runs and what is archived; never blocks."""
@@ -140,7 +143,7 @@ class ModelManager:
                                  f"file may have {MAX_MODEL_BYTES // 2**20} MiB at most")
         async with self._lock:
             try:
-                model = await asyncio.to_thread(load_checked, Path(f"uploaded {file}"), data)
+                model = await self._files.check(data, f"uploaded {file}")
             except ModelError as exc:
                 return UploadOutcome(None, str(exc))
             problems = [
@@ -210,31 +213,29 @@ class ModelManager:
         """Archive the file in place, unless it is already, and make it the current
         activation if the archive did not put it there (`uvelka train`, a copy by hand)."""
         file = _file_of(slot)
-        version = await asyncio.to_thread(self._archive_in_place, slot, user)
+        version = await self._archive_in_place(slot, user)
         if version is not None and self._archive.index(file).current != version:
             await asyncio.to_thread(
                 self._archive.activated, file, Activation(version, self._clock.now(), None)
             )
 
-    def _archive_in_place(self, slot: ModelSlot, user: str) -> str | None:
-        """The version of the file in place, archived (blocking); None if it does not load."""
+    async def _archive_in_place(self, slot: ModelSlot, user: str) -> str | None:
+        """The version of the file in place, archived; None if it cannot be read or fails
+        the check."""
         file = _file_of(slot)
         try:
-            data = slot.path.read_bytes()
-        except OSError as exc:
-            logger.warning("model %s: cannot read %s to archive it: %s", file, slot.path, exc)
-            return None
-        known = self._archive.index(file).by_sha256(hashlib.sha256(data).hexdigest())
-        if known is not None:
-            return known.version
-        try:
-            model = load_checked(slot.path, data)
+            data = await asyncio.to_thread(read_model_file, slot.path)
+            known = self._archive.index(file).by_sha256(hashlib.sha256(data).hexdigest())
+            if known is not None:
+                return known.version
+            model = await self._files.check(data, str(slot.path))
         except ModelError as exc:
             # Hot reload refused it too: the slots still run an earlier version.
-            logger.warning("model %s: the file in place is not archived, it does not load: "
-                           "%s", file, exc)
+            logger.warning("model %s: the file in place is not archived: %s", file, exc)
             return None
-        entry, _ = self._archive.store(file, data, model, user, "in place", self._clock.now())
+        entry, _ = await asyncio.to_thread(
+            self._archive.store, file, data, model, user, "in place", self._clock.now()
+        )
         return entry.version
 
     async def _put_in_place(self, slot: ModelSlot, version: str) -> None:

@@ -173,6 +173,9 @@ class DeviceConfig(_Frozen):
 class AnalyticsSection(_Frozen):
     models_dir: FilePath = Path("models_onnx")
     reload_interval: Annotated[float, Field(gt=0.0, le=3600.0)] = 2.0
+    # Bounds of a model file's test inference, run in a child process (issue #17).
+    check_timeout: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
+    check_memory_mib: Annotated[int, Field(ge=16, le=65536)] = 512
 
 
 class AssetConfig(_Frozen):

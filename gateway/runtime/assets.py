@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from analytics.model_check import CheckLimits
 from gateway.config.model import GatewayConfig
 from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.scoring import AssetScorer
@@ -19,18 +20,20 @@ class Assets:
         return [slot for scorer in self.scorers for slot in scorer.slots]
 
 
-def open_assets(config: GatewayConfig) -> Assets:
-    """Load every model file once and give each asset its slots (blocking: off the loop).
+async def open_assets(config: GatewayConfig) -> Assets:
+    """Check and load every model file once and give each asset its slots.
 
-    The configuration check validated the same files; one changed since raises ModelError.
+    The configuration check only loaded the files; their first inference runs here, in a
+    bounded child process (issue #17). A file that fails it, or changed since, raises
+    ModelError.
     """
-    files = ModelFiles()
-    models_dir = config.analytics.models_dir
+    analytics = config.analytics
+    files = ModelFiles(CheckLimits(analytics.check_timeout, analytics.check_memory_mib))
     scorers = []
     for asset in config.assets:
         slots = []
         for kind, file in asset.models().items():
-            path = models_dir / file
-            slots.append(ModelSlot(asset, kind, path, files.get(path)))
+            path = analytics.models_dir / file
+            slots.append(ModelSlot(asset, kind, path, await files.get(path)))
         scorers.append(AssetScorer(asset, slots))
     return Assets(files, scorers)

@@ -1,21 +1,22 @@
 """One asset's model of one kind, swapped atomically when its file changes.
 
-A changed file is loaded once beside the running model and checked (loads, manifest
-present, a smoke inference gives finite outputs), then each asset using it checks that
-its inputs are mapped, exactly as the configuration check does, before it replaces the
-running one. A slot that refuses it keeps scoring with its old model and says why in
-`status`. Assets naming the same file share one loaded model, so their windows are
-scored in one batch.
+A changed file is checked once (loads, manifest present, a smoke inference gives finite
+outputs: in a child process bounded in memory and time, analytics.model_check, issue #17),
+then loaded beside the running model, and each asset using it checks that its inputs are
+mapped, exactly as the configuration check does, before it replaces the running one. A
+slot that refuses it keeps scoring with its old model and says why in `status`. Assets
+naming the same file share one loaded model, so their windows are scored in one batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.inference import Model, ModelError
+from analytics.inference import Model, ModelError, read_model_file
+from analytics.model_check import CheckLimits, check_model
 from gateway.config.asset_checks import mapping_problem
 from gateway.config.model import AssetConfig
 
@@ -37,14 +38,6 @@ class FileStamp:
         except OSError:
             return None
         return cls(stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-def load_checked(path: Path, data: bytes | None = None) -> Model:
-    """Load a model file, or `data` (the content of one, named `path` in errors), and run
-    its smoke test; raises ModelError with the reason. Hot reload and uploads both use it."""
-    model = Model.load(path) if data is None else Model.from_bytes(data, source=str(path))
-    model.smoke_test()
-    return model
 
 
 class ModelSlot:
@@ -87,19 +80,26 @@ class ModelSlot:
 
 
 class ModelFiles:
-    """Loaded models by file, so that each file is read once however many assets use it."""
+    """Loaded models by file, so that each file is read once however many assets use it;
+    every file checked within `limits` before it is loaded."""
 
-    def __init__(self, loader: Callable[[Path], Model] = load_checked) -> None:
-        self._loader = loader
+    def __init__(self, limits: CheckLimits) -> None:
+        self.limits = limits
         self._models: dict[Path, Model] = {}
         self.stamps: dict[Path, FileStamp | None] = {}
 
-    def get(self, path: Path) -> Model:
-        """The model of `path`, loaded on first use (blocking); raises ModelError."""
+    async def check(self, data: bytes, source: str) -> Model:
+        """The model file `data`, smoke-tested in a bounded child, then loaded here (which
+        runs none of it); raises ModelError with the reason, naming it `source`. Start-up,
+        hot reload and uploads all take this way."""
+        await check_model(data, source, self.limits)
+        return await asyncio.to_thread(Model.from_bytes, data, source)
+
+    async def get(self, path: Path) -> Model:
+        """The model of `path`, loaded on first use; raises ModelError."""
         model = self._models.get(path)
         if model is None:
-            self.stamps[path] = FileStamp.of(path)
-            model = self._models[path] = self._loader(path)
+            model = await self.reload(path)
         return model
 
     def changed(self) -> list[Path]:
@@ -109,9 +109,9 @@ class ModelFiles:
             if (now := FileStamp.of(path)) is not None and now != stamp
         ]
 
-    def reload(self, path: Path) -> Model:
-        """Load the file again (blocking); raises ModelError; the stamp is updated either way."""
+    async def reload(self, path: Path) -> Model:
+        """Load the file again; raises ModelError; the stamp is updated either way."""
         self.stamps[path] = FileStamp.of(path)
-        model = self._loader(path)
-        self._models[path] = model
+        data = await asyncio.to_thread(read_model_file, path)
+        model = self._models[path] = await self.check(data, str(path))
         return model

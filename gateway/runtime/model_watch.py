@@ -73,7 +73,7 @@ class ModelWatcher:
         for path in self._files.changed():
             users = [slot for slot in self._slots if slot.path == path]
             try:
-                model = await asyncio.to_thread(self._files.reload, path)
+                model = await self._files.reload(path)
             except ModelError as exc:
                 for slot in users:
                     slot.refuse(str(exc))

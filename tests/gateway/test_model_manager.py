@@ -3,11 +3,14 @@ activation and roll back seen by OPC UA clients without a restart, the archive k
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import pytest
 from asyncua import ua
 
+from analytics.inference import ModelError
+from analytics.model_file import write_atomically
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
 from gateway.model_manager import MAX_MODEL_BYTES, ModelInfo, ModelManager, ModelRequestError
@@ -21,10 +24,12 @@ from tests.fixtures.assets import (
 )
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer
-from tests.fixtures.model_files import restamped
+from tests.fixtures.model_files import constant_of_shape, endless_loop, restamped
 
 BOTH = ("flow", "pressure")
-
+# A model check's time limit in these tests: enough for the shipped models on a busy
+# 2-core machine, short enough to wait for an endless model to be refused.
+CHECK_TIMEOUT_S = 2.0
 
 
 
@@ -48,6 +53,18 @@ def shared_config(server: PymodbusServer, models_dir: Path, data_dir: Path) -> G
         "gateway": config.gateway.model_copy(update={"data_dir": data_dir}),
         "assets": [pump1, pump2],
     })
+
+
+def bounded_config(server: PymodbusServer, models_dir: Path, data_dir: Path) -> GatewayConfig:
+    """`shared_config` with model checks limited to CHECK_TIMEOUT_S."""
+    config = shared_config(server, models_dir, data_dir)
+    analytics = config.analytics.model_copy(update={"check_timeout": CHECK_TIMEOUT_S})
+    return config.model_copy(update={"analytics": analytics})
+
+
+def peak_rss_mib() -> float:
+    """The peak resident memory of this process so far (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def running_version(dv: ua.DataValue) -> str:
@@ -176,6 +193,82 @@ async def test_upload_activate_and_roll_back_without_a_restart(
     async with running(config) as (gateway, _):
         archive = anomaly_model(manager_of(gateway), "pump1").archive
         assert [(v.version, v.active) for v in archive] == [(second, False), (first, True)]
+
+
+async def test_uploads_needing_too_much_memory_or_time_are_refused_and_change_nothing(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    """Issue #17: a model's test inference runs in a child process with a memory and a
+    time limit; the gateway keeps its memory, its threads and its running model."""
+    serve_values(modbus_tcp_server)
+    newer = model_bytes(tmp_path, BOTH, seed=8)
+    peak_before = peak_rss_mib()
+    async with running(bounded_config(modbus_tcp_server, models_dir, tmp_path / "var")) as (
+        gateway, client
+    ):
+        node = node_of(gateway, client)
+        first = running_version(await wait_value(node("pump1.ModelVersion"), good, "a version"))
+        manager = manager_of(gateway)
+
+        greedy = await manager.upload("pump1", "anomaly", constant_of_shape(BOTH), "anna")
+        endless = await manager.upload("pump1", "anomaly", endless_loop(BOTH), "anna")
+        # A later upload is not held up by them.
+        later = await manager.upload("pump1", "anomaly", newer, "anna")
+
+        assert greedy.reason == ("uploaded pump.onnx: the model's test inference needed more "
+                                 "than 512 MiB")
+        assert endless.reason == ("uploaded pump.onnx: the model's test inference took longer "
+                                  f"than {CHECK_TIMEOUT_S:g} s")
+        assert later.accepted
+        assert [v.version for v in anomaly_model(manager, "pump1").archive] == [later.version]
+        assert await node("pump1.ModelVersion").read_value() == f"anomaly: {first}"
+    # The 2 GiB were asked for in the child, not here.
+    assert peak_rss_mib() - peak_before < 256
+
+
+async def test_hot_reload_refuses_an_endless_model_and_keeps_scoring(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    """Issue #17: a file dropped into models_dir is checked in a bounded child too."""
+    serve_values(modbus_tcp_server)
+    model_file = models_dir / "pump.onnx"
+    newer = model_bytes(tmp_path, BOTH, seed=8)
+    async with running(bounded_config(modbus_tcp_server, models_dir, tmp_path / "var")) as (
+        gateway, client
+    ):
+        node = node_of(gateway, client)
+        first = running_version(await wait_value(node("pump1.ModelVersion"), good, "a version"))
+
+        write_atomically(model_file, endless_loop(BOTH))
+
+        await wait_value(
+            node("pump1.ModelStatus"),
+            lambda dv: dv.Value.Value == f"anomaly: rejected: {model_file}: the model's test "
+                                         f"inference took longer than {CHECK_TIMEOUT_S:g} s",
+            "the endless model's rejection")
+        before = await node("pump1.AnomalyScore").read_data_value()
+        await wait_value(node("pump1.AnomalyScore"),
+                         lambda dv: good(dv) and dv.SourceTimestamp > before.SourceTimestamp,
+                         "scoring to go on with the old model")
+        assert await node("pump1.ModelVersion").read_value() == f"anomaly: {first}"
+
+        write_atomically(model_file, newer)
+        await wait_value(node("pump1.ModelVersion"), lambda dv: running_version(dv) != first,
+                         "the next good file to be taken")
+
+
+async def test_a_model_needing_too_much_memory_at_start_is_refused(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, tmp_path: Path
+) -> None:
+    """Issue #17: the start-up load runs the model in the bounded child as well."""
+    write_atomically(models_dir / "pump.onnx", constant_of_shape(BOTH))
+    peak_before = peak_rss_mib()
+
+    with pytest.raises(ModelError, match="pump.onnx: the model's test inference needed more "
+                                         "than 512 MiB"):
+        async with running(bounded_config(modbus_tcp_server, models_dir, tmp_path / "var")):
+            pass
+    assert peak_rss_mib() - peak_before < 256
 
 
 async def test_a_file_with_an_archived_manifest_is_another_version(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from analytics.inference import Model
 from gateway.config.model import AssetConfig
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample
 from gateway.runtime.asset_state import AssetStateStore
-from gateway.runtime.model_slot import ModelSlot, load_checked
+from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.scoring import AssetScorer, _result, _score_batches
 from gateway.runtime.tag_cache import TagCache
 
@@ -32,7 +33,7 @@ def asset(kind: str) -> AssetConfig:
 def scorer(kind: str) -> AssetScorer:
     config = asset(kind)
     path = MODELS / f"pump_{kind}.onnx"
-    return AssetScorer(config, [ModelSlot(config, kind, path, load_checked(path))])
+    return AssetScorer(config, [ModelSlot(config, kind, path, Model.load(path))])
 
 
 def feed(cache: TagCache, quality: Quality = Quality.GOOD, **values: float) -> None:
