@@ -53,6 +53,8 @@ class Model:
         # publishes, so made once.
         self.version = f"{manifest.name}/{manifest.created:%Y%m%dT%H%M%SZ}/{sha256[:8]}"
         self._outputs = [OUTPUT_NAME]
+        # Shared by every run: `close` sets its terminate flag.
+        self._run_options = ort.RunOptions()
 
     @classmethod
     def load(cls, path: Path | str) -> Model:
@@ -96,13 +98,19 @@ class Model:
                 f" got shape {features.shape}"
             )
         x = features.astype(self.input_dtype, copy=False)
-        (scores,) = self._session.run(self._outputs, {INPUT_NAME: x})
+        (scores,) = self._session.run(self._outputs, {INPUT_NAME: x}, self._run_options)
         scores = scores.reshape(-1).astype(np.float64, copy=False)
         # A tree sends NaN down some branch and scores it like any row: say "no score".
         incomplete = ~np.isfinite(features).all(axis=1)
         if incomplete.any():
             scores[incomplete] = np.nan
         return scores
+
+    def close(self) -> None:
+        """End every inference in progress at its next node, with an error, and fail every
+        later one: a thread stuck in a hostile model would otherwise keep the process from
+        exiting (issue #17). One node that runs long still runs to its end."""
+        self._run_options.terminate = True
 
     def smoke_test(self) -> None:
         """Score one synthetic window through features and model; ModelError unless finite."""

@@ -264,7 +264,14 @@ class ScoringEngine:
 
     async def _score(self, jobs: list[Job]) -> None:
         times: list[BatchTime] = []
-        values = await asyncio.to_thread(_score_batches, jobs, times)
+        try:
+            values = await asyncio.to_thread(_score_batches, jobs, times)
+        except asyncio.CancelledError:
+            # The thread cannot be cancelled: a model stuck in an inference would keep it,
+            # and so the process, from ending on SIGTERM (issue #17). Stop the models.
+            for job in jobs:
+                job.model.close()
+            raise
         self.batches += 1
         for batch in times:
             self.inference.setdefault(batch.file, InferenceStats()).add(batch.seconds,

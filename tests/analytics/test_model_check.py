@@ -1,15 +1,17 @@
-"""A model's first inference in a bounded child process (issue #17), with small files
-that ask for huge memory or time."""
+"""A model's first inference in a bounded child process, and stopping a stuck inference
+(issue #17), with small files that ask for huge memory or time."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from analytics.inference import ModelError
+from analytics.inference import Model, ModelError
 from analytics.model_check import CheckLimits, check_model
 from tests.fixtures.modbus import wait_until
 from tests.fixtures.model_files import constant_of_shape, endless_loop
@@ -73,3 +75,25 @@ async def test_a_cancelled_check_kills_its_child_at_once() -> None:
     assert check.cancelled()
     assert checks_running() == []
 
+
+def test_close_ends_an_inference_in_progress() -> None:
+    """The gateway closes the models of a scoring thread it stops waiting for."""
+    model = Model.from_bytes(endless_loop(INPUTS), "endless.onnx")
+    failures: list[Exception] = []
+
+    def score() -> None:
+        try:
+            model.score(np.zeros((1, model.n_features)))
+        except Exception as exc:  # onnxruntime's errors share no base class
+            failures.append(exc)
+
+    thread = threading.Thread(target=score)
+    thread.start()
+    thread.join(0.2)
+    assert thread.is_alive()  # looping
+
+    model.close()
+
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    assert "terminate" in str(failures[0])
