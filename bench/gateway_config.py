@@ -38,8 +38,10 @@ def render_config(
     poll_interval_s: float,
     timeout_s: float,
     data_dir: Path,
+    history: bool = True,
 ) -> str:
-    """The TOML text of a gateway serving every tag of every device."""
+    """The TOML text of a gateway serving every tag of every device; `history=False`
+    turns the `[history]` store off (on by default, as the gateway ships)."""
     tag_blocks = "".join(
         f"  [[devices.tags]]\n  name = {_string(spec.name)}\n  table = \"holding\"\n"
         f"  address = {spec.address}\n  type = {_string(spec.type)}\n"
@@ -54,6 +56,7 @@ def render_config(
         f"endpoint = {_string(endpoint)}",
         f"namespace = {_string(namespace)}",
         "",
+        *(() if history else ("[history]", "enabled = false", "")),
         "",
     ]
     head = "\n".join(lines)

@@ -88,6 +88,7 @@ class Options:
     gateway_command: list[str]
     opcua_port: int
     keep_files: bool
+    history: bool
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,11 @@ def _cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+def _loop_cpu_s(process: psutil.Process) -> float:
+    """CPU seconds of the process's main thread: the gateway's event loop."""
+    return sum(t.user_time + t.system_time for t in process.threads() if t.id == process.pid)
+
+
 class Bench:
     """One benchmark run; `run` returns the figures, `children.aclose` cleans up."""
 
@@ -197,7 +203,7 @@ class Bench:
             endpoint=endpoint, namespace=NAMESPACE,
             devices=[BenchDevice(n, p) for n, p in zip(self.names, ports, strict=True)],
             specs=specs, poll_interval_s=o.poll_interval_s, timeout_s=o.timeout_s,
-            data_dir=self.work_dir / "data"), encoding="utf-8")
+            data_dir=self.work_dir / "data", history=o.history), encoding="utf-8")
         await self.subscriber.start(
             self.children,
             SubscriberSettings(endpoint, NAMESPACE,
@@ -351,11 +357,13 @@ class Bench:
         status0 = await self._read_status()
         w0 = time.time()
         cpu0 = {k: sum(_cpu_s(p) for p in ps) for k, ps in watched.items()}
+        loop0 = _loop_cpu_s(watched["gateway"][0])
         logger.info("measuring for %.0f s", o.duration_s)
         rss: list[float] = []
         await self._sleep_watching(o.duration_s, gateway, rss)
         w1 = time.time()
         cpu1 = {k: sum(_cpu_s(p) for p in ps) for k, ps in watched.items()}
+        loop1 = _loop_cpu_s(watched["gateway"][0])
         status1 = await self._read_status()
         window = w1 - w0
         cpu_pct = {k: (cpu1[k] - cpu0[k]) / window * 100.0 for k in cpu0}
@@ -374,7 +382,7 @@ class Bench:
         figures = Figures(
             scenario=o.scenario, devices=o.devices, tags_per_device=o.tags,
             change_per_s=o.change, poll_interval_s=o.poll_interval_s,
-            publishing_interval_ms=revised_ms, window_s=window,
+            publishing_interval_ms=revised_ms, history=o.history, window_s=window,
             startup_port_s=startup.port_s, startup_log_s=startup.log_s,
             startup_session_s=startup.session_s, startup_s=startup.all_good_s,
             changes_per_s=changes, notifications_per_s=notifications,
@@ -387,7 +395,8 @@ class Bench:
                 0.0, 100.0 * (1.0 - cycles * o.poll_interval_s / o.devices))),
             poll_errors=status1.increase(status0, "ErrorCount"),
             round_trip_ms=status1.mean("RoundTripTime"),
-            cpu_pct=cpu_pct["gateway"], rss_mib_max=max(rss), rss_mib_end=rss[-1],
+            cpu_pct=cpu_pct["gateway"], loop_cpu_pct=(loop1 - loop0) / window * 100.0,
+            rss_mib_max=max(rss), rss_mib_end=rss[-1],
             devices_cpu_pct=cpu_pct["devices"], subscriber_cpu_pct=cpu_pct["subscriber"],
             latency_samples=len(latencies),
             latency_p50_ms=percentile(latencies, 50.0),
@@ -430,6 +439,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[Options, tuple[Target, ...]]:
     parser.add_argument("--gateway-command", default=f"{shlex.quote(sys.executable)} -m gateway",
                         help='how to start the gateway ("run -c FILE" is appended)')
     parser.add_argument("--opcua-port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--history", choices=("on", "off"), default="on",
+                        help="the gateway's [history] store (on: the shipped default)")
     parser.add_argument("--keep-files", action="store_true",
                         help="keep the work folder (config, logs) even after a good run")
     parser.add_argument("--log-level", default="INFO", help="the benchmark's own log level")
@@ -449,6 +460,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[Options, tuple[Target, ...]]:
         startup_timeout_s=args.startup_timeout,
         gateway_command=shlex.split(args.gateway_command),
         opcua_port=args.opcua_port, keep_files=args.keep_files,
+        history=args.history == "on",
     )
     if not (options.devices > 0 and options.tags > 0 and 0.0 <= options.change <= 1.0
             and options.duration_s >= 1.0 and options.publishing_interval_ms >= 0.0):

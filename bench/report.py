@@ -36,6 +36,7 @@ class Figures:
     change_per_s: float
     poll_interval_s: float
     publishing_interval_ms: float
+    history: bool
     window_s: float
     # Start-up, all from the gateway's process start.
     startup_port_s: float
@@ -54,6 +55,7 @@ class Figures:
     round_trip_ms: float | None
     # Cost.
     cpu_pct: float
+    loop_cpu_pct: float  # of which the event loop's thread; the rest: worker threads
     rss_mib_max: float
     rss_mib_end: float
     devices_cpu_pct: float
@@ -103,7 +105,7 @@ def table(figures: Figures, targets: Sequence[Target]) -> str:
     header = (f"scenario {f.scenario}: {f.devices} devices x {f.tags_per_device} tags, "
               f"{f.change_per_s:.0%} of the tags change per s; poll interval "
               f"{f.poll_interval_s:g} s, publishing interval {f.publishing_interval_ms:g} ms, "
-              f"window {f.window_s:.1f} s")
+              f"history {'on' if f.history else 'off'}, window {f.window_s:.1f} s")
     rows: list[tuple[str, str, str]] = [
         ("start-up: OPC UA port accepts", f"{f.startup_port_s:.2f} s", ""),
         ("start-up: 'serving' logged", _fmt(f.startup_log_s, 2) + " s", ""),
@@ -120,6 +122,7 @@ def table(figures: Figures, targets: Sequence[Target]) -> str:
         ("poll errors in window", _fmt(f.poll_errors), ""),
         ("Modbus round trip, mean of devices (ms)", _fmt(f.round_trip_ms, 2), ""),
         ("gateway CPU (% of one core)", _fmt(f.cpu_pct), "cpu_pct"),
+        ("  of it the event loop's thread", _fmt(f.loop_cpu_pct), ""),
         ("gateway RSS max / end (MiB)", f"{f.rss_mib_max:.0f} / {f.rss_mib_end:.0f}",
          "rss_mib_max"),
         ("devices / subscriber CPU (% of one core)",

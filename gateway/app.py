@@ -41,7 +41,7 @@ from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
-from gateway.store.history_points import sample_points, score_points
+from gateway.store.history_points import score_points
 from gateway.store.outbox import Outbox
 from gateway.web_facade import GatewayWebFacade
 from web.app import USERS, create_app, take_first_admin_password
@@ -130,8 +130,9 @@ class Gateway:
             sinks.call("opcua", self._server.publish, samples)
         if self.alarms is not None:
             sinks.call("alarms", self.alarms.observe_samples, samples)
-        if (history := self.history) is not None:
-            sinks.call("history", lambda s: history.record(sample_points(s)), samples)
+        if self.history is not None:
+            # Queued as published, converted in the history's thread (issue #17).
+            sinks.call("history", self.history.record_samples, tuple(samples))
 
     def _publish_scores(self, scores: Sequence[Score]) -> None:
         for score in scores:

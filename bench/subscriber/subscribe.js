@@ -231,10 +231,16 @@ function plain(variant) {
 }
 
 async function read(command) {
-    const dataValues = await state.session.read(command.nodes.map((name) => ({
-        nodeId: `ns=${state.ns};s=${name}`,
-        attributeId: AttributeIds.Value,
-    })));
+    // In calls of batchSize nodes: the gateway refuses a Read of more than its
+    // [opcua] max_nodes_per_call (2000 by default) with BadTooManyOperations.
+    const dataValues = [];
+    for (let start = 0; start < command.nodes.length; start += settings.batchSize) {
+        dataValues.push(...await state.session.read(
+            command.nodes.slice(start, start + settings.batchSize).map((name) => ({
+                nodeId: `ns=${state.ns};s=${name}`,
+                attributeId: AttributeIds.Value,
+            }))));
+    }
     emit({
         type: "read",
         id: command.id,

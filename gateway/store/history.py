@@ -1,13 +1,16 @@
 """The tag history (issue #5, the Trends page): published samples and scores kept on disk
 for a retention time, read back downsampled, on aiosqlite in WAL mode.
 
-Writing: `record` is called on the event loop for every published point; it only
-converts the point and appends it to a bounded buffer (the oldest points are dropped and
-counted when it is full: one WARNING when dropping starts, one INFO when it ends). `run`
-flushes the buffer every `flush_interval_s` in one transaction on the writer connection,
-and deletes old points at start and then hourly, one chunk per transaction so flushes go
-on in between. A cancelled `run` flushes what is pending first. Points still in the
-buffer are lost if the process dies: one flush interval at most. SQLite runs
+Writing: `record_samples` is called on the event loop with every published tuple of
+samples and only queues it: at 15,000 points/s, converting each point on the loop cost
+~23 % of a core and stalled the loop (issue #17, bench/README.md). `record` (scores,
+tests) converts its few points at once. The buffer is bounded: the oldest points are
+dropped and counted when it is full (one WARNING when dropping starts, one INFO when it
+ends). `run` flushes the buffer every `flush_interval_s`: the history's own thread turns
+the batches into rows (history_writer.py), then one transaction on the writer connection
+writes them; it deletes old points at start and then hourly, one chunk per transaction so
+flushes go on in between. A cancelled `run` flushes what is pending first. Points still in
+the buffer are lost if the process dies: one flush interval at most. SQLite runs
 `synchronous=NORMAL`: a commit survives a killed process, maybe not a power cut.
 
 Storage (history_schema.py): a series table maps each key to a small integer id; points
@@ -34,6 +37,7 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,17 +45,15 @@ from pathlib import Path
 
 import aiosqlite
 
-from gateway.core.quality import Quality
-from gateway.core.sample import Value
+from gateway.core.sample import Sample, Value
 from gateway.store.history_connection import SerialConnection
 from gateway.store.history_query import Bucket, BucketReader, Grid
 from gateway.store.history_schema import CHUNK_MS, migrate, to_ms
-from gateway.store.history_writer import HistoryWriter, Row
+from gateway.store.history_writer import BAD, Batch, HistoryWriter, Row
 
 logger = logging.getLogger(__name__)
 
 _EXPIRY_INTERVAL_S = 3600.0
-_BAD = {quality.value: quality.is_bad for quality in Quality}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,9 @@ class History:
         self._flush_interval_s = flush_interval_s
         self._max_pending = max_pending
         self._clock = clock
-        self._pending: deque[Row] = deque(maxlen=max_pending)
+        # Batches as recorded, oldest first, and the points in them.
+        self._pending: deque[Batch] = deque()
+        self._pending_points = 0
         self._dropped = 0
         self._dropped_before_overflow: int | None = None
 
@@ -124,12 +128,15 @@ class History:
             raise ValueError(f"max_pending must be >= 1 (got {max_pending})")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # One thread of its own turns batches into rows: never the event loop, and never
+        # queued behind (or holding up) the default executor's other work.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         # isolation_level=None: autocommit, transactions are explicit (BEGIN .. COMMIT).
         async with aiosqlite.connect(path, isolation_level=None) as write_db:
             await write_db.execute("PRAGMA journal_mode=WAL")
             await write_db.execute("PRAGMA synchronous=NORMAL")
             await migrate(write_db, str(path))
-            writer = await HistoryWriter.load(SerialConnection(write_db))
+            writer = await HistoryWriter.load(SerialConnection(write_db), executor)
             async with aiosqlite.connect(path, isolation_level=None) as read_db:
                 await read_db.execute("PRAGMA temp_store=MEMORY")
                 reader = SerialConnection(read_db)
@@ -146,40 +153,66 @@ class History:
                 try:
                     yield history
                 finally:
-                    await history.flush()
-                    await reader.settle()
-                    await writer.settle()
+                    try:
+                        await history.flush()
+                        await reader.settle()
+                        await writer.settle()
+                    finally:
+                        executor.shutdown(wait=False)
+
+    def record_samples(self, samples: tuple[Sample, ...]) -> None:
+        """Buffer published samples for the next flush, as they are: no work per sample on
+        the event loop (the history's thread converts them; strings are not kept). Never
+        blocks; drops the oldest when full."""
+        if samples:
+            self._buffer(samples)
 
     def record(self, points: Iterable[Point]) -> None:
         """Buffer points for the next flush; never blocks. Drops the oldest when full.
         A point it cannot store (naive or pre-1970 time, unknown quality) raises, and then
         none of the call's points is buffered."""
         rows = [row for point in points if (row := _row(point)) is not None]
-        overflow = len(self._pending) + len(rows) - self._max_pending
-        # A deque with maxlen discards from the left, the oldest, as the new rows go in.
-        self._pending.extend(rows)
+        if rows:
+            self._buffer(rows)
+
+    def _buffer(self, batch: Batch) -> None:
+        self._pending.append(batch)
+        self._pending_points += len(batch)
+        overflow = self._pending_points - self._max_pending
         if overflow > 0:
+            self._drop_oldest(overflow)
             if self._dropped_before_overflow is None:
-                self._dropped_before_overflow = self._dropped
+                self._dropped_before_overflow = self._dropped - overflow
                 logger.warning(
                     "history buffer full (%d points): dropping the oldest", self._max_pending
                 )
-            self._dropped += overflow
-        elif rows and self._dropped_before_overflow is not None:
+        elif self._dropped_before_overflow is not None:
             logger.info(
                 "history buffer has room again; %d points were dropped",
                 self._dropped - self._dropped_before_overflow,
             )
             self._dropped_before_overflow = None
 
+    def _drop_oldest(self, count: int) -> None:
+        self._pending_points -= count
+        self._dropped += count
+        while count:
+            oldest = self._pending[0]
+            if len(oldest) > count:
+                self._pending[0] = oldest[count:]
+                return
+            self._pending.popleft()
+            count -= len(oldest)
+
     async def flush(self) -> int:
         """Write the points recorded so far in one transaction, with the rollups of the
         chunks that closed; returns how many points."""
-        batch, self._pending = self._pending, deque(maxlen=self._max_pending)
+        batches, self._pending = self._pending, deque()
+        count, self._pending_points = self._pending_points, 0
         # Chunks a full chunk past their end (by the wall clock) are closed.
         closed_before = math.floor(self._clock() * 1000) // CHUNK_MS - 1
-        await self._writer.write(batch, closed_before)
-        return len(batch)
+        await self._writer.write(batches, count, closed_before)
+        return count
 
     async def run(self) -> None:
         """Flush every `flush_interval_s` and delete expired points at start and hourly,
@@ -219,7 +252,7 @@ class History:
             written=self._writer.written,
             dropped=self._dropped,
             expired=self._writer.expired,
-            pending=len(self._pending) + self._writer.in_flight,
+            pending=self._pending_points + self._writer.in_flight,
             file_bytes=_size(self._path) + _size(self._path.with_name(self._path.name + "-wal")),
         )
 
@@ -246,7 +279,7 @@ def _row(point: Point) -> Row | None:
         return None
     quality = int(point.quality)
     try:
-        bad = _BAD[quality]
+        bad = BAD[quality]
     except KeyError:
         raise ValueError(f"{point.key}: unknown quality code {quality!r}") from None
     return (point.key, to_ms(point.time), None if bad or value is None else float(value), quality)

@@ -1,4 +1,5 @@
-"""What the gateway publishes, as history points: tag samples and asset model outputs.
+"""Asset model outputs as history points (tag samples are recorded as they are:
+`History.record_samples`).
 
 Keys are those an alarm's `source` uses: `<device>.<tag>` for a tag, `<asset>.<output>`
 for a model output named as its OPC UA variable (gateway.config.sources.ASSET_OUTPUTS).
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from gateway.config.sources import ASSET_OUTPUTS
-from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.store.history import Point
 
@@ -20,13 +20,6 @@ _OUTPUTS: dict[str, list[tuple[str, bool]]] = {
            if output.model_kind == kind]
     for kind in {output.model_kind for output in ASSET_OUTPUTS.values()}
 }
-
-
-def sample_points(samples: Iterable[Sample]) -> Iterator[Point]:
-    """A point per sample whose value the history keeps (strings are not kept)."""
-    for sample in samples:
-        if not isinstance(sample.value, str):
-            yield Point(sample.key, sample.source_time, sample.value, sample.quality)
 
 
 def score_points(scores: Iterable[Score]) -> Iterator[Point]:

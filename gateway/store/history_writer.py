@@ -4,19 +4,33 @@ Everything here runs on the writer connection, one operation at a time: a flush 
 transaction that inserts the points, re-rolls the chunks that late points landed in, and
 rolls up the chunks that closed since the last flush; retention deletes one whole chunk
 (points and rollups) per transaction, so flushes go on in between.
+
+A flush's batches are turned into rows in the history's own thread (`_prepare`): samples
+as the poll loops published them, one millisecond time computed per read (its samples
+share their time), so the event loop does nothing per point (issue #17).
 """
 
 from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import cast
 
+from gateway.core.quality import Quality
+from gateway.core.sample import Sample
 from gateway.store.history_connection import SerialConnection
-from gateway.store.history_schema import CHUNK_MS
+from gateway.store.history_schema import CHUNK_MS, to_ms
+
+# Quality code -> keeps no value (OPC UA Part 4 7.7.1: a Bad value is not usable).
+BAD = {quality.value: quality.is_bad for quality in Quality}
 
 # A buffered point: key, time in ms, value (None: not usable), quality code.
 Row = tuple[str, int, float | None, int]
+# What one record call buffered: published samples as they are, or converted rows.
+Batch = Sequence[Sample] | Sequence[Row]
 _PointRow = tuple[int, int, int, float | None, int]
 _POINT_KEY = operator.itemgetter(0, 1, 2)  # (chunk, series, t): the table's primary key
 
@@ -40,9 +54,15 @@ class HistoryWriter:
     """Owns the writer connection and what it has committed: series ids, counters."""
 
     def __init__(
-        self, connection: SerialConnection, ids: dict[str, int], rolled: int, newest: int
+        self,
+        connection: SerialConnection,
+        executor: Executor,
+        ids: dict[str, int],
+        rolled: int,
+        newest: int,
     ) -> None:
         self._connection = connection
+        self._executor = executor
         # Committed series only: a key gets its id in memory after the flush that wrote it.
         self.ids = ids
         self._next_id = max(ids.values(), default=0) + 1
@@ -53,8 +73,9 @@ class HistoryWriter:
         self.in_flight = 0
 
     @classmethod
-    async def load(cls, connection: SerialConnection) -> HistoryWriter:
-        """The writer of the file behind `connection`, with what the file already holds."""
+    async def load(cls, connection: SerialConnection, executor: Executor) -> HistoryWriter:
+        """The writer of the file behind `connection`, with what the file already holds;
+        batches are converted on `executor`."""
         db = connection.db
         async with db.execute("SELECT key, id FROM series") as cursor:
             ids = {key: series_id for key, series_id in await cursor.fetchall()}
@@ -65,19 +86,20 @@ class HistoryWriter:
         rolled, newest = row if row else (None, None)
         return cls(
             connection,
+            executor,
             ids,
             -1 if rolled is None else rolled,
             -1 if newest is None else newest,
         )
 
-    async def write(self, batch: Collection[Row], closed_before: int) -> None:
-        """Commit `batch` and roll up every chunk older than `closed_before`; the write
-        goes on if the caller is cancelled."""
+    async def write(self, batches: Iterable[Batch], count: int, closed_before: int) -> None:
+        """Commit the `count` points of `batches` and roll up every chunk older than
+        `closed_before`; the write goes on if the caller is cancelled."""
         roll_due = self._rolled < min(self._newest, closed_before - 1)
-        if not batch and not roll_due:
+        if not count and not roll_due:
             return
-        self.in_flight += len(batch)
-        await self._connection.run(self._write(batch, closed_before))
+        self.in_flight += count
+        await self._connection.run(self._write(batches, count, closed_before))
 
     async def expire_oldest_chunk(self, cutoff_ms: int) -> int:
         """Delete the oldest chunk if it ends at or before `cutoff_ms`; returns how many
@@ -88,28 +110,31 @@ class HistoryWriter:
         """Wait for writes whose callers were cancelled; before the connection closes."""
         await self._connection.settle()
 
-    async def _write(self, batch: Collection[Row], closed_before: int) -> None:
-        db = self._connection.db
+    async def _write(self, batches: Iterable[Batch], count: int, closed_before: int) -> None:
         try:
-            # Building and sorting 15,000 rows takes milliseconds: off the event loop.
-            rows, fresh, late = await asyncio.to_thread(
-                _prepare, batch, self.ids, self._next_id, self._rolled
-            )
-            async with self._connection.transaction(write=True):
-                if fresh:
-                    await db.executemany(_INSERT_SERIES, fresh)
-                await db.executemany(_INSERT_POINT, rows)
-                await db.executemany(_REROLL, late)
-                rolled = await self._roll(closed_before)
-            # Only after the commit: a rolled-back flush assigned and rolled nothing.
-            self.ids.update((key, series_id) for series_id, key in fresh)
-            self._next_id += len(fresh)
-            if rows:
-                self._newest = max(self._newest, rows[-1][0])
-            self._rolled = rolled
-            self.written += len(rows)
+            await self._commit(batches, closed_before)
         finally:
-            self.in_flight -= len(batch)
+            self.in_flight -= count
+
+    async def _commit(self, batches: Iterable[Batch], closed_before: int) -> None:
+        db = self._connection.db
+        # Building and sorting 15,000 rows takes milliseconds: off the event loop.
+        rows, fresh, late = await asyncio.get_running_loop().run_in_executor(
+            self._executor, _prepare, batches, self.ids, self._next_id, self._rolled
+        )
+        async with self._connection.transaction(write=True):
+            if fresh:
+                await db.executemany(_INSERT_SERIES, fresh)
+            await db.executemany(_INSERT_POINT, rows)
+            await db.executemany(_REROLL, late)
+            rolled = await self._roll(closed_before)
+        # Only after the commit: a rolled-back flush assigned and rolled nothing.
+        self.ids.update((key, series_id) for series_id, key in fresh)
+        self._next_id += len(fresh)
+        if rows:
+            self._newest = max(self._newest, rows[-1][0])
+        self._rolled = rolled
+        self.written += len(rows)
 
     async def _roll(self, closed_before: int) -> int:
         """Roll up, in order, the chunks after the rolled ones that closed; returns the
@@ -140,13 +165,13 @@ class HistoryWriter:
 
 
 def _prepare(
-    batch: Iterable[Row], ids: dict[str, int], next_id: int, rolled: int
+    batches: Iterable[Batch], ids: dict[str, int], next_id: int, rolled: int
 ) -> tuple[list[_PointRow], list[tuple[int, str]], set[tuple[int, int]]]:
     """Point rows in primary-key order (new keys numbered from `next_id`), the new
     (id, key) pairs, and the (chunk, series) pairs of points in rolled-up chunks."""
     fresh: dict[str, int] = {}
     rows = []
-    for key, t, value, quality in batch:
+    for key, t, value, quality in _rows(batches):
         series_id = ids.get(key)
         if series_id is None:
             series_id = fresh.get(key)
@@ -158,3 +183,30 @@ def _prepare(
     rows.sort(key=_POINT_KEY)
     late = {(chunk, series_id) for chunk, series_id, *_ in rows if chunk <= rolled}
     return rows, [(series_id, key) for key, series_id in fresh.items()], late
+
+
+def _rows(batches: Iterable[Batch]) -> Iterator[Row]:
+    """The rows of every batch; samples converted here, strings left out."""
+    times: dict[datetime, int] = {}  # the samples of one read share their time
+    for batch in batches:
+        if isinstance(batch[0], Sample):
+            yield from _sample_rows(cast(Sequence[Sample], batch), times)
+        else:
+            yield from cast(Sequence[Row], batch)  # converted by `History.record`
+
+
+def _sample_rows(samples: Sequence[Sample], times: dict[datetime, int]) -> Iterator[Row]:
+    for sample in samples:
+        value = sample.value
+        if isinstance(value, str):
+            continue
+        t = times.get(sample.source_time)
+        if t is None:
+            t = times[sample.source_time] = to_ms(sample.source_time)
+        quality = sample.quality
+        yield (
+            sample.key,
+            t,
+            None if value is None or BAD[quality] else float(value),
+            int(quality),
+        )

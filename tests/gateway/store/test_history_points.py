@@ -1,4 +1,4 @@
-"""Published samples and scores as history points: keys, values kept, times, quality."""
+"""Scores as history points: keys, values kept, times, quality."""
 
 from __future__ import annotations
 
@@ -6,27 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.config.sources import ASSET_OUTPUTS
 from gateway.core.quality import Quality
-from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.store.history import Point
-from gateway.store.history_points import sample_points, score_points
+from gateway.store.history_points import score_points
 
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
-
-
-def test_samples_keep_their_key_value_time_and_quality_but_strings_are_left_out() -> None:
-    samples = [
-        Sample("boiler.flow", 12.5, Quality.GOOD, T0),
-        Sample("boiler.burner_on", True, Quality.LAST_USABLE, T0),
-        Sample("boiler.serial_number", "SN-001", Quality.GOOD, T0),
-        Sample("boiler.setpoint", None, Quality.COMM_ERROR, T0),
-    ]
-
-    assert list(sample_points(samples)) == [
-        Point("boiler.flow", T0, 12.5, Quality.GOOD),
-        Point("boiler.burner_on", T0, True, Quality.LAST_USABLE),
-        Point("boiler.setpoint", T0, None, Quality.COMM_ERROR),
-    ]
 
 
 def test_scores_give_one_point_per_output_named_as_alarm_sources() -> None:
