@@ -294,6 +294,7 @@ class Gateway:
                 flush_interval_s=section.flush_interval,
                 max_pending=section.max_pending,
                 clock=self._epoch_s,
+                health=self.storage,
             ))
         except Exception as error:
             self.storage.absorb(HISTORY, "open the history file", error)

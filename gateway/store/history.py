@@ -13,6 +13,11 @@ flushes go on in between. A cancelled `run` flushes what is pending first. Point
 the buffer are lost if the process dies: one flush interval at most. SQLite runs
 `synchronous=NORMAL`: a commit survives a killed process, maybe not a power cut.
 
+A full disk (issue #17) never stops the gateway: a flush that cannot be written (ENOSPC,
+SQLITE_FULL, any storage error) drops its points, counts them as dropped and reports the
+history degraded to the `StorageHealth` (one WARNING); the next flush that succeeds ends
+it (one INFO). Retention that fails is tried again at its next hour.
+
 Storage (history_schema.py): a series table maps each key to a small integer id; points
 are (chunk, series, t ms, value, quality) in a WITHOUT ROWID table clustered by 10 s time
 chunk then series, so a flush dirties about one chunk's pages however many series it
@@ -46,10 +51,11 @@ from pathlib import Path
 import aiosqlite
 
 from gateway.core.sample import Sample, Value
+from gateway.core.storage import StorageHealth
 from gateway.store.history_connection import SerialConnection
 from gateway.store.history_query import Bucket, BucketReader, Grid
 from gateway.store.history_schema import CHUNK_MS, migrate, to_ms
-from gateway.store.history_writer import BAD, Batch, HistoryWriter, Row
+from gateway.store.history_writer import BAD, STORE, Batch, HistoryWriter, Row
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +76,16 @@ class Point:
 
 @dataclass(frozen=True, slots=True)
 class HistoryStats:
-    """Since open: points written, dropped from the full buffer, deleted by retention;
-    now: points recorded but not yet written, bytes of the file and its WAL."""
+    """Since open: points written, dropped (from the full buffer, or unwritten on a full
+    disk), deleted by retention; now: points recorded but not yet written, bytes of the file
+    and its WAL, and whether writes are failing (`degraded`)."""
 
     written: int
     dropped: int
     expired: int
     pending: int
     file_bytes: int
+    degraded: bool
 
 
 class History:
@@ -117,9 +125,11 @@ class History:
         flush_interval_s: float = 1.0,
         max_pending: int = 200_000,
         clock: Callable[[], float] = time.time,
+        health: StorageHealth | None = None,
     ) -> AsyncIterator[History]:
         """Open (creating it and its folder if needed) the history file at `path`; what is
-        still pending is written when the context exits. `clock` gives epoch seconds."""
+        still pending is written when the context exits. `clock` gives epoch seconds;
+        failing writes are reported to `health` (by default one of the file's own)."""
         if not retention_s > 0:
             raise ValueError(f"retention_s must be > 0 (got {retention_s})")
         if not flush_interval_s > 0:
@@ -136,7 +146,9 @@ class History:
             await write_db.execute("PRAGMA journal_mode=WAL")
             await write_db.execute("PRAGMA synchronous=NORMAL")
             await migrate(write_db, str(path))
-            writer = await HistoryWriter.load(SerialConnection(write_db), executor)
+            writer = await HistoryWriter.load(
+                SerialConnection(write_db), executor, health or StorageHealth(path.parent)
+            )
             async with aiosqlite.connect(path, isolation_level=None) as read_db:
                 await read_db.execute("PRAGMA temp_store=MEMORY")
                 reader = SerialConnection(read_db)
@@ -206,7 +218,8 @@ class History:
 
     async def flush(self) -> int:
         """Write the points recorded so far in one transaction, with the rollups of the
-        chunks that closed; returns how many points."""
+        chunks that closed; returns how many points were recorded (all dropped and
+        counted when the write failed for want of disk space)."""
         batches, self._pending = self._pending, deque()
         count, self._pending_points = self._pending_points, 0
         # Chunks a full chunk past their end (by the wall clock) are closed.
@@ -250,10 +263,11 @@ class History:
         """Counters for metrics and status objects (not for the log)."""
         return HistoryStats(
             written=self._writer.written,
-            dropped=self._dropped,
+            dropped=self._dropped + self._writer.lost,
             expired=self._writer.expired,
             pending=self._pending_points + self._writer.in_flight,
             file_bytes=_size(self._path) + _size(self._path.with_name(self._path.name + "-wal")),
+            degraded=STORE in self._writer.health.problems(),
         )
 
     async def _expire_when(self, due: asyncio.Event) -> None:

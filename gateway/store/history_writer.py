@@ -8,6 +8,10 @@ rolls up the chunks that closed since the last flush; retention deletes one whol
 A flush's batches are turned into rows in the history's own thread (`_prepare`): samples
 as the poll loops published them, one millisecond time computed per read (its samples
 share their time), so the event loop does nothing per point (issue #17).
+
+A write or deletion that fails for a storage reason (a full disk: ENOSPC, SQLITE_FULL) is
+rolled back, reported to the `StorageHealth` and not raised: the flush's points are lost
+and counted (`lost`), retention waits for its next pass (issue #17).
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from typing import cast
 
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample
+from gateway.core.storage import StorageHealth, is_storage_error
 from gateway.store.history_connection import SerialConnection
 from gateway.store.history_schema import CHUNK_MS, to_ms
 
+STORE = "history"  # its name in StorageHealth, /metrics and the page
 # Quality code -> keeps no value (OPC UA Part 4 7.7.1: a Bad value is not usable).
 BAD = {quality.value: quality.is_bad for quality in Quality}
 
@@ -57,25 +63,30 @@ class HistoryWriter:
         self,
         connection: SerialConnection,
         executor: Executor,
+        health: StorageHealth,
         ids: dict[str, int],
         rolled: int,
         newest: int,
     ) -> None:
         self._connection = connection
         self._executor = executor
+        self.health = health
         # Committed series only: a key gets its id in memory after the flush that wrote it.
         self.ids = ids
         self._next_id = max(ids.values(), default=0) + 1
         self._rolled = rolled  # every chunk up to this one is rolled up
         self._newest = newest  # the newest chunk holding points
         self.written = 0
+        self.lost = 0  # points of flushes that failed for want of disk space
         self.expired = 0
         self.in_flight = 0
 
     @classmethod
-    async def load(cls, connection: SerialConnection, executor: Executor) -> HistoryWriter:
+    async def load(
+        cls, connection: SerialConnection, executor: Executor, health: StorageHealth
+    ) -> HistoryWriter:
         """The writer of the file behind `connection`, with what the file already holds;
-        batches are converted on `executor`."""
+        batches are converted on `executor`, failing writes reported to `health`."""
         db = connection.db
         async with db.execute("SELECT key, id FROM series") as cursor:
             ids = {key: series_id for key, series_id in await cursor.fetchall()}
@@ -87,6 +98,7 @@ class HistoryWriter:
         return cls(
             connection,
             executor,
+            health,
             ids,
             -1 if rolled is None else rolled,
             -1 if newest is None else newest,
@@ -104,7 +116,11 @@ class HistoryWriter:
     async def expire_oldest_chunk(self, cutoff_ms: int) -> int:
         """Delete the oldest chunk if it ends at or before `cutoff_ms`; returns how many
         points it held (0: nothing left to expire)."""
-        return await self._connection.run(self._expire_oldest_chunk(cutoff_ms))
+        try:
+            return await self._connection.run(self._expire_oldest_chunk(cutoff_ms))
+        except Exception as error:
+            self.health.absorb(STORE, "delete expired history", error)
+            return 0
 
     async def settle(self) -> None:
         """Wait for writes whose callers were cancelled; before the connection closes."""
@@ -113,6 +129,13 @@ class HistoryWriter:
     async def _write(self, batches: Iterable[Batch], count: int, closed_before: int) -> None:
         try:
             await self._commit(batches, closed_before)
+        except Exception as error:
+            if not is_storage_error(error):
+                raise
+            self.lost += count
+            self.health.failed(STORE, "write the history", error)
+        else:
+            self.health.ok(STORE)
         finally:
             self.in_flight -= count
 

@@ -19,8 +19,10 @@ import pytest
 
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample
+from gateway.core.storage import StorageHealth
 from gateway.store import Bucket, History, NewerSchema, Point
 from gateway.store.history_schema import CHUNK_MS
+from tests.fixtures.disk import SmallDisk
 
 T0 = datetime(2027, 1, 15, 6, 0, tzinfo=UTC)
 RETENTION_S = 3600.0
@@ -599,3 +601,48 @@ async def test_recorded_samples_are_converted_in_the_history_thread_not_on_the_l
     }
     assert (history.stats.written, history.stats.pending) == (3, 0)
 
+
+async def test_a_full_disk_drops_and_counts_points_and_recording_resumes(
+    small_disk: SmallDisk, clock: Clock
+) -> None:
+    """Issue #17: on a full disk (ENOSPC, SQLITE_FULL) the history drops what it cannot
+    write, counts it, reports itself degraded, never raises out of `run`, and writes
+    again once space returns."""
+    health = StorageHealth(small_disk.path)
+    async with History.open(
+        small_disk.path / "history.sqlite", retention_s=RETENTION_S, flush_interval_s=0.05,
+        clock=clock, health=health,
+    ) as history:
+        running = asyncio.create_task(history.run())
+        try:
+            history.record([Point("k", at(0), 0.0, Quality.GOOD)])
+            await wait_for(async_true(lambda: history.stats.written == 1), "the first point")
+
+            small_disk.fill()
+            # More than the WAL already holds: its growth needs space the disk lacks.
+            history.record(Point(f"k{n}", at(1), float(n), Quality.GOOD) for n in range(20_000))
+            await wait_for(async_true(lambda: history.stats.dropped == 20_000), "the drop")
+            assert history.stats.degraded
+            assert health.disk_full
+            assert "history" in health.problems()
+            assert not running.done()
+
+            small_disk.free()
+            history.record([Point("k", at(2), 2.0, Quality.GOOD)])
+            await wait_for(async_true(lambda: history.stats.written == 2), "the write after")
+            assert not history.stats.degraded
+            assert health.problems() == {}
+        finally:
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+        assert [b.mean for b in await all_of(history, "k", at(0), at(10))] == [0.0, 2.0]
+        assert await history.query(["k7"], at(0), at(10)) == {"k7": []}
+        assert history.stats.dropped == 20_000
+
+
+def async_true(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return condition()
+
+    return check
