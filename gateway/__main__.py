@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analytics.commands import add_evaluate_command, add_train_command
-from analytics.inference import ModelError
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway, run_until_signalled
 from gateway.config import ConfigError, check_file, load_config
@@ -100,8 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_until_signalled(*demo_jobs(args)))
         elif args.command == "healthcheck":
             return 0 if endpoint_accepts(load_config(args.config).opcua.endpoint) else 1
-    except (ConfigError, ModelError) as exc:
-        # A model file can change between the configuration check and loading it.
+    except ConfigError as exc:
+        # A model file that is refused at start does not end here: its asset starts
+        # without that model, the rest runs (issue #17).
         print(exc, file=sys.stderr)
         return 2
     except ExceptionGroup as group:

@@ -161,7 +161,7 @@ class Gateway:
 
     def _publish_model(self, slot: ModelSlot) -> None:
         if self._server is not None:
-            self._server.publish_model(slot.asset.name, slot.kind, slot.model.version, slot.status)
+            self._server.publish_model(slot.asset.name, slot.kind, slot.version, slot.status)
 
     async def serve(self) -> None:
         """Run until cancelled; `started` is set once the OPC UA server accepts clients."""
@@ -175,7 +175,8 @@ class Gateway:
             self._server = server
             stack.callback(self._forget_server)
             for scorer in assets.scorers:
-                manifests = {slot.kind: slot.model.manifest for slot in scorer.slots}
+                manifests = {slot.kind: None if slot.model is None else slot.model.manifest
+                             for slot in scorer.slots}
                 await server.add_asset(scorer.config, manifests)
             await _add_conditions(server, hub, config)
             sinks: list[EventSink] = []
@@ -272,7 +273,7 @@ class Gateway:
         units = {f"{device.name}.{tag.name}": tag.unit
                  for device in self.config.devices for tag in device.tags if tag.unit}
         for slot in self.model_slots():
-            if slot.kind == "rul" and slot.model.manifest.output_unit:
+            if slot.kind == "rul" and slot.model is not None and slot.model.manifest.output_unit:
                 units[f"{slot.asset.name}.RemainingUsefulLife"] = slot.model.manifest.output_unit
         return units
 
@@ -376,7 +377,7 @@ def _alarm_hub(
         slot.asset.name: RulScale(slot.model.manifest.score_range[1],
                                   slot.model.manifest.output_unit)
         for slot in assets.slots
-        if slot.kind == "rul"
+        if slot.kind == "rul" and slot.model is not None
     }
     watched = configured_alarms(config, rul_scales)
     return AlarmHub(watched, state_file, clock)

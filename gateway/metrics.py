@@ -14,6 +14,7 @@ from gateway.core.failures import Failures
 from gateway.core.status import DeviceStatus
 from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import BridgeStats
+from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.scoring import InferenceStats
 from gateway.store.history import HistoryStats
 
@@ -144,6 +145,19 @@ def inference_metrics(stats: Mapping[str, InferenceStats]) -> list[Metric]:
         last.add(stat.last_s, model=model)
         longest.add(stat.max_s, model=model)
     return [seconds, windows, last, longest]
+
+
+def model_metrics(slots: Iterable[ModelSlot]) -> list[Metric]:
+    """Each asset's model slots: whether a model runs, how many files were refused."""
+    running = Metric("uvelka_model_running", "gauge",
+                     "1 while the asset's model of this kind runs; 0 when its file was "
+                     "refused at start and no good file was taken since")
+    refusals = Metric("uvelka_model_refusals_total", "counter",
+                      "Model files refused for the asset's slot (at start, hot reload)")
+    for slot in slots:
+        running.add(int(slot.model is not None), asset=slot.asset.name, kind=slot.kind)
+        refusals.add(slot.refusals, asset=slot.asset.name, kind=slot.kind)
+    return [running, refusals]
 
 
 def history_metrics(stats: HistoryStats) -> list[Metric]:

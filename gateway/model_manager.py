@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from analytics.inference import ModelError, read_model_file
+from analytics.manifest import Manifest
 from analytics.model_file import write_atomically
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
@@ -71,23 +72,14 @@ class ArchivedVersion:
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """One model of an asset: its file, the version running and the slot's status, the
-    running model's manifest, and the archived versions of the file."""
+    running model's manifest, and the archived versions of the file. `version` and
+    `manifest` are None while the slot has no model (its file refused at start, issue #17)."""
 
     kind: str
     file: str
-    version: str
+    version: str | None
     status: str
-    name: str
-    inputs: tuple[str, ...]
-    window_length: int
-    window_step: int
-    score_range: tuple[float, float]
-    threshold: float | None
-    output_unit: str | None
-    created: datetime
-    training_data: str
-    training_sha256: str
-    metrics: dict[str, float]
+    manifest: Manifest | None
     archive: tuple[ArchivedVersion, ...]
 
 
@@ -256,30 +248,14 @@ class ModelManager:
 
     def _info(self, slot: ModelSlot) -> ModelInfo:
         model = slot.model
-        manifest = model.manifest
+        running = None if model is None else model.sha256
         file = _file_of(slot)
         archive = tuple(
-            _archived(entry, active=entry.sha256 == model.sha256)
+            _archived(entry, active=entry.sha256 == running)
             for entry in self._archive.index(file).versions
         )
-        return ModelInfo(
-            kind=slot.kind,
-            file=file,
-            version=model.version,
-            status=slot.status,
-            name=manifest.name,
-            inputs=manifest.inputs,
-            window_length=manifest.window.length,
-            window_step=manifest.window.step,
-            score_range=manifest.score_range,
-            threshold=manifest.threshold,
-            output_unit=manifest.output_unit,
-            created=manifest.created,
-            training_data=manifest.data.source,
-            training_sha256=manifest.data.sha256,
-            metrics=dict(manifest.metrics),
-            archive=archive,
-        )
+        manifest = None if model is None else model.manifest
+        return ModelInfo(slot.kind, file, slot.version, slot.status, manifest, archive)
 
 
 def _file_of(slot: ModelSlot) -> str:

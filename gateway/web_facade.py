@@ -26,6 +26,7 @@ from gateway.metrics import (
     failure_metrics,
     history_metrics,
     inference_metrics,
+    model_metrics,
     mqtt_metrics,
     render,
     storage_metrics,
@@ -76,6 +77,7 @@ class GatewayWebFacade:
             metrics += mqtt_metrics(gateway.bridge.stats)
         if gateway.scoring is not None:
             metrics += inference_metrics(gateway.scoring.inference)
+        metrics += model_metrics(gateway.model_slots())
         if gateway.history is not None:
             metrics += history_metrics(gateway.history.stats)
         metrics += storage_metrics(gateway.storage)
@@ -284,23 +286,25 @@ def _field_problem(problem: Problem) -> FieldProblem:
 
 
 def _model_json(asset: str, info: ModelInfo) -> dict[str, Any]:
+    manifest = info.manifest
     return {
         "asset": asset,
         "kind": info.kind,
         "file": info.file,
-        "version": info.version,
+        # A slot whose file was refused at start runs no model (issue #17).
+        "version": info.version or "no model",
         "status": info.status,
-        "manifest": {
-            "name": info.name,
-            "inputs": list(info.inputs),
-            "window": f"{info.window_length} rows, every {info.window_step}",
-            "score_range": list(info.score_range),
-            "threshold": info.threshold,
-            "output_unit": info.output_unit,
-            "created": info.created.isoformat(),
-            "training_data": info.training_data,
+        "manifest": None if manifest is None else {
+            "name": manifest.name,
+            "inputs": list(manifest.inputs),
+            "window": f"{manifest.window.length} rows, every {manifest.window.step}",
+            "score_range": list(manifest.score_range),
+            "threshold": manifest.threshold,
+            "output_unit": manifest.output_unit,
+            "created": manifest.created.isoformat(),
+            "training_data": manifest.data.source,
         },
-        "metrics": info.metrics,
+        "metrics": {} if manifest is None else dict(manifest.metrics),
         "versions": [
             {**dataclasses.asdict(v), "created": v.created.isoformat(),
              "uploaded_at": v.uploaded_at.isoformat()}

@@ -38,8 +38,14 @@ def health(gateway: Gateway) -> dict[str, Any]:
         "devices_connected": sum(status.connected for status in statuses),
         # And the parts that fail, contained (issue #17); /healthz stays "ok": the gateway
         # serves, and a restart would only stop the parts that work.
-        "problems": gateway.storage.describe(held) + gateway.failing(),
+        "problems": gateway.storage.describe(held) + gateway.failing() + _models_missing(gateway),
     }
+
+
+def _models_missing(gateway: Gateway) -> list[str]:
+    """The model slots whose file was refused at start and that have no model since."""
+    return [f"asset {slot.asset.name}: no {slot.kind} model: {slot.status}"
+            for slot in gateway.model_slots() if slot.model is None]
 
 
 def overview(gateway: Gateway, now: datetime) -> dict[str, Any]:
@@ -47,7 +53,8 @@ def overview(gateway: Gateway, now: datetime) -> dict[str, Any]:
     active = [name for name, alarm in hub.alarms.items() if alarm.active] if hub else []
     bridge = gateway.bridge
     rul_units = {slot.asset.name: slot.model.manifest.output_unit or ""
-                 for slot in gateway.model_slots() if slot.kind == "rul"}
+                 for slot in gateway.model_slots()
+                 if slot.kind == "rul" and slot.model is not None}
     return {
         "time": now.isoformat(),
         "gateway": {

@@ -9,6 +9,7 @@ the default.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ RUL_SEVERITY = 600
 RUL_LIMIT_SHARE = 0.10  # of the model's full life, when rul_alarm_below is not set
 RUL_HYSTERESIS_SHARE = 0.10  # of the limit
 RUL_DELAY_INTERVALS = 30  # on and off delay, in asset intervals
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ def configured_alarms(
 ) -> list[WatchedAlarm]:
     """Every alarm of a validated configuration: its tables first, then asset defaults.
 
-    `rul_scales` has the RUL model's scale of each asset that has one.
+    `rul_scales` has the RUL model's scale of each asset that has one running.
     """
     tag_types = {
         f"{device.name}.{tag.name}": tag.type for device in config.devices for tag in device.tags
@@ -56,8 +59,10 @@ def configured_alarms(
     taken = {alarm.source for alarm in config.alarms}
     for asset in config.assets:
         for key, name in default_alarm_names(asset).items():
-            if key not in taken:
-                watched.append(_default(asset, key, name, rul_scales.get(asset.name)))
+            if key not in taken and (
+                default := _default(asset, key, name, rul_scales.get(asset.name))
+            ) is not None:
+                watched.append(default)
     return watched
 
 
@@ -78,17 +83,26 @@ def _from_table(alarm: AlarmConfig, source: Source | str) -> WatchedAlarm:
     return WatchedAlarm(rule, source)
 
 
-def _default(asset: AssetConfig, key: str, name: str, scale: RulScale | None) -> WatchedAlarm:
+def _default(
+    asset: AssetConfig, key: str, name: str, scale: RulScale | None
+) -> WatchedAlarm | None:
     source = Source(SourceKind.ASSET, asset.name, key.partition(".")[2])
     if source.name == "Anomaly":
         rule = AlarmRule(name, key, Condition.TRUE, severity=ANOMALY_SEVERITY,
                          message=f"Anomaly on {asset.name}")
         return WatchedAlarm(rule, source)
-    if scale is None:
-        raise ValueError(f"asset {asset.name!r} has a RUL model but no RUL scale was given")
-    limit = asset.rul_alarm_below or RUL_LIMIT_SHARE * scale.full_life
+    if asset.rul_alarm_below is not None:
+        limit = asset.rul_alarm_below
+    elif scale is not None:
+        limit = RUL_LIMIT_SHARE * scale.full_life
+    else:
+        # Its RUL model file was refused at start (issue #17): no full life to take 10 %
+        # of. The gateway starts without this alarm rather than not at all.
+        logger.warning("alarm %r left out until the next start: asset %r has no RUL model "
+                       "to take its limit from; rul_alarm_below sets one", name, asset.name)
+        return None
     delay_s = RUL_DELAY_INTERVALS * asset.interval
-    unit = f" {scale.unit}" if scale.unit else ""
+    unit = f" {scale.unit}" if scale is not None and scale.unit else ""
     rule = AlarmRule(
         name, key, Condition.BELOW, limit=limit, hysteresis=RUL_HYSTERESIS_SHARE * limit,
         on_delay_s=delay_s, off_delay_s=delay_s, severity=RUL_SEVERITY,

@@ -1,9 +1,13 @@
 """Checks of [[assets]]: their input tags exist, their models fit the mapping, and their
 OPC UA variables clash with no tag.
 
-A model is opened here (onnxruntime, a few ms) so that a missing file, a corrupt one, or
-one whose manifest asks for inputs the asset does not map is a configuration error with a
-key path, not a surprise at run time.
+A model is opened here (onnxruntime, a few ms) so that a missing file is a configuration
+error with a key path, and a corrupt one, or one whose manifest asks for inputs the asset
+does not map, a warning at that key path. Only a warning: the file's content is not the
+configuration (hot reload, uploads and `uvelka train` replace it while the gateway runs),
+and refusing the whole start for it stopped polling and OPC UA at every start until
+someone replaced the file by hand (issue #17); the gateway starts with that asset's model
+slot refused instead, and takes a good file when one is put there.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from analytics.inference import Model, ModelError
 from gateway.config.checks import duplicate_names
 from gateway.config.model import AssetConfig
-from gateway.config.problem import Finding, Loc
+from gateway.config.problem import Finding, Loc, Severity
 
 # The variables of an asset's OPC UA object, NodeIds "<asset>.<name>" in the namespace of
 # the tags ("<device>.<tag>"): the AssetHealthType of nodesets/uvelka.xml, all of them,
@@ -48,10 +52,19 @@ def check_assets(
             if key not in known:
                 findings.append(Finding((*at, "inputs", signal), _unknown_tag(key, known)))
         for kind, file in asset.models().items():
-            problem = model_problem(models_dir / file, kind, asset)
-            if problem is not None:
-                findings.append(Finding((*at, kind), problem))
+            findings += _model_findings((*at, kind), models_dir / file, kind, asset)
     return findings
+
+
+def _model_findings(at: Loc, path: Path, kind: str, asset: AssetConfig) -> list[Finding]:
+    """A file that is not there: an error; one that is but cannot serve: a warning."""
+    problem = model_problem(path, kind, asset)
+    if problem is None:
+        return []
+    if not path.is_file():
+        return [Finding(at, problem)]
+    return [Finding(at, f"{problem}; the asset starts without its {kind} model until a good "
+                    f"file is put there", Severity.WARNING)]
 
 
 def model_problem(path: Path, kind: str, asset: AssetConfig) -> str | None:

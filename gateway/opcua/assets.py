@@ -12,6 +12,11 @@
   "; " in the order anomaly, rul: "anomaly: 3f2c9a1e; rul: 77b0c2d4" and
   "anomaly: ok: 3f2c9a1e; rul: rejected: <reason>". Both wait for initial data until
   the first `publish_model`.
+- A model kind whose file was refused at start has no model (issue #17): no manifest, so
+  its properties wait for initial data; ModelVersion shows "<kind>: none", and its
+  outputs are BadConfigurationError with no value (the asset's model file is what is
+  wrong, and waiting will not bring a value) until a model is taken, then they wait for
+  initial data until its first score.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from asyncua import ua
 from asyncua.server.address_space import AttributeValue
 
 from analytics.manifest import Manifest
+from gateway.core.quality import Quality
 from gateway.core.score import Score
 from gateway.opcua.address_space import AssetNodes
 from gateway.opcua.datatypes import checked_value
@@ -46,6 +52,8 @@ KIND_VARIABLES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
 
 _NULL = ua.Variant(None, ua.VariantType.Null)
 _GOOD = make_status(ua.StatusCodes.Good)
+_NO_MODEL = status_code(Quality.CONFIG_ERROR)
+_WAITING = status_code(Quality.WAITING)
 
 Update = tuple[AttributeValue, ua.DataValue, float | None]
 """A Value attribute, its new DataValue and the EURange span for percent deadbands."""
@@ -62,8 +70,11 @@ def optional_variables(kinds: Iterable[str]) -> list[str]:
     return names
 
 
-def property_values(kinds: Mapping[str, Manifest], units: UnitCatalogue) -> dict[str, object]:
-    """The properties of an asset's variables, by path, from its models' manifests."""
+def property_values(
+    kinds: Mapping[str, Manifest | None], units: UnitCatalogue
+) -> dict[str, object]:
+    """The properties of an asset's variables, by path, from its models' manifests (None:
+    the kind has no model yet)."""
     values: dict[str, object] = {}
     anomaly = kinds.get("anomaly")
     if anomaly is not None:
@@ -89,9 +100,12 @@ class AssetState:
     score_span: float | None  # AnomalyScore's EURange span
     versions: dict[str, str] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
+    without_model: set[str] = field(default_factory=set)  # kinds shown Bad for it
 
     @classmethod
-    def of(cls, name: str, nodes: AssetNodes, kinds: Mapping[str, Manifest]) -> AssetState:
+    def of(
+        cls, name: str, nodes: AssetNodes, kinds: Mapping[str, Manifest | None]
+    ) -> AssetState:
         anomaly = kinds.get("anomaly")
         span = None
         if anomaly is not None:
@@ -126,17 +140,34 @@ class AssetState:
                         None))
         return updates
 
-    def model_updates(self, kind: str, version: str, status: str, now: datetime) -> list[Update]:
-        """The ModelVersion and ModelStatus values after the `kind` model changed."""
+    def model_updates(
+        self, kind: str, version: str | None, status: str, now: datetime
+    ) -> list[Update]:
+        """The ModelVersion and ModelStatus values after the `kind` model changed (version
+        None: the kind has no model), and its outputs when it lost or found one."""
         if kind not in self.kinds:
             raise ValueError(f"asset {self.name!r} has no {kind} model")
-        self.versions[kind] = version
+        self.versions[kind] = "none" if version is None else version
         self.statuses[kind] = status
         values = self.nodes.values
-        return [
+        updates: list[Update] = [
             (values[MODEL_VERSION], self._text(self.versions, now), None),
             (values[MODEL_STATUS], self._text(self.statuses, now), None),
         ]
+        if version is None:
+            self.without_model.add(kind)
+            updates += self._outputs_without_score(kind, _NO_MODEL, now)
+        elif kind in self.without_model:
+            self.without_model.discard(kind)
+            updates += self._outputs_without_score(kind, _WAITING, now)
+        return updates
+
+    def _outputs_without_score(
+        self, kind: str, status: ua.StatusCode, now: datetime
+    ) -> list[Update]:
+        values = self.nodes.values
+        return [(values[name], data_value(_NULL, status, now, now), None)
+                for name in KIND_VARIABLES[kind]]
 
     def _text(self, texts: Mapping[str, str], now: datetime) -> ua.DataValue:
         text = "; ".join(f"{kind}: {texts[kind]}" for kind in self.kinds if kind in texts)

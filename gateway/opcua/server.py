@@ -200,9 +200,9 @@ class OpcuaServer:
         logger.info("device %r updated in the address space (%d tags kept, %d removed, %d added)",
                     new.name, len(kept), len(dropped), len(added))
 
-    async def add_asset(self, asset: AssetConfig, kinds: Mapping[str, Manifest]) -> None:
+    async def add_asset(self, asset: AssetConfig, kinds: Mapping[str, Manifest | None]) -> None:
         """Expose an asset with the variables of its models' kinds ("anomaly", "rul" ->
-        the loaded model's manifest); outputs wait for initial data."""
+        the loaded model's manifest, None if it has none); outputs wait for initial data."""
         nodes = self._require_nodes()
         if asset.name in self._assets:
             raise ValueError(f"asset {asset.name!r} is already in the address space")
@@ -241,8 +241,9 @@ class OpcuaServer:
             self._store(state.score_updates(score, now))
         self._notifier.flush()
 
-    def publish_model(self, asset: str, kind: str, version: str, status: str) -> None:
-        """Show the running `kind` model's version and the outcome of its last (re)load."""
+    def publish_model(self, asset: str, kind: str, version: str | None, status: str) -> None:
+        """Show the running `kind` model's version (None: it has none) and the outcome of
+        its last (re)load."""
         state = self._assets.get(asset)
         if state is None:
             self._unknown(asset)

@@ -40,6 +40,28 @@ class AssetWindow:
         self._next = (slot + 1) % self._capacity
         self.rows += 1
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def grow(self, capacity: int) -> None:
+        """Keep up to `capacity` rows from now on, the rows held so far kept in order: a
+        model taken at run time may need a longer window than the buffer was made for
+        (a slot without a model at start, issue #17). Never shrinks."""
+        if capacity <= self._capacity:
+            return
+        kept = min(self.rows, self._capacity)
+        index = np.arange(self._next - kept, self._next) % self._capacity
+        values = np.full((capacity, self._values.shape[1]), np.nan)
+        values[:kept] = self._values[index]
+        quality = np.full(capacity, int(Quality.WAITING), dtype=np.int8)
+        quality[:kept] = self._quality[index]
+        times = [_NEVER] * capacity
+        times[:kept] = [self._times[i] for i in index]
+        self._values, self._quality, self._times = values, quality, times
+        self._capacity = capacity
+        self._next = kept
+
     def latest(self, length: int) -> Window | None:
         """The newest `length` rows, or None while fewer have been appended."""
         if self.rows < length:

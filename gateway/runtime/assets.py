@@ -24,8 +24,8 @@ async def open_assets(config: GatewayConfig) -> Assets:
     """Check and load every model file once and give each asset its slots.
 
     The configuration check only loaded the files; their first inference runs here, in a
-    bounded child process (issue #17). A file that fails it, or changed since, raises
-    ModelError.
+    bounded child process (issue #17). A file that fails it, or fails to load (changed
+    since the check), leaves its slots without a model: the gateway starts all the same.
     """
     analytics = config.analytics
     files = ModelFiles(CheckLimits(analytics.check_timeout, analytics.check_memory_mib))

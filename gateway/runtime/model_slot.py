@@ -6,6 +6,10 @@ then loaded beside the running model, and each asset using it checks that its in
 mapped, exactly as the configuration check does, before it replaces the running one. A
 slot that refuses it keeps scoring with its old model and says why in `status`. Assets
 naming the same file share one loaded model, so their windows are scored in one batch.
+
+A file refused at start leaves its slot without a model (`model` None) instead of
+stopping the gateway, which would stop it again at every start (issue #17): the asset
+runs without that model's outputs, and the slot takes the first good file offered.
 """
 
 from __future__ import annotations
@@ -43,16 +47,29 @@ class FileStamp:
 class ModelSlot:
     """The running model of one kind for one asset, and the status of its last change."""
 
-    def __init__(self, asset: AssetConfig, kind: str, path: Path, model: Model) -> None:
-        problem = mapping_problem(model, kind, asset)
-        if problem is not None:
-            raise ModelError(problem)
+    def __init__(
+        self, asset: AssetConfig, kind: str, path: Path, first: Model | ModelError
+    ) -> None:
+        """The slot as the gateway starts: running `first`, or without a model when `first`
+        is why its file was refused, or when the model does not fit the asset."""
         self.asset = asset
         self.kind = kind
         self.path = path
-        self.model = model
-        self.columns = self._columns_of(model)
-        self.status = f"ok: {model.version}"
+        self.model: Model | None = None  # None: refused at start, none good offered since
+        self.columns: list[int] = []
+        self.status = ""
+        self.refusals = 0  # files refused since the start, for /metrics
+        if isinstance(first, ModelError):
+            self.refuse(str(first))
+        elif (problem := mapping_problem(first, kind, asset)) is not None:
+            self.refuse(problem)
+        else:
+            self._run(first)
+
+    @property
+    def version(self) -> str | None:
+        """The running model's version; None while the slot has no model."""
+        return None if self.model is None else self.model.version
 
     def offer(self, model: Model) -> bool:
         """Swap in a new version of the file if it fits this asset; True if swapped."""
@@ -60,12 +77,20 @@ class ModelSlot:
         if problem is not None:
             self.refuse(problem)
             return False
-        old, self.model = self.model, model
+        old = self.model
+        self._run(model)
+        if old is None:
+            logger.info("%s: %s model %s taken; the asset scores with it", self.asset.name,
+                        self.kind, model.version)
+        else:
+            logger.info("%s: %s model %s -> %s", self.asset.name, self.kind, old.version,
+                        model.version)
+        return True
+
+    def _run(self, model: Model) -> None:
+        self.model = model
         self.columns = self._columns_of(model)
         self.status = f"ok: {model.version}"
-        logger.info("%s: %s model %s -> %s", self.asset.name, self.kind, old.version,
-                    model.version)
-        return True
 
     def _columns_of(self, model: Model) -> list[int]:
         """Where the model's inputs are in the asset's rows (the order of its `inputs`)."""
@@ -73,10 +98,16 @@ class ModelSlot:
         return [signals.index(signal) for signal in model.manifest.inputs]
 
     def refuse(self, reason: str) -> None:
-        """Keep the running model; say why the new file was not taken."""
+        """Keep the running model, if any; say why the new file was not taken."""
         self.status = f"rejected: {reason}"
-        logger.warning("%s: %s model %s rejected, still scoring with %s: %s",
-                       self.asset.name, self.kind, self.path, self.model.version, reason)
+        self.refusals += 1
+        if self.model is None:
+            logger.error("%s: %s model %s rejected; the asset has no %s model until a good "
+                         "file is put there (hot reload, SIGHUP, the page): %s",
+                         self.asset.name, self.kind, self.path, self.kind, reason)
+        else:
+            logger.warning("%s: %s model %s rejected, still scoring with %s: %s",
+                           self.asset.name, self.kind, self.path, self.model.version, reason)
 
 
 class ModelFiles:
@@ -86,6 +117,8 @@ class ModelFiles:
     def __init__(self, limits: CheckLimits) -> None:
         self.limits = limits
         self._models: dict[Path, Model] = {}
+        # Why a file was refused, until it changes: each file is checked once per version.
+        self._refusals: dict[Path, ModelError] = {}
         self.stamps: dict[Path, FileStamp | None] = {}
 
     async def check(self, data: bytes, source: str) -> Model:
@@ -95,12 +128,15 @@ class ModelFiles:
         await check_model(data, source, self.limits)
         return await asyncio.to_thread(Model.from_bytes, data, source)
 
-    async def get(self, path: Path) -> Model:
-        """The model of `path`, loaded on first use; raises ModelError."""
-        model = self._models.get(path)
-        if model is None:
-            model = await self.reload(path)
-        return model
+    async def get(self, path: Path) -> Model | ModelError:
+        """The model of `path`, loaded on first use, or why its file was refused."""
+        known = self._models.get(path) or self._refusals.get(path)
+        if known is not None:
+            return known
+        try:
+            return await self.reload(path)
+        except ModelError as exc:
+            return exc
 
     def changed(self) -> list[Path]:
         """Files whose stamp differs from the one last loaded or refused."""
@@ -112,6 +148,11 @@ class ModelFiles:
     async def reload(self, path: Path) -> Model:
         """Load the file again; raises ModelError; the stamp is updated either way."""
         self.stamps[path] = FileStamp.of(path)
-        data = await asyncio.to_thread(read_model_file, path)
-        model = self._models[path] = await self.check(data, str(path))
+        try:
+            data = await asyncio.to_thread(read_model_file, path)
+            model = self._models[path] = await self.check(data, str(path))
+        except ModelError as exc:
+            self._refusals[path] = exc
+            raise
+        self._refusals.pop(path, None)
         return model

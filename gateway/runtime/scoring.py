@@ -8,7 +8,9 @@ loop, batched per model file, so the loop never waits for onnxruntime.
 Quality of an output is the worst quality of the rows in its window: Good only when every
 input was Good in every row; Uncertain (last usable) when some input was last-usable;
 otherwise the Bad quality of the worst input, with no value. A window that is not full
-yet scores nothing and the outputs stay waiting for initial data.
+yet scores nothing and the outputs stay waiting for initial data. A slot without a model
+(its file refused at start, issue #17) scores nothing; the asset samples on, so that the
+model it takes later finds its window filling (the buffer grows to that model's window).
 
 Each model file's scoring time (features and inference of its batch, timed in the worker
 thread) is kept per file in `ScoringEngine.inference`, for /metrics.
@@ -100,7 +102,8 @@ class AssetScorer:
         self.slots = list(slots)
         self.signals = list(config.inputs)
         self._tags = [config.inputs[signal] for signal in self.signals]
-        capacity = max(slot.model.manifest.window.length for slot in self.slots)
+        capacity = max((slot.model.manifest.window.length for slot in self.slots
+                        if slot.model is not None), default=1)
         self.window = AssetWindow(capacity, len(self.signals))
         self._rows_at_score = {slot.kind: 0 for slot in self.slots}
         self._hold_left = 0
@@ -123,7 +126,7 @@ class AssetScorer:
             worst = max(worst, quality)
         self.window.append(row, worst, now)
         for slot in self.slots:
-            spec = slot.model.manifest.rul_features
+            spec = None if slot.model is None else slot.model.manifest.rul_features
             if spec is not None:
                 self._rul_state(slot.kind, spec).update(row[slot.columns])
 
@@ -151,7 +154,10 @@ class AssetScorer:
         for slot in self.slots:
             # Pinned together: a hot reload may swap the slot before scoring.
             model, columns = slot.model, slot.columns
+            if model is None:
+                continue
             spec = model.manifest.window
+            self.window.grow(spec.length)
             if self.window.rows - self._rows_at_score[slot.kind] < spec.step:
                 continue
             rul = model.manifest.rul_features
@@ -214,7 +220,11 @@ class ScoringEngine:
         if store is not None:
             for scorer in self.scorers:
                 for slot in scorer.slots:
-                    if slot.model.manifest.rul_features is not None:
+                    # A rul slot without a model (refused at start, issue #17) keeps its
+                    # asset's life for the model it takes later, if that model fits it.
+                    model = slot.model
+                    if slot.kind == "rul" and (model is None
+                                               or model.manifest.rul_features is not None):
                         state = store.load(scorer.config.name, slot.kind)
                         if state is not None:
                             scorer.restore(slot.kind, state)
