@@ -6,9 +6,9 @@ samples and only queues it: at 15,000 points/s, converting each point on the loo
 ~23 % of a core and stalled the loop (issue #17, bench/README.md). `record` (scores,
 tests) converts its few points at once. The buffer is bounded: the oldest points are
 dropped and counted when it is full (one WARNING when dropping starts, one INFO when it
-ends). `run` flushes the buffer every `flush_interval_s`: the history's own thread turns
-the batches into rows (history_writer.py), then one transaction on the writer connection
-writes them; it deletes old points at start and then hourly, one chunk per transaction so
+ends). `run` flushes the buffer every `flush_interval_s` in one transaction on the writer
+connection, whose thread turns the batches into rows as SQLite takes them
+(history_writer.py); it deletes old points at start and then hourly, one chunk per transaction so
 flushes go on in between. A cancelled `run` flushes what is pending first. Points still in
 the buffer are lost if the process dies: one flush interval at most. SQLite runs
 `synchronous=NORMAL`: a commit survives a killed process, maybe not a power cut.
@@ -42,7 +42,6 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,16 +137,13 @@ class History:
             raise ValueError(f"max_pending must be >= 1 (got {max_pending})")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One thread of its own turns batches into rows: never the event loop, and never
-        # queued behind (or holding up) the default executor's other work.
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         # isolation_level=None: autocommit, transactions are explicit (BEGIN .. COMMIT).
         async with aiosqlite.connect(path, isolation_level=None) as write_db:
             await write_db.execute("PRAGMA journal_mode=WAL")
             await write_db.execute("PRAGMA synchronous=NORMAL")
             await migrate(write_db, str(path))
             writer = await HistoryWriter.load(
-                SerialConnection(write_db), executor, health or StorageHealth(path.parent)
+                SerialConnection(write_db), health or StorageHealth(path.parent)
             )
             async with aiosqlite.connect(path, isolation_level=None) as read_db:
                 await read_db.execute("PRAGMA temp_store=MEMORY")
@@ -165,12 +161,9 @@ class History:
                 try:
                     yield history
                 finally:
-                    try:
-                        await history.flush()
-                        await reader.settle()
-                        await writer.settle()
-                    finally:
-                        executor.shutdown(wait=False)
+                    await history.flush()
+                    await reader.settle()
+                    await writer.settle()
 
     def record_samples(self, samples: tuple[Sample, ...]) -> None:
         """Buffer published samples for the next flush, as they are: no work per sample on
