@@ -47,7 +47,7 @@ from gateway.app import Gateway
 from gateway.config import load_config
 from gateway.config.document import ConfigDocument
 from gateway.core.quality import Quality
-from gateway.live_config import DeviceEditor
+from gateway.page.device_editor import DeviceEditor
 
 logger = logging.getLogger("bench.config_edit")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from analytics.commands import add_evaluate_command, add_train_command
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway, run_until_signalled
+from gateway.cli.demo import DEMO_HELP, add_demo_arguments, demo_jobs
+from gateway.cli.demo_broker import BrokerUnavailable
+from gateway.cli.healthcheck import endpoint_accepts
+from gateway.cli.simulate import add_simulator_arguments, record_simulation, simulator_options
 from gateway.config import ConfigError, check_file, load_config
-from gateway.demo import DEMO_HELP, add_demo_arguments, demo_jobs
-from gateway.demo_broker import BrokerUnavailable
-from gateway.health import endpoint_accepts
-from gateway.simulate import add_simulator_arguments, record_simulation, simulator_options
 
 logger = logging.getLogger("gateway")
 

@@ -25,10 +25,11 @@ from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.core.storage import StorageHealth
-from gateway.live_config import DeviceEditor
-from gateway.model_manager import ModelManager
 from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
+from gateway.page.device_editor import DeviceEditor
+from gateway.page.facade import GatewayWebFacade
+from gateway.page.model_manager import ModelManager
 from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
@@ -43,7 +44,6 @@ from gateway.store.audit import AuditLog
 from gateway.store.history import History
 from gateway.store.history_points import score_points
 from gateway.store.outbox import Outbox
-from gateway.web_facade import GatewayWebFacade
 from web.app import USERS, create_app, take_first_admin_password
 from web.server import serve_web
 from web.users import UserError, UserStore

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from analytics.inference import Model
+from gateway.cli.demo import demo_config
 from gateway.config.asset_checks import mapping_problem
-from gateway.demo import demo_config
 
 MODELS = sorted((Path(__file__).resolve().parents[1] / "models_onnx").glob("*.onnx"))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from asyncua import ua
 
 from drivers.modbus.simulator import PlantSimulator, SimulatorOptions
-from gateway.demo import demo_config
+from gateway.cli.demo import demo_config
 from tests.fixtures.assets import CENTRE, config_for, good, normal_recording, serve_values, train
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer

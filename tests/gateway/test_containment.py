@@ -12,8 +12,8 @@ from asyncua import ua
 from drivers.base import Table
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
-from gateway.web_facade import GatewayWebFacade
-from gateway.web_views import health
+from gateway.page.facade import GatewayWebFacade
+from gateway.page.views import health
 from tests.fixtures.gateway import WAIT_S, has_status, node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT

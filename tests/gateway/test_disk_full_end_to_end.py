@@ -18,7 +18,7 @@ import pytest
 from drivers.base import Table
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
-from gateway.web_views import health
+from gateway.page.views import health
 from tests.fixtures.assets import words
 from tests.fixtures.disk import SmallDisk
 from tests.fixtures.gateway import node_of, running, wait_value

@@ -10,8 +10,8 @@ from asyncua import Client, Node, ua
 
 from drivers.base import Table
 from drivers.modbus.simulator import PlantSimulator, SimulatorOptions
+from gateway.cli.demo import demo_config
 from gateway.config.model import GatewayConfig
-from gateway.demo import demo_config
 from tests.fixtures.gateway import has_status, node_of, running, wait_value
 from tests.fixtures.modbus import PeerServer, PymodbusServer, SerialRtuServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT, Watch

@@ -11,8 +11,8 @@ from asyncua import ua
 
 from gateway.config.model import GatewayConfig
 from gateway.core.quality import Quality
+from gateway.page.facade import GatewayWebFacade
 from gateway.store import History, Point
-from gateway.web_facade import GatewayWebFacade
 from tests.fixtures.assets import (
     CENTRE,
     config_for,

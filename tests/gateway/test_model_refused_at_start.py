@@ -19,8 +19,8 @@ from analytics.model_file import write_atomically
 from gateway.__main__ import main as uvelka
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
-from gateway.web_facade import GatewayWebFacade
-from gateway.web_views import health
+from gateway.page.facade import GatewayWebFacade
+from gateway.page.views import health
 from tests.fixtures.assets import CENTRE, good, serve_values
 from tests.fixtures.gateway import has_status, node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer

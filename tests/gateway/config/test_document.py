@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.cli.demo import DEMO_WEB, EMBEDDED_BROKER, demo_config
 from gateway.config import GatewayConfig, check_file, validate_text
 from gateway.config.document import ConfigDocument
-from gateway.demo import DEMO_WEB, EMBEDDED_BROKER, demo_config
 
 TEXT = """\
 # Plant 7: the gateway in the boiler house.

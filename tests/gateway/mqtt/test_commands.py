@@ -14,8 +14,8 @@ import pytest
 
 from gateway.alarms import Alarm, AlarmRule, Condition
 from gateway.core.quality import Quality
-from gateway.metrics import mqtt_metrics, render
 from gateway.mqtt.commands import CommandError, RefusalLog, parse_ack
+from gateway.page.metrics import mqtt_metrics, render
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.gateway.mqtt.support import (
     T0,

@@ -12,7 +12,7 @@ import pytest
 from drivers.base import Connection, ReadBlock, Table, Tag
 from gateway.config.model import DeviceConfig
 from gateway.core.quality import Quality
-from gateway.metrics import device_metrics, render
+from gateway.page.metrics import device_metrics, render
 from gateway.runtime.field_driver import ModbusFieldDriver
 from gateway.runtime.poller import PollerOptions
 from tests.fixtures.modbus import PymodbusServer

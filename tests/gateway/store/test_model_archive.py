@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from analytics.inference import Model
-from gateway.model_archive import INDEX_NAME, Activation, ModelArchive
+from gateway.store.model_archive import INDEX_NAME, Activation, ModelArchive
 from tests.fixtures.model_files import restamped
 
-MODELS = Path(__file__).resolve().parents[2] / "models_onnx"
+MODELS = Path(__file__).resolve().parents[3] / "models_onnx"
 NOW = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 
 

@@ -4,7 +4,7 @@ roll back (issue #5).
 An upload is checked exactly as hot reload checks a file (`ModelFiles.check`: loads, has a
 manifest, a smoke inference in a bounded child process gives a finite score; then
 `mapping_problem` for every asset using that file) and, if good, archived
-(gateway.model_archive) without being put in place. Activating a version writes it over
+(gateway.store.model_archive) without being put in place. Activating a version writes it over
 the model file in `models_dir` (beside and renamed over, as `uvelka train` does) and lets
 hot reload take it, so the running slots swap it in or refuse it exactly as they would a
 file dropped there by hand. The file that was in place is archived first, so it can come
@@ -26,9 +26,9 @@ from analytics.manifest import Manifest
 from analytics.model_file import write_atomically
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
-from gateway.model_archive import Activation, ArchivedFile, ModelArchive
 from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
+from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive
 
 logger = logging.getLogger(__name__)
 

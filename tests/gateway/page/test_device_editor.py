@@ -18,8 +18,8 @@ from drivers.base import Table
 from gateway.app import Gateway
 from gateway.config import check_file, load_config
 from gateway.config.document import ConfigDocument
-from gateway.live_config import DangerousImport
 from gateway.opcua.condition_nodes import condition_id
+from gateway.page.device_editor import DangerousImport
 from tests.fixtures.gateway import WAIT_S, has_status, node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT, Watch

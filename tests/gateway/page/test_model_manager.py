@@ -12,7 +12,7 @@ from asyncua import ua
 from analytics.model_file import write_atomically
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
-from gateway.model_manager import MAX_MODEL_BYTES, ModelInfo, ModelManager, ModelRequestError
+from gateway.page.model_manager import MAX_MODEL_BYTES, ModelInfo, ModelManager, ModelRequestError
 from tests.fixtures.assets import (
     CENTRE,
     config_for,

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from drivers.modbus.link import LinkSettings
 from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway
+from gateway.cli.demo_broker import embedded_broker
+from gateway.cli.simulate import simulator_options
 from gateway.config import GatewayConfig, MqttSection, WebSection, validate_text
 from gateway.config.loader import ConfigError
-from gateway.demo_broker import embedded_broker
-from gateway.simulate import simulator_options
 from web.users import ADMIN_ENV_VAR
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def shipped_models_base() -> Path:
 
     A wheel installs the shipped models as data files under `<prefix>/share/uvelka/`.
     """
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "models_onnx").is_dir():
         return checkout
     return Path(sys.prefix) / "share" / "uvelka"

@@ -18,9 +18,9 @@ from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
-from gateway.live_config import DangerousImport, StaleRevision
-from gateway.live_config import EditOutcome as GatewayEditOutcome
-from gateway.metrics import (
+from gateway.page.device_editor import DangerousImport, StaleRevision
+from gateway.page.device_editor import EditOutcome as GatewayEditOutcome
+from gateway.page.metrics import (
     alarm_metrics,
     device_metrics,
     failure_metrics,
@@ -31,10 +31,10 @@ from gateway.metrics import (
     render,
     storage_metrics,
 )
-from gateway.model_manager import ModelInfo, ModelManager, ModelRequestError
+from gateway.page.model_manager import ModelInfo, ModelManager, ModelRequestError
+from gateway.page.views import alarms, health, overview, tag_values
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
-from gateway.web_views import alarms, health, overview, tag_values
 from web.facade import (
     AuditEntry,
     EditOutcome,
