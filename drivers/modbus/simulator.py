@@ -22,7 +22,7 @@ from pymodbus.simulator import SimAction, SimData, SimDevice
 
 from drivers.base import ByteOrder, DataType, Table, Tag
 from drivers.modbus.codec import encode, encode_bit_in_word
-from drivers.modbus.pump_model import DT_S, PumpModel, Scenario
+from drivers.plant.pump import DT_S, PumpModel, Scenario
 
 logger = logging.getLogger(__name__)
 

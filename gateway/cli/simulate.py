@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from drivers.modbus.pump_model import Scenario
-from drivers.modbus.pump_recording import record
 from drivers.modbus.simulator import SimulatorOptions
+from drivers.plant.pump import Scenario
+from drivers.plant.recording import record
 
 # Recordings start at a fixed time so that the same seed gives the same file.
 RECORDING_START = datetime(2026, 1, 1, tzinfo=UTC)

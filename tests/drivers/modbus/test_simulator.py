@@ -23,19 +23,19 @@ from pyModbusTCP import utils
 from pyModbusTCP.client import ModbusClient
 
 from drivers.base import Table
-from drivers.modbus.pump_model import (
-    DT_S,
-    FaultCode,
-    PumpModel,
-    PumpReading,
-    Scenario,
-)
 from drivers.modbus.simulator import (
     REGISTER_MAP,
     WRITABLE_TAGS,
     PlantSimulator,
     SimulatorOptions,
     run_simulator,
+)
+from drivers.plant.pump import (
+    DT_S,
+    FaultCode,
+    PumpModel,
+    PumpReading,
+    Scenario,
 )
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics.training.datasets import read_recording
-from drivers.modbus.pump_model import Scenario
-from drivers.modbus.pump_recording import SIGNALS, record
+from drivers.plant.pump import Scenario
+from drivers.plant.recording import SIGNALS, record
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ import csv
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from drivers.modbus.pump_model import DT_S, PumpModel, Scenario, defect_onset
+from drivers.plant.pump import DT_S, PumpModel, Scenario, defect_onset
 
 SIGNALS = (
     "vibration_rms",
