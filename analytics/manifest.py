@@ -4,6 +4,12 @@ The manifest travels inside the ONNX file (metadata_props key `METADATA_KEY`, JS
 so a model file is self-describing: the gateway checks it against an asset's mapping
 before scoring, and an operator can tell which data, recipe and library versions made it.
 Field meanings are in analytics/README.md.
+
+Two checks, in this order: the JSON layout, type by type, by the pydantic models of this
+module (`_Document`; strict: JSON has no "60" for 60 and no true for 1), whose errors are
+rewritten as "<key path>: <problem>" lines; then the rules between fields, on the
+constructed `Manifest` (`_semantic_problems`), which also guard a manifest a recipe builds
+in Python.
 """
 
 from __future__ import annotations
@@ -13,13 +19,24 @@ import json
 import math
 import platform
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic import dataclasses as pydantic_dataclasses
+from pydantic_core import ErrorDetails
 
 from analytics.features import DEFAULT_KINDS, FEATURE_VERSION, WindowSpec, feature_names
 from analytics.rul_features import RulFeatureSpec
@@ -43,6 +60,10 @@ RECORDED_DISTRIBUTIONS: tuple[str, ...] = (
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+# Every JSON object of the layout is closed: an unknown key is a problem, never ignored.
+_CLOSED = ConfigDict(extra="forbid")
+_CLOSED_FROZEN = ConfigDict(extra="forbid", frozen=True)  # a dataclass says frozen itself
+
 
 class ManifestError(ValueError):
     """A manifest is missing, not JSON, or has missing or invalid fields (all listed)."""
@@ -64,6 +85,9 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 def library_versions(distributions: Sequence[str] = RECORDED_DISTRIBUTIONS) -> dict[str, str]:
     """Installed versions of `distributions` (absent ones skipped) and of Python."""
+    # Training-time only: importlib.metadata costs the gateway's start ~17 ms.
+    from importlib import metadata
+
     versions = {"python": platform.python_version()}
     for name in distributions:
         try:
@@ -73,19 +97,19 @@ def library_versions(distributions: Sequence[str] = RECORDED_DISTRIBUTIONS) -> d
     return versions
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclasses.dataclass(frozen=True, slots=True, config=_CLOSED)
 class TrainingData:
     """Fingerprint (sha256 hex, see `fingerprint`) and description of the training data."""
 
-    sha256: str
-    source: str
+    sha256: StrictStr
+    source: StrictStr
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclasses.dataclass(frozen=True, slots=True, config=_CLOSED)
 class Recipe:
     """The training recipe's name and its parameters (JSON values)."""
 
-    name: str
+    name: StrictStr
     params: dict[str, Any]
 
 
@@ -209,27 +233,13 @@ class Manifest:
             problems.append(
                 f"format: this library reads format {MANIFEST_FORMAT}, got {raw.get('format')!r}"
             )
-        unknown = sorted(set(raw) - set(_PARSERS) - {"format"})
-        if unknown:
-            problems.append(f"unknown field(s): {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name, parse in _PARSERS.items():
-            if name not in raw:
-                # A field added after format 1 was written has a default: older files load.
-                if name not in _ADDED_LATER:
-                    problems.append(f"{name}: missing")
-                continue
-            try:
-                values[name] = parse(raw[name], name)
-            except _Invalid as exc:
-                problems.append(str(exc))
+        try:
+            document = _Document.model_validate({k: v for k, v in raw.items() if k != "format"})
+        except ValidationError as exc:
+            problems += _layout_problems(exc)
         if problems:
             raise ManifestError(problems)
-        return cls(**values)
-
-
-class _Invalid(Exception):
-    """A JSON value of the wrong type; its message starts with the field's path."""
+        return document.manifest()
 
 
 def _is_sequence(value: object) -> bool:
@@ -249,158 +259,174 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _string(value: object, path: str) -> str:
+# The JSON layout, format 1 (analytics/README.md). Strict scalars: a JSON string "60" is
+# not the integer 60, and true is not a number. _Number takes an integer too.
+_Number = Annotated[float, Strict()]
+_Names = tuple[StrictStr, ...]
+_Row = tuple[_Number, ...]
+
+
+def _created(value: object) -> datetime:
+    """`created` as `to_dict` writes it: ISO 8601 text with a UTC offset."""
     if not isinstance(value, str):
-        raise _Invalid(f"{path}: must be a string, got {_json_type(value)}")
-    return value
-
-
-def _optional_string(value: object, path: str) -> str | None:
-    return None if value is None else _string(value, path)
-
-
-def _integer(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid(f"{path}: must be an integer, got {_json_type(value)}")
-    return value
-
-
-def _number(value: object, path: str) -> float:
-    if not _is_number(value):
-        raise _Invalid(f"{path}: must be a number, got {_json_type(value)}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _optional_number(value: object, path: str) -> float | None:
-    return None if value is None else _number(value, path)
-
-
-def _object(value: object, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Invalid(f"{path}: must be an object, got {_json_type(value)}")
-    return value
-
-
-def _strings(value: object, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise _Invalid(f"{path}: must be an array of strings, got {_json_type(value)}")
-    return tuple(_string(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-
-def _number_pair(value: object, path: str) -> tuple[float, float]:
-    if not isinstance(value, list) or len(value) != 2:
-        raise _Invalid(f"{path}: must be an array [low, high], got {_json_type(value)}")
-    return (_number(value[0], f"{path}[0]"), _number(value[1], f"{path}[1]"))
-
-
-def _map_of(
-    parse_value: Callable[[object, str], Any],
-) -> Callable[[object, str], dict[str, Any]]:
-    def parse(value: object, path: str) -> dict[str, Any]:
-        return {
-            key: parse_value(item, f"{path}.{key}") for key, item in _object(value, path).items()
-        }
-
-    return parse
-
-
-def _fields(value: object, path: str, parsers: Mapping[str, Callable[[object, str], Any]]) -> dict:
-    raw = _object(value, path)
-    missing = [name for name in parsers if name not in raw]
-    if missing:
-        raise _Invalid(f"{path}: missing {', '.join(missing)}")
-    unknown = sorted(set(raw) - set(parsers))
-    if unknown:
-        raise _Invalid(f"{path}: unknown field(s) {', '.join(unknown)}")
-    return {name: parse(raw[name], f"{path}.{name}") for name, parse in parsers.items()}
-
-
-def _window(value: object, path: str) -> WindowSpec:
-    parsed = _fields(value, path, {"length": _integer, "step": _integer})
+        raise ValueError(f"must be a string, got {_json_type(value)}")
     try:
-        return WindowSpec(**parsed)
-    except ValueError as exc:
-        raise _Invalid(f"{path}: {exc}") from None
-
-
-def _training_data(value: object, path: str) -> TrainingData:
-    return TrainingData(**_fields(value, path, {"sha256": _string, "source": _string}))
-
-
-def _recipe(value: object, path: str) -> Recipe:
-    return Recipe(**_fields(value, path, {"name": _string, "params": _object}))
-
-
-def _created(value: object, path: str) -> datetime:
-    text = _string(value, path)
-    try:
-        created = datetime.fromisoformat(text)
+        created = datetime.fromisoformat(value)
     except ValueError:
-        raise _Invalid(f"{path}: not an ISO 8601 date and time: {text!r}") from None
+        raise ValueError(f"not an ISO 8601 date and time: {value!r}") from None
     if created.tzinfo is None:
-        raise _Invalid(f"{path}: needs a UTC offset, e.g. 2025-01-31T12:00:00Z (got {text!r})")
+        raise ValueError(f"needs a UTC offset, e.g. 2025-01-31T12:00:00Z (got {value!r})")
     return created
 
 
-def _optional_rul_features(value: object, path: str) -> RulFeatureSpec | None:
-    if value is None:
-        return None
-    parsed = _fields(
-        value,
-        path,
-        {
-            "signals": _strings,
-            "conditions": _strings,
-            "centres": _matrix,
-            "mean": _matrix,
-            "std": _matrix,
-            "buffer": _integer,
-            "recent": _integer,
-            "baseline": _integer,
-            "alphas": _numbers,
-            "sample_period_s": _optional_number,
-        },
-    )
-    try:
-        return RulFeatureSpec(**parsed)
-    except ValueError as exc:
-        raise _Invalid(f"{path}: {exc}") from None
+class _Window(BaseModel):
+    model_config = _CLOSED_FROZEN
+
+    length: StrictInt
+    step: StrictInt
+
+    @model_validator(mode="after")
+    def _is_a_window(self) -> _Window:
+        self.spec()  # its ValueError becomes a problem at the path "window"
+        return self
+
+    def spec(self) -> WindowSpec:
+        return WindowSpec(self.length, self.step)
 
 
-def _numbers(value: object, path: str) -> tuple[float, ...]:
-    if not isinstance(value, list):
-        raise _Invalid(f"{path}: must be an array of numbers, got {_json_type(value)}")
-    return tuple(_number(item, f"{path}[{i}]") for i, item in enumerate(value))
+class _RulFeatures(BaseModel):
+    model_config = _CLOSED_FROZEN
+
+    signals: _Names
+    conditions: _Names
+    centres: list[_Row]
+    mean: list[_Row]
+    std: list[_Row]
+    buffer: StrictInt
+    recent: StrictInt
+    baseline: StrictInt
+    alphas: tuple[_Number, ...]
+    sample_period_s: _Number | None
+
+    @model_validator(mode="after")
+    def _is_a_spec(self) -> _RulFeatures:
+        self.spec()  # its ValueError becomes a problem at the path "rul_features"
+        return self
+
+    def spec(self) -> RulFeatureSpec:
+        return RulFeatureSpec(**dict(self))
 
 
-def _matrix(value: object, path: str) -> list[tuple[float, ...]]:
-    if not isinstance(value, list):
-        raise _Invalid(f"{path}: must be an array of rows, got {_json_type(value)}")
-    return [_numbers(row, f"{path}[{i}]") for i, row in enumerate(value)]
+class _Document(BaseModel):
+    """A manifest's JSON object less `format` (checked before), fields in layout order."""
+
+    model_config = _CLOSED_FROZEN
+
+    kind: StrictStr  # Manifest names the kinds: one message from JSON and from Python
+    name: StrictStr
+    inputs: _Names
+    window: _Window
+    feature_version: StrictInt
+    feature_kinds: _Names
+    threshold: _Number | None
+    # Added after format 1 was first written: a file without it loads with no hold.
+    hold: StrictInt = 0
+    score_range: tuple[_Number, _Number]
+    output_unit: StrictStr | None
+    data: TrainingData
+    metrics: dict[str, _Number]
+    created: Annotated[datetime, BeforeValidator(_created)]
+    versions: dict[str, StrictStr]
+    seed: StrictInt
+    recipe: Recipe
+    # Absent from the files of models without buffer features.
+    rul_features: _RulFeatures | None = None
+
+    def manifest(self) -> Manifest:
+        fields = dict(self)  # the nested models become what Manifest holds
+        fields["window"] = self.window.spec()
+        fields["rul_features"] = None if self.rul_features is None else self.rul_features.spec()
+        return Manifest(**fields)
 
 
-_PARSERS: dict[str, Callable[[object, str], Any]] = {
-    "kind": _string,
-    "name": _string,
-    "inputs": _strings,
-    "window": _window,
-    "feature_version": _integer,
-    "feature_kinds": _strings,
-    "threshold": _optional_number,
-    "hold": _integer,
-    "score_range": _number_pair,
-    "output_unit": _optional_string,
-    "data": _training_data,
-    "metrics": _map_of(_number),
-    "created": _created,
-    "versions": _map_of(_string),
-    "seed": _integer,
-    "recipe": _recipe,
-    "rul_features": _optional_rul_features,
+# Pydantic's error types in the words of "<path>: must be <what>, got <JSON value>".
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "dataclass_type": "an object",
 }
-# Fields a model file may lack because it predates them (or, for `rul_features`, because
-# the model does not use them); the dataclass default applies.
-_ADDED_LATER = frozenset({"hold", "rul_features"})
+_KEY_ERRORS = {"missing", "extra_forbidden", "unexpected_keyword_argument"}
+_ARRAY_ERRORS = {"list_type", "tuple_type", "too_short", "too_long"}
+# What an array holds, by its key; a row of a matrix holds numbers, any other array names.
+_ARRAYS = {
+    "score_range": "an array [low, high]",
+    "alphas": "an array of numbers",
+    "centres": "an array of rows",
+    "mean": "an array of rows",
+    "std": "an array of rows",
+}
+
+
+def _layout_problems(error: ValidationError) -> list[str]:
+    """`_Document`'s errors as "<key path>: <problem>" lines, in the layout's field order.
+
+    A missing field of the document is one line each; the missing keys of an inner object
+    share one line, as do its unknown keys; the document's unknown keys come first.
+    """
+    unknown: list[str] = []
+    problems: list[str] = []
+    keys: dict[str, list[str]] = {}  # a line "<object>: missing" -> the keys it lists
+    for details in error.errors():
+        loc, kind, key = details["loc"], details["type"], str(details["loc"][-1])
+        if kind not in _KEY_ERRORS or isinstance(loc[-1], int):  # an item of [low, high]
+            if (line := _problem(details)) not in problems:  # [] misses low and high
+                problems.append(line)
+        elif len(loc) > 1:
+            head = f"{_path(loc[:-1])}: {'missing' if kind == 'missing' else 'unknown field(s)'}"
+            if head not in keys:
+                problems.append(head)
+            keys.setdefault(head, []).append(key)
+        elif kind == "missing":
+            problems.append(f"{key}: missing")
+        else:
+            unknown.append(key)
+    if unknown:
+        problems.insert(0, f"unknown field(s): {', '.join(sorted(unknown))}")
+    # Missing keys in layout order, unknown ones sorted.
+    return [
+        line
+        if line not in keys
+        else f"{line} {', '.join(keys[line] if line.endswith('missing') else sorted(keys[line]))}"
+        for line in problems
+    ]
+
+
+def _problem(details: ErrorDetails) -> str:
+    loc, kind, value = details["loc"], details["type"], details["input"]
+    if kind == "value_error":
+        return f"{_path(loc)}: {details.get('ctx', {}).get('error')}"
+    if kind in _ARRAY_ERRORS or kind == "missing":  # missing: an item of [low, high]
+        array = loc if kind in _ARRAY_ERRORS else loc[:-1]
+        holds = (
+            "an array of numbers"
+            if isinstance(array[-1], int)
+            else _ARRAYS.get(str(array[-1]), "an array of strings")
+        )
+        return f"{_path(array)}: must be {holds}, got {_json_type(value)}"
+    if kind in _EXPECTED:
+        return f"{_path(loc)}: must be {_EXPECTED[kind]}, got {_json_type(value)}"
+    return f"{_path(loc)}: {details['msg']}"  # no other error type is known to occur
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """("rul_features", "mean", 0) -> "rul_features.mean[0]"."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
+    return path
 
 
 def _semantic_problems(m: Manifest) -> list[str]:

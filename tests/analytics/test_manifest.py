@@ -256,3 +256,19 @@ def test_fingerprint_depends_on_values_dtype_shape_and_order() -> None:
     ]
     assert digest not in variants
     assert len(set(variants)) == len(variants)
+
+
+def test_inner_objects_list_their_missing_and_unknown_keys_on_one_line_each() -> None:
+    raw = json.loads(anomaly_manifest().to_json())
+    raw["data"] = {"sha256": SHA}
+    raw["recipe"] |= {"z": 1, "a": 2}
+    raw["score_range"] = []
+    raw["created"] = 20251126
+    raw["versions"]["numpy"] = 2
+    assert problems_of(raw) == [
+        "score_range: must be an array [low, high], got an array",
+        "data: missing source",
+        "created: must be a string, got the number 20251126",
+        "versions.numpy: must be a string, got the number 2",
+        "recipe: unknown field(s) a, z",
+    ]
