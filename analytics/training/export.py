@@ -44,6 +44,7 @@ from sklearn.pipeline import Pipeline
 from analytics.inference import INPUT_NAME, OUTPUT_NAME, Model, ModelError
 from analytics.manifest import METADATA_KEY, Manifest
 from analytics.model_file import write_atomically
+from analytics.training.tree_ensemble import Tree, tree_ensemble_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -359,32 +360,24 @@ def _isolation_forest_graph(forest: IsolationForest, n_features: int) -> onnx.Mo
     denominator = len(forest.estimators_) * float(_average_path_length([forest.max_samples_])[0])
     if denominator == 0:
         raise ExportError("IsolationForest fitted with max_samples=1 has no usable score")
-    attributes: dict[str, Any] = {name: [] for name in _TREE_ATTRIBUTES}
-    trees = zip(
-        forest.estimators_,
-        forest.estimators_features_,
-        forest._decision_path_lengths,  # what score_samples itself uses (private)
-        forest._average_path_length_per_tree,
-        strict=True,
+    trees = (
+        Tree(
+            leaf=estimator.tree_.children_left == -1,
+            # Trees index the forest's feature subset (a leaf's -2 is ignored).
+            feature=features[estimator.tree_.feature],
+            threshold=estimator.tree_.threshold,
+            true_child=estimator.tree_.children_left,
+            false_child=estimator.tree_.children_right,
+            value=depths + average_lengths - 1.0,
+        )
+        for estimator, features, depths, average_lengths in zip(
+            forest.estimators_,
+            forest.estimators_features_,
+            forest._decision_path_lengths,  # what score_samples itself uses (private)
+            forest._average_path_length_per_tree,
+            strict=True,
+        )
     )
-    for tree_id, (estimator, features, depths, average_lengths) in enumerate(trees):
-        tree = estimator.tree_
-        node_ids = np.arange(tree.node_count)
-        leaf = tree.children_left == -1
-        attributes["nodes_treeids"] += [tree_id] * tree.node_count
-        attributes["nodes_nodeids"] += node_ids.tolist()
-        # Trees index the forest's feature subset; leaves carry feature -2.
-        attributes["nodes_featureids"] += np.where(leaf, 0, features[tree.feature]).tolist()
-        attributes["nodes_modes"] += np.where(leaf, "LEAF", "BRANCH_LEQ").tolist()
-        attributes["nodes_values"] += np.where(
-            leaf, 0.0, _float32_threshold(tree.threshold)
-        ).tolist()
-        attributes["nodes_truenodeids"] += np.where(leaf, 0, tree.children_left).tolist()
-        attributes["nodes_falsenodeids"] += np.where(leaf, 0, tree.children_right).tolist()
-        attributes["target_treeids"] += [tree_id] * int(leaf.sum())
-        attributes["target_nodeids"] += node_ids[leaf].tolist()
-        attributes["target_ids"] += [0] * int(leaf.sum())
-        attributes["target_weights"] += (depths + average_lengths - 1.0)[leaf].tolist()
     constants = [
         numpy_helper.from_array(np.array(-1.0 / denominator, dtype=np.float32), "scale"),
         numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two"),
@@ -396,42 +389,13 @@ def _isolation_forest_graph(forest: IsolationForest, n_features: int) -> onnx.Mo
             [INPUT_NAME],
             ["path_length"],
             domain="ai.onnx.ml",
-            n_targets=1,
-            aggregate_function="SUM",
-            post_transform="NONE",
-            **attributes,
+            **tree_ensemble_attributes(trees, np.float32),
         ),
         helper.make_node("Mul", ["path_length", "scale"], ["exponent"]),
         helper.make_node("Pow", ["two", "exponent"], ["power"]),
         helper.make_node("Reshape", ["power", "flat"], [OUTPUT_NAME]),
     ]
     return _model(nodes, constants, n_features, TensorProto.FLOAT, "isolation_forest")
-
-
-def _float32_threshold(threshold: np.ndarray) -> np.ndarray:
-    """The float32 t with float32(x) <= t exactly when scikit-learn's float32(x) <= threshold.
-
-    Rounding the float64 threshold to nearest can land above it; then the float below is
-    the right one.
-    """
-    rounded = threshold.astype(np.float32)
-    below = np.nextafter(rounded, np.float32(-np.inf))
-    return np.where(rounded.astype(np.float64) <= threshold, rounded, below)
-
-
-_TREE_ATTRIBUTES = (
-    "nodes_treeids",
-    "nodes_nodeids",
-    "nodes_featureids",
-    "nodes_modes",
-    "nodes_values",
-    "nodes_truenodeids",
-    "nodes_falsenodeids",
-    "target_treeids",
-    "target_nodeids",
-    "target_ids",
-    "target_weights",
-)
 
 
 def _model(

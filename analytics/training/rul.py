@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onnx import numpy_helper
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -54,6 +53,7 @@ from analytics.training.datasets import (
     Runs,
 )
 from analytics.training.export import ExportError
+from analytics.training.tree_ensemble import Tree, tree_ensemble_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -368,62 +368,23 @@ class RulRegressor(RegressorMixin, BaseEstimator):
             return self.model_.predict(np.asarray(X, dtype=np.float64))
 
 
-def tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str, Any]:
-    """TreeEnsembleRegressor (ai.onnx.ml 3) attributes of a fitted model, double thresholds.
+def _trees(model: HistGradientBoostingRegressor) -> Iterator[Tree]:
+    """The fitted predictors as `Tree`s: leaf values already include the learning rate.
 
-    Reads the fitted predictors (private `_predictors`, `_baseline_prediction`: scikit-learn
-    is pinned to the tested minor). A node sends x <= threshold left (BRANCH_LEQ true), a
-    missing value where scikit-learn does; leaf values already include the learning rate.
+    Reads private `_predictors` (scikit-learn is pinned to the tested minor). A missing
+    value goes where scikit-learn sends it.
     """
-    nodes: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "nodes_treeids",
-            "nodes_nodeids",
-            "nodes_featureids",
-            "nodes_modes",
-            "nodes_truenodeids",
-            "nodes_falsenodeids",
-            "nodes_missing_value_tracks_true",
-            "target_treeids",
-            "target_nodeids",
-            "target_ids",
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        yield Tree(
+            leaf=nodes["is_leaf"].astype(bool),
+            feature=nodes["feature_idx"],
+            threshold=nodes["num_threshold"],
+            true_child=nodes["left"],
+            false_child=nodes["right"],
+            value=nodes["value"],
+            missing_true=nodes["missing_go_to_left"],
         )
-    }
-    thresholds, weights = [], []
-    for tree_id, (predictor,) in enumerate(model._predictors):
-        tree = predictor.nodes
-        leaf = tree["is_leaf"].astype(bool)
-        ids = np.arange(len(tree))
-        nodes["nodes_treeids"] += [tree_id] * len(tree)
-        nodes["nodes_nodeids"] += ids.tolist()
-        nodes["nodes_featureids"] += np.where(leaf, 0, tree["feature_idx"]).astype(int).tolist()
-        nodes["nodes_modes"] += np.where(leaf, "LEAF", "BRANCH_LEQ").tolist()
-        nodes["nodes_truenodeids"] += np.where(leaf, 0, tree["left"]).astype(int).tolist()
-        nodes["nodes_falsenodeids"] += np.where(leaf, 0, tree["right"]).astype(int).tolist()
-        # Integers, not booleans: protobuf 6.33 deprecates booleans in integer attributes.
-        nodes["nodes_missing_value_tracks_true"] += (
-            np.where(leaf, 0, tree["missing_go_to_left"]).astype(int).tolist()
-        )
-        thresholds.append(np.where(leaf, 0.0, tree["num_threshold"]))
-        nodes["target_treeids"] += [tree_id] * int(leaf.sum())
-        nodes["target_nodeids"] += ids[leaf].tolist()
-        nodes["target_ids"] += [0] * int(leaf.sum())
-        weights.append(tree["value"][leaf])
-    base = np.atleast_1d(np.asarray(model._baseline_prediction, dtype=np.float64).ravel())
-    return {
-        **nodes,
-        "nodes_values_as_tensor": numpy_helper.from_array(
-            np.concatenate(thresholds).astype(np.float64), "nodes_values"
-        ),
-        "target_weights_as_tensor": numpy_helper.from_array(
-            np.concatenate(weights).astype(np.float64), "target_weights"
-        ),
-        "base_values_as_tensor": numpy_helper.from_array(base, "base_values"),
-        "n_targets": 1,
-        "aggregate_function": "SUM",
-        "post_transform": "NONE",
-    }
 
 
 def _rul_shape(operator: Any) -> None:
@@ -434,7 +395,7 @@ def _rul_shape(operator: Any) -> None:
 
 
 def _rul_converter(scope: Any, operator: Any, container: Any) -> None:
-    regressor: RulRegressor = operator.raw_operator
+    model = operator.raw_operator.model_  # a fitted HistGradientBoostingRegressor
     container.add_node(
         "TreeEnsembleRegressor",
         [operator.inputs[0].full_name],
@@ -442,7 +403,10 @@ def _rul_converter(scope: Any, operator: Any, container: Any) -> None:
         op_domain="ai.onnx.ml",
         op_version=3,
         name=scope.get_unique_operator_name("TreeEnsembleRegressor"),
-        **tree_ensemble_attributes(regressor.model_),
+        # Double thresholds: HistGradientBoosting bins float64 features against them.
+        **tree_ensemble_attributes(
+            _trees(model), np.float64, base=float(np.ravel(model._baseline_prediction)[0])
+        ),
     )
 
 
