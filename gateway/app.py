@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from drivers.registry import DRIVERS
 from gateway.alarms.configured import RulScale, configured_alarms
 from gateway.alarms.hub import AlarmHub, EventSink
 from gateway.alarms.recent import RecentEvents
@@ -32,7 +33,6 @@ from gateway.page.facade import GatewayWebFacade
 from gateway.page.model_manager import ModelManager
 from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.assets import Assets, open_assets
-from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
 from gateway.runtime.fleet import DeviceFleet
 from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
@@ -50,8 +50,6 @@ from web.users import UserError, UserStore
 
 logger = logging.getLogger(__name__)
 
-# Explicit registry: nothing registers itself at import time.
-DRIVERS: dict[str, Callable[[], FieldDriver]] = {"modbus": ModbusFieldDriver}
 # How often the files that could not be written (a full disk, issue #17) are tried again.
 STORAGE_RETRY_S = 1.0
 HISTORY = "history"  # its name in StorageHealth, /metrics and the page
@@ -76,7 +74,7 @@ class Gateway:
         self._editor: DeviceEditor | None = None
         self.clock = clock or SystemClock()
         self.fleet = DeviceFleet(
-            DRIVERS["modbus"](), self._publish, self._publish_status, self.clock, poller_options
+            DRIVERS, self._publish, self._publish_status, self.clock, poller_options
         )
         self.cache = TagCache()
         # Issue #17: a sink that fails stops neither the poll loops nor the other sinks, and

@@ -30,19 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from drivers.base import ByteOrder, DataType, ReadBlock, Table, Tag
+from drivers.base import ByteOrder, DataType, OutOfRange, ReadBlock, Table, Tag, Value
 
 logger = logging.getLogger(__name__)
-
-Value: TypeAlias = bool | int | float | str
 
 # (tag, data, index of the tag's first word in data) -> value
 _Decoder: TypeAlias = Callable[[Tag, Sequence[int], int], Value]
 _Encoder: TypeAlias = Callable[[Tag, object], list[int]]
-
-
-class OutOfRange(ValueError):
-    """The value cannot be represented by the tag's data type (after inverting the scaling)."""
 
 
 _STRUCT_CODES: dict[DataType, str] = {

@@ -11,17 +11,19 @@ Three kinds of link:
   device (`SERIAL_PATHS`): the port is opened for reading and writing, so any other file
   is refused (issue #17).
 
-Hosts are checked as sockets will use them (`host_problem`), so that a name the resolver
-cannot even encode is an error here and not an exception at the first connection.
+Hosts are checked as sockets will use them (`drivers.link.host_problem`), so that a name
+the resolver cannot even encode is an error here and not an exception at the first
+connection.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl
+
+from drivers.link import expected_forms, host_problem, split_url, unknown_scheme
 
 MODBUS_TCP_PORT = 502
 # Serial ports as Linux names them: built-in and USB UARTs (/dev/ttyS0, /dev/ttyUSB0,
@@ -30,16 +32,13 @@ MODBUS_TCP_PORT = 502
 SERIAL_PATHS = ("/dev/tty*", "/dev/serial/by-id/*", "/dev/serial/by-path/*", "/dev/pts/<n>",
                 "/dev/rfcomm<n>")
 _SERIAL_PATH = re.compile(r"/dev/(?:tty[^/]+|serial/by-(?:id|path)/[^/]+|pts/\d+|rfcomm\d+)")
-# The separators of the idna codec (encodings.idna.dots), which sockets use to encode a name.
-_LABEL_SEPARATOR = re.compile("[.\u3002\uff0e\uff61]")
-_LDH = re.compile(r"[A-Za-z0-9_-]+")  # letters, digits, hyphen; '_' as many networks use it
-_LABEL_MAX = 63  # RFC 1035 §2.3.4
-_NAME_MAX = 253  # RFC 1035 §2.3.4: 255 octets on the wire, less the length bytes
 _SERIAL_OPTIONS = ("baudrate", "parity", "stopbits", "bytesize")
-_EXPECTED = (
-    "expected modbus-tcp://host[:port], rtu-over-tcp://host:port "
-    "or modbus-rtu:///dev/<port>[?baudrate=&parity=&stopbits=&bytesize=]"
+URL_FORMS = (
+    "modbus-tcp://host[:port]",
+    "rtu-over-tcp://host:port",
+    "modbus-rtu:///dev/<port>[?baudrate=&parity=&stopbits=&bytesize=]",
 )
+_EXPECTED = expected_forms(URL_FORMS)
 
 
 class Scheme(StrEnum):
@@ -66,25 +65,11 @@ class LinkSettings:
     @classmethod
     def parse(cls, url: str) -> LinkSettings:
         """Parse and validate a link URL; ValueError says what is wrong and what is expected."""
-        if not url.strip():
-            raise ValueError(f"link URL is empty; {_EXPECTED}")
-        control = control_character(url.strip())
-        if control is not None:
-            # urlsplit would silently drop a tab or newline, and keep a NUL for the
-            # resolver to choke on (issue #17).
-            raise ValueError(f"{url!r}: a URL must not hold control characters (found {control!r})")
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError as exc:  # a bracketed host that is no IPv6 address
-            raise ValueError(f"{url!r}: {exc}; {_EXPECTED}") from None
-        if not parts.scheme:
-            raise ValueError(f"{url!r}: missing scheme; {_EXPECTED}")
+        parts = split_url(url, _EXPECTED)
         try:
             scheme = Scheme(parts.scheme.lower())
         except ValueError:
-            raise ValueError(
-                f"{url!r}: unknown link scheme {parts.scheme!r}; {_EXPECTED}"
-            ) from None
+            raise unknown_scheme(url, parts.scheme, _EXPECTED) from None
         if parts.fragment:
             raise ValueError(f"{url!r}: unexpected fragment {parts.fragment!r}; {_EXPECTED}")
         if scheme is Scheme.RTU:
@@ -181,46 +166,6 @@ class LinkSettings:
                 f"&stopbits={self.stopbits}&bytesize={self.bytesize}"
             )
         return f"{self.scheme}://{_bracketed(self.host)}:{self.port}"
-
-
-def control_character(text: str) -> str | None:
-    """The first control character in `text` (C0, DEL, C1 and the like), or None."""
-    return next((char for char in text if not char.isprintable() and char != " "), None)
-
-
-def host_problem(host: str) -> str | None:
-    """What makes `host` unusable by a socket, as a phrase ("has an empty label ..."), or
-    None for an IP address or a host name the resolver can take.
-
-    Sockets encode a name with the idna codec before resolving it: a name it cannot encode
-    raises UnicodeError there, which no caller expects (issue #17).
-    """
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    if any(char.isspace() or not char.isprintable() for char in host):
-        return "holds a space or a control character"
-    labels = _LABEL_SEPARATOR.split(host.removesuffix("."))  # one trailing dot: a full name
-    if "" in labels:
-        return "has an empty label: two dots in a row, or a dot at the start"
-    encoded = []
-    for label in labels:
-        try:
-            ascii_label = label if label.isascii() else label.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            return f"has a label IDNA cannot encode, {label!r} ({exc})"
-        if len(ascii_label) > _LABEL_MAX:
-            return f"has a label longer than {_LABEL_MAX} characters"
-        if not _LDH.fullmatch(ascii_label):
-            bad = next(char for char in ascii_label if not _LDH.fullmatch(char))
-            return (f"holds {bad!r}; a host name holds letters, digits, '-' and '_' between "
-                    "its dots, or is an IP address")
-        encoded.append(ascii_label)
-    if len(".".join(encoded)) > _NAME_MAX:
-        return f"is longer than {_NAME_MAX} characters"
-    return None
 
 
 def _raw_port(parts: SplitResult) -> str:

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from drivers.base import Table
-from drivers.modbus.address import ADDRESS_SPACE, address_hints, address_problems
-from drivers.modbus.client import DeviceSettings
-from drivers.modbus.link import LinkSettings
+from drivers.base import Driver, Table, tag_problems
+from drivers.registry import DRIVERS
 from gateway.config.model import DeviceConfig, TagConfig
 from gateway.config.problem import Finding, Loc, Severity, format_path
 
@@ -31,6 +29,9 @@ class DeviceParts:
 
     device: DeviceConfig | None
     tags: Mapping[int, TagConfig] = field(default_factory=dict)  # by index in the file
+    # The device's url as written, even when its other keys do not validate: it names the
+    # driver whose address rules its tags are checked by.
+    url: str | None = None
 
 
 def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> list[Finding]:
@@ -49,9 +50,10 @@ def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> li
         tag_locs = {j: (*at, "tags", j) for j in part.tags}
         findings += duplicate_names((tag_locs[j], tag.name) for j, tag in part.tags.items())
         max_registers = part.device.max_registers if part.device is not None else None
+        driver = _driver(part)
         for j, tag in part.tags.items():
-            findings += _tag(tag_locs[j], tag, max_registers)
-        findings += _overlaps([(tag_locs[j], tag) for j, tag in part.tags.items()])
+            findings += _tag(tag_locs[j], tag, driver, max_registers)
+        findings += _overlaps([(tag_locs[j], tag) for j, tag in part.tags.items()], driver)
     return findings
 
 
@@ -71,11 +73,25 @@ def duplicate_names(named: Iterable[tuple[Loc, str]]) -> list[Finding]:
     return findings
 
 
+def _driver(part: DeviceParts) -> Driver | None:
+    """The driver of the device's URL scheme; None when there is none (the URL's own
+    finding says why), and then its tags get the checks every table shares."""
+    url = part.device.url if part.device is not None else part.url
+    if url is None:
+        return None
+    try:
+        return DRIVERS.driver_for(url)
+    except ValueError:
+        return None
+
+
 def _device(at: Loc, device: DeviceConfig) -> list[Finding]:
     findings = []
-    link: LinkSettings | None = None
+    driver: Driver | None = None
+    link: object = None
     try:
-        link = LinkSettings.parse(device.url)
+        driver = DRIVERS.driver_for(device.url)
+        link = driver.link(device.url)
     except ValueError as exc:
         findings.append(Finding((*at, "url"), str(exc)))
     if device.unit_id == 0:
@@ -88,11 +104,11 @@ def _device(at: Loc, device: DeviceConfig) -> list[Finding]:
                 "polled; use the device's own unit id",
             )
         )
-    elif link is not None:
+    elif driver is not None and link is not None:
         try:
             # What the device's poll loop builds at start: what it refuses must be refused
             # here (issue #17), e.g. unit 250 on an RTU line.
-            DeviceSettings(link, device.unit_id, device.timeout)
+            driver.settings(link, device.unit_id, device.timeout)
         except ValueError as exc:
             findings.append(Finding((*at, "unit_id"), str(exc)))
     if device.max_gap >= device.max_registers:
@@ -128,17 +144,20 @@ def _reserved_device_name(at: Loc, name: str, gateway_name: str | None) -> list[
     return []
 
 
-def _tag(at: Loc, tag: TagConfig, max_registers: int | None) -> list[Finding]:
+def _tag(
+    at: Loc, tag: TagConfig, driver: Driver | None, max_registers: int | None
+) -> list[Finding]:
     field_tag = tag.as_tag(tag.name)
-    findings = [
-        Finding((*at, key), message)
-        for key, message in address_problems(
+    if driver is None:
+        problems = tag_problems(field_tag, writable=tag.writable, max_words=max_registers)
+        hints = []
+    else:
+        problems = driver.address_problems(
             field_tag, writable=tag.writable, max_registers=max_registers
         )
-    ]
-    findings += [
-        Finding((*at, key), message, Severity.WARNING) for key, message in address_hints(field_tag)
-    ]
+        hints = driver.address_hints(field_tag)
+    findings = [Finding((*at, key), message) for key, message in problems]
+    findings += [Finding((*at, key), message, Severity.WARNING) for key, message in hints]
     if tag.name in RESERVED_TAG_NAMES:
         findings.append(Finding((*at, "name"), f"{tag.name!r} is reserved for the device's "
                                 "status object in OPC UA; choose another tag name"))
@@ -151,7 +170,7 @@ def _tag(at: Loc, tag: TagConfig, max_registers: int | None) -> list[Finding]:
     return findings
 
 
-def _overlaps(tags: Sequence[tuple[Loc, TagConfig]]) -> list[Finding]:
+def _overlaps(tags: Sequence[tuple[Loc, TagConfig]], driver: Driver | None) -> list[Finding]:
     """Tags that read the same registers (or bits), which is rarely meant.
 
     Bits of a register do not overlap each other, nor the register read whole: a status
@@ -163,7 +182,7 @@ def _overlaps(tags: Sequence[tuple[Loc, TagConfig]]) -> list[Finding]:
     bits: dict[tuple[Table, int, int], tuple[Loc, TagConfig]] = {}
     for loc, tag in tags:
         field_tag = tag.as_tag(tag.name)
-        if field_tag.width == 0 or field_tag.end > ADDRESS_SPACE:
+        if field_tag.width == 0 or (driver is not None and field_tag.end > driver.address_space):
             continue
         if tag.bit is None:
             by_table.setdefault(tag.table, []).append((loc, tag))

@@ -177,7 +177,9 @@ def _parts(raw: dict[str, Any]) -> list[DeviceParts]:
             tag = _valid(TagConfig, raw_tag)
             if tag is not None:
                 valid_tags[index] = tag
-        parts.append(DeviceParts(_valid(DeviceConfig, own), valid_tags))
+        url = own.get("url")
+        url = url if isinstance(url, str) else None
+        parts.append(DeviceParts(_valid(DeviceConfig, own), valid_tags, url))
     return parts
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from drivers.base import ByteOrder, DataType, Table, Tag
-from drivers.modbus.link import control_character, host_problem
+from drivers.link import control_character, host_problem
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _NAME_MAX = 64
@@ -112,7 +112,7 @@ class OpcuaSection(_Frozen):
 class TagConfig(_Frozen):
     name: Name
     table: Annotated[Table, Field(strict=False)]
-    # Bounds are checked by drivers.modbus.address with the rest of the addressing, where
+    # Bounds are checked by the device's driver with the rest of the addressing, where
     # a 6-digit register number (400001) can be told from a plain mistake.
     address: int
     type: Annotated[DataType, Field(strict=False)]

@@ -1,45 +1,26 @@
-"""The seam between the runtime and a field protocol, in the gateway's own terms.
+"""One device's driver in the gateway's own terms.
 
-A `FieldDriver` turns configuration into the driver's tags, plans and settings, and
-decodes and writes values. `ModbusFieldDriver` adapts `drivers.modbus` to it; a second
-protocol gets an adapter of its own and passes the same runtime tests.
+`FieldDriver` binds a `drivers.base.Driver` (the one `drivers.registry` chose from the
+device URL's scheme) to the configuration: tags from `TagConfig`, plans from the device's
+limits, settings from its URL, unit and timeout, and a write's value errors as the
+gateway's `WriteFailure`. It is protocol-neutral: a second protocol needs nothing here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
 
-from drivers.base import Connection, ReadBlock, Tag
-from drivers.modbus import FACTORY, ModbusDriver, OutOfRange
+from drivers.base import Connection, Driver, OutOfRange, ReadBlock, Tag
 from gateway.config.model import DeviceConfig, TagConfig
 from gateway.core.sample import Value
 from gateway.core.writes import WriteFailure, WriteFailureReason
 
 
-class FieldDriver(Protocol):
-    def tag(self, device: str, config: TagConfig) -> Tag: ...
+class FieldDriver:
+    """A `drivers.base.Driver` taking the gateway's configuration."""
 
-    def plan(self, device: DeviceConfig, tags: Sequence[Tag]) -> list[ReadBlock]: ...
-
-    def split(self, block: ReadBlock) -> list[ReadBlock]: ...
-
-    def decode(self, block: ReadBlock, data: Sequence[int] | Sequence[bool]) -> Iterable[
-        tuple[Tag, Value]
-    ]: ...
-
-    async def write(self, conn: Connection, tag: Tag, value: Value) -> None:
-        """Encode and write; raises WriteFailure for values, DriverError for the link."""
-        ...
-
-    def open(self, device: DeviceConfig) -> AbstractAsyncContextManager[Connection]: ...
-
-
-class ModbusFieldDriver:
-    """`drivers.modbus` in the runtime's terms."""
-
-    def __init__(self, driver: ModbusDriver = FACTORY) -> None:
+    def __init__(self, driver: Driver) -> None:
         self._driver = driver
 
     def tag(self, device: str, config: TagConfig) -> Tag:
@@ -60,6 +41,7 @@ class ModbusFieldDriver:
         return self._driver.decode(block, data)
 
     async def write(self, conn: Connection, tag: Tag, value: Value) -> None:
+        """Encode and write; raises WriteFailure for values, DriverError for the link."""
         try:
             await self._driver.write(conn, tag, value)
         except OutOfRange as exc:
@@ -68,5 +50,5 @@ class ModbusFieldDriver:
             raise WriteFailure(WriteFailureReason.TYPE_MISMATCH, f"{tag.key}: {exc}") from exc
 
     def open(self, device: DeviceConfig) -> AbstractAsyncContextManager[Connection]:
-        settings = self._driver.settings(device.url, device.unit_id, device.timeout)
-        return self._driver.open(settings)
+        link = self._driver.link(device.url)
+        return self._driver.open(self._driver.settings(link, device.unit_id, device.timeout))

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from drivers.base import Table
+from drivers.registry import Registry
 from gateway.config.model import DeviceConfig
 from gateway.core.clock import Clock
 from gateway.core.sample import Value
@@ -26,17 +27,18 @@ class UnknownDevice(KeyError):
 
 
 class DeviceFleet:
-    """One supervised poll task per enabled device, inside the caller's TaskGroup."""
+    """One supervised poll task per enabled device, inside the caller's TaskGroup; each
+    device polled by the driver `drivers` names for its URL's scheme."""
 
     def __init__(
         self,
-        driver: FieldDriver,
+        drivers: Registry,
         sink: SampleSink,
         status_sink: StatusSink,
         clock: Clock | None = None,
         options: PollerOptions | None = None,
     ) -> None:
-        self._driver = driver
+        self._drivers = drivers
         self._sink = sink
         self._status_sink = status_sink
         self._clock = clock
@@ -55,8 +57,9 @@ class DeviceFleet:
         if not device.enabled:
             logger.info("%s: disabled in the configuration; not polled", device.name)
             return
+        driver = FieldDriver(self._drivers.driver_for(device.url))
         poller = DevicePoller(
-            device, self._driver, self._sink, self._status_sink, self._clock, self._options
+            device, driver, self._sink, self._status_sink, self._clock, self._options
         )
         self._pollers[device.name] = poller
         self._tasks[device.name] = group.create_task(poller.run(), name=f"poll:{device.name}")

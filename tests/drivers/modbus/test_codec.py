@@ -11,9 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pyModbusTCP import utils as tcp_utils
 
-from drivers.base import ByteOrder, DataType, ReadBlock, Table, Tag
+from drivers.base import ByteOrder, DataType, OutOfRange, ReadBlock, Table, Tag
 from drivers.modbus.codec import (
-    OutOfRange,
     decode,
     decode_bit,
     decode_block,

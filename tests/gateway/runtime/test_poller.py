@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from drivers.base import Table
+from drivers.modbus import DRIVER as MODBUS
 from gateway.config.model import DeviceConfig
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample
 from gateway.core.status import DeviceStatus
 from gateway.core.writes import WriteFailure, WriteFailureReason
-from gateway.runtime.field_driver import FieldDriver, ModbusFieldDriver
+from gateway.runtime.field_driver import FieldDriver
 from gateway.runtime.poller import DevicePoller, PollerOptions
 from tests.fixtures.modbus import PymodbusServer
 
@@ -78,7 +79,7 @@ async def polling(
     driver: FieldDriver | None = None,
 ) -> AsyncIterator[DevicePoller]:
     poller = DevicePoller(
-        device, driver or ModbusFieldDriver(), recorder.publish, recorder.status, options=options
+        device, driver or FieldDriver(MODBUS), recorder.publish, recorder.status, options=options
     )
     task = asyncio.create_task(poller.run())
     try:

@@ -10,10 +10,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import pytest
 
 from drivers.base import Connection, ReadBlock, Table, Tag
+from drivers.modbus import DRIVER as MODBUS
 from gateway.config.model import DeviceConfig
 from gateway.core.quality import Quality
 from gateway.page.metrics import device_metrics, render
-from gateway.runtime.field_driver import ModbusFieldDriver
+from gateway.runtime.field_driver import FieldDriver
 from gateway.runtime.poller import PollerOptions
 from tests.fixtures.modbus import PymodbusServer
 from tests.gateway.runtime.test_poller import Recorder, make_device, polling, u16
@@ -36,11 +37,11 @@ class BuggyConnection:
         await self._conn.write(tag, raw)
 
 
-class BuggyDriver(ModbusFieldDriver):
+class BuggyDriver(FieldDriver):
     """The Modbus field driver, with a bug that the test switches on and off."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(MODBUS)
         self.broken = True
         self.raised = 0
 

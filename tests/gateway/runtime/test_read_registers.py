@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 import pytest
 
 from drivers.base import IllegalAddress, Table, Unavailable
+from drivers.registry import DRIVERS
 from gateway.config.model import DeviceConfig
 from gateway.core.quality import Quality
 from gateway.core.writes import WriteFailure, WriteFailureReason
-from gateway.runtime.field_driver import ModbusFieldDriver
 from gateway.runtime.fleet import DeviceFleet, UnknownDevice
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.gateway.runtime.test_poller import Recorder, make_device, u16
@@ -24,7 +24,7 @@ WAIT_S = 10.0
 @asynccontextmanager
 async def fleet_polling(*devices: DeviceConfig) -> AsyncIterator[tuple[DeviceFleet, Recorder]]:
     recorder = Recorder()
-    fleet = DeviceFleet(ModbusFieldDriver(), recorder.publish, recorder.status)
+    fleet = DeviceFleet(DRIVERS, recorder.publish, recorder.status)
     async with asyncio.TaskGroup() as group:
         for device in devices:
             fleet.start(group, device)
@@ -99,7 +99,7 @@ async def test_requests_still_waiting_when_the_loop_stops_fail(
     device = make_device(server.url, [u16("a", 0, writable=True)], timeout=30.0,
                          poll_interval=3600.0)
     recorder = Recorder()
-    fleet = DeviceFleet(ModbusFieldDriver(), recorder.publish, recorder.status)
+    fleet = DeviceFleet(DRIVERS, recorder.publish, recorder.status)
     async with asyncio.TaskGroup() as group:
         fleet.start(group, device)
         # Outside the group: their failures are what the test looks at.
