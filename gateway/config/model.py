@@ -96,6 +96,14 @@ class GatewaySection(_Frozen):
 class OpcuaSection(_Frozen):
     endpoint: str = "opc.tcp://0.0.0.0:4840/uvelka"
     namespace: str = Field(default="urn:uvelka:gateway", min_length=1)
+    # What clients may ask (issue #17, gateway/opcua/limits.py), advertised as UInt32 in
+    # ServerCapabilities. The defaults fit bench/poll.py's scenario B (15,000 items on one
+    # subscriber, created 1,000 a call; 1,500 Status values in one Read) on 2 cores; asyncua
+    # takes at most 1,000 connections, so no more sessions than that.
+    max_sessions: Annotated[int, Field(ge=1, le=1000)] = 50
+    max_monitored_items: Annotated[int, Field(ge=1, le=4_294_967_295)] = 50_000
+    max_monitored_items_per_call: Annotated[int, Field(ge=1, le=4_294_967_295)] = 1000
+    max_nodes_per_call: Annotated[int, Field(ge=1, le=4_294_967_295)] = 2000
 
     @field_validator("endpoint")
     @classmethod

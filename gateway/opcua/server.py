@@ -24,6 +24,7 @@ from gateway.opcua.assets import AssetState, Update, optional_variables, propert
 from gateway.opcua.condition_methods import ConditionMethods
 from gateway.opcua.conditions import AlarmHandler, Conditions
 from gateway.opcua.datatypes import checked_value
+from gateway.opcua.limits import apply_limits
 from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
 from gateway.opcua.status import keeps_value, status_code
@@ -44,7 +45,8 @@ class OpcuaServer:
 
     Security: the configuration has no certificates or users yet, so the server offers
     only the None security policy with anonymous logins, and remote admin is off (an
-    admin may add and delete nodes through NodeManagement).
+    admin may add and delete nodes through NodeManagement). What clients may ask is
+    bounded by the [opcua] limits (gateway.opcua.limits).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class OpcuaServer:
         )
         ConditionMethods(server.iserver, self._conditions, self._alarm_handler).link(server)
         track_callers(server.iserver)
+        await apply_limits(server, self._config.opcua)
         self._server = server
         self._namespace_index = namespace_index
         try:
