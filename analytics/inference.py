@@ -7,6 +7,10 @@ so the gateway can validate a dropped-in file before swapping it in. Loading nev
 node of the graph (constant folding is off): a file's first inference, which may ask for
 any memory or time, is `smoke_test`, which the gateway runs in a bounded child process
 (analytics.model_check, issue #17).
+
+onnxruntime is imported when the first model loads (`import_runtime`), not with this
+module: the gateway imports `ModelError` and `Model` for its types whether or not an asset
+has a model, and onnxruntime costs ~60 ms and ~30 MiB (issue #10).
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from analytics.features import FEATURE_KINDS, FEATURE_VERSION, extract
 from analytics.manifest import METADATA_KEY, Manifest, ManifestError
 from analytics.rul_features import history_features
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,13 @@ _INPUT_DTYPES: dict[str, type[np.floating]] = {
 
 class ModelError(Exception):
     """A model file cannot be used: unreadable, not ONNX, no or bad manifest, wrong shape."""
+
+
+def import_runtime() -> ModuleType:
+    """onnxruntime, imported now if no model was loaded yet."""
+    import onnxruntime
+
+    return onnxruntime
 
 
 class Model:
@@ -54,7 +69,7 @@ class Model:
         self.version = f"{manifest.name}/{manifest.created:%Y%m%dT%H%M%SZ}/{sha256[:8]}"
         self._outputs = [OUTPUT_NAME]
         # Shared by every run: `close` sets its terminate flag.
-        self._run_options = ort.RunOptions()
+        self._run_options = import_runtime().RunOptions()
 
     @classmethod
     def load(cls, path: Path | str) -> Model:
@@ -64,6 +79,7 @@ class Model:
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> Model:
         """Like `load`, from the file's content; `source` names it in errors and logs."""
+        ort = import_runtime()
         options = ort.SessionOptions()
         # The gateway scores from one worker thread and keeps the other cores for polling:
         # no intra-op pool (its spinning threads would burn CPU between scores).

@@ -61,8 +61,11 @@ RECORDED_DISTRIBUTIONS: tuple[str, ...] = (
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 # Every JSON object of the layout is closed: an unknown key is a problem, never ignored.
-_CLOSED = ConfigDict(extra="forbid")
-_CLOSED_FROZEN = ConfigDict(extra="forbid", frozen=True)  # a dataclass says frozen itself
+# The validators are built at the first model load, not at import: the gateway imports
+# this module without assets too, and building them costs ~20 ms (issue #10).
+# The dataclasses say frozen in their decorator (pydantic warns when both do).
+_CLOSED = ConfigDict(extra="forbid", defer_build=True)
+_CLOSED_FROZEN = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ManifestError(ValueError):
