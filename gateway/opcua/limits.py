@@ -54,6 +54,7 @@ from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
 
 from gateway.config.model import OpcuaSection
+from gateway.opcua.uatypes import make_status, standard_id
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def advertised(section: OpcuaSection) -> dict[int, int]:
 async def apply_limits(server: Server, section: OpcuaSection) -> None:
     """Advertise the limits and enforce them on every client session; before `start`."""
     for node_id, value in advertised(section).items():
-        await server.get_node(ua.NodeId(node_id)).write_value(
+        await server.get_node(standard_id(node_id)).write_value(
             ua.Variant(value, ua.VariantType.UInt32)
         )
     server.limits = TransportLimits(
@@ -343,5 +344,5 @@ def _monitored_items(iserver: InternalServer) -> int:
 
 def _too_many() -> ua.MonitoredItemCreateResult:
     return ua.MonitoredItemCreateResult(
-        StatusCode=ua.StatusCode(ua.StatusCodes.BadTooManyMonitoredItems)
+        StatusCode=make_status(ua.StatusCodes.BadTooManyMonitoredItems)
     )
