@@ -77,7 +77,8 @@ async def test_first_start_with_the_password_from_the_environment(
 
 
 async def test_a_short_environment_password_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=f"{ADMIN_ENV_VAR} must be at least 12 characters"):
+    with pytest.raises(UserError,
+                       match=f"{ADMIN_ENV_VAR} must be at least 12 and at most 1024 characters"):
         await UserStore.open(tmp_path, environ={ADMIN_ENV_VAR: "short"})
     assert not (tmp_path / FILE_NAME).exists()
 
@@ -132,8 +133,11 @@ async def test_refused_changes(store: UserStore) -> None:
         await store.set_password("bob", new_password())
     with pytest.raises(UnknownUser):
         await store.delete("bob")
-    with pytest.raises(UserError, match="at least 12 characters"):
+    with pytest.raises(UserError, match="at least 12 and at most 1024 characters"):
         await store.add("bob", Role.VIEWER, "short")
+    # Longer than the login form's 8 KiB body would let through (issue #17).
+    with pytest.raises(UserError, match="at least 12 and at most 1024 characters"):
+        await store.add("bob", Role.VIEWER, "p" * 8193)
     for name in ("", "Bob", "1bob", "bob smith", "b" * 33, "bob\n"):
         with pytest.raises(UserError, match="must be 1 to 32"):
             await store.add(name, Role.VIEWER, new_password())
