@@ -1,4 +1,8 @@
-"""Writing a model file so that whoever loads it (hot reload, a restart) never sees half."""
+"""Writing a model file so that whoever loads it (hot reload, a restart) never sees half.
+
+`uvelka train`'s export writes with this; the gateway has the same helper in
+`gateway.core.files` (`analytics` is a leaf and cannot import the gateway).
+"""
 
 from __future__ import annotations
 

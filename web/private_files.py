@@ -1,4 +1,9 @@
-"""Files only the gateway's user may read (password hashes, the session key); blocking I/O."""
+"""Files only the gateway's user may read (password hashes, the session key); blocking I/O.
+
+`write_private` is the gateway's `gateway.core.files.write_atomically` to the same
+durability (the file and its folder synced), kept as a copy of its own because `web` is a
+leaf: it cannot import the gateway, and the helper is too small to be a package of its own.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,10 @@ def ensure_private_folder(folder: Path) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Replace `path` atomically with `data`, mode 0600, flushed to disk.
+    """Replace `path` atomically with `data`, mode 0600, flushed to disk with its folder.
 
-    A reader sees the old file or the new one, never half of one; a crash leaves at most a
-    hidden temporary file beside it.
+    A reader sees the old file or the new one, never half of one, even after a power cut;
+    a crash leaves at most a hidden temporary file beside it, a failed write none.
     """
     ensure_private_folder(path.parent)
     # mkstemp creates the file 0600 from the start: no moment where it is world-readable.
@@ -30,3 +35,9 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    # The rename itself must survive a power cut, or a new password may be lost with it.
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

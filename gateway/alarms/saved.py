@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.alarms.rules import AlarmRule
 from gateway.alarms.state import Alarm
+from gateway.core.files import write_atomically
 from gateway.core.storage import StorageHealth
 
 logger = logging.getLogger(__name__)
 
-FILE_VERSION = 1
+FILE_VERSION: Final = 1
 STORE = "alarm states"  # its name in StorageHealth, /metrics and the page
 
 
@@ -86,28 +87,20 @@ class AlarmStateFile:
         self._health.ok(STORE)
 
     def _write(self, states: Mapping[str, Mapping[str, Any]]) -> None:
-        text = json.dumps({"version": FILE_VERSION, "alarms": states})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())  # an alarm state must survive a power cut too
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        # An alarm state must survive a power cut too: written and synced as every file.
+        text = _StateFile(version=FILE_VERSION, alarms=states).model_dump_json()
+        write_atomically(self.path, text.encode("utf-8"))
 
     def _read(self) -> Mapping[str, Any]:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-            if raw.get("version") != FILE_VERSION or not isinstance(raw.get("alarms"), dict):
-                raise ValueError(f"not an alarm state file of version {FILE_VERSION}")
-            return raw["alarms"]
+            try:
+                return _StateFile.model_validate(raw).alarms
+            except ValidationError:
+                raise ValueError(f"not an alarm state file of version {FILE_VERSION}") from None
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError, AttributeError) as exc:
+        except (OSError, ValueError) as exc:
             aside = self.path.with_name(
                 f"{self.path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
             try:
@@ -117,3 +110,13 @@ class AlarmStateFile:
             logger.warning("cannot read the alarm states in %s (%s): alarms start Normal; the "
                            "file is kept as %s", self.path, exc, aside)
             return {}
+
+
+class _StateFile(BaseModel):
+    """The file: its format's version and each alarm's state (Alarm.to_dict) by name; the
+    states are read one by one (`restore`), so one damaged state spares the others."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1]  # FILE_VERSION
+    alarms: Mapping[str, Mapping[str, Any]]

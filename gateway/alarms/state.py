@@ -15,10 +15,20 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationError,
+)
 
 from gateway.alarms.events import AlarmEvent, AlarmState, EventKind
 from gateway.alarms.rules import AlarmRule, Debounce
+from gateway.core.files import explain
 from gateway.core.quality import Quality
 from gateway.core.sample import Value
 
@@ -177,75 +187,105 @@ class Alarm:
 
     def to_dict(self) -> dict[str, Any]:
         """The persistent state, JSON-ready; a pending on/off delay is not kept."""
-        return {
-            "version": STATE_VERSION,
-            "name": self.rule.name,
-            "active": self.active,
-            "acked": self.acked,
-            "shelved_until": _iso(self.shelved_until),
-            "quality": self.quality.name,
-            "value": self.value,
-            "changed_at": _iso(self.changed_at),
-            "last_event": None if self.last_event is None else _event_dict(self.last_event),
-        }
+        last = self.last_event
+        return _SavedAlarm(
+            version=STATE_VERSION,
+            name=self.rule.name,
+            active=self.active,
+            acked=self.acked,
+            shelved_until=self.shelved_until,
+            quality=self.quality,
+            value=self.value,
+            changed_at=self.changed_at,
+            last_event=None if last is None else _SavedEvent(
+                id=last.id, kind=last.kind, time=last.time, user=last.user, comment=last.comment
+            ),
+        ).model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, rule: AlarmRule, data: dict[str, Any]) -> Alarm:
-        """Restore the state saved by `to_dict` for the same rule (by name).
+        """Restore the state saved by `to_dict` for the same rule (by name); ValueError
+        names what is wrong ("<key path>: <problem>").
 
         A delay that was pending at the restart starts again from the next observation:
         nobody saw the condition hold while the gateway was down.
         """
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"alarm {rule.name!r}: unknown state version {data.get('version')!r}")
-        if data["name"] != rule.name:
-            raise ValueError(f"state of alarm {data['name']!r} given to alarm {rule.name!r}")
+        if data.get("name") != rule.name:
+            raise ValueError(f"state of alarm {data.get('name')!r} given to alarm {rule.name!r}")
+        try:
+            saved = _SavedAlarm.model_validate(data)
+        except ValidationError as error:
+            raise ValueError(explain(error)) from None
         alarm = cls(rule)
-        alarm._debounce = Debounce(bool(data["active"]))
-        alarm.acked = bool(data["acked"])
-        alarm.shelved_until = _from_iso(data["shelved_until"])
-        alarm.quality = Quality[data["quality"]]
-        alarm.value = data["value"]
-        alarm.changed_at = _from_iso(data["changed_at"])
-        last = data.get("last_event")
-        alarm.last_event = None if last is None else _event_from_dict(alarm, last)
+        alarm._debounce = Debounce(saved.active)
+        alarm.acked = saved.acked
+        alarm.shelved_until = saved.shelved_until
+        alarm.quality = saved.quality
+        alarm.value = saved.value
+        alarm.changed_at = saved.changed_at
+        last = saved.last_event
+        alarm.last_event = None if last is None else alarm.describe(
+            last.kind, last.time, last.user, last.comment, last.id
+        )
         return alarm
-
-
-def _event_dict(event: AlarmEvent) -> dict[str, Any]:
-    # The rest of the event is the alarm's own state and rule, saved beside it.
-    return {
-        "id": str(event.id),
-        "kind": event.kind.value,
-        "time": event.time.isoformat(),
-        "user": event.user,
-        "comment": event.comment,
-    }
-
-
-def _event_from_dict(alarm: Alarm, data: dict[str, Any]) -> AlarmEvent:
-    return alarm.describe(
-        EventKind(data["kind"]),
-        _aware(datetime.fromisoformat(data["time"])),
-        data["user"],
-        data["comment"],
-        uuid.UUID(data["id"]),
-    )
-
-
-def _require_aware(at: datetime) -> None:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"alarm times must be timezone-aware (got {at!r})")
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
-
-
-def _from_iso(text: str | None) -> datetime | None:
-    return None if text is None else _aware(datetime.fromisoformat(text))
 
 
 def _aware(at: datetime) -> datetime:
     _require_aware(at)
     return at
+
+
+def _quality_named(name: object) -> object:
+    if not isinstance(name, str):
+        return name  # pydantic refuses it
+    try:
+        return Quality[name]
+    except KeyError:
+        raise ValueError(f"unknown quality {name!r}") from None
+
+
+def _quality_name(quality: Quality) -> str:
+    return quality.name
+
+
+# A time in a saved state: timezone-aware, refused with the message the state machine gives.
+_SavedTime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class _SavedEvent(BaseModel):
+    """The latest event as saved; the rest of it is the alarm's own state and rule."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    kind: EventKind
+    time: _SavedTime
+    user: str | None
+    comment: str | None
+
+
+class _SavedAlarm(BaseModel):
+    """One alarm's persistent state, as `to_dict` writes it (keys it does not know, from a
+    later version, are ignored as before)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    name: str
+    active: bool
+    acked: bool
+    shelved_until: _SavedTime | None
+    # Saved by name ("LAST_USABLE"), readable in the file.
+    quality: Annotated[
+        Quality, BeforeValidator(_quality_named), PlainSerializer(_quality_name, return_type=str)
+    ]
+    value: Value
+    changed_at: _SavedTime | None
+    last_event: _SavedEvent | None = None
+
+
+def _require_aware(at: datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"alarm times must be timezone-aware (got {at!r})")

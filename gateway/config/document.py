@@ -36,6 +36,7 @@ from tomlkit.items import AoT, Table
 from gateway.config.loader import validate_text
 from gateway.config.model import GatewayConfig
 from gateway.config.problem import Problem
+from gateway.core.files import SHARED, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -123,32 +124,33 @@ class ConfigDocument:
     def save(self, path: Path) -> None:
         """Write the document to `path` atomically, the previous file kept as `<name>.bak`.
 
-        Blocking. The text goes to `<name>.tmp` in the same folder, is flushed to disk and
-        renamed over the file, so a crash leaves either the old file or the new one. The
+        Blocking. The text is written beside the file, flushed to disk and renamed over it
+        (`write_atomically`), so a crash leaves either the old file or the new one. The
         backup is a hard link to the old file (a copy where links are not supported), made
-        before the rename: the file itself is never missing.
+        once the new text is on disk, before the rename: the file itself is never missing,
+        and a write that fails (a full disk) leaves the backup as it was.
         """
         target = path.resolve()  # a symlinked file keeps its link
-        temporary = target.with_name(target.name + ".tmp")
         backup = target.with_name(target.name + ".bak")
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
-            stream.write(self.text())
-            stream.flush()
-            os.fsync(stream.fileno())
         try:
             previous = target.stat()
         except FileNotFoundError:
             previous = None
-        if previous is not None:
-            # The file may hold the MQTT password: the new one is no more readable than it.
-            temporary.chmod(stat.S_IMODE(previous.st_mode))
+
+        def keep_backup() -> None:
             backup.unlink(missing_ok=True)
             try:
                 os.link(target, backup)
             except OSError:
                 shutil.copy2(target, backup)
-        os.replace(temporary, target)
-        _sync_folder(target.parent)
+
+        write_atomically(
+            target,
+            self.text().encode("utf-8"),
+            # The file may hold the MQTT password: the new one is no more readable than it.
+            mode=SHARED if previous is None else stat.S_IMODE(previous.st_mode),
+            before_replace=None if previous is None else keep_backup,
+        )
         logger.info("configuration saved to %s (previous kept as %s)", target, backup.name)
 
 
@@ -264,11 +266,3 @@ def _no_nulls(value: Any) -> Any:
         return [_no_nulls(item) for item in value]
     return value
 
-
-def _sync_folder(folder: Path) -> None:
-    """Flush the folder entry, so that the rename itself survives a power cut."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -2,7 +2,8 @@
 
 A RUL model counts its asset's samples since commissioning and keeps the commissioning
 baseline; losing them on a restart would restart the asset's life. They are written as
-small JSON files under `<data_dir>/assets/`, atomically, and read back at start.
+small JSON files under `<data_dir>/assets/`, atomically and synced (gateway.core.files),
+and read back at start.
 
 A save that fails (a full disk, issue #17) is reported to the StorageHealth and never
 stops the gateway: the scoring engine saves every state again at its next periodic save.
@@ -12,12 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from analytics.rul_features import RulState
+from gateway.core.files import write_atomically
 from gateway.core.storage import StorageHealth
 
 logger = logging.getLogger(__name__)
@@ -61,12 +61,5 @@ class AssetStateStore:
         self._health.ok(STORE)
 
     def _write(self, asset: str, kind: str, state: RulState) -> None:
-        text = json.dumps(state.to_dict())
-        fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{asset}.{kind}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-            os.replace(temp, self.path(asset, kind))
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        # Synced like every file the gateway keeps: losing it restarts the asset's life.
+        write_atomically(self.path(asset, kind), json.dumps(state.to_dict()).encode("utf-8"))

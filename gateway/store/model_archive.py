@@ -25,21 +25,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import dataclasses as pydantic_dataclasses
 
 from analytics.inference import Model
-from analytics.model_file import write_atomically
+from gateway.core.files import SHARED, explain, write_atomically
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1
+INDEX_FORMAT: Final = 1
 INDEX_NAME = "index.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 Origin = Literal["upload", "in place"]
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclasses.dataclass(frozen=True, slots=True)
 class ArchivedFile:
     """One archived version: its file in the folder, from an upload or found in place
     (in `models_dir` when another version replaced it)."""
@@ -53,7 +56,7 @@ class ArchivedFile:
     origin: Origin
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclasses.dataclass(frozen=True, slots=True)
 class Activation:
     """A version put in place, by whom (None: found there, not put by the archive)."""
 
@@ -129,7 +132,7 @@ class ModelArchive:
                 uploaded_by=user,
                 origin=origin,
             )
-            write_atomically(self.folder(file) / entry.file, data)
+            write_atomically(self.folder(file) / entry.file, data, mode=SHARED)
             self._save(file, replace(index, versions=(*index.versions, entry)))
             return entry, True
 
@@ -154,18 +157,26 @@ class ModelArchive:
             self._save(file, replace(index, activations=(*index.activations[:-2], activation)))
 
     def _save(self, file: str, index: ArchiveIndex) -> None:
-        text = json.dumps(_index_to_dict(file, index), indent=1)
-        write_atomically(self.folder(file) / INDEX_NAME, text.encode("utf-8"))
+        saved = _IndexFile(format=INDEX_FORMAT, file=file, versions=index.versions,
+                           activations=index.activations)
+        text = saved.model_dump_json(indent=1)
+        write_atomically(self.folder(file) / INDEX_NAME, text.encode("utf-8"), mode=SHARED)
         self._indexes[file] = index
 
     def _read(self, file: str) -> ArchiveIndex:
         path = self.folder(file) / INDEX_NAME
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return _index_from_dict(raw)
+            if not isinstance(raw, dict) or raw.get("format") != INDEX_FORMAT:
+                raise ValueError(f"not an archive index of format {INDEX_FORMAT}")
+            try:
+                saved = _IndexFile.model_validate(raw)
+            except ValidationError as error:
+                raise ValueError(explain(error)) from None
+            return ArchiveIndex(saved.versions, saved.activations)
         except FileNotFoundError:
             return ArchiveIndex()
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             # Set aside, never deleted: its versions are still in the folder to recover.
             aside = path.with_name(f"{INDEX_NAME}.damaged")
             with contextlib.suppress(OSError):
@@ -185,55 +196,13 @@ def _unused(stem: str, taken: set[str], suffix: str = "") -> str:
     return name
 
 
-def _index_to_dict(file: str, index: ArchiveIndex) -> dict[str, Any]:
-    return {
-        "format": INDEX_FORMAT,
-        "file": file,
-        "versions": [
-            {
-                "version": entry.version,
-                "file": entry.file,
-                "created": entry.created.isoformat(),
-                "sha256": entry.sha256,
-                "uploaded_at": entry.uploaded_at.isoformat(),
-                "uploaded_by": entry.uploaded_by,
-                "origin": entry.origin,
-            }
-            for entry in index.versions
-        ],
-        "activations": [
-            {"version": item.version, "at": item.at.isoformat(), "by": item.by}
-            for item in index.activations
-        ],
-    }
+class _IndexFile(BaseModel):
+    """`index.json` as written: its format, the model file it is for, the versions and
+    activations (read back with the "<key path>: <problem>" of `explain`)."""
 
+    model_config = ConfigDict(frozen=True)
 
-def _index_from_dict(raw: Any) -> ArchiveIndex:
-    if raw.get("format") != INDEX_FORMAT:
-        raise ValueError(f"not an archive index of format {INDEX_FORMAT}")
-    versions = tuple(
-        ArchivedFile(
-            version=str(item["version"]),
-            file=str(item["file"]),
-            created=datetime.fromisoformat(item["created"]),
-            sha256=str(item["sha256"]),
-            uploaded_at=datetime.fromisoformat(item["uploaded_at"]),
-            uploaded_by=str(item["uploaded_by"]),
-            origin=_origin(item["origin"]),
-        )
-        for item in raw["versions"]
-    )
-    activations = tuple(
-        Activation(str(item["version"]), datetime.fromisoformat(item["at"]),
-                   None if item["by"] is None else str(item["by"]))
-        for item in raw["activations"]
-    )
-    return ArchiveIndex(versions, activations)
-
-
-def _origin(value: object) -> Origin:
-    if value == "upload":
-        return "upload"
-    if value == "in place":
-        return "in place"
-    raise ValueError(f"unknown origin {value!r}")
+    format: Literal[1]  # INDEX_FORMAT
+    file: str
+    versions: tuple[ArchivedFile, ...]
+    activations: tuple[Activation, ...]

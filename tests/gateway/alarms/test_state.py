@@ -353,6 +353,10 @@ def test_a_pending_delay_restarts_after_a_restore() -> None:
         ({"name": "pump2_seal"}, "state of alarm 'pump2_seal' given to alarm 'pump1_bearing'"),
         ({"version": 99}, "unknown state version 99"),
         ({"changed_at": "2026-01-01T00:00:00"}, "timezone-aware"),
+        # Read through a pydantic model (issue #10): the key path, then the problem.
+        ({"quality": "BAD"}, "quality: unknown quality 'BAD'"),
+        ({"acked": None}, "acked: Input should be a valid boolean"),
+        ({"last_event": {"kind": "activated"}}, "last_event.id: Field required"),
     ],
 )
 def test_foreign_or_malformed_state_is_refused(change: dict, message: str) -> None:

@@ -98,3 +98,29 @@ def test_a_damaged_index_is_set_aside_and_the_archive_starts_empty(
     archive.store("pump.onnx", data, model, "anna", "upload", NOW)
     written = json.loads((folder / INDEX_NAME).read_text(encoding="utf-8"))
     assert [item["version"] for item in written["versions"]] == [model.version]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": 2}, "not an archive index of format 1"),
+        ({"versions": [{"version": "v1"}]}, "versions[0].file: Field required"),
+        ({"activations": [{"version": "v1", "at": "soon", "by": None}]},
+         "activations[0].at: Input should be a valid datetime"),
+    ],
+)
+def test_a_damaged_index_names_what_is_wrong_by_its_key_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, change: dict, message: str
+) -> None:
+    archive = ModelArchive.open(tmp_path, ["pump.onnx"])
+    data, model = shipped("pump_anomaly.onnx")
+    entry, _ = archive.store("pump.onnx", data, model, "anna", "upload", NOW)
+    archive.activated("pump.onnx", Activation(entry.version, NOW, "anna"))
+    index = archive.folder("pump.onnx") / INDEX_NAME
+    assert ModelArchive.open(tmp_path, ["pump.onnx"]).index("pump.onnx") == archive.index(
+        "pump.onnx"
+    )  # what it wrote, it reads back
+
+    index.write_text(json.dumps(json.loads(index.read_text()) | change), encoding="utf-8")
+    assert ModelArchive.open(tmp_path, ["pump.onnx"]).index("pump.onnx").versions == ()
+    assert message in caplog.text
