@@ -27,8 +27,6 @@ from gateway.store.sqlite_file import open_sqlite
 logger = logging.getLogger(__name__)
 
 _SCHEMA = """
-PRAGMA journal_mode=WAL;
-PRAGMA synchronous=FULL;
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at_s REAL NOT NULL,
@@ -146,7 +144,8 @@ class AuditLog:
         if self._db is not None:
             return True
         try:
-            self._db = await open_sqlite(self.path, _SCHEMA)
+            # FULL: a row of who changed what must survive a power cut.
+            self._db = await open_sqlite(self.path, synchronous="FULL", script=_SCHEMA)
         except Exception as error:
             self._health.absorb(STORE, f"open {self.path}", error)
             return False

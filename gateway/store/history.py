@@ -42,19 +42,17 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import aiosqlite
-
 from gateway.core.sample import Sample, Value
 from gateway.core.storage import StorageHealth
-from gateway.store.history_connection import SerialConnection
 from gateway.store.history_query import Bucket, BucketReader, Grid
 from gateway.store.history_schema import CHUNK_MS, migrate, to_ms
 from gateway.store.history_writer import BAD, STORE, Batch, HistoryWriter, Row
+from gateway.store.sqlite_file import SerialConnection, open_sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -136,34 +134,33 @@ class History:
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1 (got {max_pending})")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: autocommit, transactions are explicit (BEGIN .. COMMIT).
-        async with aiosqlite.connect(path, isolation_level=None) as write_db:
-            await write_db.execute("PRAGMA journal_mode=WAL")
-            await write_db.execute("PRAGMA synchronous=NORMAL")
+        async with AsyncExitStack() as closing:
+            write_db = await open_sqlite(path, synchronous="NORMAL")
+            closing.push_async_callback(write_db.close)
             await migrate(write_db, str(path))
             writer = await HistoryWriter.load(
                 SerialConnection(write_db), health or StorageHealth(path.parent)
             )
-            async with aiosqlite.connect(path, isolation_level=None) as read_db:
-                await read_db.execute("PRAGMA temp_store=MEMORY")
-                reader = SerialConnection(read_db)
-                history = cls(
-                    path,
-                    writer,
-                    await BucketReader.create(reader),
-                    retention_s=retention_s,
-                    flush_interval_s=flush_interval_s,
-                    max_pending=max_pending,
-                    clock=clock,
-                )
-                logger.debug("history %r opened with %d series", str(path), len(writer.ids))
-                try:
-                    yield history
-                finally:
-                    await history.flush()
-                    await reader.settle()
-                    await writer.settle()
+            read_db = await open_sqlite(path, synchronous="NORMAL",
+                                        script="PRAGMA temp_store=MEMORY;")
+            closing.push_async_callback(read_db.close)
+            reader = SerialConnection(read_db)
+            history = cls(
+                path,
+                writer,
+                await BucketReader.create(reader),
+                retention_s=retention_s,
+                flush_interval_s=flush_interval_s,
+                max_pending=max_pending,
+                clock=clock,
+            )
+            logger.debug("history %r opened with %d series", str(path), len(writer.ids))
+            try:
+                yield history
+            finally:
+                await history.flush()
+                await reader.settle()
+                await writer.settle()
 
     def record_samples(self, samples: tuple[Sample, ...]) -> None:
         """Buffer published samples for the next flush, as they are: no work per sample on

@@ -27,8 +27,8 @@ from typing import Any
 import aiosqlite
 
 from gateway.core.quality import Quality
-from gateway.store.history_connection import SerialConnection
 from gateway.store.history_schema import CHUNK_MS, from_ms, to_ms
+from gateway.store.sqlite_file import SerialConnection
 
 # The bucket index table holds this many rows at most: a chart needs far fewer points.
 MAX_POINTS = 100_000

@@ -26,8 +26,8 @@ from typing import cast
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample
 from gateway.core.storage import StorageHealth, is_storage_error
-from gateway.store.history_connection import SerialConnection
 from gateway.store.history_schema import CHUNK_MS, to_ms
+from gateway.store.sqlite_file import SerialConnection
 
 STORE = "history"  # its name in StorageHealth, /metrics and the page
 # Quality code -> keeps no value (OPC UA Part 4 7.7.1: a Bad value is not usable).

@@ -44,7 +44,6 @@ Every failure and recovery is reported to the `StorageHealth` (gateway.core.stor
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import shutil
@@ -52,9 +51,7 @@ import time
 from collections import Counter, deque
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
-    Coroutine,
     Iterable,
     Mapping,
     Sequence,
@@ -62,16 +59,14 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
 from gateway.core.storage import StorageHealth
-from gateway.store.sqlite_file import open_sqlite
+from gateway.store.sqlite_file import Serial, Synchronous, open_sqlite
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 class Kind(enum.StrEnum):
@@ -201,8 +196,7 @@ class Outbox:
         self._clock = clock
         # Serialises use of the one connection: a put's BEGIN..COMMIT spans several awaits,
         # and a concurrent ack must not land inside (or be rolled back with) it.
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._serial = Serial()
         self._dropped: Counter[tuple[Kind, DropReason]] = Counter()
         # Worst kind evicted since the outbox was last below its bound: logs transitions only.
         self._overflowing: Kind | None = None
@@ -239,10 +233,10 @@ class Outbox:
         outbox = cls(path, max_messages, max_age_s, alarm_max_age_s, fsync,
                      telemetry_min_free_bytes, health or StorageHealth(path.parent), clock)
         try:
-            await outbox._serialised(outbox._connect())
+            await outbox._serial.run(outbox._connect())
             yield outbox
         finally:
-            await outbox._settle()
+            await outbox._serial.settle()
             if outbox._db is not None:
                 await outbox._db.close()
 
@@ -261,7 +255,7 @@ class Outbox:
             return []
         rows = [_row(message) for message in messages]
         kinds = [Kind(message.kind) for message in messages]
-        seqs, evicted = await self._serialised(self._insert_or_refuse(rows, kinds))
+        seqs, evicted = await self._serial.run(self._insert_or_refuse(rows, kinds))
         self._log_overflow(evicted)
         return seqs
 
@@ -274,14 +268,14 @@ class Outbox:
         """
         if not builders:
             return []
-        numbers, evicted = await self._serialised(self._hold_and_write(builders))
+        numbers, evicted = await self._serial.run(self._hold_and_write(builders))
         self._log_overflow(evicted)
         return numbers
 
     async def retry(self) -> int:
         """Open the file, delete what was delivered, and write the alarms waiting in memory,
         if the disk has room again; returns how many alarms were written."""
-        numbers, evicted = await self._serialised(self._retry())
+        numbers, evicted = await self._serial.run(self._retry())
         self._log_overflow(evicted)
         return len(numbers)
 
@@ -296,7 +290,7 @@ class Outbox:
     async def peek(self, n: int, *, after: int = 0) -> list[Stored]:
         """Return up to `n` oldest queued messages whose seq is above `after`, oldest first,
         after dropping expired ones."""
-        rows = await self._serialised(self._select(n, after))
+        rows = await self._serial.run(self._select(n, after))
         return [
             Stored(
                 seq,
@@ -315,11 +309,11 @@ class Outbox:
         If the deletion fails (a full disk), it is done again later and `peek` skips these
         messages meanwhile; returns 0 then.
         """
-        return await self._serialised(self._ack([int(seq) for seq in seqs]))
+        return await self._serial.run(self._ack([int(seq) for seq in seqs]))
 
     async def expire(self) -> int:
         """Drop messages older than their kind's maximum age; returns how many."""
-        return await self._serialised(self._expire())
+        return await self._serial.run(self._expire())
 
     def depth(self) -> int:
         """Number of queued messages, the alarms waiting in memory included."""
@@ -329,32 +323,13 @@ class Outbox:
         """Messages dropped since open, by (kind, reason)."""
         return dict(self._dropped)
 
-    def _serialised(self, operation: Coroutine[None, None, T]) -> Awaitable[T]:
-        # A cancelled caller must not stop SQLite work half-way: aiosqlite runs a queued
-        # statement anyway, so the in-memory depth would drift from the file, and an
-        # explicit transaction could be left open for the next operation.
-        task = asyncio.get_running_loop().create_task(self._locked(operation))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return asyncio.shield(task)
-
-    async def _locked(self, operation: Coroutine[None, None, T]) -> T:
-        async with self._lock:
-            return await operation
-
-    async def _settle(self) -> None:
-        # Shielded operations whose callers were cancelled finish before the file closes.
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
     async def _connect(self) -> bool:
         """Open the file unless it is open; False (reported) when it cannot be."""
         if self._db is not None:
             return True
-        synchronous = "FULL" if self._fsync else "NORMAL"
+        synchronous: Synchronous = "FULL" if self._fsync else "NORMAL"
         try:
-            db = await open_sqlite(
-                self.path, f"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous};{_SCHEMA}"
-            )
+            db = await open_sqlite(self.path, synchronous=synchronous, script=_SCHEMA)
         except Exception as error:
             return self._failed(f"open {self.path}", error)
         async with db.execute("SELECT COUNT(*) FROM outbox") as cursor:
