@@ -314,7 +314,7 @@ async def _edits(
         serving.result()  # raises what stopped it
     if args.field == "devices":
         await _wait_for(
-            lambda: all(p.poll_count > 0 for p in gateway.fleet.pollers.values()),
+            lambda: all(p.poll_count > 0 for p in gateway.running.fleet.pollers.values()),
             START_TIMEOUT_S, "every device to be polled once")
     figures.start_s = loop.time() - started
     logger.info("%dx%d: serving after %.1f s", figures.devices, tags, figures.start_s)
@@ -333,7 +333,7 @@ async def _measure(
     names: list[str], tags: int, figures: SizeFigures,
 ) -> None:
     figures.before = await _quiet(ticker, collections, args.settle)
-    wanted = gateway.devices_editor.devices()
+    wanted = gateway.running.editor.devices()
     spare = register_count(tag_layout(tags))
     for repeat in range(args.repeats):
         moved = next(t for t in wanted[0]["tags"] if t["name"] == MOVED_TAG)
@@ -365,7 +365,7 @@ async def _one_edit(
     devices: list[dict[str, Any]], device: str,
 ) -> Edit:
     loop = asyncio.get_running_loop()
-    editor = gateway.devices_editor
+    editor = gateway.running.editor
     spans: dict[str, float] = {}
     with timed_parts(spans):
         cpu = time.process_time()
@@ -407,7 +407,7 @@ async def _good_again(gateway: Gateway, key: str, since: datetime,
     read: list[datetime] = []
 
     def read_again() -> bool:
-        sample = gateway.cache.latest(key)
+        sample = gateway.running.cache.latest(key)
         if sample is not None and sample.quality is Quality.GOOD and sample.source_time > since:
             read.append(sample.source_time)
         return bool(read)

@@ -118,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _show_first_admin(gateway: Gateway) -> None:
     """Print the web page's generated admin password, once, to whoever started the gateway."""
     await gateway.started.wait()
-    if gateway.first_admin_password is not None:
+    web = gateway.running.web
+    if web is not None and web.first_admin_password is not None:
         print(f"uvelka: web page first start: user admin, password "  # noqa: T201
-              f"{gateway.first_admin_password} (shown only now)", flush=True)
+              f"{web.first_admin_password} (shown only now)", flush=True)
 
 
 def _leaves(group: BaseExceptionGroup[Exception]) -> list[BaseException]:

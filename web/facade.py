@@ -14,6 +14,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 Json = Mapping[str, Any]
+# The largest model file the page takes (`upload_model` is never handed a bigger one); the
+# gateway's model manager refuses bigger ones by the same figure.
+MAX_MODEL_BYTES = 64 * 1024 * 1024
 
 
 class Refused(Exception):
@@ -52,11 +55,25 @@ class FieldProblem:
     severity: str  # "error" or "warning"
 
 
+class ConfigProblem(Protocol):
+    """A problem as an edit's outcome holds it: a FieldProblem, or any object with these
+    fields (the implementation's own problems, which may print with their file)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def severity(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class EditOutcome:
     """What became of a configuration change; with any error, nothing changed."""
 
-    problems: Sequence[FieldProblem] = ()
+    problems: Sequence[ConfigProblem] = ()
     changes: Sequence[str] = ()  # one line per change; empty when nothing changed
     saved: bool = False  # written to the configuration file (there may be none)
     restart_needed: Sequence[str] = ()  # sections that take effect at the next start

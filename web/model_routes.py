@@ -8,11 +8,10 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from web.auth import current_user, requires
-from web.facade import Refused, WebFacade
+from web.facade import MAX_MODEL_BYTES, Refused, WebFacade
 from web.requests import BadRequest, body_limit, form_fields, json_object, refused, text_field
 from web.users import Role
 
-MAX_MODEL_BYTES = 64 * 1024 * 1024
 # The body of an upload: the file and the rest of its form (part headers, a CSRF token).
 MAX_UPLOAD_BYTES = MAX_MODEL_BYTES + 64 * 1024
 

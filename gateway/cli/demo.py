@@ -103,13 +103,15 @@ async def _announce(gateway: Gateway, speedup: float, embedded_broker: bool) -> 
     await gateway.started.wait()
     config = gateway.config
     mqtt = config.mqtt or EMBEDDED_BROKER
-    ns = gateway.server.namespace_index
+    running = gateway.running
+    ns = running.server.namespace_index
     device = config.devices[0]
+    web_port = running.web.port if running.web is not None else None
     lines = [
         "",
         f"Uvelka demo: {len(config.devices)} simulated pumps, {speedup:g} simulated seconds "
         "per second (bearings wear visibly within minutes)",
-        f"  OPC UA endpoint : {gateway.server.endpoint_url} (no security, anonymous)",
+        f"  OPC UA endpoint : {running.server.endpoint_url} (no security, anonymous)",
         f"  namespace       : {config.opcua.namespace} (ns={ns})",
         f"  browse          : Objects/{config.gateway.name}/Devices/<pump>/<tag>",
         f"  watch           : ns={ns};s={device.name}.vibration_rms, "
@@ -120,13 +122,13 @@ async def _announce(gateway: Gateway, speedup: float, embedded_broker: bool) -> 
         f"ns={ns};s={device.name}.Anomaly, ns={ns};s={device.name}.RemainingUsefulLife (h)",
         f"                    (the score rises and the life falls as {device.name}'s bearing "
         "wears; a repair starts a new one)",
-        f"  alarms          : {len(gateway.alarm_hub.alarms)} OPC UA conditions (subscribe to "
+        f"  alarms          : {len(running.hub.alarms)} OPC UA conditions (subscribe to "
         f"events on the Server object), e.g. {device.name}_anomaly, {device.name}_rul",
         f"  MQTT            : {mqtt.url}"
         f"{' (embedded broker)' if embedded_broker else ''}; subscribe with",
         f"                    mosquitto_sub -h {mqtt.host} -p {mqtt.port} -v "
         f"-t '{mqtt.topic_prefix}/{config.gateway.name}/#'",
-        f"  web page        : http://127.0.0.1:{gateway.web_port or DEMO_WEB.port}/ "
+        f"  web page        : http://127.0.0.1:{web_port or DEMO_WEB.port}/ "
         f"(user admin, password {_demo_password()})",
         f"  Modbus devices  : {', '.join(d.url for d in config.devices)}",
         "Press Ctrl-C to stop.",

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.alarms.hub import AlarmHub
 from gateway.config.device_diff import DeviceDiff, diff_devices
@@ -35,27 +35,13 @@ from gateway.config.problem import Problem
 from gateway.config.sources import SourceKind
 from gateway.opcua.server import OpcuaServer
 from gateway.runtime.fleet import DeviceFleet
+from web.facade import EditOutcome
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED = "(embedded configuration)"  # how problems name a configuration without a file
 DEVICES = "devices"
 _SECTIONS = [name for name in GatewayConfig.model_fields if name != DEVICES]
-
-
-@dataclass(frozen=True)
-class EditOutcome:
-    """What an edit did. With any error among `problems`, nothing changed."""
-
-    problems: list[Problem]  # check-config's errors and warnings, or why it was not saved
-    changes: list[str]  # one line per change to the running devices; empty when none
-    saved: bool  # the file holds the edit; False with no configuration file
-    restart_needed: list[str]  # top-level sections that differ and only apply at restart
-    revision: str  # the file's revision after the edit
-
-    @property
-    def applied(self) -> bool:
-        return not any(problem.is_error for problem in self.problems)
 
 
 class DangerousImport(Exception):
@@ -75,10 +61,12 @@ class StaleRevision(Exception):
         self.current = current
 
 
-class ConfigHolder(Protocol):
-    """Where the running configuration lives (the Gateway): the web facade reads it there."""
+class RunningConfig:
+    """The configuration the gateway runs: the one it started with, until the device editor
+    applies an edit of the devices (issue #5)."""
 
-    config: GatewayConfig
+    def __init__(self, config: GatewayConfig) -> None:
+        self.current = config
 
 
 @dataclass(frozen=True)
@@ -100,7 +88,7 @@ class DeviceEditor:
 
     def __init__(
         self,
-        holder: ConfigHolder,
+        running: RunningConfig,
         group: asyncio.TaskGroup,
         fleet: DeviceFleet,
         server: OpcuaServer,
@@ -109,21 +97,21 @@ class DeviceEditor:
         config_file: Path | None,
     ) -> None:
         self.config_file = config_file
-        self._holder = holder
+        self._config = running
         self._group = group
         self._fleet = fleet
         self._server = server
         self._hub = hub
         self._document = document  # what the file holds
         self._running = document  # what runs: differs from the file until a restart
-        self._saved = holder.config  # what the file holds, validated
+        self._saved = running.current  # what the file holds, validated
         self._file = str(config_file) if config_file is not None else EMBEDDED
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(
         cls,
-        holder: ConfigHolder,
+        running: RunningConfig,
         group: asyncio.TaskGroup,
         fleet: DeviceFleet,
         server: OpcuaServer,
@@ -139,8 +127,8 @@ class DeviceEditor:
                 logger.warning("%s: cannot read it again for editing (%s); edits will "
                                "rewrite it from the running configuration", config_file, exc)
         if document is None:
-            document = ConfigDocument.from_config(holder.config)
-        return cls(holder, group, fleet, server, hub, document, config_file)
+            document = ConfigDocument.from_config(running.current)
+        return cls(running, group, fleet, server, hub, document, config_file)
 
     def devices(self) -> list[dict[str, Any]]:
         """The `[[devices]]` tables as the file writes them (no defaults filled in)."""
@@ -166,7 +154,7 @@ class DeviceEditor:
                 candidate = await asyncio.to_thread(self._document.with_devices, devices)
             except ValueError as exc:
                 return self._refused([Problem(self._file, DEVICES, f"not TOML values: {exc}")])
-            running = self._holder.config
+            running = self._config.current
             plan = await asyncio.to_thread(self._plan, candidate, running, None)
             return await self._carry_out(plan)
 
@@ -186,7 +174,7 @@ class DeviceEditor:
                 candidate = await asyncio.to_thread(ConfigDocument.from_text, text)
             except ValueError as exc:  # tomllib accepted it; tomlkit should too
                 return self._refused([Problem(self._file, "", f"cannot edit this TOML: {exc}")])
-            running = self._holder.config
+            running = self._config.current
             plan = await asyncio.to_thread(self._plan, candidate, running, checked)
             if isinstance(plan, _Plan) and not confirmed:
                 dangers = _dangers(self._saved, plan)
@@ -248,8 +236,8 @@ class DeviceEditor:
         self._saved = plan.config
         if plan.live is not None:
             config, document = plan.live
-            await self._apply_live(self._holder.config.devices, config.devices)
-            self._holder.config = config
+            await self._apply_live(self._config.current.devices, config.devices)
+            self._config.current = config
             self._running = document
         changes = plan.diff.lines()
         for line in changes:

@@ -11,15 +11,13 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drivers.base import ByteOrder, DataType, DriverError, Table
 from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
-from gateway.config.problem import Problem
 from gateway.page.device_editor import DangerousImport, StaleRevision
-from gateway.page.device_editor import EditOutcome as GatewayEditOutcome
 from gateway.page.metrics import (
     alarm_metrics,
     device_metrics,
@@ -31,14 +29,15 @@ from gateway.page.metrics import (
     render,
     storage_metrics,
 )
-from gateway.page.model_manager import ModelInfo, ModelManager, ModelRequestError
-from gateway.page.views import alarms, health, overview, tag_values
+from gateway.page.model_manager import ModelInfo, ModelRequestError
+from gateway.page.running import Running
+from gateway.page.views import alarms, health, overview, tag_values, units
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
+from gateway.store.history import History
 from web.facade import (
     AuditEntry,
     EditOutcome,
-    FieldProblem,
     HistorySeries,
     Json,
     NeedsConfirmation,
@@ -48,9 +47,6 @@ from web.facade import (
     TagChoices,
 )
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
-
 # The helper's read waits its turn in the device's poll loop, which may be backing off.
 REGISTER_READ_TIMEOUT_S = 10.0
 
@@ -58,36 +54,34 @@ REGISTER_READ_TIMEOUT_S = 10.0
 class GatewayWebFacade:
     """Answers from the state the running gateway holds; never blocks."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    def __init__(self, running: Running) -> None:
+        self._running = running
 
     # -- monitoring ------------------------------------------------------------------------
 
     def health(self) -> Json:
-        return health(self._gateway)
+        return health(self._running)
 
     def metrics(self) -> str:
-        gateway = self._gateway
-        metrics = device_metrics(poller.status() for poller in gateway.fleet.pollers.values())
-        sinks = [gateway.sinks] + ([] if gateway.alarms is None else [gateway.alarms.sink_health])
-        metrics += failure_metrics(gateway.supervisor.failures, sinks)
-        if gateway.alarms is not None:
-            metrics += alarm_metrics(gateway.alarms)
-        if gateway.bridge is not None:
-            metrics += mqtt_metrics(gateway.bridge.stats)
-        if gateway.scoring is not None:
-            metrics += inference_metrics(gateway.scoring.inference)
-        metrics += model_metrics(gateway.model_slots())
-        if gateway.history is not None:
-            metrics += history_metrics(gateway.history.stats)
-        metrics += storage_metrics(gateway.storage)
+        running = self._running
+        metrics = device_metrics(poller.status() for poller in running.fleet.pollers.values())
+        metrics += failure_metrics(running.supervisor.failures,
+                                   [running.fanout.failures, running.hub.sink_health])
+        metrics += alarm_metrics(running.hub)
+        if running.bridge is not None:
+            metrics += mqtt_metrics(running.bridge.stats)
+        metrics += inference_metrics(running.scoring.inference)
+        metrics += model_metrics(running.assets.slots)
+        if running.history is not None and (history := running.history.current) is not None:
+            metrics += history_metrics(history.stats)
+        metrics += storage_metrics(running.storage)
         return render(metrics)
 
     def overview(self) -> Json:
-        return overview(self._gateway, self._gateway.clock.now())
+        return overview(self._running, self._running.clock.now())
 
     def tag_values(self, device: str) -> list[Json]:
-        values = tag_values(self._gateway, device)
+        values = tag_values(self._running, device)
         if values is None:
             raise NotFound(f"no device {device!r}")
         return list(values)
@@ -95,26 +89,26 @@ class GatewayWebFacade:
     # -- devices and tags ------------------------------------------------------------------
 
     def devices(self) -> list[dict[str, Any]]:
-        return self._gateway.devices_editor.devices()
+        return self._running.editor.devices()
 
     def tag_choices(self) -> TagChoices:
         return TagChoices(tables=list(Table), types=list(DataType), orders=list(ByteOrder))
 
     def config_file(self) -> str | None:
-        path = self._gateway.devices_editor.config_file
+        path = self._running.editor.config_file
         return None if path is None else str(path)
 
     def export_config(self) -> str:
-        return self._gateway.devices_editor.export_text()
+        return self._running.editor.export_text()
 
     def config_revision(self) -> str:
-        return self._gateway.devices_editor.revision
+        return self._running.editor.revision
 
     async def apply_devices(
         self, devices: list[dict[str, Any]], user: str, if_match: Collection[str] | None
     ) -> EditOutcome:
         try:
-            outcome = await self._gateway.devices_editor.apply_devices(devices, if_match)
+            outcome = await self._running.editor.apply_devices(devices, if_match)
         except StaleRevision as exc:
             raise Stale(exc.current) from None
         return await self._recorded(outcome, user, "devices changed")
@@ -122,7 +116,7 @@ class GatewayWebFacade:
     async def import_config(
         self, text: str, user: str, if_match: Collection[str] | None, *, confirmed: bool = False
     ) -> EditOutcome:
-        editor = self._gateway.devices_editor
+        editor = self._running.editor
         try:
             outcome = await editor.import_text(text, if_match, confirmed=confirmed)
         except StaleRevision as exc:
@@ -131,21 +125,13 @@ class GatewayWebFacade:
             raise NeedsConfirmation(exc.dangers) from None
         return await self._recorded(outcome, user, "configuration imported")
 
-    async def _recorded(
-        self, outcome: GatewayEditOutcome, user: str, action: str
-    ) -> EditOutcome:
+    async def _recorded(self, outcome: EditOutcome, user: str, action: str) -> EditOutcome:
         if outcome.applied and outcome.changes:
             detail = "; ".join(outcome.changes)
             if outcome.restart_needed:
                 detail += f" (at next start: {', '.join(outcome.restart_needed)})"
             await self.record(user, action, detail)
-        return EditOutcome(
-            problems=[_field_problem(problem) for problem in outcome.problems],
-            changes=list(outcome.changes),
-            saved=outcome.saved,
-            restart_needed=list(outcome.restart_needed),
-            revision=outcome.revision,
-        )
+        return outcome
 
     async def audit(self, limit: int) -> list[AuditEntry]:
         records = await self._audit_log().recent(limit)
@@ -165,7 +151,7 @@ class GatewayWebFacade:
             raise Refused("the byte-order helper reads registers: choose holding or input")
         try:
             async with asyncio.timeout(REGISTER_READ_TIMEOUT_S):
-                words = await self._gateway.fleet.read_registers(device, kind, address, count)
+                words = await self._running.fleet.read_registers(device, kind, address, count)
         except UnknownDevice:
             raise NotFound(f"no device {device!r} is polled") from None
         except TimeoutError:
@@ -180,17 +166,19 @@ class GatewayWebFacade:
     # -- trends ----------------------------------------------------------------------------
 
     def history_keys(self) -> list[str]:
-        history = self._gateway.history
+        history = self._history()
         return [] if history is None else history.keys()
 
     async def history(
         self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
     ) -> list[HistorySeries]:
-        history = self._gateway.history
-        if history is None:
+        if self._running.history is None:
             raise Refused("history is turned off in the configuration ([history] enabled)")
+        history = self._history()
+        if history is None:
+            raise Refused("the history file cannot be opened now: see the gateway's problems")
         buckets = await history.query(keys, start, end, max_points)
-        units = self._gateway.units()
+        unit_of = units(self._running)
         return [
             HistorySeries(
                 key=key,
@@ -198,7 +186,7 @@ class GatewayWebFacade:
                 mean=[b.mean for b in found],
                 low=[b.min for b in found],
                 high=[b.max for b in found],
-                unit=units.get(key, ""),
+                unit=unit_of.get(key, ""),
             )
             for key, found in buckets.items()
         ]
@@ -206,14 +194,12 @@ class GatewayWebFacade:
     # -- models ----------------------------------------------------------------------------
 
     def models(self) -> list[Json]:
-        manager = self._gateway.models
-        return [] if manager is None else [
-            _model_json(asset.asset, info) for asset in manager.assets() for info in asset.models
-        ]
+        return [_model_json(asset.asset, info)
+                for asset in self._running.models.assets() for info in asset.models]
 
     async def upload_model(self, asset: str, kind: str, data: bytes, user: str) -> str:
         try:
-            outcome = await self._manager().upload(asset, kind, data, user)
+            outcome = await self._running.models.upload(asset, kind, data, user)
         except ModelRequestError as exc:
             raise NotFound(str(exc)) from None
         if outcome.reason is not None or outcome.version is None:
@@ -224,7 +210,7 @@ class GatewayWebFacade:
 
     async def activate_model(self, asset: str, kind: str, version: str, user: str) -> str:
         try:
-            status = await self._manager().activate(asset, kind, version, user)
+            status = await self._running.models.activate(asset, kind, version, user)
         except ModelRequestError as exc:
             raise Refused(str(exc)) from None
         await self.record(user, "model activated", f"{asset} {kind}: {version}: {status}")
@@ -232,7 +218,7 @@ class GatewayWebFacade:
 
     async def roll_back_model(self, asset: str, kind: str, user: str) -> str:
         try:
-            status = await self._manager().roll_back(asset, kind, user)
+            status = await self._running.models.roll_back(asset, kind, user)
         except ModelRequestError as exc:
             raise Refused(str(exc)) from None
         await self.record(user, "model rolled back", f"{asset} {kind}: {status}")
@@ -241,7 +227,7 @@ class GatewayWebFacade:
     # -- alarms ----------------------------------------------------------------------------
 
     def alarms(self) -> Json:
-        return alarms(self._gateway, self._gateway.recent_alarm_events.newest())
+        return alarms(self._running, self._running.recent_alarm_events.newest())
 
     async def acknowledge_alarm(self, name: str, event_id: str, user: str, comment: str) -> None:
         try:
@@ -252,7 +238,7 @@ class GatewayWebFacade:
         await self.record(user, "alarm acknowledged", f"{name}: {comment}".rstrip(": "))
 
     async def shelve_alarm(self, name: str, hours: float, user: str, comment: str) -> None:
-        until = self._gateway.clock.now() + timedelta(hours=hours)
+        until = self._running.clock.now() + timedelta(hours=hours)
         self._alarm_action(lambda hub: hub.shelve(name, until, user, comment), name)
         await self.record(user, "alarm shelved", f"{name} for {hours:g} h: {comment}".rstrip(": "))
 
@@ -260,29 +246,23 @@ class GatewayWebFacade:
         self._alarm_action(lambda hub: hub.unshelve(name, user), name)
         await self.record(user, "alarm unshelved", name)
 
-    def _manager(self) -> ModelManager:
-        manager = self._gateway.models
-        if manager is None:
-            raise Refused("the gateway is starting: its models are not loaded yet")
-        return manager
+    def _history(self) -> History | None:
+        """The history, None when it is turned off or cannot be opened now (issue #17)."""
+        return None if self._running.history is None else self._running.history.current
 
     def _audit_log(self) -> AuditLog:
-        audit_log = self._gateway.audit_log
+        audit_log = self._running.audit_log
         if audit_log is None:
-            raise Refused("the gateway is starting: its audit log is not open yet")
+            raise Refused("the web page's audit log is not open")
         return audit_log
 
     def _alarm_action(self, action: Callable[[AlarmHub], object], name: str) -> None:
         try:
-            action(self._gateway.alarm_hub)
+            action(self._running.hub)
         except KeyError:
             raise NotFound(f"no alarm {name!r}") from None
         except AlarmError as exc:
             raise Refused(f"{name}: {exc}") from None
-
-
-def _field_problem(problem: Problem) -> FieldProblem:
-    return FieldProblem(problem.path, problem.message, str(problem.severity))
 
 
 def _model_json(asset: str, info: ModelInfo) -> dict[str, Any]:

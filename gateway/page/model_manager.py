@@ -23,16 +23,16 @@ from pathlib import Path
 
 from analytics.inference import ModelError, read_model_file
 from analytics.manifest import Manifest
+from analytics.model_file import write_atomically
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
-from gateway.core.files import SHARED, write_atomically
 from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive
+from web.facade import MAX_MODEL_BYTES
 
 logger = logging.getLogger(__name__)
 
-MAX_MODEL_BYTES = 64 * 1024 * 1024
 # How long activate waits for hot reload to take or refuse the file: loading a model of
 # tens of MB and its smoke test take seconds on a small edge box (the check's own time
 # limit, [analytics] check_timeout, is 10 s by default).
@@ -233,7 +233,7 @@ class ModelManager:
     async def _put_in_place(self, slot: ModelSlot, version: str) -> None:
         file = _file_of(slot)
         data = await asyncio.to_thread(self._archive.read, file, version)
-        await asyncio.to_thread(write_atomically, slot.path, data, mode=SHARED)
+        await asyncio.to_thread(write_atomically, slot.path, data)
 
     async def _taken(self, slot: ModelSlot) -> str:
         """The slot's status once hot reload has seen the file just written."""

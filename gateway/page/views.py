@@ -6,16 +6,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.alarms.events import AlarmEvent
 from gateway.alarms.state import Alarm
 from gateway.core.quality import Quality
 from gateway.core.sample import Value
 from gateway.core.status import DeviceStatus
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+from gateway.page.running import Running
+from gateway.runtime.model_slot import ModelSlot
 
 QUALITY_LABELS = {
     Quality.GOOD: "Good",
@@ -27,46 +26,61 @@ QUALITY_LABELS = {
 }
 
 
-def health(gateway: Gateway) -> dict[str, Any]:
+def health(running: Running) -> dict[str, Any]:
     """Serving or starting, and how many devices are connected (/healthz shows the first),
     and what cannot be written under data_dir (issue #17: the gateway serves on)."""
-    statuses = [poller.status() for poller in gateway.fleet.pollers.values()]
-    held = gateway.bridge.stats.held if gateway.bridge is not None else 0
+    statuses = [poller.status() for poller in running.fleet.pollers.values()]
+    held = running.bridge.stats.held if running.bridge is not None else 0
     return {
-        "status": "ok" if gateway.started.is_set() else "starting",
+        "status": "ok" if running.started.is_set() else "starting",
         "devices": len(statuses),
         "devices_connected": sum(status.connected for status in statuses),
         # And the parts that fail, contained (issue #17); /healthz stays "ok": the gateway
         # serves, and a restart would only stop the parts that work.
-        "problems": gateway.storage.describe(held) + gateway.failing() + _models_missing(gateway),
+        "problems": running.storage.describe(held) + running.failing()
+        + _models_missing(running.assets.slots),
     }
 
 
-def _models_missing(gateway: Gateway) -> list[str]:
+def _models_missing(slots: Iterable[ModelSlot]) -> list[str]:
     """The model slots whose file was refused at start and that have no model since."""
     return [f"asset {slot.asset.name}: no {slot.kind} model: {slot.status}"
-            for slot in gateway.model_slots() if slot.model is None]
+            for slot in slots if slot.model is None]
 
 
-def overview(gateway: Gateway, now: datetime) -> dict[str, Any]:
-    hub = gateway.alarms
-    active = [name for name, alarm in hub.alarms.items() if alarm.active] if hub else []
-    bridge = gateway.bridge
-    rul_units = {slot.asset.name: slot.model.manifest.output_unit or ""
-                 for slot in gateway.model_slots()
-                 if slot.kind == "rul" and slot.model is not None}
+def units(running: Running) -> dict[str, str]:
+    """The engineering unit of each tag and asset output that has one, by key."""
+    found = {f"{device.name}.{tag.name}": tag.unit
+             for device in running.config.current.devices for tag in device.tags if tag.unit}
+    found.update((f"{asset}.RemainingUsefulLife", unit) for asset, unit in _rul_units(running)
+                 if unit)
+    return found
+
+
+def _rul_units(running: Running) -> list[tuple[str, str]]:
+    """Each asset running a RUL model, with its output unit ("" when it has none)."""
+    return [(slot.asset.name, slot.model.manifest.output_unit or "")
+            for slot in running.assets.slots if slot.kind == "rul" and slot.model is not None]
+
+
+def overview(running: Running, now: datetime) -> dict[str, Any]:
+    hub = running.hub
+    active = [name for name, alarm in hub.alarms.items() if alarm.active]
+    bridge = running.bridge
+    rul_units = dict(_rul_units(running))
+    config = running.config.current
     return {
         "time": now.isoformat(),
         "gateway": {
-            **health(gateway),
-            "name": gateway.config.gateway.name,
+            **health(running),
+            "name": config.gateway.name,
             "active_alarms": len(active),
             "mqtt": None if bridge is None
             else "connected" if bridge.stats.connected else "disconnected (alarms are kept)",
         },
-        "devices": [_device(poller.status()) for poller in gateway.fleet.pollers.values()],
-        "assets": [_asset(gateway, asset.name, rul_units.get(asset.name, ""))
-                   for asset in gateway.config.assets],
+        "devices": [_device(poller.status()) for poller in running.fleet.pollers.values()],
+        "assets": [_asset(running, asset.name, rul_units.get(asset.name, ""))
+                   for asset in config.assets],
     }
 
 
@@ -84,8 +98,8 @@ def _device(status: DeviceStatus) -> dict[str, Any]:
     }
 
 
-def _asset(gateway: Gateway, name: str, rul_unit: str) -> dict[str, Any]:
-    scores = gateway.latest_scores.get(name, {})
+def _asset(running: Running, name: str, rul_unit: str) -> dict[str, Any]:
+    scores = running.scores.of(name)
     anomaly, rul = scores.get("anomaly"), scores.get("rul")
     return {
         "name": name,
@@ -93,19 +107,19 @@ def _asset(gateway: Gateway, name: str, rul_unit: str) -> dict[str, Any]:
         "anomaly": anomaly.anomaly if anomaly else None,
         "rul": _number(rul.value) if rul else None,
         "rul_unit": rul_unit,
-        "active_alarms": gateway.alarms.standing(name) if gateway.alarms else [],
+        "active_alarms": running.hub.standing(name),
     }
 
 
-def tag_values(gateway: Gateway, device: str) -> list[dict[str, Any]] | None:
+def tag_values(running: Running, device: str) -> list[dict[str, Any]] | None:
     """Each tag of `device` with its latest value; None for a device not configured."""
-    config = next((d for d in gateway.config.devices if d.name == device), None)
+    config = next((d for d in running.config.current.devices if d.name == device), None)
     if config is None:
         return None
     values = []
     for tag in config.tags:
         key = f"{device}.{tag.name}"
-        sample = gateway.cache.latest(key)
+        sample = running.cache.latest(key)
         quality = Quality.WAITING if sample is None else sample.quality
         values.append({
             "key": key,
@@ -117,10 +131,9 @@ def tag_values(gateway: Gateway, device: str) -> list[dict[str, Any]] | None:
     return values
 
 
-def alarms(gateway: Gateway, recent: Iterable[AlarmEvent]) -> dict[str, Any]:
-    hub = gateway.alarms
-    listed = [] if hub is None else [_alarm(alarm, hub.sources[name].key)
-                                     for name, alarm in sorted(hub.alarms.items())]
+def alarms(running: Running, recent: Iterable[AlarmEvent]) -> dict[str, Any]:
+    hub = running.hub
+    listed = [_alarm(alarm, hub.sources[name].key) for name, alarm in sorted(hub.alarms.items())]
     return {"alarms": listed, "recent": [_event(event) for event in recent]}
 
 

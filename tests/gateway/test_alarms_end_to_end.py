@@ -100,7 +100,7 @@ async def test_a_transition_reaches_scada_and_mes_and_either_acknowledges_it(
 ) -> None:
     mes = await subscribers(mosquitto, f"uvelka/{GATEWAY}/alarms/+")
     async with running(config_for(device, mosquitto, tmp_path)) as (gateway, client):
-        ns = gateway.server.namespace_index
+        ns = gateway.running.server.namespace_index
         scada = await EventWatch.on(client, ua.ObjectIds.Server)
 
         device.set(Table.HOLDING, 0, words(12.5))
@@ -168,8 +168,8 @@ async def test_a_value_that_chatters_inside_the_delay_raises_nothing(
     mes = await subscribers(mosquitto, f"uvelka/{GATEWAY}/alarms/+")
     async with running(config) as (gateway, client):
         scada = await EventWatch.on(client, ua.ObjectIds.Server)
-        hub = gateway.alarm_hub
-        poller = gateway.fleet.pollers["pump1"]
+        hub = gateway.running.hub
+        poller = gateway.running.fleet.pollers["pump1"]
         # Over the limit and back, each time for less than the on-delay, several times.
         for value in (12.0, 5.0) * 4:
             device.set(Table.HOLDING, 0, words(value))

@@ -87,7 +87,7 @@ async def test_hot_reload_swaps_good_files_and_rejects_bad_ones(
         await wait_value(node("pump1.ModelStatus"),
                          lambda dv: "vibration" in str(dv.Value.Value), "a mapping rejection")
         assert await node("pump1.ModelVersion").read_value() == second
-        assert gateway.watcher is not None
+        assert gateway.running.watcher is not None
 
 
 async def test_sighup_reloads_at_once(

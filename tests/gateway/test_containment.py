@@ -56,7 +56,7 @@ async def test_device_urls_that_cannot_be_resolved_leave_the_other_devices_polli
         await wait_value(node("good.a"), has_status(GOOD), "good.a Good")
         server.set(Table.HOLDING, 0, [8])
         await wait_value(node("good.a"), lambda dv: dv.Value.Value == 8, "good.a polled on")
-        metrics = GatewayWebFacade(gateway).metrics()
+        metrics = GatewayWebFacade(gateway.running).metrics()
         assert 'uvelka_device_errors_total{device="good"} 0' in metrics
         for bad in ("bad0", "bad1"):
             assert f'uvelka_device_errors_total{{device="{bad}"}} 0' not in metrics
@@ -76,7 +76,7 @@ def logged_once(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def failing_lines(gateway: Gateway) -> list[str]:
-    return [line for line in health(gateway)["problems"] if "failing" in line]
+    return [line for line in health(gateway.running)["problems"] if "failing" in line]
 
 
 async def test_a_failing_sink_stops_neither_polling_nor_the_other_sinks(
@@ -89,14 +89,15 @@ async def test_a_failing_sink_stops_neither_polling_nor_the_other_sinks(
     async with running(config_for(server.url)) as (gateway, client):
         node = node_of(gateway, client)("good.a")
         await wait_value(node, lambda dv: dv.Value.Value == 1, "the first value")
-        monkeypatch.setattr(gateway.cache, "update", broken)  # the first sink of the fan-out
+        # The first sink of the fan-out.
+        monkeypatch.setattr(gateway.running.cache, "update", broken)
         for value in (2, 3):
             server.set(Table.HOLDING, 0, [value])
             await wait_value(node, lambda dv, v=value: dv.Value.Value == v, f"value {value}")
-        assert gateway.cache.latest("good.a").value == 1  # type: ignore[union-attr]
+        assert gateway.running.cache.latest("good.a").value == 1  # type: ignore[union-attr]
         assert "sink cache failed: RuntimeError: a bug in this part" in logged_once(caplog)
-        metrics = GatewayWebFacade(gateway).metrics()
-        count = gateway.sinks.parts["cache"].failures
+        metrics = GatewayWebFacade(gateway.running).metrics()
+        count = gateway.running.fanout.failures.parts["cache"].failures
         assert count >= 2
         assert f'uvelka_sink_failures_total{{sink="cache"}} {count}' in metrics
         assert failing_lines(gateway) == ["sink cache failing: RuntimeError: a bug in this part"]
@@ -105,7 +106,7 @@ async def test_a_failing_sink_stops_neither_polling_nor_the_other_sinks(
         server.set(Table.HOLDING, 0, [4])
         await wait_value(node, lambda dv: dv.Value.Value == 4, "value 4")
         await wait_until(lambda: not failing_lines(gateway), WAIT_S, "the sink working again")
-        assert gateway.cache.latest("good.a").value == 4  # type: ignore[union-attr]
+        assert gateway.running.cache.latest("good.a").value == 4  # type: ignore[union-attr]
 
 
 async def test_a_crashing_background_task_is_restarted_and_the_rest_keeps_running(
@@ -117,7 +118,7 @@ async def test_a_crashing_background_task_is_restarted_and_the_rest_keeps_runnin
     server.set(Table.HOLDING, 0, [1])
     async with running(config_for(server.url)) as (gateway, client):
         node = node_of(gateway, client)("good.a")
-        watcher = gateway.watcher
+        watcher = gateway.running.watcher
         assert watcher is not None
         monkeypatch.setattr(watcher, "check", broken_async)
         for crashes in (1, 2):
@@ -128,12 +129,12 @@ async def test_a_crashing_background_task_is_restarted_and_the_rest_keeps_runnin
             server.set(Table.HOLDING, 0, [1 + crashes])
             await wait_value(node, lambda dv, v=1 + crashes: dv.Value.Value == v, "polled on")
         assert "task model-watch failed: RuntimeError" in logged_once(caplog)
-        metrics = GatewayWebFacade(gateway).metrics()
+        metrics = GatewayWebFacade(gateway.running).metrics()
         assert 'uvelka_task_failures_total{task="model-watch"} 2' in metrics
         assert failing_lines(gateway) == [
             "task model-watch failing: RuntimeError: a bug in this part"
         ]
-        health_status = health(gateway)["status"]
+        health_status = health(gateway.running)["status"]
         assert health_status == "ok"  # the gateway serves: no reason to restart it
 
         monkeypatch.undo()
@@ -148,5 +149,5 @@ async def broken_async(*args: object) -> None:
 
 
 def crash_count(gateway: Gateway) -> int:
-    health = gateway.supervisor.failures.parts.get("model-watch")
+    health = gateway.running.supervisor.failures.parts.get("model-watch")
     return 0 if health is None else health.failures

@@ -57,8 +57,8 @@ async def next_alarm(mes: Subscriber) -> dict[str, Any]:
 
 
 async def metrics(gateway: Gateway) -> list[str]:
-    await wait_until(lambda: gateway.web_port is not None, WAIT_S, "the web page")
-    url = f"http://127.0.0.1:{gateway.web_port}/metrics"
+    await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
+    url = f"http://127.0.0.1:{gateway.running.web.port}/metrics"
     async with aiohttp.ClientSession() as client, client.get(url) as response:
         assert response.status == 200
         return (await response.text()).splitlines()
@@ -101,15 +101,15 @@ async def test_alarms_wait_in_memory_while_the_disk_is_full_and_reach_mes_after(
         await set_pressure(device, gateway, client, 5.0)  # cleared
         await set_pressure(device, gateway, client, 13.0)  # activated
         await set_pressure(device, gateway, client, 4.0)  # cleared
-        bridge = gateway.bridge
+        bridge = gateway.running.bridge
         assert bridge is not None
         await wait_until(lambda: bridge.stats.held == 3, WAIT_S, "3 alarms held in memory")
         # Every writer meets the full disk (history, asset states, alarm states, the
         # outbox's deletions) and the gateway still polls and serves: the process died
         # ~18 s into a full disk before issue #17.
-        polls = gateway.fleet.pollers["pump1"].poll_count
+        polls = gateway.running.fleet.pollers["pump1"].poll_count
         await wait_until(
-            lambda: gateway.fleet.pollers["pump1"].poll_count > polls + 40,
+            lambda: gateway.running.fleet.pollers["pump1"].poll_count > polls + 40,
             WAIT_S, "40 more polls on the full disk")
         await set_pressure(device, gateway, client, 4.5)
         lines = await metrics(gateway)
@@ -119,7 +119,7 @@ async def test_alarms_wait_in_memory_while_the_disk_is_full_and_reach_mes_after(
                       if line.startswith('uvelka_storage_errors_total{store="outbox"}'))
         assert int(errors.split()[-1]) >= 1
         assert "uvelka_outbox_held_alarms 3" in lines
-        [line] = health(gateway)["problems"]
+        [line] = health(gateway.running)["problems"]
         assert line.startswith(
             f"disk full under {small_disk.path / 'data'}: outbox holding 3 alarms in memory; "
             "not saved: alarm states"), line
@@ -129,7 +129,7 @@ async def test_alarms_wait_in_memory_while_the_disk_is_full_and_reach_mes_after(
         held = [await next_alarm(mes) for _ in range(3)]
         assert [event["kind"] for event in held] == ["cleared", "activated", "cleared"]
         assert [event["seq"] for event in held] == [before["seq"] + n for n in (1, 2, 3)]
-        await wait_until(lambda: not health(gateway)["problems"], WAIT_S,
+        await wait_until(lambda: not health(gateway.running)["problems"], WAIT_S,
                          "the health without problems once space returned")
         await set_pressure(device, gateway, client, 14.0)
         after = await next_alarm(mes)
@@ -157,9 +157,10 @@ async def test_a_start_with_the_disk_full_comes_up(
     small_disk.fill()
     async with running(config) as (gateway, client):
         await set_pressure(device, gateway, client, 12.5)  # polling and OPC UA serve
-        await wait_until(lambda: gateway.bridge is not None and gateway.bridge.stats.held == 1,
-                         WAIT_S, "the alarm held in memory")
-        problems = health(gateway)["problems"]
+        bridge = gateway.running.bridge
+        await wait_until(lambda: bridge is not None and bridge.stats.held == 1, WAIT_S,
+                         "the alarm held in memory")
+        problems = health(gateway.running)["problems"]
         assert any(line.startswith(f"disk full under {small_disk.path / 'data'}")
                    for line in problems), problems
         small_disk.free()

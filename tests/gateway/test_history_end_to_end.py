@@ -56,7 +56,7 @@ async def test_samples_and_scores_are_recorded_and_metrics_show_inference_time(
     start = datetime.now(UTC) - timedelta(seconds=1)
     async with running(config) as (gateway, client):
         node = node_of(gateway, client)
-        history = gateway.history
+        history = gateway.running.history.current
         assert history is not None
         score = await wait_value(node("pump1.AnomalyScore"), good, "a score")
         serve_values(server, flow=CENTRE["flow"] * 1.5)
@@ -66,7 +66,7 @@ async def test_samples_and_scores_are_recorded_and_metrics_show_inference_time(
 
         end = datetime.now(UTC) + timedelta(seconds=1)
         result = await history.query(["pump1.flow", "pump1.pressure", *SCORE_KEYS], start, end)
-        metrics = GatewayWebFacade(gateway).metrics()
+        metrics = GatewayWebFacade(gateway.running).metrics()
 
     flows = [bucket.mean for bucket in result["pump1.flow"]]
     assert flows[0] == pytest.approx(CENTRE["flow"])
@@ -106,7 +106,7 @@ async def test_the_configured_retention_deletes_older_points(
     config = with_history(config_for(modbus_tcp_server, models_dir), data_dir, retention=300.0)
 
     async with running(config) as (gateway, _):
-        history = gateway.history
+        history = gateway.running.history.current
         assert history is not None
         await wait_until(lambda: history.stats.expired == 1, WAIT_S, "the old point to go")
         kept = await history.query(["pump1.flow"], old - timedelta(seconds=1),
@@ -124,6 +124,6 @@ async def test_a_disabled_history_keeps_nothing(
     config = with_history(config_for(modbus_tcp_server, models_dir), data_dir, enabled=False)
     async with running(config) as (gateway, client):
         await wait_value(node_of(gateway, client)("pump1.AnomalyScore"), good, "a score")
-        assert gateway.history is None
-        assert "uvelka_history" not in GatewayWebFacade(gateway).metrics()
+        assert gateway.running.history is None
+        assert "uvelka_history" not in GatewayWebFacade(gateway.running).metrics()
     assert not (data_dir / "history.sqlite").exists()

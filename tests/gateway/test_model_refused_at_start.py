@@ -49,7 +49,7 @@ async def drop_in(gateway: Gateway, models_dir: Path) -> None:
 
 async def activate(gateway: Gateway, models_dir: Path) -> None:
     """A good file uploaded for the refused slot and activated, as the page does."""
-    manager = gateway.models
+    manager = gateway.running.models
     assert manager is not None
     upload = await manager.upload("pump2", "anomaly", (models_dir / "pump.onnx").read_bytes(),
                                   "anna")
@@ -113,22 +113,22 @@ async def test_a_refused_model_fails_its_slot_and_the_rest_runs(
         for key in outputs:
             await wait_value(node(key), has_status(CONFIG_ERROR), f"{key} Bad")
         # The good asset scores on; the refused ones never show a value.
-        scored = gateway.scoring.batches if gateway.scoring is not None else 0
+        scored = gateway.running.scoring.batches if gateway.running.scoring is not None else 0
         await wait_value(node("pump1.AnomalyScore"),
-                         lambda _: gateway.scoring is not None
-                         and gateway.scoring.batches > scored + 3,
+                         lambda _: gateway.running.scoring is not None
+                         and gateway.running.scoring.batches > scored + 3,
                          "more scoring batches")
         for key in outputs:
             value = await node(key).read_data_value(raise_on_bad_status=False)
             assert value.StatusCode.value == CONFIG_ERROR, key
             assert value.Value.Value is None, key
 
-        problems = health(gateway)["problems"]
+        problems = health(gateway.running)["problems"]
         assert any(line.startswith("asset pump2: no anomaly model: rejected: ")
                    for line in problems), problems
         assert any(line.startswith("asset pump3: no rul model: rejected: ")
                    for line in problems), problems
-        metrics = GatewayWebFacade(gateway).metrics()
+        metrics = GatewayWebFacade(gateway.running).metrics()
         assert re.search(r'^uvelka_model_running\{asset="pump2",kind="anomaly"\} 0$',
                          metrics, re.MULTILINE), metrics
         assert re.search(r'^uvelka_model_running\{asset="pump1",kind="anomaly"\} 1$',
@@ -143,7 +143,8 @@ async def test_a_refused_model_fails_its_slot_and_the_rest_runs(
                          "the good file to be taken")
         await wait_value(node("pump2.AnomalyScore"), good, "the healed asset to score")
         assert (await node("pump2.Anomaly").read_value()) is False
-        assert not any(line.startswith("asset pump2:") for line in health(gateway)["problems"])
+        problems = health(gateway.running)["problems"]
+        assert not any(line.startswith("asset pump2:") for line in problems)
 
 
 async def test_uvelka_run_with_a_corrupt_model_serves(

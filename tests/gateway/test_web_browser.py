@@ -126,8 +126,8 @@ async def plant(
     config_file = tmp_path / "uvelka.toml"
     config_file.write_text(config_text(pump, tmp_path / "var", models_dir), encoding="utf-8")
     async with running(load_config(config_file), config_file) as (gateway, client):
-        await wait_until(lambda: gateway.web_port is not None, WAIT_S, "the web page")
-        yield Plant(gateway, client, config_file, f"http://127.0.0.1:{gateway.web_port}",
+        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
+        yield Plant(gateway, client, config_file, f"http://127.0.0.1:{gateway.running.web.port}",
                     pump, spare, upload)
 
 
@@ -146,7 +146,7 @@ def field(page: Page, path: str) -> Locator:
 async def test_a_device_and_tag_added_on_the_page_run_live_without_a_restart(
     plant: Plant, page: Page, browser_log: BrowserLog
 ) -> None:
-    pump_poller = plant.gateway.fleet.pollers["pump1"]
+    pump_poller = plant.gateway.running.fleet.pollers["pump1"]
     plant.spare.set(Table.HOLDING, 4, [321])
     await log_in(page, plant)
     await page.goto(plant.url("/devices"))
@@ -167,7 +167,7 @@ async def test_a_device_and_tag_added_on_the_page_run_live_without_a_restart(
     value = await wait_value(node_of(plant.gateway, plant.client)("press2.force"),
                              lambda dv: dv.Value.Value == 321, "press2.force over OPC UA")
     assert value.StatusCode.is_good()
-    assert plant.gateway.fleet.pollers["pump1"] is pump_poller
+    assert plant.gateway.running.fleet.pollers["pump1"] is pump_poller
     saved = load_config(plant.config_file)
     assert [d.name for d in saved.devices] == ["pump1", "press2"]
     assert saved.devices[1].tags[0].address == 4
@@ -198,7 +198,7 @@ async def test_a_bad_field_shows_the_validators_message_beside_it_and_changes_no
 async def test_a_model_uploaded_on_the_page_is_activated_and_rolled_back(
     plant: Plant, page: Page, browser_log: BrowserLog
 ) -> None:
-    slot = next(s for s in plant.gateway.model_slots() if s.kind == "anomaly")
+    slot = next(s for s in plant.gateway.running.assets.slots if s.kind == "anomaly")
     running = slot.model.version
     await log_in(page, plant)
     await page.goto(plant.url("/models"))
@@ -221,7 +221,7 @@ async def test_a_model_uploaded_on_the_page_is_activated_and_rolled_back(
 async def test_a_bad_model_file_is_refused_with_the_reason(
     plant: Plant, page: Page, browser_log: BrowserLog, tmp_path: Path
 ) -> None:
-    slot = next(s for s in plant.gateway.model_slots() if s.kind == "anomaly")
+    slot = next(s for s in plant.gateway.running.assets.slots if s.kind == "anomaly")
     running = slot.model.version
     broken = tmp_path / "broken.onnx"
     whole = plant.upload.read_bytes()
@@ -239,7 +239,7 @@ async def test_a_bad_model_file_is_refused_with_the_reason(
 async def test_an_operator_acknowledges_an_alarm_with_a_comment(
     plant: Plant, page: Page, browser_log: BrowserLog
 ) -> None:
-    hub = plant.gateway.alarm_hub
+    hub = plant.gateway.running.hub
     await add_user_on_page(page, plant, "olga", "operator", PASSWORD + "!")
     plant.pump.set(Table.HOLDING, 10, [95])
     await wait_until(lambda: hub.alarms["level_high"].active, WAIT_S, "the level alarm")
@@ -290,7 +290,7 @@ async def test_the_byte_order_helper_decodes_live_registers_every_way(
 async def test_trends_chart_the_history_of_a_tag_and_a_model_output(
     plant: Plant, page: Page, browser_log: BrowserLog
 ) -> None:
-    history = plant.gateway.history
+    history = plant.gateway.running.history.current
     assert history is not None
     await wait_until(lambda: {"pump1.flow", "pump1.AnomalyScore"} <= set(history.keys()),
                      WAIT_S, "history of pump1.flow and pump1.AnomalyScore")

@@ -95,8 +95,8 @@ async def session(
     config_file.write_text(CONFIG.format(data_dir=tmp_path / "var", endpoint=LOOPBACK_ENDPOINT,
                                          url=modbus_tcp_server.url), encoding="utf-8")
     async with running(load_config(config_file), config_file) as (gateway, _):
-        await wait_until(lambda: gateway.web_port is not None, WAIT_S, "the web page")
-        base = f"http://127.0.0.1:{gateway.web_port}"
+        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
+        base = f"http://127.0.0.1:{gateway.running.web.port}"
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
             async with client.get(f"{base}/login") as response:
                 form = {"name": "admin", "password": PASSWORD,
@@ -123,7 +123,7 @@ async def test_an_empty_import_is_refused_and_changes_nothing(
                                "and comments); nothing was changed"}
     assert text_of(session.config_file) == before
     assert session.gateway.config is running
-    assert "pump1" in session.gateway.fleet.pollers
+    assert "pump1" in session.gateway.running.fleet.pollers
 
 
 def without_web(text: str) -> str:
@@ -150,7 +150,7 @@ async def test_a_dangerous_import_waits_for_an_explicit_confirmation(
 ) -> None:
     before = text_of(session.config_file)
     running = session.gateway.config
-    poller = session.gateway.fleet.pollers["pump1"]
+    poller = session.gateway.running.fleet.pollers["pump1"]
     text = change(before)
 
     status, answer = await session.change("POST", "/api/config", {"text": text})
@@ -160,14 +160,14 @@ async def test_a_dangerous_import_waits_for_an_explicit_confirmation(
                       "confirm": [danger]}
     assert text_of(session.config_file) == before
     assert session.gateway.config is running
-    assert session.gateway.fleet.pollers["pump1"] is poller
+    assert session.gateway.running.fleet.pollers["pump1"] is poller
 
     status, answer = await session.change("POST", "/api/config", {"text": text, "confirm": True})
 
     assert status == 200, answer
     assert answer["applied"]
     assert text_of(session.config_file) == text
-    assert session.gateway.devices_editor.export_text() == text
+    assert session.gateway.running.editor.export_text() == text
 
 
 def with_tag(devices: list[dict[str, Any]], name: str, address: int) -> list[dict[str, Any]]:
@@ -208,7 +208,7 @@ async def test_of_twenty_concurrent_edits_against_one_revision_one_applies_and_n
     saved = load_config(session.config_file)
     assert saved == session.gateway.config
     assert [tag.name for tag in saved.device("pump1").tags] == ["speed", winner]
-    assert session.gateway.devices_editor.export_text() == text_of(session.config_file)
+    assert session.gateway.running.editor.export_text() == text_of(session.config_file)
 
     # Each refused engineer loads the devices again and redoes the change: none is lost.
     for index, name in enumerate(names):

@@ -37,9 +37,9 @@ async def test_health_and_metrics_come_from_the_running_gateway(
     monkeypatch.setenv("UVELKA_ADMIN_PASSWORD", PASSWORD)
     modbus_tcp_server.set(Table.HOLDING, 0, [12])
     async with running(config_for(modbus_tcp_server, tmp_path)) as (gateway, _):
-        await wait_until(lambda: gateway.web_port is not None, 10.0, "the web page")
-        assert gateway.first_admin_password is None  # it came from the environment
-        base = f"http://127.0.0.1:{gateway.web_port}"
+        await wait_until(lambda: gateway.running.web.port is not None, 10.0, "the web page")
+        assert gateway.running.web.first_admin_password is None  # it came from the environment
+        base = f"http://127.0.0.1:{gateway.running.web.port}"
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as client:
             async with client.get(f"{base}/healthz") as response:
@@ -53,8 +53,8 @@ async def test_health_and_metrics_come_from_the_running_gateway(
             async with client.post(f"{base}/login", data=form, allow_redirects=False) as response:
                 assert response.status == 303
 
-            poller = gateway.fleet.pollers["pump1"]
-            await wait_until(lambda: gateway.alarm_hub.alarms["pressure_high"].active, 10.0,
+            poller = gateway.running.fleet.pollers["pump1"]
+            await wait_until(lambda: gateway.running.hub.alarms["pressure_high"].active, 10.0,
                              "the alarm")
             async with client.get(f"{base}/metrics") as response:
                 assert response.status == 200

@@ -132,12 +132,12 @@ async def test_a_configuration_at_the_edges_starts_and_keeps_running(
             await node("live.tiny").write_value(ua.Variant(1e10, ua.VariantType.Double))
         assert refused.value.code == ua.StatusCodes.BadOutOfRange
         failing = ("idn", "fqdn", "label_63", "unit_255", "rtu_247")
-        pollers = gateway.fleet.pollers
+        pollers = gateway.running.fleet.pollers
         await wait_until(lambda: all(pollers[name].error_count >= 2 for name in failing),
                          15.0, "every unreachable device to fail twice")
         # Still serving: the failures stayed inside their own devices.
         assert (await node("live.wide").read_data_value()).StatusCode.is_good()
-        assert gateway.fleet.pollers["live"].connected
+        assert gateway.running.fleet.pollers["live"].connected
 
 
 # Inputs that passed the check on the code before issue #17 and then crashed the start or

@@ -132,9 +132,9 @@ async def test_a_device_added_live_reaches_clients_and_the_file(
     pump2 = {"name": "pump2", "url": second.url, "poll_interval": 0.1,
              "tags": [{"name": "flow", "table": "holding", "address": 7, "type": "uint16"}]}
     async with serving(config_file) as (gateway, client):
-        editor = gateway.devices_editor
+        editor = gateway.running.editor
         assert editor.config_file == config_file
-        pump1_poller = gateway.fleet.pollers["pump1"]
+        pump1_poller = gateway.running.fleet.pollers["pump1"]
 
         outcome = await editor.apply_devices([*editor.devices(), pump2])
 
@@ -146,7 +146,7 @@ async def test_a_device_added_live_reaches_clients_and_the_file(
         flow = await wait_value(node_of(gateway, client)("pump2.flow"), has_status(GOOD),
                                 "pump2.flow from the added device")
         assert flow.Value.Value == 4321
-        assert gateway.fleet.pollers["pump1"] is pump1_poller  # the others keep running
+        assert gateway.running.fleet.pollers["pump1"] is pump1_poller  # the others keep running
         saved = text_of(config_file)
         assert editor.export_text() == saved
         assert load_config(config_file) == gateway.config
@@ -165,8 +165,9 @@ async def test_a_client_watching_an_unchanged_tag_of_an_edited_device_keeps_its_
         await wait_value(speed, has_status(GOOD), "pump1.speed")
         _, watch = await subscribe(client, [speed, level])
         assert (await watch.next_change(speed)).Value.Value == 1500
-        pump1_poller, fan_poller = gateway.fleet.pollers["pump1"], gateway.fleet.pollers["fan"]
-        editor = gateway.devices_editor
+        pollers = gateway.running.fleet.pollers
+        pump1_poller, fan_poller = pollers["pump1"], pollers["fan"]
+        editor = gateway.running.editor
         pump1, fan = editor.devices()
         pump1 = with_tag(with_tag(pump1, "pressure", address=4), "temp", type="uint16")
         pump1["tags"] = [tag for tag in pump1["tags"] if tag["name"] != "level"]
@@ -190,8 +191,8 @@ async def test_a_client_watching_an_unchanged_tag_of_an_edited_device_keeps_its_
         temp = await wait_value(node("pump1.temp"), has_status(GOOD), "the rebuilt temp")
         assert temp.Value.VariantType == ua.VariantType.UInt16
         assert watch.status_changes == []
-        assert gateway.fleet.pollers["pump1"] is not pump1_poller  # its loop restarted
-        assert gateway.fleet.pollers["fan"] is fan_poller  # the other device's did not
+        assert gateway.running.fleet.pollers["pump1"] is not pump1_poller  # its loop restarted
+        assert gateway.running.fleet.pollers["fan"] is fan_poller  # the other device's did not
 
 
 async def test_a_bad_candidate_changes_nothing_and_says_what_check_config_says(
@@ -199,8 +200,8 @@ async def test_a_bad_candidate_changes_nothing_and_says_what_check_config_says(
 ) -> None:
     before = text_of(config_file)
     async with serving(config_file) as (gateway, _):
-        editor = gateway.devices_editor
-        running, poller = gateway.config, gateway.fleet.pollers["pump1"]
+        editor = gateway.running.editor
+        running, poller = gateway.config, gateway.running.fleet.pollers["pump1"]
         pump1, fan = editor.devices()
 
         outcome = await editor.apply_devices([with_tag(pump1, "pressure", type="flaot32"), fan])
@@ -229,7 +230,7 @@ async def test_a_bad_candidate_changes_nothing_and_says_what_check_config_says(
         assert text_of(config_file) == before
         assert not (config_file.parent / "gateway.toml.bak").exists()
         assert gateway.config is running
-        assert gateway.fleet.pollers["pump1"] is poller
+        assert gateway.running.fleet.pollers["pump1"] is poller
         assert editor.devices() == [pump1, fan]
 
 
@@ -245,20 +246,20 @@ async def test_an_import_with_another_opcua_section_is_saved_for_the_restart(
         running = gateway.config
 
         with pytest.raises(DangerousImport) as refused:
-            await gateway.devices_editor.import_text(text)
+            await gateway.running.editor.import_text(text)
         assert refused.value.dangers == [
             "it changes [opcua] namespace: OPC UA clients must use the new settings after "
             "the next start"]
-        assert gateway.devices_editor.export_text() == text_of(config_file)
+        assert gateway.running.editor.export_text() == text_of(config_file)
 
-        outcome = await gateway.devices_editor.import_text(text, confirmed=True)
+        outcome = await gateway.running.editor.import_text(text, confirmed=True)
 
         assert outcome.applied
         assert outcome.restart_needed == ["opcua"]
         assert outcome.saved
         assert outcome.changes == ["device pump1: tag speed changed (address 0 -> 5)"]
         assert text_of(config_file) == text
-        assert gateway.devices_editor.export_text() == text
+        assert gateway.running.editor.export_text() == text
         # The devices run as imported; the namespace changes at the next start.
         assert gateway.config.devices == load_config(config_file).devices
         assert gateway.config.opcua == running.opcua
@@ -279,7 +280,7 @@ async def test_imported_devices_the_running_alarms_need_wait_for_the_restart(
     async with serving(config_file) as (gateway, client):
         running = gateway.config
 
-        outcome = await gateway.devices_editor.import_text(text)
+        outcome = await gateway.running.editor.import_text(text)
 
         assert outcome.applied
         assert outcome.restart_needed == ["devices", "alarms"]
@@ -295,16 +296,16 @@ async def test_disabling_a_device_takes_its_nodes_and_alarm_conditions_along(
 ) -> None:
     async with serving(config_file) as (gateway, client):
         node = node_of(gateway, client)
-        ns = gateway.server.namespace_index
+        ns = gateway.running.server.namespace_index
         condition = client.get_node(condition_id("slow", ns))
         assert (await condition.read_browse_name()).Name == "slow"
-        editor = gateway.devices_editor
+        editor = gateway.running.editor
         pump1, fan = editor.devices()
 
         off = await editor.apply_devices([{**pump1, "enabled": False}, fan])
 
         assert off.changes == ["device pump1 changed (enabled true -> false)"]
-        assert "pump1" not in gateway.fleet.pollers
+        assert "pump1" not in gateway.running.fleet.pollers
         for gone in (node("pump1.speed"), condition):
             read = await gone.read_attribute(ua.AttributeIds.BrowseName,
                                              raise_on_bad_status=False)
@@ -321,7 +322,7 @@ async def test_disabling_a_device_takes_its_nodes_and_alarm_conditions_along(
 async def test_without_a_file_edits_apply_live_and_are_not_saved(config_file: Path) -> None:
     before = text_of(config_file)
     async with serving(config_file, saved=False) as (gateway, client):
-        editor = gateway.devices_editor
+        editor = gateway.running.editor
         assert editor.config_file is None
         pump1, fan = editor.devices()
 
@@ -339,7 +340,7 @@ async def test_without_a_file_edits_apply_live_and_are_not_saved(config_file: Pa
 
 async def test_concurrent_edits_apply_one_after_the_other(config_file: Path) -> None:
     async with serving(config_file) as (gateway, _):
-        editor = gateway.devices_editor
+        editor = gateway.running.editor
         pump1, fan = editor.devices()
 
         first, second = await asyncio.gather(

@@ -74,8 +74,8 @@ def running_version(dv: ua.DataValue) -> str:
 
 
 def manager_of(gateway: Gateway) -> ModelManager:
-    assert gateway.models is not None
-    return gateway.models
+    assert gateway.running.models is not None
+    return gateway.running.models
 
 
 def anomaly_model(manager: ModelManager, asset: str) -> ModelInfo:

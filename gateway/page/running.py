@@ -1,0 +1,63 @@
+"""The running gateway as one immutable bundle of its parts, built by `Gateway.serve` and
+handed to the web page's side."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from gateway.alarms.hub import AlarmHub
+from gateway.alarms.recent import RecentEvents
+from gateway.core.clock import Clock
+from gateway.core.storage import StorageHealth
+from gateway.mqtt.bridge import MqttBridge
+from gateway.opcua.server import OpcuaServer
+from gateway.page.device_editor import DeviceEditor, RunningConfig
+from gateway.page.model_manager import ModelManager
+from gateway.page.site import WebPage
+from gateway.runtime.assets import Assets
+from gateway.runtime.fanout import Fanout
+from gateway.runtime.fleet import DeviceFleet
+from gateway.runtime.history_keeper import HistoryKeeper
+from gateway.runtime.model_watch import ModelWatcher
+from gateway.runtime.score_cache import ScoreCache
+from gateway.runtime.scoring import ScoringEngine
+from gateway.runtime.supervisor import Supervisor
+from gateway.runtime.tag_cache import TagCache
+from gateway.store.audit import AuditLog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Running:
+    """The parts of a serving gateway. A part is None only when the configuration leaves
+    it out, never while waiting to be built."""
+
+    config: RunningConfig
+    clock: Clock
+    started: asyncio.Event  # set once OPC UA clients are accepted
+    storage: StorageHealth  # what cannot be written under data_dir (issue #17)
+    supervisor: Supervisor
+    cache: TagCache
+    scores: ScoreCache
+    fanout: Fanout
+    fleet: DeviceFleet
+    server: OpcuaServer
+    hub: AlarmHub
+    recent_alarm_events: RecentEvents
+    assets: Assets
+    scoring: ScoringEngine
+    watcher: ModelWatcher
+    models: ModelManager
+    editor: DeviceEditor
+    bridge: MqttBridge | None  # without [mqtt]
+    history: HistoryKeeper | None  # with [history] enabled = false
+    audit_log: AuditLog | None  # without [web]
+    web: WebPage | None  # without [web]
+
+    def failing(self) -> list[str]:
+        """One line per part failing now (issue #17), for the page."""
+        groups = [self.supervisor.failures, self.fanout.failures, self.hub.sink_health]
+        if self.bridge is not None:
+            groups.append(self.bridge.command_failures)
+        return [f"{group.kind} {part} failing: {error}"
+                for group in groups for part, error in group.failing().items()]

@@ -1,0 +1,84 @@
+"""What the poll loops and the scoring loop produce, handed to every part that takes it:
+the tag cache, the OPC UA server, the alarms and the history.
+
+Issue #17: each sink's failure is contained (gateway.core.failures): counted, logged once,
+shown as failing, and neither the poll loops nor the other sinks stop for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from gateway.alarms.hub import AlarmHub
+from gateway.core.failures import Failures
+from gateway.core.sample import Sample
+from gateway.core.score import Score
+from gateway.core.status import DeviceStatus
+from gateway.runtime.history_keeper import HistoryKeeper
+from gateway.runtime.model_slot import ModelSlot
+from gateway.runtime.score_cache import ScoreCache
+from gateway.runtime.tag_cache import TagCache
+
+logger = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """The OPC UA server as the fan-out feeds it (gateway.opcua.server.OpcuaServer)."""
+
+    def publish(self, samples: Sequence[Sample]) -> None: ...
+
+    def publish_scores(self, scores: Sequence[Score]) -> None: ...
+
+    def publish_status(self, status: DeviceStatus) -> None: ...
+
+    def publish_model(self, asset: str, kind: str, version: str | None, status: str) -> None: ...
+
+
+class Fanout:
+    """Samples, device statuses, scores and model changes to their sinks, in order; the
+    history only when it is configured."""
+
+    def __init__(
+        self,
+        cache: TagCache,
+        scores: ScoreCache,
+        server: Publisher,
+        hub: AlarmHub,
+        history: HistoryKeeper | None,
+    ) -> None:
+        self.failures = Failures("sink", logger)
+        self._cache = cache
+        self._scores = scores
+        self._server = server
+        self._hub = hub
+        self._history = history
+
+    # The sinks' methods are looked up at each call, not bound once: a part replaced while
+    # the gateway runs (as a test does to break one) is the one fed.
+    def samples(self, samples: Sequence[Sample]) -> None:
+        """The poll loops' samples, on their hot path."""
+        failures = self.failures
+        failures.call("cache", self._cache.update, samples)
+        failures.call("opcua", self._server.publish, samples)
+        failures.call("alarms", self._hub.observe_samples, samples)
+        if self._history is not None:
+            failures.call("history", self._history.record_samples, samples)
+
+    def scores(self, scores: Sequence[Score]) -> None:
+        """The assets' model outputs."""
+        self._scores.update(scores)
+        failures = self.failures
+        failures.call("opcua-scores", self._server.publish_scores, scores)
+        failures.call("alarms-scores", self._hub.observe_scores, scores)
+        if self._history is not None:
+            failures.call("history-scores", self._history.record_scores, scores)
+
+    def status(self, status: DeviceStatus) -> None:
+        """A device's link status."""
+        self.failures.call("opcua-status", self._server.publish_status, status)
+
+    def model(self, slot: ModelSlot) -> None:
+        """A model slot that took or refused a file."""
+        self._server.publish_model(slot.asset.name, slot.kind, slot.version, slot.status)
