@@ -23,9 +23,9 @@ from pathlib import Path
 
 from analytics.inference import ModelError, read_model_file
 from analytics.manifest import Manifest
-from analytics.model_file import write_atomically
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
+from gateway.core.files import SHARED, write_atomically
 from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive
@@ -233,7 +233,7 @@ class ModelManager:
     async def _put_in_place(self, slot: ModelSlot, version: str) -> None:
         file = _file_of(slot)
         data = await asyncio.to_thread(self._archive.read, file, version)
-        await asyncio.to_thread(write_atomically, slot.path, data)
+        await asyncio.to_thread(write_atomically, slot.path, data, mode=SHARED)
 
     async def _taken(self, slot: ModelSlot) -> str:
         """The slot's status once hot reload has seen the file just written."""
