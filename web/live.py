@@ -85,7 +85,5 @@ def _event(name: str, data: object) -> str:
 
 
 async def _end_streams(app: web.Application) -> None:
-    # Named first: inside list(...) mypy looks the key up as AppKey[Iterable[Event]].
-    streams = app[_STREAMS]
-    for ended in list(streams):
+    for ended in list(app[_STREAMS]):
         ended.set()

@@ -18,17 +18,7 @@ from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.page.device_editor import DangerousImport, StaleRevision
-from gateway.page.metrics import (
-    alarm_metrics,
-    device_metrics,
-    failure_metrics,
-    history_metrics,
-    inference_metrics,
-    model_metrics,
-    mqtt_metrics,
-    render,
-    storage_metrics,
-)
+from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelInfo, ModelRequestError
 from gateway.page.running import Running
 from gateway.page.views import alarms, health, overview, tag_values, units
@@ -56,6 +46,7 @@ class GatewayWebFacade:
 
     def __init__(self, running: Running) -> None:
         self._running = running
+        self._metrics = GatewayMetrics(running)
 
     # -- monitoring ------------------------------------------------------------------------
 
@@ -63,19 +54,7 @@ class GatewayWebFacade:
         return health(self._running)
 
     def metrics(self) -> str:
-        running = self._running
-        metrics = device_metrics(poller.status() for poller in running.fleet.pollers.values())
-        metrics += failure_metrics(running.supervisor.failures,
-                                   [running.fanout.failures, running.hub.sink_health])
-        metrics += alarm_metrics(running.hub)
-        if running.bridge is not None:
-            metrics += mqtt_metrics(running.bridge.stats)
-        metrics += inference_metrics(running.scoring.inference)
-        metrics += model_metrics(running.assets.slots)
-        if running.history is not None and (history := running.history.current) is not None:
-            metrics += history_metrics(history.stats)
-        metrics += storage_metrics(running.storage)
-        return render(metrics)
+        return self._metrics.text()
 
     def overview(self) -> Json:
         return overview(self._running, self._running.clock.now())

@@ -1,12 +1,34 @@
-"""The gateway's metrics in the Prometheus text format (version 0.0.4), for /metrics.
+"""The gateway's metrics for /metrics, in the Prometheus text format (version 0.0.4).
 
-Built on request from the counters the parts already keep; nothing here counts by itself.
+prometheus_client writes the text (names, label escaping, numbers); this module only says
+what to expose. Decisions a reader will wonder about:
+
+- A custom collector, not Counter/Gauge objects: the parts already keep their counters
+  (device status, bridge stats, ...), so `GatewayMetrics.collect` reads them at scrape
+  time and nothing here counts by itself or can drift from what the page shows.
+- A private `CollectorRegistry` per gateway, never the process-global default registry:
+  nothing registers itself at import time, and two gateways in one process (tests) each
+  serve their own state.
+- No `_created` series, and no process-global switch to turn them off: prometheus_client
+  adds them only for a counter family given a `created` time, which these never are.
+  A counter family is named without `_total`; prometheus_client appends it when it writes.
+- Every value is written as a float (`1.0`), as prometheus_client writes numbers.
+- No process or platform collectors (process_*, python_info): they describe the Python
+  process rather than the plant, and the machine's own exporter reports them anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from gateway.alarms.events import AlarmState
 from gateway.alarms.hub import AlarmHub
@@ -14,181 +36,188 @@ from gateway.core.failures import Failures
 from gateway.core.status import DeviceStatus
 from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import BridgeStats
+from gateway.page.running import Running
 from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.scoring import InferenceStats
 from gateway.store.history import HistoryStats
 
-Labels = Mapping[str, str]
 
+class GatewayMetrics(Collector):
+    """The running gateway's metric families, read from its parts at each scrape."""
 
-@dataclass
-class Metric:
-    """One metric family: its samples by label set (and name suffix, for a summary)."""
+    def __init__(self, running: Running) -> None:
+        self._running = running
+        # auto_describe off: registering would otherwise collect once just to learn the
+        # names, and this registry holds nothing else for them to collide with.
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(self)
 
-    name: str
-    kind: str  # "gauge" | "counter" | "summary"
-    help: str
-    samples: list[tuple[str, Labels, float]] = field(default_factory=list)
+    def collect(self) -> Iterator[Metric]:
+        running = self._running
+        yield from device_metrics(poller.status() for poller in running.fleet.pollers.values())
+        yield from failure_metrics(running.supervisor.failures,
+                                   [running.fanout.failures, running.hub.sink_health])
+        yield from alarm_metrics(running.hub)
+        if running.bridge is not None:
+            yield from mqtt_metrics(running.bridge.stats)
+        yield from inference_metrics(running.scoring.inference)
+        yield from model_metrics(running.assets.slots)
+        if running.history is not None and (history := running.history.current) is not None:
+            yield from history_metrics(history.stats)
+        yield from storage_metrics(running.storage)
 
-    def add(self, value: float, **labels: str) -> Metric:
-        self.samples.append(("", labels, value))
-        return self
-
-    def add_summary(self, total: float, count: int, **labels: str) -> Metric:
-        """A summary without quantiles: its `_sum` and `_count`."""
-        self.samples += [("_sum", labels, total), ("_count", labels, count)]
-        return self
-
-    def render(self) -> str:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-        lines += [f"{self.name}{suffix}{_labels(labels)} {_number(value)}"
-                  for suffix, labels, value in self.samples]
-        return "\n".join(lines)
+    def text(self) -> str:
+        """Every metric in the Prometheus text format, version 0.0.4."""
+        return generate_latest(self._registry).decode()
 
 
 def device_metrics(statuses: Iterable[DeviceStatus]) -> list[Metric]:
-    connected = Metric("uvelka_device_connected", "gauge", "1 while the device answers")
-    polls = Metric("uvelka_device_polls_total", "counter", "Poll cycles run")
-    errors = Metric("uvelka_device_errors_total", "counter", "Poll cycles that failed")
-    overruns = Metric("uvelka_device_overruns_total", "counter",
-                      "Poll cycles that ended after the next one was due")
-    round_trip = Metric("uvelka_device_round_trip_seconds", "gauge",
-                        "Round-trip time of the last successful request")
-    unexpected = Metric("uvelka_device_unexpected_errors_total", "counter",
-                        "Failures of the device loop that were not link or device errors")
+    labels = ["device"]
+    connected = GaugeMetricFamily("uvelka_device_connected", "1 while the device answers",
+                                  labels=labels)
+    polls = CounterMetricFamily("uvelka_device_polls", "Poll cycles run", labels=labels)
+    errors = CounterMetricFamily("uvelka_device_errors", "Poll cycles that failed",
+                                 labels=labels)
+    overruns = CounterMetricFamily("uvelka_device_overruns",
+                                   "Poll cycles that ended after the next one was due",
+                                   labels=labels)
+    round_trip = GaugeMetricFamily("uvelka_device_round_trip_seconds",
+                                   "Round-trip time of the last successful request",
+                                   labels=labels)
+    unexpected = CounterMetricFamily(
+        "uvelka_device_unexpected_errors",
+        "Failures of the device loop that were not link or device errors", labels=labels)
     for status in statuses:
-        device = status.device
-        connected.add(float(status.connected), device=device)
-        polls.add(status.poll_count, device=device)
-        errors.add(status.error_count, device=device)
-        overruns.add(status.overruns, device=device)
-        unexpected.add(status.unexpected_errors, device=device)
+        device = [status.device]
+        connected.add_metric(device, float(status.connected))
+        polls.add_metric(device, status.poll_count)
+        errors.add_metric(device, status.error_count)
+        overruns.add_metric(device, status.overruns)
+        unexpected.add_metric(device, status.unexpected_errors)
         if status.round_trip_s is not None:
-            round_trip.add(status.round_trip_s, device=device)
+            round_trip.add_metric(device, status.round_trip_s)
     return [connected, polls, errors, overruns, round_trip, unexpected]
 
 
 def alarm_metrics(hub: AlarmHub) -> list[Metric]:
-    states = Metric("uvelka_alarms", "gauge", "Alarms by ISA-18.2 state")
+    states = GaugeMetricFamily("uvelka_alarms", "Alarms by ISA-18.2 state", labels=["state"])
     for state in AlarmState:
         count = sum(1 for alarm in hub.alarms.values() if alarm.state is state)
-        states.add(count, state=state.value)
-    failures = Metric("uvelka_alarm_events_undelivered_total", "counter",
-                      "Alarm events a sink failed to take")
+        states.add_metric([state.value], count)
+    failures = CounterMetricFamily("uvelka_alarm_events_undelivered",
+                                   "Alarm events a sink failed to take", labels=["sink"])
     for sink, count in hub.sink_failures.items():
-        failures.add(count, sink=sink)
+        failures.add_metric([sink], count)
     return [states, failures]
 
 
 def failure_metrics(tasks: Failures, sinks: Iterable[Failures]) -> list[Metric]:
     """Failures the gateway contained (issue #17): background tasks it restarted, calls of
     sinks that raised (the poll loops' fan-out, the alarm hub's sinks)."""
-    task_failures = Metric("uvelka_task_failures_total", "counter",
-                           "Times a background task failed and was restarted")
+    task_failures = CounterMetricFamily("uvelka_task_failures",
+                                        "Times a background task failed and was restarted",
+                                        labels=["task"])
     for task, health in sorted(tasks.parts.items()):
-        task_failures.add(health.failures, task=task)
-    sink_failures = Metric("uvelka_sink_failures_total", "counter",
-                           "Calls of a sink that failed; the other sinks still got the data")
+        task_failures.add_metric([task], health.failures)
+    sink_failures = CounterMetricFamily(
+        "uvelka_sink_failures", "Calls of a sink that failed; the other sinks still got the data",
+        labels=["sink"])
     for group in sinks:
         for sink, health in sorted(group.parts.items()):
-            sink_failures.add(health.failures, sink=sink)
+            sink_failures.add_metric([sink], health.failures)
     return [task_failures, sink_failures]
 
 
 def mqtt_metrics(stats: BridgeStats) -> list[Metric]:
+    commands = CounterMetricFamily("uvelka_mqtt_commands", "Commands from MES, by outcome",
+                                   labels=["outcome"])
+    commands.add_metric(["accepted"], stats.commands_accepted)
+    commands.add_metric(["refused"], stats.commands_refused)
     return [
-        Metric("uvelka_mqtt_connected", "gauge", "1 while the MQTT broker is connected")
-        .add(float(stats.connected)),
-        Metric("uvelka_mqtt_delivered_total", "counter", "Messages the broker confirmed")
-        .add(stats.delivered),
-        Metric("uvelka_mqtt_rejected_total", "counter", "Messages the broker refused")
-        .add(stats.rejected),
-        Metric("uvelka_outbox_depth", "gauge", "Messages waiting in the outbox")
-        .add(stats.queued),
-        Metric("uvelka_outbox_dropped_total", "counter",
-               "Messages the outbox dropped unsent (overflow, expiry, full disk)")
-        .add(stats.dropped),
-        Metric("uvelka_outbox_held_alarms", "gauge",
-               "Alarm events waiting in memory for disk space to be written").add(stats.held),
-        Metric("uvelka_mqtt_commands_total", "counter", "Commands from MES, by outcome")
-        .add(stats.commands_accepted, outcome="accepted")
-        .add(stats.commands_refused, outcome="refused"),
-        Metric("uvelka_mqtt_command_failures_total", "counter",
-               "Commands refused because handling them raised an unexpected error")
-        .add(stats.commands_failed),
+        GaugeMetricFamily("uvelka_mqtt_connected", "1 while the MQTT broker is connected",
+                          value=float(stats.connected)),
+        CounterMetricFamily("uvelka_mqtt_delivered", "Messages the broker confirmed",
+                            value=stats.delivered),
+        CounterMetricFamily("uvelka_mqtt_rejected", "Messages the broker refused",
+                            value=stats.rejected),
+        GaugeMetricFamily("uvelka_outbox_depth", "Messages waiting in the outbox",
+                          value=stats.queued),
+        CounterMetricFamily("uvelka_outbox_dropped",
+                            "Messages the outbox dropped unsent (overflow, expiry, full disk)",
+                            value=stats.dropped),
+        GaugeMetricFamily("uvelka_outbox_held_alarms",
+                          "Alarm events waiting in memory for disk space to be written",
+                          value=stats.held),
+        commands,
+        CounterMetricFamily("uvelka_mqtt_command_failures",
+                            "Commands refused because handling them raised an unexpected error",
+                            value=stats.commands_failed),
     ]
 
 
 def storage_metrics(health: StorageHealth) -> list[Metric]:
     """Files under data_dir that could not be read or written (issue #17), by store."""
-    errors = Metric("uvelka_storage_errors_total", "counter",
-                    "Reads or writes of a store's files that failed (a full disk, ...)")
-    degraded = Metric("uvelka_storage_degraded", "gauge",
-                      "1 while a store cannot write its files and waits to try again")
+    errors = CounterMetricFamily(
+        "uvelka_storage_errors",
+        "Reads or writes of a store's files that failed (a full disk, ...)", labels=["store"])
+    degraded = GaugeMetricFamily("uvelka_storage_degraded",
+                                 "1 while a store cannot write its files and waits to try again",
+                                 labels=["store"])
     problems = health.problems()
     for store in health.stores():
-        errors.add(health.errors[store], store=store)
-        degraded.add(int(store in problems), store=store)
+        errors.add_metric([store], health.errors[store])
+        degraded.add_metric([store], int(store in problems))
     return [errors, degraded]
 
 
 def inference_metrics(stats: Mapping[str, InferenceStats]) -> list[Metric]:
     """Scoring time per model file (features and inference of one batch)."""
-    seconds = Metric("uvelka_inference_seconds", "summary",
-                     "Time to score one batch of a model file: features and inference")
-    windows = Metric("uvelka_inference_windows_total", "counter", "Windows scored")
-    last = Metric("uvelka_inference_last_seconds", "gauge", "Time of the last batch")
-    longest = Metric("uvelka_inference_max_seconds", "gauge", "Time of the longest batch")
+    labels = ["model"]
+    # A summary without quantiles: its `_count` and `_sum`.
+    seconds = SummaryMetricFamily(
+        "uvelka_inference_seconds",
+        "Time to score one batch of a model file: features and inference", labels=labels)
+    windows = CounterMetricFamily("uvelka_inference_windows", "Windows scored", labels=labels)
+    last = GaugeMetricFamily("uvelka_inference_last_seconds", "Time of the last batch",
+                             labels=labels)
+    longest = GaugeMetricFamily("uvelka_inference_max_seconds", "Time of the longest batch",
+                                labels=labels)
     for model, stat in sorted(stats.items()):
-        seconds.add_summary(stat.total_s, stat.batches, model=model)
-        windows.add(stat.windows, model=model)
-        last.add(stat.last_s, model=model)
-        longest.add(stat.max_s, model=model)
+        seconds.add_metric([model], count_value=stat.batches, sum_value=stat.total_s)
+        windows.add_metric([model], stat.windows)
+        last.add_metric([model], stat.last_s)
+        longest.add_metric([model], stat.max_s)
     return [seconds, windows, last, longest]
 
 
 def model_metrics(slots: Iterable[ModelSlot]) -> list[Metric]:
     """Each asset's model slots: whether a model runs, how many files were refused."""
-    running = Metric("uvelka_model_running", "gauge",
-                     "1 while the asset's model of this kind runs; 0 when its file was "
-                     "refused at start and no good file was taken since")
-    refusals = Metric("uvelka_model_refusals_total", "counter",
-                      "Model files refused for the asset's slot (at start, hot reload)")
+    labels = ["asset", "kind"]
+    running = GaugeMetricFamily("uvelka_model_running",
+                                "1 while the asset's model of this kind runs; 0 when its file "
+                                "was refused at start and no good file was taken since",
+                                labels=labels)
+    refusals = CounterMetricFamily(
+        "uvelka_model_refusals", "Model files refused for the asset's slot (at start, hot reload)",
+        labels=labels)
     for slot in slots:
-        running.add(int(slot.model is not None), asset=slot.asset.name, kind=slot.kind)
-        refusals.add(slot.refusals, asset=slot.asset.name, kind=slot.kind)
+        slot_labels = [slot.asset.name, slot.kind]
+        running.add_metric(slot_labels, int(slot.model is not None))
+        refusals.add_metric(slot_labels, slot.refusals)
     return [running, refusals]
 
 
 def history_metrics(stats: HistoryStats) -> list[Metric]:
     return [
-        Metric("uvelka_history_points_written_total", "counter",
-               "Points written to the history file").add(stats.written),
-        Metric("uvelka_history_points_dropped_total", "counter",
-               "Points dropped unwritten from the full history buffer").add(stats.dropped),
-        Metric("uvelka_history_points_expired_total", "counter",
-               "Points deleted by the history retention").add(stats.expired),
-        Metric("uvelka_history_points_pending", "gauge",
-               "Points recorded, not written yet").add(stats.pending),
-        Metric("uvelka_history_file_bytes", "gauge",
-               "Size of the history file and its WAL").add(stats.file_bytes),
+        CounterMetricFamily("uvelka_history_points_written", "Points written to the history file",
+                            value=stats.written),
+        CounterMetricFamily("uvelka_history_points_dropped",
+                            "Points dropped unwritten from the full history buffer",
+                            value=stats.dropped),
+        CounterMetricFamily("uvelka_history_points_expired",
+                            "Points deleted by the history retention", value=stats.expired),
+        GaugeMetricFamily("uvelka_history_points_pending", "Points recorded, not written yet",
+                          value=stats.pending),
+        GaugeMetricFamily("uvelka_history_file_bytes", "Size of the history file and its WAL",
+                          value=stats.file_bytes),
     ]
-
-
-def render(metrics: Sequence[Metric]) -> str:
-    return "\n".join(metric.render() for metric in metrics) + "\n"
-
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{key}="{_escaped(value)}"' for key, value in labels.items())
-    return "{" + inner + "}"
-
-
-def _escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)

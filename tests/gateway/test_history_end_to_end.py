@@ -21,11 +21,10 @@ from tests.fixtures.assets import (
 )
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer, wait_until
+from tests.fixtures.prometheus import metric_value
 
 WAIT_S = 15.0
 SCORE_KEYS = ("pump1.AnomalyScore", "pump1.Anomaly")
-
-
 
 
 def with_history(config: GatewayConfig, data_dir: Path, **history: object) -> GatewayConfig:
@@ -33,12 +32,6 @@ def with_history(config: GatewayConfig, data_dir: Path, **history: object) -> Ga
         "gateway": config.gateway.model_copy(update={"data_dir": data_dir}),
         "history": config.history.model_copy(update=history),
     })
-
-
-def metric(text: str, name: str) -> float:
-    """The value of the one sample of `name` (with its labels) in a /metrics text."""
-    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
-    return float(line.split()[-1])
 
 
 def utc(dv: ua.DataValue) -> datetime:
@@ -82,14 +75,14 @@ async def test_samples_and_scores_are_recorded_and_metrics_show_inference_time(
     assert [bucket.start for bucket in decisions] == list(scores)
     assert {bucket.mean for bucket in decisions} <= {0.0, 1.0}
 
-    assert metric(metrics, 'uvelka_inference_seconds_count{model="pump.onnx"}') >= 1
-    assert metric(metrics, 'uvelka_inference_seconds_sum{model="pump.onnx"}') > 0.0
-    assert metric(metrics, 'uvelka_inference_windows_total{model="pump.onnx"}') >= 1
-    assert 0.0 < metric(metrics, 'uvelka_inference_max_seconds{model="pump.onnx"}') < 5.0
+    assert metric_value(metrics, "uvelka_inference_seconds_count", model="pump.onnx") >= 1
+    assert metric_value(metrics, "uvelka_inference_seconds_sum", model="pump.onnx") > 0.0
+    assert metric_value(metrics, "uvelka_inference_windows_total", model="pump.onnx") >= 1
+    assert 0.0 < metric_value(metrics, "uvelka_inference_max_seconds", model="pump.onnx") < 5.0
     assert "# TYPE uvelka_inference_seconds summary" in metrics.splitlines()
-    assert metric(metrics, "uvelka_history_points_written_total") >= len(flows) + len(scores)
-    assert metric(metrics, "uvelka_history_points_dropped_total") == 0
-    assert metric(metrics, "uvelka_history_file_bytes") > 0
+    assert metric_value(metrics, "uvelka_history_points_written_total") >= len(flows) + len(scores)
+    assert metric_value(metrics, "uvelka_history_points_dropped_total") == 0
+    assert metric_value(metrics, "uvelka_history_file_bytes") > 0
 
 
 async def test_the_configured_retention_deletes_older_points(

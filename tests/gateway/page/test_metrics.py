@@ -1,0 +1,99 @@
+"""/metrics of a running gateway with every part on (an asset, MQTT, the history, the web
+page), read by prometheus_client's parser: each metric family the gateway serves, with its
+type and labels, and no other series (no `_created`, no process or platform metrics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from tests.fixtures.assets import config_for, good, serve_values
+from tests.fixtures.gateway import node_of, running, wait_value
+from tests.fixtures.modbus import PymodbusServer, wait_until
+from tests.fixtures.mqtt import Mosquitto
+from tests.fixtures.prometheus import families, metric_value
+
+WAIT_S = 15.0
+
+# name (a counter's without `_total`, as the parser names it) -> (type, label names)
+FAMILIES = {
+    "uvelka_device_connected": ("gauge", {"device"}),
+    "uvelka_device_polls": ("counter", {"device"}),
+    "uvelka_device_errors": ("counter", {"device"}),
+    "uvelka_device_overruns": ("counter", {"device"}),
+    "uvelka_device_round_trip_seconds": ("gauge", {"device"}),
+    "uvelka_device_unexpected_errors": ("counter", {"device"}),
+    "uvelka_task_failures": ("counter", {"task"}),
+    "uvelka_sink_failures": ("counter", {"sink"}),
+    "uvelka_alarms": ("gauge", {"state"}),
+    "uvelka_alarm_events_undelivered": ("counter", {"sink"}),
+    "uvelka_mqtt_connected": ("gauge", set()),
+    "uvelka_mqtt_delivered": ("counter", set()),
+    "uvelka_mqtt_rejected": ("counter", set()),
+    "uvelka_outbox_depth": ("gauge", set()),
+    "uvelka_outbox_dropped": ("counter", set()),
+    "uvelka_outbox_held_alarms": ("gauge", set()),
+    "uvelka_mqtt_commands": ("counter", {"outcome"}),
+    "uvelka_mqtt_command_failures": ("counter", set()),
+    "uvelka_inference_seconds": ("summary", {"model"}),
+    "uvelka_inference_windows": ("counter", {"model"}),
+    "uvelka_inference_last_seconds": ("gauge", {"model"}),
+    "uvelka_inference_max_seconds": ("gauge", {"model"}),
+    "uvelka_model_running": ("gauge", {"asset", "kind"}),
+    "uvelka_model_refusals": ("counter", {"asset", "kind"}),
+    "uvelka_history_points_written": ("counter", set()),
+    "uvelka_history_points_dropped": ("counter", set()),
+    "uvelka_history_points_expired": ("counter", set()),
+    "uvelka_history_points_pending": ("gauge", set()),
+    "uvelka_history_file_bytes": ("gauge", set()),
+    "uvelka_storage_errors": ("counter", {"store"}),
+    "uvelka_storage_degraded": ("gauge", {"store"}),
+}
+# Families that may have no sample yet: a part is counted once it has failed, a store once
+# it has reported a read or write.
+MAY_BE_EMPTY = {"uvelka_alarm_events_undelivered", "uvelka_task_failures",
+                "uvelka_sink_failures", "uvelka_storage_errors", "uvelka_storage_degraded"}
+# The samples of a family of each type, by suffix of its name.
+SUFFIXES = {"gauge": {""}, "counter": {"_total"}, "summary": {"_count", "_sum"}}
+
+
+async def test_every_metric_family_is_served_as_prometheus_reads_it(
+    modbus_tcp_server: PymodbusServer, models_dir: Path, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    serve_values(modbus_tcp_server)
+    base = config_for(modbus_tcp_server, models_dir)
+    config = base.model_validate(base.model_dump() | {
+        "gateway": {"name": "plant", "data_dir": str(tmp_path / "var")},
+        "mqtt": {"url": mosquitto.url},
+        "web": {"port": 0, "metrics_open": True},
+    })
+    async with running(config) as (gateway, client):
+        await wait_value(node_of(gateway, client)("pump1.AnomalyScore"), good, "a score")
+        bridge = gateway.running.bridge
+        assert bridge is not None
+        await wait_until(lambda: bridge.stats.connected, WAIT_S, "the bridge to connect")
+        web = gateway.running.web
+        assert web is not None
+        await wait_until(lambda: web.port is not None, WAIT_S, "the web page")
+        url = f"http://127.0.0.1:{web.port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+            text = await response.text()
+
+    served = families(text)
+    assert {name: family.type for name, family in served.items()} == {
+        name: kind for name, (kind, _) in FAMILIES.items()}
+    for name, (kind, labels) in FAMILIES.items():
+        samples = served[name].samples
+        assert samples or name in MAY_BE_EMPTY, name
+        for sample in samples:
+            assert sample.name in {name + suffix for suffix in SUFFIXES[kind]}, sample
+            assert set(sample.labels) == labels, sample
+    # A few values, for their meaning (the end-to-end tests of each part check the rest).
+    assert metric_value(text, "uvelka_device_connected", device="pump1") == 1
+    assert metric_value(text, "uvelka_mqtt_connected") == 1
+    assert metric_value(text, "uvelka_model_running", asset="pump1", kind="anomaly") == 1
+    assert metric_value(text, "uvelka_inference_seconds_count", model="pump.onnx") >= 1
+    assert metric_value(text, "uvelka_outbox_dropped_total") == 0
