@@ -27,7 +27,7 @@ def device_tables(body: dict[str, Any]) -> list[dict[str, Any]]:
     devices = body.get("devices")
     if not isinstance(devices, list) or not all(isinstance(d, dict) for d in devices):
         raise BadRequest("devices: expected a list of objects")
-    typed = []
+    typed: list[dict[str, Any]] = []
     for device in devices:
         table = _typed(device)
         tags = device.get("tags", [])

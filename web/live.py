@@ -85,5 +85,7 @@ def _event(name: str, data: object) -> str:
 
 
 async def _end_streams(app: web.Application) -> None:
-    for ended in list(app[_STREAMS]):
+    # Named first: inside list(...) mypy looks the key up as AppKey[Iterable[Event]].
+    streams = app[_STREAMS]
+    for ended in list(streams):
         ended.set()

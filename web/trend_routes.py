@@ -31,7 +31,7 @@ class TrendRoutes:
     def __init__(self, facade: WebFacade) -> None:
         self._facade = facade
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/api/history/keys", self.keys),
             web.get("/api/history", self.history),

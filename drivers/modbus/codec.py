@@ -86,7 +86,7 @@ def _numeric_decoder(dtype: DataType, order: ByteOrder) -> _Decoder:
     unpack = struct.Struct(f"{value_endian}{_STRUCT_CODES[dtype]}").unpack
 
     def decode_numeric(tag: Tag, data: Sequence[int], index: int) -> Value:
-        raw = unpack(pack(*data[index : index + width]))[0]
+        raw: int | float = unpack(pack(*data[index : index + width]))[0]
         if tag.scaled:
             return raw * tag.scale + tag.offset
         return raw
