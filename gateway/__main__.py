@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analytics.commands import add_evaluate_command, add_train_command
@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.log_level.upper())
     try:
         if args.command in ("train", "evaluate"):
-            return args.handler(args)
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            return handler(args)
         if args.command == "check-config":
             return _check_config(args.file)
         if args.command == "run":

@@ -19,8 +19,7 @@ from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway
 from gateway.cli.demo_broker import embedded_broker
 from gateway.cli.simulate import simulator_options
-from gateway.config import GatewayConfig, MqttSection, WebSection, validate_text
-from gateway.config.loader import ConfigError
+from gateway.config import ConfigError, GatewayConfig, MqttSection, WebSection, validate_text
 from web.users import ADMIN_ENV_VAR
 
 logger = logging.getLogger(__name__)

@@ -80,7 +80,8 @@ def _finding(details: ErrorDetails, root: type[BaseModel]) -> Finding:
     slot = _resolve(root, field_loc)
     # An item missing from `range = [1]` arrives as range[1]: the array is what is wrong.
     wrong_shape = kind in _SHAPE_ERRORS or (kind == "missing" and loc != field_loc)
-    if slot is not None and get_origin(slot[0]) is tuple and wrong_shape:
+    # The Any of the _Slot alias picks get_origin's first overload (ParamSpec), python/mypy#15630.
+    if slot is not None and get_origin(slot[0]) is tuple and wrong_shape:  # type: ignore[comparison-overlap]
         size = len(get_args(slot[0]))
         return Finding(field_loc, f"expected an array of {size} numbers (got {show(value)})")
     return Finding(loc, _message(kind, details, loc, _resolve(root, loc)))
@@ -94,7 +95,8 @@ def _message(kind: str, details: ErrorDetails, loc: Loc, slot: _Slot | None) -> 
     if kind == "enum" and slot is not None and _is_enum(slot[0]):
         choices = ", ".join(str(member.value) for member in slot[0])
         return f"unknown {_key_name(loc)} {show(value)}; expected one of {choices}"
-    if kind == "literal_error" and slot is not None and get_origin(slot[0]) is Literal:
+    # As above: python/mypy#15630.
+    if kind == "literal_error" and slot is not None and get_origin(slot[0]) is Literal:  # type: ignore[comparison-overlap]
         choices = ", ".join(str(choice) for choice in get_args(slot[0]))
         return f"unknown {_key_name(loc)} {show(value)}; expected one of {choices}"
     if kind in _BOUND_ERRORS and slot is not None:
