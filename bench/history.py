@@ -168,8 +168,8 @@ class Counters:
 
 
 def _store_threads_cpu_s() -> float:
-    """CPU seconds of the store's own threads: the history's (rows) and aiosqlite's
-    (SQLite), i.e. every thread but the event loop's."""
+    """CPU seconds of the store's own threads (aiosqlite's: the writer's makes the rows
+    and runs SQLite), i.e. of every thread but the event loop's."""
     main = threading.main_thread().native_id
     return sum(t.user_time + t.system_time for t in psutil.Process().threads() if t.id != main)
 
