@@ -39,9 +39,11 @@ def render_config(
     timeout_s: float,
     data_dir: Path,
     history: bool = True,
+    web: bool = False,
 ) -> str:
     """The TOML text of a gateway serving every tag of every device; `history=False`
-    turns the `[history]` store off (on by default, as the gateway ships)."""
+    turns the `[history]` store off (on by default, as the gateway ships), `web=True`
+    adds the web page on a free port of 127.0.0.1."""
     tag_blocks = "".join(
         f"  [[devices.tags]]\n  name = {_string(spec.name)}\n  table = \"holding\"\n"
         f"  address = {spec.address}\n  type = {_string(spec.type)}\n"
@@ -57,6 +59,7 @@ def render_config(
         f"namespace = {_string(namespace)}",
         "",
         *(() if history else ("[history]", "enabled = false", "")),
+        *(("[web]", "port = 0", "") if web else ()),
         "",
     ]
     head = "\n".join(lines)
