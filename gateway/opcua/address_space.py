@@ -54,9 +54,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import ua
-from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 
 from gateway.config.model import DeviceConfig, TagConfig
+from gateway.opcua.asyncua_internals import AddressSpace, AttributeValue, NodeData
 from gateway.opcua.datatypes import data_type_id, structure_or_builtin, variant_type
 from gateway.opcua.declarations import Declaration, ObjectTypeModel
 from gateway.opcua.node_data import attribute, link, reference

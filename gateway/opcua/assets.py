@@ -27,12 +27,12 @@ from datetime import datetime
 from types import MappingProxyType
 
 from asyncua import ua
-from asyncua.server.address_space import AttributeValue
 
 from analytics.manifest import Manifest
 from gateway.core.quality import Quality
 from gateway.core.score import Score
 from gateway.opcua.address_space import AssetNodes
+from gateway.opcua.asyncua_internals import AttributeValue
 from gateway.opcua.datatypes import checked_value
 from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status

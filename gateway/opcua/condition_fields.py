@@ -15,8 +15,10 @@ condition class, alarms on device tags of the process class.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from asyncua import ua
 
@@ -207,3 +209,36 @@ def system_event_fields(
         "Message": ua.Variant(ua.LocalizedText(message), _V.LocalizedText),
         "Severity": ua.Variant(1, _V.UInt16),
     }
+
+
+class FieldEvent:
+    """An event as asyncua's where-clause evaluator reads one: its fields by path.
+
+    `fields` are keyed by the select clause's BrowsePath joined with "/" ("ActiveState/Id");
+    `condition_id` answers a select clause on the NodeId attribute with no path (Part 9
+    §5.5.2: the ConditionId), and is None for events that are not a condition's.
+    """
+
+    def __init__(self, fields: Mapping[str, ua.Variant], condition_id: ua.NodeId | None) -> None:
+        self.fields = fields
+        self.condition_id = condition_id
+
+    def __getattr__(self, name: str) -> Any:
+        # asyncua's evaluator reads `event.EventType` and `getattr(event, name)`.
+        try:
+            return self.fields[name].Value
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def select(self, clauses: list[ua.SimpleAttributeOperand]) -> list[ua.Variant]:
+        """The fields a filter selects, in its order; null for what this event lacks."""
+        return [self._selected(clause) for clause in clauses]
+
+    def _selected(self, clause: ua.SimpleAttributeOperand) -> ua.Variant:
+        if not clause.BrowsePath:
+            if clause.AttributeId == ua.AttributeIds.NodeId and self.condition_id is not None:
+                return ua.Variant(self.condition_id, ua.VariantType.NodeId)
+            return _NULL
+        if clause.AttributeId != ua.AttributeIds.Value:
+            return _NULL
+        return self.fields.get("/".join(name.Name or "" for name in clause.BrowsePath), _NULL)

@@ -23,11 +23,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from asyncua import Server, ua
-from asyncua.server.internal_server import InternalServer
 
 from gateway.alarms import COMMENT_MAX, AlarmError, StaleEventId
+from gateway.opcua.asyncua_internals import caller_name, refresh_refusal
 from gateway.opcua.conditions import AlarmHandler, Conditions
-from gateway.opcua.subscriptions import caller_name, refusal
 from gateway.opcua.uatypes import make_status, standard_id
 
 logger = logging.getLogger(__name__)
@@ -46,14 +45,15 @@ class ConditionMethods:
     """The method callbacks, acting on `conditions` through the alarm handler."""
 
     def __init__(
-        self, iserver: InternalServer, conditions: Conditions, handler: AlarmHandler | None
+        self, server: Server, conditions: Conditions, handler: AlarmHandler | None
     ) -> None:
-        self._iserver = iserver
+        self._server = server
         self._conditions = conditions
         self._handler = handler
 
-    def link(self, server: Server) -> None:
+    def link(self) -> None:
         """Link the callbacks to the standard types' methods."""
+        server = self._server
         ids = ua.ObjectIds
         callbacks: Mapping[int, Callback] = {
             ids.AcknowledgeableConditionType_Acknowledge: self.acknowledge,
@@ -128,7 +128,7 @@ class ConditionMethods:
         return make_status(ua.StatusCodes.BadNotSupported)
 
     async def _refresh(self, subscription_id: int, item_id: int | None) -> MethodResult:
-        refused = refusal(self._iserver, subscription_id, item_id)
+        refused = refresh_refusal(self._server, subscription_id, item_id)
         if refused is not None:
             return make_status(refused)
         retained = self._handler.retained() if self._handler is not None else []

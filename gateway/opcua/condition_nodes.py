@@ -26,8 +26,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from asyncua import ua
-from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 
+from gateway.opcua.asyncua_internals import AddressSpace, AttributeValue, NodeData
 from gateway.opcua.node_data import attribute, link, reference, target
 from gateway.opcua.uatypes import standard_id, string_id
 

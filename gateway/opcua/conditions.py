@@ -3,7 +3,7 @@
 Each alarm is a condition below its source object (gateway.opcua.condition_nodes); each
 AlarmEvent the hub hands over updates the condition's variables and is announced as an
 event to the items subscribed to the source object, its folder, the gateway folder or
-the Server object (gateway.opcua.subscriptions). The state machine is the hub's
+the Server object (gateway.opcua.asyncua_internals.deliver). The state machine is the hub's
 (gateway.alarms): operator methods go to it through `AlarmHandler`
 (gateway.opcua.condition_methods), and the hub's resulting events come back here.
 """
@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from asyncua import ua
-from asyncua.server.internal_server import InternalServer
+from asyncua import Server, ua
 
 from gateway.alarms import Alarm, AlarmEvent, EventKind
+from gateway.opcua.asyncua_internals import address_space, deliver
 from gateway.opcua.condition_fields import (
     SUBSTATE_FIELDS,
     ConditionIdentity,
+    FieldEvent,
     Note,
     fields,
     identity,
@@ -32,7 +33,6 @@ from gateway.opcua.condition_fields import (
 )
 from gateway.opcua.condition_nodes import ConditionNodeBuilder, ConditionNodes, condition_id
 from gateway.opcua.notify import Notifier
-from gateway.opcua.subscriptions import FieldEvent, deliver
 from gateway.opcua.uatypes import data_value, make_status, standard_id, string_id
 
 logger = logging.getLogger(__name__)
@@ -72,17 +72,18 @@ class Conditions:
 
     def __init__(
         self,
-        iserver: InternalServer,
+        server: Server,
         notifier: Notifier,
         namespace_index: int,
         root: ua.NodeId,
         folders: Sequence[ua.NodeId],
     ) -> None:
         """`root` is the gateway's folder, `folders` the folders of the source objects."""
-        self._iserver = iserver
+        self._server = server
+        self._aspace = address_space(server)
         self._notifier = notifier
         self._ns = namespace_index
-        self._builder = ConditionNodeBuilder(iserver.aspace, namespace_index)
+        self._builder = ConditionNodeBuilder(self._aspace, namespace_index)
         self._root = root
         self._conditions: dict[str, _Condition] = {}
         self._by_id: dict[ua.NodeId, str] = {}
@@ -109,7 +110,7 @@ class Conditions:
             raise ValueError(f"alarm {rule.name!r} is already in the address space")
         nodeid = condition_id(rule.name, self._ns)
         input_node = string_id(rule.source, self._ns)
-        if input_node not in self._iserver.aspace:
+        if input_node not in self._aspace:
             input_node = ua.NodeId()
         condition_identity = identity(rule, nodeid, source, source_name, input_node, maintenance)
         nodes = self._builder.build(
@@ -137,9 +138,8 @@ class Conditions:
         """Delete alarm `name`'s condition; its monitored items get BadNodeIdUnknown."""
         condition = self._conditions.pop(name)
         del self._by_id[condition.identity.nodeid]
-        delete_callback = self._iserver.aspace.delete_datachange_callback
         for attribute in condition.nodes.value_attributes():
-            self._notifier.forget(attribute, delete_callback)
+            self._notifier.forget(attribute, self._aspace)
         self._notifier.flush()
         self._builder.remove(condition.nodes)
         source, folder = condition.notifiers[:2]
@@ -168,7 +168,7 @@ class Conditions:
                 self._store(condition, values)
                 self._notifier.flush()
                 await deliver(
-                    self._iserver,
+                    self._server,
                     FieldEvent(values, condition.identity.nodeid),
                     condition.notifiers,
                 )
@@ -188,7 +188,7 @@ class Conditions:
                 received = fired[1] if fired and fired[0] == event.id else event.time
                 values = fields(condition.identity, event, received, condition.note, event.id)
                 await deliver(
-                    self._iserver,
+                    self._server,
                     FieldEvent(values, condition.identity.nodeid),
                     condition.notifiers,
                     subscription_id=subscription_id,
@@ -202,7 +202,7 @@ class Conditions:
         now = datetime.now(UTC)
         values = system_event_fields(event_type, _SERVER, now, "ConditionRefresh")
         await deliver(
-            self._iserver,
+            self._server,
             FieldEvent(values, None),
             None,
             subscription_id=subscription_id,

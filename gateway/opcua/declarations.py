@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asyncua import ua
-from asyncua.server.address_space import AddressSpace, NodeData
 
+from gateway.opcua.asyncua_internals import AddressSpace, NodeData
 from gateway.opcua.node_data import attribute, target
 from gateway.opcua.uatypes import standard_id
 

@@ -25,15 +25,8 @@ minute while the items were created).
   before any of the above sees it, and accepts 100 MB by default (some two million
   monitored items, minutes of decoding).
 
-asyncua 2.1 internals used here (pinned in pyproject.toml): the server's `limits`
-(TransportLimits), `InternalServer.create_session` (wrapped, as
-gateway.opcua.subscriptions also does), the `InternalSession` service methods that
-`UaProcessor` and `close_session` call (replaced on each client session by bounded
-ones), `InternalServer.asyncio_transports` and `OPCUAProtocol._process_one_msg` (each
-connection's messages, made to take turns), `InternalServer._external_sessions` (the
-open client sessions),
-`SubscriptionService.subscriptions` and `MonitoredItemService._monitored_items` (a
-subscription's items).
+asyncua's client sessions, their services, connections and subscriptions are reached
+through gateway.opcua.asyncua_internals.
 """
 
 from __future__ import annotations
@@ -41,19 +34,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
 from asyncua import Server, ua
-from asyncua.common.connection import TransportLimits
 from asyncua.common.utils import ServiceError
-from asyncua.server.internal_server import InternalServer
-from asyncua.server.internal_session import InternalSession
 
 from gateway.config.model import OpcuaSection
+from gateway.opcua.asyncua_internals import (
+    InternalSession,
+    Service,
+    client_session_count,
+    limit_request_size,
+    monitored_item_count,
+    on_session_created,
+    subscription_items,
+    take_turns,
+    wrap_session_service,
+)
 from gateway.opcua.uatypes import make_status, standard_id
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ SLICE_S = 0.01
 REQUEST_MAX_BYTES = 1024 * 1024
 _CHUNK_BYTES = 65535  # asyncua's receive buffer, the size of one message chunk
 
-Service = Callable[[Any], Awaitable[Any]]
 _OPERATIONS = "Server_ServerCapabilities_OperationLimits_"
 
 
@@ -105,13 +104,8 @@ async def apply_limits(server: Server, section: OpcuaSection) -> None:
         await server.get_node(standard_id(node_id)).write_value(
             ua.Variant(value, ua.VariantType.UInt32)
         )
-    server.limits = TransportLimits(
-        max_recv_buffer=_CHUNK_BYTES,
-        max_send_buffer=_CHUNK_BYTES,
-        max_chunk_count=math.ceil(REQUEST_MAX_BYTES / _CHUNK_BYTES),
-        max_message_size=REQUEST_MAX_BYTES,
-    )
-    _Limits(server.iserver, section).install()
+    limit_request_size(server, REQUEST_MAX_BYTES, _CHUNK_BYTES)
+    _Limits(server, section).install()
 
 
 class _Turns:
@@ -179,32 +173,22 @@ class _Pace:
 class _Limits:
     """The limits of one server; says once when a total is reached, not at every refusal."""
 
-    def __init__(self, iserver: InternalServer, section: OpcuaSection) -> None:
-        self._iserver = iserver
+    def __init__(self, server: Server, section: OpcuaSection) -> None:
+        self._server = server
         self._section = section
         self._turns = _Turns()
         self._sessions_full = False
         self._items_full = False
 
     def install(self) -> None:
-        self._iserver.asyncio_transports = _Connections(self._turns)
-        stock = self._iserver.create_session
-
-        def create_session(*args: Any, **kwargs: Any) -> InternalSession:
-            # UaProcessor creates every client session with external=True, by keyword.
-            external = bool(kwargs.get("external"))
-            if external:
-                self._admit_session()
-            session = stock(*args, **kwargs)
-            if external:
-                self._bound(session)
-            return session
-
-        self._iserver.create_session = create_session  # type: ignore[method-assign]
+        take_turns(self._server, self._turns.message)
+        on_session_created(
+            self._server, self._bound, clients_only=True, admit=self._admit_session
+        )
 
     def _admit_session(self) -> None:
         limit = self._section.max_sessions
-        if len(self._iserver._external_sessions) < limit:
+        if client_session_count(self._server) < limit:
             self._sessions_full = False
             return
         if not self._sessions_full:
@@ -222,12 +206,14 @@ class _Limits:
         items = self._section.max_monitored_items_per_call
 
         def per_call(name: str, limit: int, field: str | None) -> None:
-            service: Service = getattr(session, name)
-            setattr(session, name, partial(_at_most, service, limit, field))
+            wrap_session_service(
+                session, name, lambda service: partial(_at_most, service, limit, field)
+            )
 
         def paced(name: str, limit: int, field: str) -> None:
-            service: Service = getattr(session, name)
-            setattr(session, name, partial(self._one_by_one, service, field))
+            wrap_session_service(
+                session, name, lambda service: partial(self._one_by_one, service, field)
+            )
             per_call(name, limit, field)
 
         per_call("read", nodes, "NodesToRead")
@@ -243,13 +229,15 @@ class _Limits:
         paced("modify_monitored_items", items, "ItemsToModify")
         paced("delete_monitored_items", items, "MonitoredItemIds")
         paced("set_monitoring_mode", items, "MonitoredItemIds")
-        session.create_monitored_items = partial(  # type: ignore[method-assign]
-            self._create_items, session.create_monitored_items
+        wrap_session_service(
+            session, "create_monitored_items", lambda create: partial(self._create_items, create)
         )
         per_call("create_monitored_items", items, "ItemsToCreate")
         # close_session and DeleteSubscriptions both come here.
-        session.delete_subscriptions = partial(  # type: ignore[method-assign]
-            self._delete_subscriptions, session.delete_subscriptions
+        wrap_session_service(
+            session,
+            "delete_subscriptions",
+            lambda delete: partial(self._delete_subscriptions, delete),
         )
 
     async def _create_items(
@@ -259,10 +247,10 @@ class _Limits:
         limit = self._section.max_monitored_items
         results: list[ua.MonitoredItemCreateResult] = []
         async with self._turns.paced() as pace:
-            room = limit - _monitored_items(self._iserver)
+            room = limit - monitored_item_count(self._server)
             for item in params.ItemsToCreate:
                 if await pace.step():
-                    room = limit - _monitored_items(self._iserver)
+                    room = limit - monitored_item_count(self._server)
                 if room <= 0:
                     self._refuse_item()
                     results.append(_too_many())
@@ -286,17 +274,15 @@ class _Limits:
     async def _delete_subscriptions(self, delete: Service, ids: list[int]) -> list[ua.StatusCode]:
         """asyncua's delete, after deleting the subscriptions' items a slice at a time
         (asyncua would delete them all in one pass)."""
-        subscriptions = self._iserver.subscription_service.subscriptions
         async with self._turns.paced() as pace:
             for subscription_id in ids:
-                subscription = subscriptions.get(subscription_id)
-                if subscription is None:
+                items = subscription_items(self._server, subscription_id)
+                if items is None:
                     continue
-                service = subscription.monitored_item_srv
-                # In creation order, which asyncua's item lookups find first.
-                for mid in list(service._monitored_items):
+                mids, delete_item = items
+                for mid in mids:
                     await pace.step()
-                    service.delete_monitored_items([mid])
+                    delete_item(mid)
         return await delete(ids)
 
     async def _one_by_one(self, service: Service, field: str, params: Any) -> list[Any]:
@@ -307,22 +293,6 @@ class _Limits:
                 await pace.step()
                 results += await service(dataclasses.replace(params, **{field: [operation]}))
         return results
-
-
-class _Connections(list[Any]):
-    """InternalServer.asyncio_transports, to which asyncua's OPCUAProtocol adds its
-    transport when a client connects, before it starts processing the client's messages:
-    here each message of the connection is made to wait for its turn."""
-
-    def __init__(self, turns: _Turns) -> None:
-        super().__init__()
-        self._turns = turns
-
-    def append(self, transport: Any) -> None:
-        protocol = transport.get_protocol()
-        # OPCUAProtocol._process_received_message_loop calls this for every message.
-        protocol._process_one_msg = partial(self._turns.message, protocol._process_one_msg)
-        super().append(transport)
 
 
 async def _at_most(service: Service, limit: int, field: str | None, params: Any) -> Any:
@@ -336,10 +306,6 @@ async def _at_most(service: Service, limit: int, field: str | None, params: Any)
         raise ServiceError(ua.StatusCodes.BadTooManyOperations)
     return await service(params)
 
-
-def _monitored_items(iserver: InternalServer) -> int:
-    subscriptions = iserver.subscription_service.subscriptions.values()
-    return sum(len(sub.monitored_item_srv._monitored_items) for sub in subscriptions)
 
 
 def _too_many() -> ua.MonitoredItemCreateResult:

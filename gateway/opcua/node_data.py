@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from asyncua import ua
-from asyncua.server.address_space import NodeData
 
+from gateway.opcua.asyncua_internals import NodeData
 from gateway.opcua.uatypes import standard_id
 
 _A = ua.AttributeIds

@@ -15,6 +15,7 @@ from importlib.resources.abc import Traversable
 
 from asyncua import Server, ua
 
+from gateway.opcua.asyncua_internals import address_space
 from gateway.opcua.declarations import ObjectTypeModel, read_object_type
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def import_nodesets(server: Server) -> GatewayTypes:
             imported += await server.import_xml(str(path))
         logger.debug("imported NodeSet %s", file.name)
     namespace_index = await server.get_namespace_index(TYPES_NAMESPACE)
-    aspace = server.iserver.aspace
+    aspace = address_space(server)
     types: dict[str, ObjectTypeModel] = {}
     for nodeid in imported:
         if nodeid.NamespaceIndex != namespace_index:

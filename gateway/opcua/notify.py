@@ -29,10 +29,9 @@ MonitoredItemService's are awaited as asyncua would, in one task per batch; so i
 immediate publish of a subscription with a publishing interval of 0, which asyncua
 triggers from its (async) enqueue.
 
-This module works with private parts of asyncua 2.1 (`MonitoredItemService._monitored_items`,
-`_monitored_datachange`, `InternalSubscription._triggered_datachanges` and its
-`_pop_triggered_datachanges`); asyncua is pinned to that minor release in pyproject.toml,
-and tests/gateway/opcua/test_notify.py exercises each of them through real subscriptions.
+The monitored items' and subscriptions' queues are asyncua's internals, reached through
+gateway.opcua.asyncua_internals; tests/gateway/opcua/test_notify.py exercises them through
+real subscriptions.
 """
 
 from __future__ import annotations
@@ -40,26 +39,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any, TypeGuard
 
 from asyncua import ua
-from asyncua.server.address_space import AttributeValue
-from asyncua.server.internal_subscription import InternalSubscription
-from asyncua.server.monitored_item_service import MonitoredItemData, MonitoredItemService
 from asyncua.ua.ua_binary import struct_to_binary
 from asyncua.ua.uaprotocol_auto import DataChangeFilter
 
+from gateway.opcua.asyncua_internals import (
+    AddressSpace,
+    AttributeValue,
+    Entry,
+    accept,
+    enqueue,
+    send_encoded,
+    stock_item_service,
+)
 from gateway.opcua.encoding import DataValueEncoder, client_handle, data_change_notification
 from gateway.opcua.uatypes import data_value, make_status
 
 logger = logging.getLogger(__name__)
 
 _NULL = ua.Variant(None, ua.VariantType.Null)
-
-_STOCK_CALLBACK = MonitoredItemService.datachange_callback
-_DISABLED = ua.MonitoringMode.Disabled
 _ABSOLUTE = ua.DeadbandType.Absolute
 _PERCENT = ua.DeadbandType.Percent
 _STATUS = ua.DataChangeTrigger.Status
@@ -118,11 +120,6 @@ def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _is_stock(callback: Callable[..., Any]) -> bool:
-    """Whether `callback` is asyncua's own MonitoredItemService.datachange_callback."""
-    return getattr(callback, "__func__", None) is _STOCK_CALLBACK
-
-
 class Notifier:
     """Stores DataValues in the address space and queues their data-change notifications."""
 
@@ -139,27 +136,27 @@ class Notifier:
             return
         encoded: bytes | None = None
         for handle, callback in callbacks.items():
-            service = getattr(callback, "__self__", None)
-            if type(service) is not MonitoredItemService or not _is_stock(callback):
+            service = stock_item_service(callback)
+            if service is None:
                 self._deferred.append(partial(callback, handle, value))
                 continue
-            accepted = _accept(service, handle, value, eu_span)
+            accepted = accept(service, handle, value, eu_span, reportable)
             if accepted is None:
                 continue
-            mid, handle_of_client, queue_size = accepted
-            subscription = service.isub
-            entry: ua.MonitoredItemNotification | bytes
-            if subscription.pub_request_callback is None:
-                # A server-side subscription: its callback reads the notification objects.
-                entry = ua.MonitoredItemNotification(ClientHandle=handle_of_client, Value=value)
-            else:
+            subscription, mid, handle_of_client, queue_size = accepted
+            entry: Entry
+            if send_encoded(subscription, _notification):
                 if encoded is None:
                     encoded = self._encoder.encode(value)
                 entry = client_handle(handle_of_client) + encoded
-                _publish_encoded(subscription)
-            self._enqueue(subscription, mid, queue_size, entry)
+            else:
+                # A server-side subscription: its callback reads the notification objects.
+                entry = ua.MonitoredItemNotification(ClientHandle=handle_of_client, Value=value)
+            publish = enqueue(subscription, mid, queue_size, entry)
+            if publish is not None:
+                self._deferred.append(publish)
 
-    def forget(self, attribute: AttributeValue, aspace_delete: Callable[[int], None]) -> None:
+    def forget(self, attribute: AttributeValue, aspace: AddressSpace) -> None:
         """Tell the attribute's monitored items that its node is gone, then drop them.
 
         Each item gets a BadNodeIdUnknown data change, as Part 4 §5.7.4.1 (v1.04,
@@ -169,7 +166,7 @@ class Notifier:
         gone = data_value(_NULL, make_status(ua.StatusCodes.BadNodeIdUnknown))
         self.store(attribute, gone, None)
         for handle in list(attribute.datachange_callbacks):
-            aspace_delete(handle)
+            aspace.delete_datachange_callback(handle)
 
     def flush(self) -> None:
         """Run, in one task, the coroutines this batch could not complete synchronously."""
@@ -185,68 +182,18 @@ class Notifier:
         if self._tasks:
             await asyncio.gather(*self._tasks)
 
-    def _enqueue(
-        self,
-        subscription: InternalSubscription,
-        mid: int,
-        queue_size: int,
-        entry: ua.MonitoredItemNotification | bytes,
-    ) -> None:
-        queues: dict[int, list[Any]] = subscription._triggered_datachanges
-        queue = queues.get(mid)
-        if queue is None:
-            queues[mid] = [entry]
-            if subscription.data.RevisedPublishingInterval <= 0.0:
-                self._deferred.append(subscription._trigger_publish)
-            return
-        if queue_size and len(queue) >= queue_size:
-            del queue[0]
-        queue.append(entry)
 
-
-def _accept(
-    service: MonitoredItemService, handle: int, value: ua.DataValue, eu_span: float | None
-) -> tuple[int, int, int] | None:
-    """(item id, client handle, queue size) of the item behind `handle`, if `value` is
-    to be reported to it."""
-    mid = service._monitored_datachange.get(handle)
-    if mid is None:
-        return None
-    item: MonitoredItemData | None = service._monitored_items.get(mid)
-    if item is None or item.mode == _DISABLED or item.client_handle is None:
-        return None
-    values = item.mvalue
-    if not reportable(values.current_dvalue, value, item.filter, eu_span):
-        return None
-    values.old_dvalue = values.current_dvalue
-    values.current_dvalue = value
-    return mid, item.client_handle, item.queue_size
-
-
-def _publish_encoded(subscription: InternalSubscription) -> None:
-    """Make the subscription send its queued notifications as the bytes queued here.
-
-    `InternalSubscription._pop_publish_result` calls `self._pop_triggered_datachanges`;
-    an instance attribute of that name takes the place of the method for this
-    subscription only. Notifications that asyncua itself queued (an item's first value)
-    are objects, encoded with asyncua's serializer.
-    """
-    attributes = vars(subscription)
-    if "_pop_triggered_datachanges" not in attributes:
-        attributes["_pop_triggered_datachanges"] = partial(_pop_encoded, subscription)
-
-
-def _pop_encoded(subscription: InternalSubscription, result: ua.PublishResult) -> None:
-    queues: dict[int, list[Any]] = subscription._triggered_datachanges
-    if not queues:
-        return
-    items = [
-        entry if type(entry) is bytes else struct_to_binary(entry)
-        for queue in queues.values()
-        for entry in queue
-    ]
-    subscription._triggered_datachanges = {}
-    result.NotificationMessage.NotificationData.append(data_change_notification(items))
+def _notification(queues: Iterable[list[Entry]]) -> ua.ExtensionObject:
+    """A subscription's queued notifications as one DataChangeNotification: the bytes
+    queued here, and the objects asyncua queued itself (an item's first value) encoded
+    with asyncua's serializer."""
+    return data_change_notification(
+        [
+            entry if type(entry) is bytes else struct_to_binary(entry)
+            for queue in queues
+            for entry in queue
+        ]
+    )
 
 
 async def _run_all(deferred: list[Callable[[], Awaitable[Any]]]) -> None:

@@ -3,13 +3,11 @@ the assets' model outputs, and the alarms as conditions."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
-from urllib.parse import urlparse
 
 from asyncua import Server, ua
 
@@ -21,6 +19,15 @@ from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode, node_shape
 from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
+from gateway.opcua.asyncua_internals import (
+    AddressSpace,
+    address_space,
+    bound_url,
+    check,
+    replace_attribute_service,
+    stop_clock,
+    track_callers,
+)
 from gateway.opcua.condition_methods import ConditionMethods
 from gateway.opcua.conditions import AlarmHandler, Conditions
 from gateway.opcua.datatypes import checked_value
@@ -28,7 +35,6 @@ from gateway.opcua.limits import apply_limits
 from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
 from gateway.opcua.status import keeps_value, status_code
-from gateway.opcua.subscriptions import track_callers
 from gateway.opcua.uatypes import data_value, make_status, string_id
 from gateway.opcua.units import UnitCatalogue
 from gateway.opcua.writes import TagWriteService, WriteHandler
@@ -87,6 +93,9 @@ class OpcuaServer:
     async def __aenter__(self) -> Self:
         server = Server()
         await server.init()
+        # Before anything below reaches into asyncua: a release that moved one of its
+        # internals fails here, naming it.
+        check(server)
         name = self._config.gateway.name
         server.set_server_name(f"Uvelka gateway {name}")
         await server.set_application_uri(f"urn:uvelka:{name}")
@@ -97,20 +106,20 @@ class OpcuaServer:
         # Registered first, the configured namespace keeps index 2 whatever the NodeSets add.
         namespace_index = await server.register_namespace(self._config.opcua.namespace)
         types = await import_nodesets(server)
-        aspace = server.iserver.aspace
+        aspace = address_space(server)
         self._nodes = GatewayNodes(aspace, namespace_index, name, self._units, types)
-        server.iserver.attribute_service = TagWriteService(
-            aspace, namespace_index, self._tags, self._write_handler
+        replace_attribute_service(
+            server, TagWriteService(aspace, namespace_index, self._tags, self._write_handler)
         )
         self._conditions = Conditions(
-            server.iserver,
+            server,
             self._notifier,
             namespace_index,
             string_id(name, namespace_index),
             (self._nodes.devices_folder, self._nodes.assets_folder),
         )
-        ConditionMethods(server.iserver, self._conditions, self._alarm_handler).link(server)
-        track_callers(server.iserver)
+        ConditionMethods(server, self._conditions, self._alarm_handler).link()
+        track_callers(server)
         await apply_limits(server, self._config.opcua)
         self._server = server
         self._namespace_index = namespace_index
@@ -122,7 +131,7 @@ class OpcuaServer:
         except BaseException:
             self._reset()
             raise
-        self._endpoint_url = _bound_url(server)
+        self._endpoint_url = bound_url(server)
         logger.info(
             "OPC UA server listening on %s (%d devices, %d tags)",
             self._endpoint_url,
@@ -142,7 +151,7 @@ class OpcuaServer:
             return
         try:
             await self._notifier.aclose()
-            await _stop_clock(server)
+            await stop_clock(server)
         finally:
             await server.stop()
             self._reset()
@@ -163,9 +172,9 @@ class OpcuaServer:
         built = self._devices.pop(name)
         for key in built.tags:
             del self._tags[key]
-        delete_callback = self._require_server().iserver.aspace.delete_datachange_callback
+        aspace = self._require_aspace()
         for attribute in built.value_attributes():
-            self._notifier.forget(attribute, delete_callback)
+            self._notifier.forget(attribute, aspace)
         self._notifier.flush()
         nodes.remove_device(built)
         logger.info("device %r removed from the address space", name)
@@ -186,10 +195,10 @@ class OpcuaServer:
         before = {tag.name: node_shape(tag) for tag in old.tags}
         kept = {tag.name for tag in new.tags if before.get(tag.name) == node_shape(tag)}
         dropped = [f"{old.name}.{tag.name}" for tag in old.tags if tag.name not in kept]
-        delete_callback = self._require_server().iserver.aspace.delete_datachange_callback
+        aspace = self._require_aspace()
         for key in dropped:
             for attribute in built.tag_value_attributes(key):
-                self._notifier.forget(attribute, delete_callback)
+                self._notifier.forget(attribute, aspace)
             del self._tags[key]
         self._notifier.flush()
         nodes.remove_tags(built, dropped)
@@ -224,9 +233,9 @@ class OpcuaServer:
         """Delete an asset's nodes; clients monitoring them get BadNodeIdUnknown."""
         nodes = self._require_nodes()
         state = self._assets.pop(name)
-        delete_callback = self._require_server().iserver.aspace.delete_datachange_callback
+        aspace = self._require_aspace()
         for attribute in state.nodes.value_attributes():
-            self._notifier.forget(attribute, delete_callback)
+            self._notifier.forget(attribute, aspace)
         self._notifier.flush()
         nodes.remove_asset(state.nodes)
         logger.info("asset %r removed from the address space", name)
@@ -352,10 +361,10 @@ class OpcuaServer:
             raise RuntimeError("the OPC UA server is not running")
         return self._nodes
 
-    def _require_server(self) -> Server:
+    def _require_aspace(self) -> AddressSpace:
         if self._server is None:
             raise RuntimeError("the OPC UA server is not running")
-        return self._server
+        return address_space(self._server)
 
     def _require_conditions(self) -> Conditions:
         if self._conditions is None:
@@ -372,30 +381,3 @@ class OpcuaServer:
         self._tags.clear()
         self._assets.clear()
 
-
-async def _stop_clock(server: Server) -> None:
-    """Cancel asyncua's CurrentTime loop, which `stop()` would wait up to a second for."""
-    clock = server.iserver.time_task
-    if clock is not None:
-        clock.cancel()
-        await asyncio.wait({clock})
-        server.iserver.time_task = None
-
-
-def _bound_url(server: Server) -> str:
-    """The configured endpoint with the port the socket really bound (port 0 => ephemeral).
-
-    asyncua builds its EndpointDescriptions before binding, so with port 0 they would
-    advertise port 0; they are corrected here too.
-    """
-    if server.bserver is None:
-        raise RuntimeError("asyncua started without a binary server")
-    configured = server.endpoint
-    host = configured.hostname or "0.0.0.0"  # noqa: S104 - only echoes the configured URL
-    netloc = f"[{host}]:{server.bserver.port}" if ":" in host else f"{host}:{server.bserver.port}"
-    url = configured._replace(netloc=netloc).geturl()
-    server.endpoint = urlparse(url)
-    for endpoint in server.iserver.endpoints:
-        endpoint.EndpointUrl = url
-        endpoint.Server.DiscoveryUrls = [url]
-    return url

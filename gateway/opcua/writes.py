@@ -9,8 +9,9 @@ a client's Write returns:
   stock write: the value would already be stored and notified before the device answers;
 - `InternalSession.write` awaits `iserver.attribute_service.write(params, user)` and
   returns its per-item StatusCodes to the client. `TagWriteService` replaces that
-  service: a Value write to a tag awaits the handler and returns Good only once the
-  device accepted it; everything else goes to asyncua's own AttributeService.
+  service (gateway.opcua.asyncua_internals.replace_attribute_service): a Value write
+  to a tag awaits the handler and returns Good only once the device accepted it;
+  everything else goes to asyncua's own AttributeService.
 
 A write never stores the value in the address space: the next poll reports what the
 device really holds, with the device's timestamp.
@@ -28,11 +29,11 @@ from types import MappingProxyType
 
 from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server.address_space import AddressSpace, AttributeService
 
 from gateway.core.sample import Value
 from gateway.core.writes import WriteFailure, WriteFailureReason
 from gateway.opcua.address_space import TagNode
+from gateway.opcua.asyncua_internals import AddressSpace, AttributeService
 from gateway.opcua.uatypes import make_status
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class TagWriteService(AttributeService):
         handler: WriteHandler,
     ) -> None:
         super().__init__(aspace)
+        self._nodes = aspace
         self._ns = namespace_index
         self._tags = tags
         self._handler = handler
@@ -89,7 +91,7 @@ class TagWriteService(AttributeService):
         tag = self._tags.get(identifier) if isinstance(identifier, str) else None
         if tag is None:
             # Our folders, Status variables and properties are read-only.
-            if item.NodeId in self._aspace:
+            if item.NodeId in self._nodes:
                 return make_status(ua.StatusCodes.BadNotWritable)
             return make_status(ua.StatusCodes.BadNodeIdUnknown)
         if not tag.writable:

@@ -1,0 +1,619 @@
+"""asyncua's server internals: the one module of the gateway that reaches them.
+
+The gateway uses parts of asyncua 2.1 (pinned in pyproject.toml) that are not its public
+API, each measured or required by the spec where it is used:
+
+- the lean data-change path (gateway.opcua.notify): a stored value is queued straight
+  into each subscription's notification queue, pre-encoded, instead of asyncua's
+  coroutine and deep copy per monitored item (`stock_item_service`, `accept`,
+  `send_encoded`, `enqueue`);
+- client writes (gateway.opcua.writes): the server's attribute service is replaced, the
+  only hook whose StatusCode reaches the client (`replace_attribute_service`);
+- Alarms & Conditions (gateway.opcua.conditions): events reach every event item of the
+  notifier hierarchy, and method callbacks learn the calling session (`deliver`,
+  `refresh_refusal`, `track_callers`, `caller_name`);
+- the limits of issue #17 (gateway.opcua.limits): client sessions are wrapped, their
+  services bounded and paced, request messages take turns (`on_session_created`,
+  `wrap_session_service`, `take_turns`, `limit_request_size`, ...);
+- start and stop: the bound port (`bound_url`), the clock task (`stop_clock`).
+
+Every other module of gateway.opcua talks to asyncua's `Server` and `ua` only, plus the
+address-space data model its node builders write: `AddressSpace` (a mapping NodeId ->
+NodeData), `NodeData` (nodeid, attributes, references, call) and `AttributeValue`
+(value, datachange_callbacks), imported from here.
+
+`INTERNALS` lists every name of asyncua's this module relies on, and `check` (run by
+OpcuaServer before anything touches them) fails with "asyncua <version> moved
+<Class>.<name>: gateway/opcua/asyncua_internals.py must follow" instead of an
+AttributeError in some callback later; tests/gateway/opcua/test_asyncua_internals.py
+checks each name, and that no other module of the gateway reaches past this one. What a
+name does (when asyncua calls it, with which arguments) is checked by the behaviour
+tests of tests/gateway/opcua/. Upgrade procedure: gateway/opcua/README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, cast
+from urllib.parse import urlparse
+
+import asyncua
+from asyncua import Server, ua
+from asyncua.common.connection import TransportLimits
+from asyncua.crypto.permission_rules import User
+from asyncua.server.address_space import AddressSpace, AttributeService, AttributeValue, NodeData
+from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
+from asyncua.server.internal_server import InternalServer
+from asyncua.server.internal_session import InternalSession
+from asyncua.server.internal_subscription import InternalSubscription
+from asyncua.server.monitored_item_service import (
+    MonitoredItemData,
+    MonitoredItemService,
+    MonitoredItemValues,
+    WhereClauseEvaluator,
+)
+from asyncua.server.subscription_service import SubscriptionService
+
+# The classes other modules of gateway.opcua build and type with, and what they call.
+__all__ = [
+    "INTERNALS",
+    "SESSION_SERVICES",
+    "AddressSpace",
+    "AsyncuaInternalsMoved",
+    "AttributeService",
+    "AttributeValue",
+    "Entry",
+    "Event",
+    "Internal",
+    "InternalSession",
+    "NodeData",
+    "Service",
+    "accept",
+    "address_space",
+    "bound_url",
+    "caller_name",
+    "check",
+    "client_session_count",
+    "deliver",
+    "enqueue",
+    "limit_request_size",
+    "monitored_item_count",
+    "moved",
+    "on_session_created",
+    "refresh_refusal",
+    "replace_attribute_service",
+    "samples",
+    "send_encoded",
+    "stock_item_service",
+    "stop_clock",
+    "subscription_items",
+    "take_turns",
+    "track_callers",
+    "wrap_session_service",
+]
+
+WRITTEN_FOR = "2.1"
+MODULE = "gateway/opcua/asyncua_internals.py"
+
+
+@dataclass(frozen=True, slots=True)
+class Internal:
+    """One name of asyncua's that the gateway relies on: `owner.name`."""
+
+    owner: type
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.owner.__name__}.{self.name}"
+
+
+def _names(owner: type, *names: str) -> tuple[Internal, ...]:
+    return tuple(Internal(owner, name) for name in names)
+
+
+# The session services that limits.py bounds and conditions.py's caller tracking wraps.
+SESSION_SERVICES = (
+    "read", "write", "browse", "translate_browsepaths_to_nodeids", "call", "history_read",
+    "add_nodes", "delete_nodes", "add_references", "delete_references",
+    "create_monitored_items", "modify_monitored_items", "delete_monitored_items",
+    "set_monitoring_mode", "delete_subscriptions",
+)
+
+INTERNALS: tuple[Internal, ...] = (
+    *_names(Server, "iserver", "bserver", "limits", "endpoint"),
+    *_names(BinaryServer, "port"),
+    *_names(
+        InternalServer,
+        "aspace", "attribute_service", "subscription_service", "isession", "create_session",
+        "_external_sessions", "asyncio_transports", "time_task", "endpoints",
+    ),
+    *_names(InternalSession, "session_id", "user", *SESSION_SERVICES),
+    *_names(User, "name"),
+    *_names(OPCUAProtocol, "_process_one_msg"),
+    *_names(SubscriptionService, "subscriptions"),
+    *_names(
+        InternalSubscription,
+        "data", "session_id", "monitored_item_srv", "pub_request_callback", "enqueue_event",
+        "_triggered_datachanges", "_pop_triggered_datachanges", "_trigger_publish",
+    ),
+    *_names(
+        MonitoredItemService,
+        "isub", "datachange_callback", "delete_monitored_items",
+        "_monitored_items", "_monitored_datachange", "_monitored_events",
+    ),
+    *_names(
+        MonitoredItemData,
+        "mode", "client_handle", "queue_size", "filter", "mvalue", "where_clause_evaluator",
+    ),
+    *_names(MonitoredItemValues, "current_dvalue", "old_dvalue"),
+    *_names(WhereClauseEvaluator, "eval"),
+    *_names(AttributeService, "write"),
+    # The address-space data model the node builders write (see the module docstring).
+    *_names(
+        AddressSpace,
+        "__getitem__", "__setitem__", "__delitem__", "__contains__", "get",
+        "delete_datachange_callback",
+    ),
+    *_names(NodeData, "nodeid", "attributes", "references", "call"),
+    *_names(AttributeValue, "value", "datachange_callbacks"),
+)
+
+
+class AsyncuaInternalsMoved(RuntimeError):
+    """The installed asyncua lacks a name the gateway relies on."""
+
+
+def moved(samples: dict[type, object], internals: Iterable[Internal] = INTERNALS) -> list[str]:
+    """One line per internal that neither its class nor its sample instance has."""
+    return [
+        f"asyncua {asyncua.__version__} moved {internal}: {MODULE} must follow "
+        f"(written for asyncua {WRITTEN_FOR})"
+        for internal in internals
+        if not hasattr(samples.get(internal.owner, internal.owner), internal.name)
+    ]
+
+
+def samples(server: Server) -> dict[type, object]:
+    """An instance of each class whose instance attributes INTERNALS names.
+
+    Instance attributes exist only on instances: the server's own, and throwaway ones
+    of the classes that appear only once a client subscribes or connects.
+    """
+    found: dict[type, object] = {Server: server}
+    iserver = getattr(server, "iserver", None)
+    if iserver is None:
+        return found
+    found[InternalServer] = iserver
+    members: tuple[tuple[type, str], ...] = (
+        (AddressSpace, "aspace"),
+        (AttributeService, "attribute_service"),
+        (SubscriptionService, "subscription_service"),
+        (InternalSession, "isession"),
+    )
+    for owner, name in members:
+        value = getattr(iserver, name, None)
+        if value is not None:
+            found[owner] = value
+    aspace: Any = getattr(iserver, "aspace", None)
+    limits: Any = getattr(server, "limits", None)
+    builders: list[tuple[type, Callable[[], object]]] = [
+        (BinaryServer, lambda: BinaryServer(iserver, "127.0.0.1", 0, limits)),
+        (
+            InternalSubscription,
+            lambda: InternalSubscription(
+                ua.CreateSubscriptionResult(), aspace, _ignore, ua.NodeId()
+            ),
+        ),
+        (MonitoredItemData, MonitoredItemData),
+        (NodeData, lambda: NodeData(ua.NodeId())),
+        (AttributeValue, lambda: AttributeValue(ua.DataValue())),
+    ]
+    for owner, build in builders:
+        try:
+            found[owner] = build()
+        except Exception:  # noqa: S112 - a changed constructor shows as its names missing
+            continue
+    subscription = found.get(InternalSubscription)
+    service = getattr(subscription, "monitored_item_srv", None)
+    if service is not None:
+        found[MonitoredItemService] = service
+    values = getattr(found.get(MonitoredItemData), "mvalue", None)
+    if values is not None:
+        found[MonitoredItemValues] = values
+    return found
+
+
+def check(server: Server) -> None:
+    """Raise AsyncuaInternalsMoved naming every internal the installed asyncua lacks."""
+    lines = moved(samples(server))
+    if lines:
+        raise AsyncuaInternalsMoved("\n".join(lines))
+
+
+async def _ignore(*_args: object) -> None:
+    return None
+
+
+# -- server: address space, services, start and stop ----------------------------------
+
+
+def address_space(server: Server) -> AddressSpace:
+    """The server's address space, where the node builders write."""
+    return server.iserver.aspace
+
+
+def replace_attribute_service(server: Server, service: AttributeService) -> None:
+    """Make `service` answer every Read and Write (InternalSession awaits
+    `iserver.attribute_service.write(params, user)` and returns its StatusCodes)."""
+    server.iserver.attribute_service = service
+
+
+async def stop_clock(server: Server) -> None:
+    """Cancel asyncua's CurrentTime loop, which `stop()` would wait up to a second for."""
+    clock = server.iserver.time_task
+    if clock is not None:
+        clock.cancel()
+        await asyncio.wait({clock})
+        server.iserver.time_task = None
+
+
+def bound_url(server: Server) -> str:
+    """The configured endpoint with the port the socket really bound (port 0 => ephemeral).
+
+    asyncua builds its EndpointDescriptions before binding, so with port 0 they would
+    advertise port 0; they are corrected here too.
+    """
+    if server.bserver is None:
+        raise RuntimeError("asyncua started without a binary server")
+    configured = server.endpoint
+    port = server.bserver.port
+    host = configured.hostname or "0.0.0.0"  # noqa: S104 - only echoes the configured URL
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    url = configured._replace(netloc=netloc).geturl()
+    server.endpoint = urlparse(url)
+    for endpoint in server.iserver.endpoints:
+        endpoint.EndpointUrl = url
+        endpoint.Server.DiscoveryUrls = [url]
+    return url
+
+
+def limit_request_size(server: Server, max_bytes: int, chunk_bytes: int) -> None:
+    """Refuse request messages over `max_bytes` (Bad_RequestTooLarge, connection closed),
+    received in chunks of `chunk_bytes`; before `start`."""
+    server.limits = TransportLimits(
+        max_recv_buffer=chunk_bytes,
+        max_send_buffer=chunk_bytes,
+        max_chunk_count=math.ceil(max_bytes / chunk_bytes),
+        max_message_size=max_bytes,
+    )
+
+
+# -- client sessions ----------------------------------------------------------------------
+
+Service = Callable[[Any], Awaitable[Any]]
+
+
+def on_session_created(
+    server: Server,
+    made: Callable[[InternalSession], None],
+    *,
+    clients_only: bool = False,
+    admit: Callable[[], None] | None = None,
+) -> None:
+    """Call `made` with every session asyncua creates from now on (`clients_only`: the
+    client sessions, not asyncua's internal ones), and `admit` before a client session
+    is created (it may raise ServiceError to refuse it)."""
+    iserver = server.iserver
+    stock = iserver.create_session
+
+    def create_session(*args: Any, **kwargs: Any) -> InternalSession:
+        # UaProcessor creates every client session with external=True, by keyword.
+        external = bool(kwargs.get("external"))
+        if external and admit is not None:
+            admit()
+        session = stock(*args, **kwargs)
+        if external or not clients_only:
+            made(session)
+        return session
+
+    iserver.create_session = create_session  # type: ignore[method-assign]
+
+
+def wrap_session_service(
+    session: InternalSession, name: str, wrap: Callable[[Service], Service]
+) -> None:
+    """Replace the session's service `name` (one of SESSION_SERVICES, which UaProcessor
+    and close_session call on the session) with `wrap(service)`."""
+    if name not in SESSION_SERVICES:
+        raise ValueError(f"{name!r} is not a session service of {MODULE}")
+    setattr(session, name, wrap(getattr(session, name)))
+
+
+def client_session_count(server: Server) -> int:
+    """The client sessions open now."""
+    return len(server.iserver._external_sessions)
+
+
+def take_turns(server: Server, turn: Callable[..., Awaitable[bool]]) -> None:
+    """Have every request message of every connection processed as
+    `turn(process, *args)`, which awaits `process(*args)` when the message's turn comes;
+    before `start`."""
+    server.iserver.asyncio_transports = _Connections(turn)
+
+
+class _Connections(list[Any]):
+    """InternalServer.asyncio_transports, to which asyncua's OPCUAProtocol adds its
+    transport when a client connects, before it starts processing the client's messages:
+    here each message of the connection is made to wait for its turn."""
+
+    def __init__(self, turn: Callable[..., Awaitable[bool]]) -> None:
+        super().__init__()
+        self._turn = turn
+
+    def append(self, transport: Any) -> None:
+        protocol = transport.get_protocol()
+        # OPCUAProtocol._process_received_message_loop calls this for every message.
+        protocol._process_one_msg = partial(self._turn, protocol._process_one_msg)
+        super().append(transport)
+
+
+# -- subscriptions and monitored items ---------------------------------------------------
+
+
+def monitored_item_count(server: Server) -> int:
+    """The monitored items of every subscription on the server."""
+    subscriptions = server.iserver.subscription_service.subscriptions.values()
+    return sum(len(sub.monitored_item_srv._monitored_items) for sub in subscriptions)
+
+
+def subscription_items(
+    server: Server, subscription_id: int
+) -> tuple[list[int], Callable[[int], None]] | None:
+    """The subscription's monitored item ids, in creation order (which asyncua's item
+    lookups find first), and a deleter of one; None if there is no such subscription."""
+    subscription = server.iserver.subscription_service.subscriptions.get(subscription_id)
+    if subscription is None:
+        return None
+    service = subscription.monitored_item_srv
+
+    def delete(mid: int) -> None:
+        service.delete_monitored_items([mid])
+
+    return list(service._monitored_items), delete
+
+
+# -- the lean data-change path (gateway.opcua.notify) ------------------------------------
+
+_STOCK_CALLBACK = getattr(MonitoredItemService, "datachange_callback", None)
+_DISABLED = ua.MonitoringMode.Disabled
+
+Reportable = Callable[[ua.DataValue | None, ua.DataValue, Any, float | None], bool]
+Entry = ua.MonitoredItemNotification | bytes
+
+
+def stock_item_service(callback: Callable[..., Any]) -> MonitoredItemService | None:
+    """The MonitoredItemService whose own datachange_callback `callback` is, if it is."""
+    service = getattr(callback, "__self__", None)
+    if type(service) is not MonitoredItemService:
+        return None
+    if getattr(callback, "__func__", None) is not _STOCK_CALLBACK:
+        return None
+    return service
+
+
+def accept(
+    service: MonitoredItemService,
+    handle: int,
+    value: ua.DataValue,
+    eu_span: float | None,
+    reportable: Reportable,
+) -> tuple[InternalSubscription, int, int, int] | None:
+    """(subscription, item id, client handle, queue size) of the item behind the data
+    change callback `handle`, if `reportable(last reported, value, filter, eu_span)`; the
+    item then remembers `value` as its last reported one. Disabled items get nothing."""
+    mid = service._monitored_datachange.get(handle)
+    if mid is None:
+        return None
+    item: MonitoredItemData | None = service._monitored_items.get(mid)
+    if item is None or item.mode == _DISABLED or item.client_handle is None:
+        return None
+    values = item.mvalue
+    if not reportable(values.current_dvalue, value, item.filter, eu_span):
+        return None
+    values.old_dvalue = values.current_dvalue
+    values.current_dvalue = value
+    return service.isub, mid, item.client_handle, item.queue_size
+
+
+def send_encoded(
+    subscription: InternalSubscription,
+    notification: Callable[[Iterable[list[Entry]]], ua.ExtensionObject],
+) -> bool:
+    """Whether the subscription is a client's; if so, make it send its queued
+    notifications (bytes, or objects asyncua queued itself) as `notification(queues)`.
+
+    `InternalSubscription._pop_publish_result` calls `self._pop_triggered_datachanges`;
+    an instance attribute of that name takes the place of the method for this
+    subscription only. A server-side subscription (no client) hands the notification
+    objects to its callback, so it keeps asyncua's method.
+    """
+    if subscription.pub_request_callback is None:
+        return False
+    attributes = vars(subscription)
+    if "_pop_triggered_datachanges" not in attributes:
+        attributes["_pop_triggered_datachanges"] = partial(
+            _pop_encoded, subscription, notification
+        )
+    return True
+
+
+def _pop_encoded(
+    subscription: InternalSubscription,
+    notification: Callable[[Iterable[list[Entry]]], ua.ExtensionObject],
+    result: ua.PublishResult,
+) -> None:
+    queues: dict[int, list[Any]] = subscription._triggered_datachanges
+    if not queues:
+        return
+    data = notification(queues.values())
+    subscription._triggered_datachanges = {}
+    result.NotificationMessage.NotificationData.append(data)
+
+
+def enqueue(
+    subscription: InternalSubscription, mid: int, queue_size: int, entry: Entry
+) -> Callable[[], Awaitable[None]] | None:
+    """Queue a notification of item `mid`; an overflowing queue loses its oldest, as
+    asyncua's does. Returns the publish to await when the subscription publishes on
+    every change (a publishing interval of 0), which asyncua's enqueue would trigger."""
+    # asyncua declares its queues of notification objects; the bytes share them.
+    queues: dict[int, list[Any]] = subscription._triggered_datachanges
+    queue = queues.get(mid)
+    if queue is None:
+        queues[mid] = [entry]
+        if subscription.data.RevisedPublishingInterval <= 0.0:
+            return subscription._trigger_publish
+        return None
+    if queue_size and len(queue) >= queue_size:
+        del queue[0]
+    queue.append(entry)
+    return None
+
+
+# -- events and method callers (gateway.opcua.conditions) --------------------------------
+
+_CALLER: contextvars.ContextVar[InternalSession | None] = contextvars.ContextVar(
+    "opcua_caller", default=None
+)
+ANONYMOUS = "anonymous"
+
+
+class Event(Protocol):
+    """An event as asyncua's where-clause evaluator reads one (`event.EventType`,
+    `getattr(event, <first element of an operand's browse path>)`), and its fields."""
+
+    def select(self, clauses: list[ua.SimpleAttributeOperand]) -> list[ua.Variant]:
+        """The fields a filter selects, in its order."""
+        ...
+
+
+async def deliver(
+    server: Server,
+    event: Event,
+    notifiers: Collection[ua.NodeId] | None,
+    *,
+    subscription_id: int | None = None,
+    item_id: int | None = None,
+    filtered: bool = True,
+) -> None:
+    """Queue `event` for the event items on `notifiers` (None: on any node).
+
+    Only the subscription `subscription_id` and its item `item_id`, if given. With
+    `filtered` False the items' where clauses are skipped (the refresh bracket). asyncua
+    itself hands an event only to the items on its emitting node
+    (`MonitoredItemService.trigger_event`); Part 9 wants every notifier above its source.
+    """
+    targets: list[tuple[InternalSubscription, int, MonitoredItemData]] = []
+    for subscription in _subscriptions(server, subscription_id):
+        for mid, item in _event_items(subscription, notifiers):
+            # asyncua queues events for Disabled items too; Part 4 (MonitoringMode) says not to.
+            if (item_id is not None and mid != item_id) or item.mode == _DISABLED:
+                continue
+            evaluator = item.where_clause_evaluator
+            if filtered and evaluator is not None and not evaluator.eval(event):
+                continue
+            targets.append((subscription, mid, item))
+    # Collected first: queueing may publish (a 0 ms subscription), and so yield.
+    for subscription, mid, item in targets:
+        fields = ua.EventFieldList(
+            # Set from the client's request when asyncua created the item.
+            ClientHandle=cast(int, item.client_handle),
+            EventFields=event.select(item.filter.SelectClauses),
+        )
+        await subscription.enqueue_event(mid, fields, item.queue_size)
+
+
+def refresh_refusal(server: Server, subscription_id: int, item_id: int | None) -> int | None:
+    """Why a ConditionRefresh(2) of this subscription (and item) is refused, or None.
+
+    Part 9 §5.5.7: the subscription must be the calling session's, and hold an event item.
+    """
+    subscription = server.iserver.subscription_service.subscriptions.get(subscription_id)
+    caller = _CALLER.get()
+    if subscription is None or (
+        caller is not None and subscription.session_id != caller.session_id
+    ):
+        return ua.StatusCodes.BadSubscriptionIdInvalid
+    items = dict(_event_items(subscription, None))
+    if item_id is not None and item_id not in items:
+        return ua.StatusCodes.BadMonitoredItemIdInvalid
+    if not items:
+        return ua.StatusCodes.BadNothingToDo
+    return None
+
+
+def caller_name() -> str:
+    """The user identity of the session calling the current method, or "anonymous"."""
+    caller = _CALLER.get()
+    name = caller.user.name if caller is not None else None
+    return name or ANONYMOUS
+
+
+def track_callers(server: Server) -> None:
+    """Make every session record itself while its Call request runs.
+
+    asyncua calls a method's callback with the ObjectId and the input arguments only
+    (`MethodService._run_method`); Part 9 needs the caller (the acknowledging user, the
+    session that must own a refreshed subscription), which the callback, awaited in the
+    same task, reads from a context variable.
+    """
+
+    def record_calls(session: InternalSession) -> None:
+        def wrap(call: Service) -> Service:
+            return partial(_call_as, session, call)
+
+        wrap_session_service(session, "call", wrap)
+
+    on_session_created(server, record_calls)
+
+
+async def _call_as(
+    session: InternalSession,
+    call: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
+    params: list[ua.CallMethodRequest],
+) -> list[ua.CallMethodResult]:
+    token = _CALLER.set(session)
+    try:
+        return await call(params)
+    finally:
+        _CALLER.reset(token)
+
+
+def _subscriptions(server: Server, subscription_id: int | None) -> list[InternalSubscription]:
+    subscriptions = server.iserver.subscription_service.subscriptions
+    if subscription_id is None:
+        return list(subscriptions.values())
+    subscription = subscriptions.get(subscription_id)
+    return [] if subscription is None else [subscription]
+
+
+def _event_items(
+    subscription: InternalSubscription, notifiers: Collection[ua.NodeId] | None
+) -> list[tuple[int, MonitoredItemData]]:
+    """The event items of a subscription on `notifiers` (None: on any node)."""
+    service = subscription.monitored_item_srv
+    items = service._monitored_items
+    found: list[tuple[int, MonitoredItemData]] = []
+    for node, mids in service._monitored_events.items():
+        if notifiers is not None and node not in notifiers:
+            continue
+        for mid in mids:
+            item = items.get(mid)
+            if item is not None:
+                found.append((mid, item))
+    return found
