@@ -29,6 +29,7 @@ from gateway.alarms.saved import AlarmStateFile
 from gateway.alarms.state import Alarm
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.failures import Failures
+from gateway.core.files import in_thread
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
 from gateway.core.score import Score
@@ -136,7 +137,7 @@ class AlarmHub:
             events, self._pending = self._pending, []
             await self._deliver(events, sinks)
             states = {name: alarm.to_dict() for name, alarm in self.alarms.items()}
-            await asyncio.to_thread(self._state_file.save, states)
+            await in_thread(self._state_file.save, states)  # stops after the write
 
     def _feed(self, alarm: Alarm, value: Value, quality: Quality, at: datetime) -> None:
         self._fed[alarm.rule.name] = alarm

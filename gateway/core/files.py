@@ -9,6 +9,10 @@ is synced, or the rename itself may be lost on an edge box that loses power. A w
 fails (a full disk, issue #17) removes its temporary file, so it does not make the disk
 fuller, and raises: the caller reports it to its StorageHealth and retries.
 
+Work on a file that cannot be stopped half-way runs `to_the_end` (a write in a thread:
+`in_thread`): a caller cancelled meanwhile waits for it before it stops, so a gateway that
+stopped holds no file open under its data_dir and writes nothing more there.
+
 The leaves cannot import the gateway: `analytics/model_file.py` (`uvelka train`'s export)
 and `web/private_files.py` (users and session key) keep their own copies, to the same
 durability.
@@ -16,10 +20,12 @@ durability.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -27,6 +33,9 @@ from pydantic import ValidationError
 PRIVATE = 0o600
 # Read by other users too: a model file `uvelka train` or an operator may also read.
 SHARED = 0o644
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def write_atomically(
@@ -57,6 +66,31 @@ def write_atomically(
         Path(temp).unlink(missing_ok=True)
         raise
     _sync_folder(path.parent)
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await `work`, run as a task, until it ends, even when the caller is cancelled
+    meanwhile (once or more): then its result is dropped and CancelledError raised once it
+    ended. For work on a file that must not outlive its caller."""
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as error:
+            cancelled = error
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller's cancellation is what it gets
+        raise cancelled
+    return task.result()
+
+
+async def in_thread(write: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`write(*args, **kwargs)` in a thread, to its end (`to_the_end`): a thread cannot be
+    stopped, and awaited by a cancelled caller it would go on writing, with the file open,
+    after its caller (and the gateway) stopped."""
+    return await to_the_end(asyncio.to_thread(write, *args, **kwargs))
 
 
 def _sync_folder(folder: Path) -> None:

@@ -66,7 +66,7 @@ class HistoryKeeper:
 
     async def run(self) -> None:
         """Run the history; open it first if it could not be, and when a write fails (a
-        full disk), report it and run it again after a pause."""
+        full disk), report it and run it again after a pause; until cancelled."""
         while True:
             if self.current is None:
                 await self._open()
@@ -76,11 +76,13 @@ class HistoryKeeper:
                 except Exception as error:
                     self._health.absorb(HISTORY, "write the history", error)
                     self._written = history.stats.written
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        return  # its last flush on the way out failed
                 else:
                     return
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Its last flush on the way out failed, or a close failed while an open was
+                # cancelled (the error replaced the CancelledError): stop, never open again.
+                return
             await asyncio.sleep(RETRY_S)
 
     async def retry(self) -> None:

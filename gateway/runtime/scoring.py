@@ -34,6 +34,7 @@ from analytics.inference import Model
 from analytics.rul_features import RulFeatureSpec, RulState, rul_features
 from gateway.config.model import AssetConfig
 from gateway.core.clock import Clock, SystemClock
+from gateway.core.files import in_thread
 from gateway.core.quality import Quality
 from gateway.core.score import Score
 from gateway.runtime.asset_state import AssetStateStore
@@ -269,7 +270,7 @@ class ScoringEngine:
                 await self._score(jobs)
             if self._store is not None and now_mono - last_save >= self._save_every_s:
                 last_save = now_mono
-                await asyncio.to_thread(self._store.save, self._states())
+                await in_thread(self._store.save, self._states())  # stops after the write
             await asyncio.sleep(max(0.0, min(next_sample.values()) - self._clock.monotonic()))
 
     async def _score(self, jobs: list[Job]) -> None:

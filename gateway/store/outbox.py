@@ -330,10 +330,14 @@ class Outbox:
         synchronous: Synchronous = "FULL" if self._fsync else "NORMAL"
         try:
             db = await open_sqlite(self.path, synchronous=synchronous, script=_SCHEMA)
+            try:
+                async with db.execute("SELECT COUNT(*) FROM outbox") as cursor:
+                    row = await cursor.fetchone()
+            except BaseException:
+                await db.close()  # not kept: nothing would ever close it
+                raise
         except Exception as error:
             return self._failed(f"open {self.path}", error)
-        async with db.execute("SELECT COUNT(*) FROM outbox") as cursor:
-            row = await cursor.fetchone()
         self._db = db
         self._depth = row[0] if row else 0
         logger.debug("outbox %r opened with %d queued messages", str(self.path), self._depth)

@@ -8,12 +8,17 @@ the connection's transaction handling are decided once (issue #10).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
+
+from gateway.core.files import to_the_end
+
+logger = logging.getLogger(__name__)
 
 # FULL syncs every commit (a message or audit row survives a power cut); NORMAL syncs at
 # checkpoints only (WAL: a power cut may lose the last commits, never corrupt the file).
@@ -30,7 +35,24 @@ async def open_sqlite(
     isolation_level=None: autocommit, so one statement is one transaction and
     multi-statement transactions are explicit (BEGIN IMMEDIATE ... COMMIT). WAL: readers
     and the writer do not block each other, and a commit appends instead of rewriting.
+
+    A caller cancelled meanwhile waits for the open to end and closes its connection:
+    aiosqlite's connect, cancelled, drops the connection its thread goes on making to a
+    callback of the event loop (omnilib/aiosqlite#259), so the file stayed open after the
+    gateway stopped, until the loop ran once more (issue #17).
     """
+    opening = asyncio.ensure_future(_open(path, synchronous, script))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        try:
+            await to_the_end(_close_when_open(opening))
+        except Exception as error:  # the caller is told it was cancelled, not this
+            logger.warning("%s: closing it after a cancelled open failed: %s", path, error)
+        raise
+
+
+async def _open(path: Path, synchronous: Synchronous, script: str) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, isolation_level=None)
     try:
@@ -41,6 +63,14 @@ async def open_sqlite(
         await db.close()
         raise
     return db
+
+
+async def _close_when_open(opening: Awaitable[aiosqlite.Connection]) -> None:
+    try:
+        db = await opening
+    except Exception:
+        return  # a failed open closed its connection
+    await db.close()
 
 
 T = TypeVar("T")

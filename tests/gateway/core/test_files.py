@@ -1,21 +1,25 @@
 """The gateway's one atomic write (issue #10), on real file systems: the whole content or
 the old one, its permission bits, nothing left behind by a write that fails (a real full
-tmpfs answering ENOSPC, issue #17), the file and then its folder synced."""
+tmpfs answering ENOSPC, issue #17), the file and then its folder synced; a write in a
+thread ends before its cancelled caller."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ValidationError, field_validator
 
-from gateway.core.files import PRIVATE, SHARED, explain, write_atomically
+from gateway.core.files import PRIVATE, SHARED, explain, in_thread, write_atomically
 from tests.fixtures.disk import FILLER, SmallDisk
 
 DATA = bytes(range(256)) * 1024  # 256 KiB: more than one write of the kernel's page cache
+WAIT_S = 5.0
 
 
 def test_the_file_holds_all_of_the_new_content_and_nothing_is_left_beside(
@@ -109,3 +113,32 @@ def test_explain_names_each_problem_by_its_key_path() -> None:
         "name: unknown asset 'fan'; counts[1]: Input should be a valid integer, unable to "
         "parse string as an integer"
     )
+
+
+async def test_a_write_in_a_thread_whose_caller_is_cancelled_ends_before_the_caller(
+    tmp_path: Path,
+) -> None:
+    # asyncio.to_thread alone let the cancelled caller (the alarm hub, the scoring, the
+    # storage retry) stop while its thread still wrote under data_dir (issue #17).
+    path = tmp_path / "alarms.json"
+    writing, go_on = threading.Event(), threading.Event()
+
+    def write() -> None:
+        writing.set()
+        go_on.wait(WAIT_S)
+        write_atomically(path, DATA)
+
+    saving = asyncio.create_task(in_thread(write))
+    assert await asyncio.to_thread(writing.wait, WAIT_S)
+    saving.cancel()
+    caller_stopped_first: list[bool] = []
+
+    def release() -> None:  # runs after the task took its cancellation (call_soon is FIFO)
+        caller_stopped_first.append(saving.done())
+        go_on.set()
+
+    asyncio.get_running_loop().call_soon(release)
+    await asyncio.wait([saving], timeout=WAIT_S)
+    assert caller_stopped_first == [False]
+    assert saving.cancelled()
+    assert path.read_bytes() == DATA
