@@ -26,10 +26,8 @@ from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.condition_sources import add_conditions
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
-from gateway.page.facade import GatewayWebFacade
 from gateway.page.model_manager import ModelManager
 from gateway.page.running import Running
-from gateway.page.site import WebPage
 from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.fanout import Fanout
@@ -132,6 +130,11 @@ class Gateway:
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             audit_log, web = None, None
             if config.web is not None:
+                # The web stack (aiohttp and its sessions, the templates, prometheus_client)
+                # is imported by a gateway that serves the page, not by every gateway
+                # (issue #10, bench/README.md "Footprint").
+                from gateway.page.site import WebPage  # noqa: PLC0415
+
                 audit_log = await stack.enter_async_context(
                     AuditLog.open(data_dir / "audit.sqlite", health=storage))
                 web = WebPage(config.web, data_dir, storage)
@@ -156,7 +159,7 @@ class Gateway:
                 if web is not None:
                     # Before its task, and with the editor open: it may edit devices as
                     # soon as it serves.
-                    await web.open(GatewayWebFacade(running))
+                    await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
                 retries = [alarm_states(state_file)]

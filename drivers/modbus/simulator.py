@@ -13,16 +13,18 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimDataType
 from pymodbus.simulator import SimAction, SimData, SimDevice
 
 from drivers.base import ByteOrder, DataType, Table, Tag
 from drivers.modbus.codec import encode, encode_bit_in_word
 from drivers.plant.pump import DT_S, PumpModel, Scenario
+
+if TYPE_CHECKING:
+    from pymodbus.server import ModbusTcpServer
 
 logger = logging.getLogger(__name__)
 
@@ -309,6 +311,11 @@ class PlantSimulator:
             await asyncio.shield(self._clock)
 
     async def _listen(self, device: _PumpDevice, port: int) -> None:
+        # pymodbus.server loads pymodbus's HTTP simulator and with it aiohttp (~25 MiB): only
+        # a plant that serves pays for it, not every `uvelka` command that parses the
+        # simulator's options (issue #10).
+        from pymodbus.server import ModbusTcpServer  # noqa: PLC0415
+
         host = self.options.host
         server = ModbusTcpServer(device.sim_devices(self.options.unit_id), address=(host, port))
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.recent import RecentEvents
@@ -14,7 +15,6 @@ from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
 from gateway.page.model_manager import ModelManager
-from gateway.page.site import WebPage
 from gateway.runtime.assets import Assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
@@ -25,6 +25,10 @@ from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
+
+if TYPE_CHECKING:
+    # The web stack is imported only by a gateway that serves the page (gateway.app).
+    from gateway.page.site import WebPage
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

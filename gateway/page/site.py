@@ -13,8 +13,9 @@ from pathlib import Path
 from gateway.config.model import WebSection
 from gateway.config.web_checks import web_settings
 from gateway.core.storage import StorageHealth
+from gateway.page.facade import GatewayWebFacade
+from gateway.page.running import Running
 from web.app import USERS, create_app, take_first_admin_password
-from web.facade import WebFacade
 from web.server import serve_web
 from web.settings import WebSettings
 from web.users import UserError, UserStore
@@ -36,11 +37,12 @@ class WebPage:
         self._serve: Callable[[], Awaitable[None]] | None = None  # once open
         self._users: UserStore | None = None
 
-    async def open(self, facade: WebFacade) -> None:
-        """Build the app over `facade`; its users and keys are kept under data_dir/web."""
+    async def open(self, running: Running) -> None:
+        """Build the app over the running gateway; its users and keys are kept under
+        data_dir/web."""
         settings = self._settings
         await asyncio.to_thread(settings.folder.mkdir, parents=True, exist_ok=True)
-        app = await create_app(facade, settings)
+        app = await create_app(GatewayWebFacade(running), settings)
         self.first_admin_password = take_first_admin_password(app)
         self._users = users = app[USERS]
         if users.unsaved is not None:
