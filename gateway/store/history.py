@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from gateway.core.files import to_the_end
 from gateway.core.sample import Sample, Value
 from gateway.core.storage import StorageHealth
 from gateway.store.history_query import Bucket, BucketReader, Grid
@@ -135,20 +136,15 @@ class History:
             raise ValueError(f"max_pending must be >= 1 (got {max_pending})")
         path = Path(path)
         async with AsyncExitStack() as closing:
-            write_db = await open_sqlite(path, synchronous="NORMAL")
-            closing.push_async_callback(write_db.close)
-            await migrate(write_db, str(path))
-            writer = await HistoryWriter.load(
-                SerialConnection(write_db), health or StorageHealth(path.parent)
-            )
-            read_db = await open_sqlite(path, synchronous="NORMAL",
-                                        script="PRAGMA temp_store=MEMORY;")
-            closing.push_async_callback(read_db.close)
-            reader = SerialConnection(read_db)
+            # To its end even when the caller is cancelled meanwhile (then closed at once):
+            # a statement of the migration or the loading, cut off in its await, leaves its
+            # cursor unfinalized, and SQLite keeps a file whose connection was closed open
+            # until the garbage collector frees that cursor (issue #17).
+            writer, reader, buckets = await to_the_end(_connections(path, closing, health))
             history = cls(
                 path,
                 writer,
-                await BucketReader.create(reader),
+                buckets,
                 retention_s=retention_s,
                 flush_interval_s=flush_interval_s,
                 max_pending=max_pending,
@@ -275,6 +271,23 @@ class History:
                     self._writer.expired - before,
                     self._retention_s,
                 )
+
+
+async def _connections(
+    path: Path, closing: AsyncExitStack, health: StorageHealth | None
+) -> tuple[HistoryWriter, SerialConnection, BucketReader]:
+    """The writer (its file migrated and loaded), the reader's connection and its reader;
+    `closing` closes both connections."""
+    write_db = await open_sqlite(path, synchronous="NORMAL")
+    closing.push_async_callback(write_db.close)
+    await migrate(write_db, str(path))
+    writer = await HistoryWriter.load(
+        SerialConnection(write_db), health or StorageHealth(path.parent)
+    )
+    read_db = await open_sqlite(path, synchronous="NORMAL", script="PRAGMA temp_store=MEMORY;")
+    closing.push_async_callback(read_db.close)
+    reader = SerialConnection(read_db)
+    return writer, reader, await BucketReader.create(reader)
 
 
 def _row(point: Point) -> Row | None:
