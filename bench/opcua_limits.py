@@ -35,19 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from asyncua import Client, ua
+from asyncua import ua
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import opcua_common as common  # noqa: E402
 
 from gateway.config.model import GatewayConfig  # noqa: E402
 from gateway.opcua import OpcuaServer  # noqa: E402
 
 TAGS = 100
 TICK_S = 0.01
-NAMESPACE = "urn:uvelka:bench"
-PER_CALL_NODE = ua.NodeId(
-    ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall
-)
 
 
 # -- clients (child process) ------------------------------------------------------------
@@ -56,47 +54,26 @@ PER_CALL_NODE = ua.NodeId(
 async def _session(
     url: str, ns: int, items: int, per_call: int, codes: collections.Counter[str]
 ) -> None:
-    # asyncua's client probes the server every second and gives the link up when a probe
-    # waits longer than that, as it does behind a slow CreateMonitoredItems of its own.
-    client = Client(url, timeout=120, watchdog_intervall=60)
+    connected = common.client(url)
     try:
-        await client.connect()
+        await connected.connect()
     except ua.UaStatusCodeError as error:
         codes[f"session {type(error).__name__}"] += 1
         return
     try:
-        created = await client.uaclient.create_subscription(
-            ua.CreateSubscriptionParameters(
-                RequestedPublishingInterval=1000.0,
-                RequestedLifetimeCount=600,
-                RequestedMaxKeepAliveCount=10,
-                PublishingEnabled=True,
-            ),
-            lambda _result: None,
-        )
-        for start in range(0, items, per_call):
-            requests = [
-                ua.MonitoredItemCreateRequest(
-                    ItemToMonitor=ua.ReadValueId(
-                        NodeId=ua.NodeId(f"d.t{i % TAGS}", ns), AttributeId=ua.AttributeIds.Value
-                    ),
-                    MonitoringMode=ua.MonitoringMode.Reporting,
-                    RequestedParameters=ua.MonitoringParameters(ClientHandle=i, QueueSize=1),
-                )
-                for i in range(start, min(items, start + per_call))
-            ]
+        subscription = await common.subscribe(connected, 1000.0, 600, 10, lambda _result: None)
+        for run in common.in_calls(items, per_call):
+            nodes = [ua.NodeId(f"d.t{i % TAGS}", ns) for i in run]
             try:
-                results = await client.uaclient.create_monitored_items(
-                    ua.CreateMonitoredItemsParameters(
-                        SubscriptionId=created.SubscriptionId, ItemsToCreate=requests
-                    )
+                results = await common.create_items(
+                    connected, subscription, common.item_requests(nodes, run.start, queue_size=1)
                 )
             except ua.UaStatusCodeError as error:
                 codes[f"call {type(error).__name__}"] += 1
                 continue
             codes.update(f"item {result.StatusCode.name}" for result in results)
     finally:
-        await client.disconnect()
+        await connected.disconnect()
 
 
 async def _clients(url: str, ns: int, sessions: int, items: int, per_call: int) -> dict[str, int]:
@@ -179,31 +156,18 @@ def config(args: argparse.Namespace) -> GatewayConfig:
         }.items()
         if value is not None
     }
-    tags = [
-        {"name": f"t{t}", "table": "input", "address": 4 * t, "type": "float64"}
-        for t in range(TAGS)
-    ]
-    return GatewayConfig.model_validate(
-        {
-            "opcua": {"endpoint": "opc.tcp://127.0.0.1:0/bench", "namespace": NAMESPACE, **limits},
-            "devices": [{"name": "d", "url": "modbus-tcp://127.0.0.1:502", "tags": tags}],
-        }
-    )
-
-
-async def _noop_write(key: str, value: object) -> None:
-    raise NotImplementedError  # nothing writes in this bench
+    return common.server_config(["d"], TAGS, **limits)
 
 
 async def run(args: argparse.Namespace) -> None:
     process = psutil.Process()
     full = FullCollections()
-    async with OpcuaServer(config(args), _noop_write) as server:
+    async with OpcuaServer(config(args), common.refuse_write) as server:
         # As gateway.app does once everything is built: the standard address space is kept
         # out of the collector's full passes.
         gc.freeze()
-        async with Client(server.endpoint_url) as probe:
-            per_call = args.per_call or await probe.get_node(PER_CALL_NODE).read_value()
+        async with common.client(server.endpoint_url) as probe:
+            per_call = args.per_call or await common.items_per_call(probe, args.items)
         idle = LoopLag()
         idle.start()
         await asyncio.sleep(args.idle)

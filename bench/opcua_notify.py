@@ -37,11 +37,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from asyncua import Client, Server, ua
+from asyncua import Server, ua
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.config.model import GatewayConfig  # noqa: E402
+import opcua_common as common  # noqa: E402
+
 from gateway.core.quality import Quality  # noqa: E402
 from gateway.core.sample import Sample  # noqa: E402
 from gateway.opcua import OpcuaServer  # noqa: E402
@@ -49,8 +50,9 @@ from gateway.opcua import OpcuaServer  # noqa: E402
 TAGS_PER_DEVICE = 100
 BATCHES_PER_S = 10
 PUBLISHING_MS = 100.0
-NAMESPACE = "urn:uvelka:bench"
 REPORT_TIMEOUT_S = 5.0
+# Monitored items per CreateMonitoredItems, or fewer if the server advertises fewer.
+ITEMS_PER_CALL = 1000
 
 
 def keys(tags: int) -> list[str]:
@@ -83,43 +85,23 @@ async def _subscribe(
     url: str, ns: int, tags: int, conn: multiprocessing.connection.Connection
 ) -> None:
     counter = _Counter()
-    async with Client(url, timeout=30) as client:
-        params = ua.CreateSubscriptionParameters(
-            RequestedPublishingInterval=PUBLISHING_MS,
-            RequestedLifetimeCount=10_000,
-            RequestedMaxKeepAliveCount=100,
-            PublishingEnabled=True,
-        )
-        created = await client.uaclient.create_subscription(params, counter)
-        for start in range(0, tags, 1000):
-            items = [
-                ua.MonitoredItemCreateRequest(
-                    ItemToMonitor=ua.ReadValueId(
-                        NodeId=ua.NodeId(key, ns), AttributeId=ua.AttributeIds.Value
-                    ),
-                    MonitoringMode=ua.MonitoringMode.Reporting,
-                    RequestedParameters=ua.MonitoringParameters(
-                        ClientHandle=start + i, SamplingInterval=0.0, QueueSize=0
-                    ),
-                )
-                for i, key in enumerate(keys(tags)[start : start + 1000])
-            ]
-            results = await client.uaclient.create_monitored_items(
-                ua.CreateMonitoredItemsParameters(
-                    SubscriptionId=created.SubscriptionId,
-                    ItemsToCreate=items,
-                    TimestampsToReturn=ua.TimestampsToReturn.Both,
-                )
-            )
+    async with common.client(url) as connected:
+        subscription = await common.subscribe(connected, PUBLISHING_MS, 10_000, 100, counter)
+        nodes = [ua.NodeId(key, ns) for key in keys(tags)]
+        per_call = await common.items_per_call(connected, ITEMS_PER_CALL)
+        for run in common.in_calls(tags, per_call):
+            requests = common.item_requests(nodes[run.start : run.stop], run.start, queue_size=0)
+            results = await common.create_items(connected, subscription, requests)
             assert all(r.StatusCode.is_good() for r in results)
         while counter.count < tags:  # every item's initial value
             counter.arrived.clear()
             await counter.arrived.wait()
         conn.send(("ready", time.monotonic(), counter.count, time.process_time()))
+        # A report every 0.25 s, the parent's window reads the latest, until it says stop.
         while not conn.poll():
             await asyncio.sleep(0.25)
             conn.send(("count", time.monotonic(), counter.count, time.process_time()))
-        await client.uaclient.delete_subscriptions([created.SubscriptionId])
+        await connected.uaclient.delete_subscriptions([subscription])
 
 
 def subscriber(url: str, ns: int, tags: int, conn: multiprocessing.connection.Connection) -> None:
@@ -127,31 +109,6 @@ def subscriber(url: str, ns: int, tags: int, conn: multiprocessing.connection.Co
 
 
 # -- servers --------------------------------------------------------------------------
-
-
-async def _noop_write(key: str, value: object) -> None:
-    raise NotImplementedError  # nothing writes in this bench
-
-
-def gateway_config(tags: int) -> GatewayConfig:
-    devices = []
-    for d in range(tags // TAGS_PER_DEVICE):
-        devices.append(
-            {
-                "name": f"d{d}",
-                "url": "tcp://127.0.0.1:502",
-                "tags": [
-                    {"name": f"t{t}", "table": "input", "address": 4 * t, "type": "float64"}
-                    for t in range(TAGS_PER_DEVICE)
-                ],
-            }
-        )
-    return GatewayConfig.model_validate(
-        {
-            "opcua": {"endpoint": "opc.tcp://127.0.0.1:0/bench", "namespace": NAMESPACE},
-            "devices": devices,
-        }
-    )
 
 
 Publisher = Callable[[int, int, float], Awaitable[None]]  # (first tag, count, value)
@@ -166,7 +123,8 @@ class Running:
 
 
 async def start_lean(tags: int) -> Running:
-    server = OpcuaServer(gateway_config(tags), _noop_write)
+    devices = [f"d{d}" for d in range(tags // TAGS_PER_DEVICE)]
+    server = OpcuaServer(common.server_config(devices, TAGS_PER_DEVICE), common.refuse_write)
     started = time.perf_counter()
     await server.__aenter__()
     print(f"  lean: started with {tags} tags in {time.perf_counter() - started:.1f} s")
@@ -189,9 +147,9 @@ async def start_lean(tags: int) -> Running:
 async def start_stock(tags: int) -> Running:
     server = Server()
     await server.init()
-    server.set_endpoint("opc.tcp://127.0.0.1:0/bench")
+    server.set_endpoint(common.ENDPOINT)
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-    ns = await server.register_namespace(NAMESPACE)
+    ns = await server.register_namespace(common.NAMESPACE)
     started = time.perf_counter()
     nodeids = []
     for d in range(tags // TAGS_PER_DEVICE):
