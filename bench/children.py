@@ -89,6 +89,8 @@ class Child:
                            self.name, self.pid, STOP_GRACE_S)
             self._signal(signal.SIGKILL)
             await self.process.wait()
+        # A wrapper may have ended on SIGTERM before what it started did.
+        self._signal(signal.SIGKILL)
         # Drain what the child wrote last (its readers end at EOF), but not forever.
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
@@ -102,8 +104,11 @@ class Child:
             await asyncio.wait_for(self.process.wait(), timeout_s)
 
     def _signal(self, signum: int) -> None:
+        # The whole process group (the child leads its own session): a wrapper such as
+        # `py-spy record -- python -m gateway` or a gc-timing shim would otherwise die
+        # alone and leave the gateway polling, holding the pipes open after the bench.
         with contextlib.suppress(ProcessLookupError):  # it ended since we looked
-            self.process.send_signal(signum)
+            os.killpg(self.pid, signum)
 
 
 class ChildProcesses:
@@ -147,7 +152,7 @@ class ChildProcesses:
         """SIGKILL whatever `aclose` did not stop; works after the event loop is gone."""
         for child in self._children:
             with contextlib.suppress(ProcessLookupError):  # already gone
-                os.kill(child.pid, signal.SIGKILL)
+                os.killpg(child.pid, signal.SIGKILL)
         self._children.clear()
 
 
