@@ -12,6 +12,7 @@ from aiohttp import web
 
 from web.account import Account
 from web.alarm_routes import AlarmRoutes
+from web.asset_routes import AssetRoutes
 from web.auth import authentication
 from web.csrf import csrf_protection
 from web.device_routes import DeviceRoutes
@@ -68,7 +69,7 @@ async def create_app(
     app.router.add_routes(page_routes())
     Live(facade).install(app)
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
-                   AlarmRoutes(facade), UserRoutes(store, facade)):
+                   AlarmRoutes(facade), AssetRoutes(facade), UserRoutes(store, facade)):
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store

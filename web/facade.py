@@ -137,6 +137,11 @@ class WebFacade(Protocol):
         raises NotFound for an unknown device."""
         ...
 
+    def asset(self, name: str) -> Json:
+        """One asset's health for its page (anomaly against threshold, RUL and due date,
+        models, alarms, recent events, inputs); raises NotFound for an unknown asset."""
+        ...
+
     # -- devices and tags ------------------------------------------------------------------
 
     def devices(self) -> list[dict[str, Any]]:

@@ -49,8 +49,10 @@ class Live:
             return refused(exc)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """`overview` events, and `values` events of ?device= when given, every second."""
+        """`overview` events, and `values` events of ?device= when given, every second; with
+        ?asset= `asset` events of that asset instead of `overview` (its page needs no more)."""
         device = request.query.get("device")
+        asset = request.query.get("asset")
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream",
             "X-Accel-Buffering": "no",  # a reverse proxy must not hold events back
@@ -60,7 +62,7 @@ class Live:
         request.app[_STREAMS].add(ended)
         try:
             while not ended.is_set():
-                await response.write(self._events(device))
+                await response.write(self._events(device, asset))
                 try:
                     async with asyncio.timeout(self._interval_s):
                         await ended.wait()
@@ -70,14 +72,20 @@ class Live:
             logger.debug("event stream of %s ended by the client", request.remote)
         return response
 
-    def _events(self, device: str | None) -> bytes:
-        parts = [_event("overview", self._facade.overview())]
+    def _events(self, device: str | None, asset: str | None) -> bytes:
+        parts = [self._asset_event(asset) if asset else _event("overview", self._facade.overview())]
         if device:
             try:
                 parts.append(_event("values", self._facade.tag_values(device)))
             except NotFound as exc:
                 parts.append(_event("gone", {"error": str(exc)}))
         return "".join(parts).encode()
+
+    def _asset_event(self, asset: str) -> str:
+        try:
+            return _event("asset", self._facade.asset(asset))
+        except NotFound as exc:
+            return _event("gone", {"error": str(exc)})
 
 
 def _event(name: str, data: object) -> str:

@@ -21,7 +21,7 @@ from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelInfo, ModelRequestError
 from gateway.page.running import Running
-from gateway.page.views import alarms, health, overview, tag_values, units
+from gateway.page.views import alarms, asset, health, overview, tag_values, units
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
@@ -64,6 +64,12 @@ class GatewayWebFacade:
         if values is None:
             raise NotFound(f"no device {device!r}")
         return list(values)
+
+    def asset(self, name: str) -> Json:
+        found = asset(self._running, name, self._running.recent_alarm_events.newest())
+        if found is None:
+            raise NotFound(f"no asset {name!r}")
+        return found
 
     # -- devices and tags ------------------------------------------------------------------
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.alarms.events import AlarmEvent
 from gateway.alarms.state import Alarm
+from gateway.config.sources import SourceKind
 from gateway.core.quality import Quality
 from gateway.core.sample import Value
+from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.page.running import Running
 from gateway.runtime.model_slot import ModelSlot
@@ -24,6 +26,9 @@ QUALITY_LABELS = {
     Quality.DEVICE_ERROR: "Bad (device failure)",
     Quality.CONFIG_ERROR: "Bad (configuration error)",
 }
+# A RUL in one of these units gives a date; in others ("cycles", none) it does not.
+_SECONDS_PER_UNIT = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+RECENT_EVENTS_OF_ASSET = 20
 
 
 def health(running: Running) -> dict[str, Any]:
@@ -111,24 +116,99 @@ def _asset(running: Running, name: str, rul_unit: str) -> dict[str, Any]:
     }
 
 
+def asset(running: Running, name: str, recent: Iterable[AlarmEvent]) -> dict[str, Any] | None:
+    """One asset's health for its page: the model outputs against the threshold, the RUL
+    with its due date, the models, the alarms on its outputs and inputs with their recent
+    events, the inputs' live values; None for an asset not configured."""
+    config = next((a for a in running.config.current.assets if a.name == name), None)
+    if config is None:
+        return None
+    scores = running.scores.of(name)
+    hub = running.hub
+    inputs = set(config.inputs.values())
+    owned = sorted(alarm for alarm, source in hub.sources.items()
+                   if (source.kind is SourceKind.ASSET and source.owner == name)
+                   or source.key in inputs)
+    unit_of = units(running)
+    return {
+        "name": name,
+        "anomaly": _anomaly_of(running, name, scores.get("anomaly")),
+        "rul": _rul_of(running, name, scores.get("rul")),
+        "models": [{"kind": slot.kind, "version": slot.version, "status": slot.status}
+                   for slot in running.assets.slots if slot.asset.name == name],
+        "alarms": [_alarm(hub.alarms[alarm], hub.sources[alarm].key) for alarm in owned],
+        "recent": [_event(event) for event in recent
+                   if event.alarm in owned][:RECENT_EVENTS_OF_ASSET],
+        "inputs": [{"signal": signal, **_tag_value(running, key, unit_of.get(key, ""))}
+                   for signal, key in config.inputs.items()],
+    }
+
+
+def _anomaly_of(running: Running, name: str, score: Score | None) -> dict[str, Any] | None:
+    slot = _slot(running, name, "anomaly")
+    if slot is None:
+        return None
+    return {
+        "key": f"{name}.AnomalyScore",
+        "score": None if score is None else _number(score.value),
+        "threshold": slot.threshold,
+        "range": None if slot.model is None else list(slot.model.manifest.score_range),
+        "anomaly": None if score is None else score.anomaly,
+        **_score_quality(score),
+    }
+
+
+def _rul_of(running: Running, name: str, score: Score | None) -> dict[str, Any] | None:
+    slot = _slot(running, name, "rul")
+    if slot is None:
+        return None
+    unit = "" if slot.model is None else slot.model.manifest.output_unit or ""
+    value = None if score is None else _number(score.value)
+    seconds = _SECONDS_PER_UNIT.get(unit)
+    # Due once the life left after the scored window has run out: a date only for a unit
+    # of time (a RUL in cycles has none).
+    due = None if score is None or value is None or seconds is None \
+        else score.window_end + timedelta(seconds=max(value, 0.0) * seconds)
+    return {
+        "key": f"{name}.RemainingUsefulLife",
+        "value": value,
+        "unit": unit,
+        "due": None if due is None else due.isoformat(),
+        **_score_quality(score),
+    }
+
+
+def _score_quality(score: Score | None) -> dict[str, Any]:
+    quality = Quality.WAITING if score is None else score.quality
+    return {"quality": QUALITY_LABELS[quality], "good": quality is Quality.GOOD,
+            "time": None if score is None else score.window_end.isoformat()}
+
+
+def _slot(running: Running, asset: str, kind: str) -> ModelSlot | None:
+    return next((slot for slot in running.assets.slots
+                 if slot.asset.name == asset and slot.kind == kind), None)
+
+
 def tag_values(running: Running, device: str) -> list[dict[str, Any]] | None:
     """Each tag of `device` with its latest value; None for a device not configured."""
     config = next((d for d in running.config.current.devices if d.name == device), None)
     if config is None:
         return None
-    values = []
-    for tag in config.tags:
-        key = f"{device}.{tag.name}"
-        sample = running.cache.latest(key)
-        quality = Quality.WAITING if sample is None else sample.quality
-        values.append({
-            "key": key,
-            "value": None if sample is None else _json_value(sample.value),
-            "quality": QUALITY_LABELS[quality],
-            "time": None if sample is None else sample.source_time.isoformat(),
-            "unit": tag.unit or "",
-        })
-    return values
+    return [_tag_value(running, f"{device}.{tag.name}", tag.unit or "") for tag in config.tags]
+
+
+def _tag_value(running: Running, key: str, unit: str) -> dict[str, Any]:
+    """A tag's latest value with its quality, time and unit."""
+    sample = running.cache.latest(key)
+    quality = Quality.WAITING if sample is None else sample.quality
+    return {
+        "key": key,
+        "value": None if sample is None else _json_value(sample.value),
+        "quality": QUALITY_LABELS[quality],
+        "good": quality is Quality.GOOD,
+        "time": None if sample is None else sample.source_time.isoformat(),
+        "unit": unit,
+    }
 
 
 def alarms(running: Running, recent: Iterable[AlarmEvent]) -> dict[str, Any]:

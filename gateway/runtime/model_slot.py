@@ -71,6 +71,13 @@ class ModelSlot:
         """The running model's version; None while the slot has no model."""
         return None if self.model is None else self.model.version
 
+    @property
+    def threshold(self) -> float | None:
+        """The running anomaly model's threshold, as its decisions use it: the one figure
+        every front end shows (the page, OPC UA's AnomalyThreshold); None without a model
+        or for a RUL model."""
+        return None if self.model is None else self.model.manifest.threshold
+
     def offer(self, model: Model) -> bool:
         """Swap in a new version of the file if it fits this asset; True if swapped."""
         problem = mapping_problem(model, self.kind, self.asset)

@@ -25,6 +25,34 @@ from web.facade import (
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+# Issue #11's page: an active alarm on the device, a cleared one on the asset, shelved.
+ALARMS = [
+    {"name": "press-1_force", "event_id": "e1", "owner": "press-1", "source": "press-1.force",
+     "state": "active_unacked", "active": True, "acked": False, "shelved": False,
+     "shelved_until": None, "severity": 800, "value": 12.3456, "message": "Force high",
+     "time": NOW.isoformat()},
+    {"name": "pump-1_anomaly", "event_id": "e2", "owner": "pump-1",
+     "source": "pump-1.Anomaly", "state": "returned_unacked", "active": False, "acked": False,
+     "shelved": True, "shelved_until": NOW.isoformat(), "severity": 700, "value": False,
+     "message": "", "time": NOW.isoformat()},
+]
+ALARM_COUNTS = {"standing": 2, "active": 1, "returned_unacked": 1, "unacknowledged": 2,
+                "shelved": 1}
+ASSET = {
+    "name": "pump-1",
+    "anomaly": {"key": "pump-1.AnomalyScore", "score": 28.9486, "threshold": 3.0,
+                "range": [0.0, 10.0], "anomaly": True, "quality": "Good", "good": True,
+                "time": NOW.isoformat()},
+    "rul": {"key": "pump-1.RemainingUsefulLife", "value": 6.00484, "unit": "h",
+            "due": "2026-11-26T18:00:17.424000+00:00", "quality": "Good", "good": True,
+            "time": NOW.isoformat()},
+    "models": [{"kind": "anomaly", "version": "pump/1/ab12", "status": "ok: pump/1/ab12"}],
+    "alarms": [ALARMS[1]],
+    "recent": [],
+    "inputs": [{"signal": "flow", "key": "pump-1.flow", "value": 50.01234, "unit": "m3/h",
+                "quality": "Good", "good": True, "time": NOW.isoformat()}],
+}
+
 
 
 @dataclass
@@ -53,6 +81,11 @@ class FakeFacade:
     def overview(self) -> Json:
         return {"time": NOW.isoformat(), "gateway": {"name": "test", "status": self.status},
                 "devices": [{"name": d["name"]} for d in self.device_tables], "assets": []}
+
+    def asset(self, name: str) -> Json:
+        if name != ASSET["name"]:
+            raise NotFound(f"no asset {name!r}")
+        return ASSET
 
     def tag_values(self, device: str) -> list[Json]:
         for table in self.device_tables:

@@ -75,6 +75,38 @@ export function formatValue(value) {
   return String(value);
 }
 
+// Numbers for people (issue #11), on every page that shows a measurement: 3 significant
+// digits ("6 h", not "6.00484 h"), integers as they are, the unit always after the number
+// ("" leaves it out), "–" for no value. formatValue above keeps a value's digits, where
+// they matter (a register's decodings, a tag being edited).
+export function formatNumber(value, unit = "") {
+  if (value === null || value === undefined) return "–";
+  let text = String(value);
+  if (typeof value === "number") {
+    text = Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(3)));
+  }
+  return unit ? `${text} ${unit}` : text;
+}
+
+// "Tue 14:00" in the browser's time zone; the date as well when more than six days away.
+export function formatDue(iso, now = new Date()) {
+  const due = new Date(iso);
+  const clock = due.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
+  const far = Math.abs(due - now) > 6 * 24 * 3600 * 1000;
+  const day = due.toLocaleDateString(undefined, far
+    ? { weekday: "short", day: "numeric", month: "short" } : { weekday: "short" });
+  return `${day} ${clock}`;
+}
+
+// The Trends page showing an asset's inputs and outputs, or the series of `keys`
+// (docs/web.md, "Trends": its URL form, issue #11).
+export function trendsUrl({ asset, keys = [] }) {
+  const query = new URLSearchParams();
+  if (asset) query.set("asset", asset);
+  for (const key of keys) query.append("key", key);
+  return `/trends?${query}`;
+}
+
 export function formatTime(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
 }

@@ -15,7 +15,7 @@ function render(overview) {
       el("td", { class: "error-text" }, d.last_error || "")));
   const assets = (overview.assets || []).map((a) =>
     el("tr", { dataset: { asset: a.name }, class: a.active_alarms.length ? "bad" : "good" },
-      el("td", {}, a.name),
+      el("td", {}, el("a", { href: `/assets/${encodeURIComponent(a.name)}` }, a.name)),
       el("td", {}, formatValue(a.anomaly_score)),
       el("td", {}, a.anomaly === null ? "" : a.anomaly ? "anomalous" : "normal"),
       el("td", {}, a.rul === null ? "" : `${formatValue(a.rul)} ${a.rul_unit || ""}`),

@@ -1,0 +1,53 @@
+// An alarm and an alarm event as a table row, in words a person uses (issue #11): the
+// alarms page and each asset's page draw them alike.
+import { el, formatNumber, formatTime, trendsUrl } from "./common.js";
+
+// ISA-18.2 states (gateway.alarms.events.AlarmState) in words, and the class that colours them.
+export const STATES = {
+  active_unacked: "Active, not acknowledged",
+  active_acked: "Active, acknowledged",
+  returned_unacked: "Cleared, not acknowledged",
+  normal: "Normal",
+};
+const EVENTS = {
+  activated: "Activated", cleared: "Cleared", acknowledged: "Acknowledged",
+  shelved: "Shelved", unshelved: "Unshelved", quality: "Input quality changed",
+};
+
+// OPC UA Part 9's severity 1-1000 in three bands.
+export function severityWords(severity) {
+  if (severity === null || severity === undefined) return "";
+  return `${severity >= 700 ? "High" : severity >= 400 ? "Medium" : "Low"} (${severity})`;
+}
+
+export function stateWords(alarm) {
+  const words = STATES[alarm.state] || alarm.state;
+  return alarm.shelved ? `${words}; shelved until ${formatTime(alarm.shelved_until)}` : words;
+}
+
+export const ALARM_HEADINGS = ["Alarm", "State", "Severity", "Value", "Message", "Since", "Trend"];
+
+// `extra`: cells after the standard ones (the alarms page's actions).
+export function alarmRow(alarm, ...extra) {
+  return el("tr", { dataset: { alarm: alarm.name, state: alarm.state },
+                    class: `alarm-${alarm.state}${alarm.shelved ? " shelved" : ""}` },
+    el("td", {}, alarm.name),
+    el("td", { class: "state" }, stateWords(alarm)),
+    el("td", { class: "severity" }, severityWords(alarm.severity)),
+    el("td", { class: "number" }, formatNumber(alarm.value)),
+    el("td", {}, alarm.message || ""),
+    el("td", {}, formatTime(alarm.time)),
+    el("td", {}, alarm.source
+      ? el("a", { href: trendsUrl({ keys: [alarm.source] }), class: "trend-link" }, alarm.source) : ""),
+    ...extra);
+}
+
+export const EVENT_HEADINGS = ["Time", "Alarm", "Event", "State after", "User", "Comment", "Value"];
+
+export function eventRow(event) {
+  return el("tr", {},
+    el("td", {}, formatTime(event.time)), el("td", {}, event.alarm),
+    el("td", {}, EVENTS[event.kind] || event.kind), el("td", {}, STATES[event.state] || event.state),
+    el("td", {}, event.user || ""), el("td", {}, event.comment || ""),
+    el("td", { class: "number" }, formatNumber(event.value)));
+}
