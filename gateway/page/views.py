@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.alarms.events import AlarmEvent
+from gateway.alarms.events import AlarmEvent, AlarmState
 from gateway.alarms.state import Alarm
 from gateway.config.sources import SourceKind
 from gateway.core.quality import Quality
@@ -69,24 +69,49 @@ def _rul_units(running: Running) -> list[tuple[str, str]]:
 
 
 def overview(running: Running, now: datetime) -> dict[str, Any]:
-    hub = running.hub
-    active = [name for name, alarm in hub.alarms.items() if alarm.active]
     bridge = running.bridge
     rul_units = dict(_rul_units(running))
     config = running.config.current
+    hub = running.hub
+    # One pass over the alarms, not one per device: 500 devices are shown every second.
+    # By kind too: a device and an asset may share a name (the demo's pumps do).
+    standing: dict[tuple[SourceKind, str], list[str]] = {}
+    for name, alarm in hub.alarms.items():
+        if alarm.state is not AlarmState.NORMAL:
+            source = hub.sources[name]
+            standing.setdefault((source.kind, source.owner), []).append(name)
     return {
         "time": now.isoformat(),
         "gateway": {
             **health(running),
             "name": config.gateway.name,
-            "active_alarms": len(active),
+            "alarms": alarm_counts(hub.alarms.values()),
             "mqtt": None if bridge is None
             else "connected" if bridge.stats.connected else "disconnected (alarms are kept)",
         },
-        "devices": [_device(poller.status()) for poller in running.fleet.pollers.values()],
-        "assets": [_asset(running, asset.name, rul_units.get(asset.name, ""))
+        "devices": [{**_device(poller.status()), "alarms": standing.get((SourceKind.TAG, name), [])}
+                    for name, poller in running.fleet.pollers.items()],
+        "assets": [{**_asset(running, asset.name, rul_units.get(asset.name, "")),
+                    "alarms": standing.get((SourceKind.ASSET, asset.name), [])}
                    for asset in config.assets],
     }
+
+
+def alarm_counts(alarms: Iterable[Alarm]) -> dict[str, int]:
+    """What the overview and the alarms page count, the same way (issue #11): "standing" is
+    every alarm that is not Normal (the overview lists them per device and asset),
+    which is "active" plus "returned_unacked" (cleared, not acknowledged);
+    "unacknowledged" and "shelved" cut across them."""
+    counts = dict.fromkeys(
+        ("standing", "active", "returned_unacked", "unacknowledged", "shelved"), 0)
+    for alarm in alarms:
+        state = alarm.state
+        counts["standing"] += state is not AlarmState.NORMAL
+        counts["active"] += alarm.active
+        counts["returned_unacked"] += state is AlarmState.RETURNED_UNACKED
+        counts["unacknowledged"] += not alarm.acked
+        counts["shelved"] += alarm.shelved
+    return counts
 
 
 def _device(status: DeviceStatus) -> dict[str, Any]:
@@ -106,13 +131,14 @@ def _device(status: DeviceStatus) -> dict[str, Any]:
 def _asset(running: Running, name: str, rul_unit: str) -> dict[str, Any]:
     scores = running.scores.of(name)
     anomaly, rul = scores.get("anomaly"), scores.get("rul")
+    slot = _slot(running, name, "anomaly")
     return {
         "name": name,
         "anomaly_score": _number(anomaly.value) if anomaly else None,
+        "anomaly_threshold": None if slot is None else slot.threshold,
         "anomaly": anomaly.anomaly if anomaly else None,
         "rul": _number(rul.value) if rul else None,
         "rul_unit": rul_unit,
-        "active_alarms": running.hub.standing(name),
     }
 
 

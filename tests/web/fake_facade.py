@@ -79,8 +79,13 @@ class FakeFacade:
         return self.metrics_text
 
     def overview(self) -> Json:
-        return {"time": NOW.isoformat(), "gateway": {"name": "test", "status": self.status},
-                "devices": [{"name": d["name"]} for d in self.device_tables], "assets": []}
+        return {"time": NOW.isoformat(),
+                "gateway": {"name": "test", "status": self.status, "alarms": ALARM_COUNTS},
+                "devices": [{"name": d["name"], "alarms": ["press-1_force"]}
+                            for d in self.device_tables],
+                "assets": [{"name": "pump-1", "anomaly_score": 28.9486, "anomaly_threshold": 3.0,
+                            "anomaly": True, "rul": 6.00484, "rul_unit": "h",
+                            "alarms": ["pump-1_anomaly"]}]}
 
     def asset(self, name: str) -> Json:
         if name != ASSET["name"]:

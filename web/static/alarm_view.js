@@ -25,6 +25,14 @@ export function stateWords(alarm) {
   return alarm.shelved ? `${words}; shelved until ${formatTime(alarm.shelved_until)}` : words;
 }
 
+// What the overview's header and the alarms page say they count, in the same words
+// (gateway/page/views.py alarm_counts): "standing" is every alarm not Normal, and the
+// overview lists those per device and asset.
+export function countsText(counts) {
+  return `${counts.standing} standing alarms (${counts.active} active, ${counts.returned_unacked} cleared `
+    + `but not acknowledged); ${counts.unacknowledged} not acknowledged, ${counts.shelved} shelved`;
+}
+
 export const ALARM_HEADINGS = ["Alarm", "State", "Severity", "Value", "Message", "Since", "Trend"];
 
 // `extra`: cells after the standard ones (the alarms page's actions).

@@ -1,40 +1,77 @@
 // Overview: gateway health, devices and assets, pushed every second by the server.
-import { el, formatTime, formatValue, listen, table } from "./common.js";
+// Rows are kept and only their changed cells rewritten: with 500 devices, redrawing the
+// tables every second would keep the browser busy (issue #11's budget is 20 %).
+import { el, formatNumber, formatTime, listen, table } from "./common.js";
+import { countsText } from "./alarm_view.js";
 
 const app = document.getElementById("app");
+const summary = el("p", { id: "summary" });
+const problems = el("div", { id: "problems" });
+const deviceTable = table(["Device", "Link", "Round trip", "Error rate", "Polls / errors", "Last error", "Standing alarms"], []);
+const assetTable = table(["Asset", "Anomaly score / threshold", "Anomaly", "Remaining useful life", "Standing alarms"], []);
+app.replaceChildren(
+  el("section", { id: "health" }, el("h2", {}, "Gateway"), summary, problems),
+  el("section", {}, el("h2", {}, "Devices"), deviceTable),
+  el("section", {}, el("h2", {}, "Assets"), assetTable));
+
+// Rows of `tbody` keyed by `dataset[key]`, one per item, in the items' order; `cells(item)`
+// gives each cell's text, `first(item)` the first cell's content when new.
+function sync(tbody, key, items, first, cells, good) {
+  const rows = new Map([...tbody.rows].map((row) => [row.dataset[key], row]));
+  let previous = null;
+  for (const item of items) {
+    let row = rows.get(item.name);
+    const texts = cells(item);
+    if (row === undefined) {
+      row = el("tr", { dataset: { [key]: item.name } }, el("td", {}, first(item)), ...texts.map(() => el("td")));
+    }
+    rows.delete(item.name);
+    texts.forEach((text, i) => {
+      const cell = row.cells[i + 1];
+      if (cell.textContent !== text) cell.textContent = text;
+    });
+    const kind = good(item) ? "good" : "bad";
+    if (row.className !== kind) row.className = kind;
+    if (row.previousSibling !== previous || row.parentNode !== tbody) {
+      tbody.insertBefore(row, previous ? previous.nextSibling : tbody.firstChild);
+    }
+    previous = row;
+  }
+  for (const gone of rows.values()) gone.remove();
+}
+
+function scoreText(a) {
+  if (a.anomaly_score === null) return "–";
+  return a.anomaly_threshold === null ? formatNumber(a.anomaly_score)
+    : `${formatNumber(a.anomaly_score)} / ${formatNumber(a.anomaly_threshold)}`;
+}
 
 function render(overview) {
   const gateway = overview.gateway || {};
-  const devices = (overview.devices || []).map((d) =>
-    el("tr", { dataset: { device: d.name }, class: d.connected ? "good" : "bad" },
-      el("td", {}, d.name),
-      el("td", {}, d.connected ? "connected" : "not connected"),
-      el("td", {}, d.round_trip_ms === null ? "" : `${formatValue(d.round_trip_ms)} ms`),
-      el("td", {}, `${formatValue(d.error_rate * 100)} %`),
-      el("td", {}, `${d.poll_count} / ${d.error_count}`),
-      el("td", { class: "error-text" }, d.last_error || "")));
-  const assets = (overview.assets || []).map((a) =>
-    el("tr", { dataset: { asset: a.name }, class: a.active_alarms.length ? "bad" : "good" },
-      el("td", {}, el("a", { href: `/assets/${encodeURIComponent(a.name)}` }, a.name)),
-      el("td", {}, formatValue(a.anomaly_score)),
-      el("td", {}, a.anomaly === null ? "" : a.anomaly ? "anomalous" : "normal"),
-      el("td", {}, a.rul === null ? "" : `${formatValue(a.rul)} ${a.rul_unit || ""}`),
-      el("td", {}, a.active_alarms.join(", "))));
-  app.replaceChildren(
-    el("section", { id: "health" },
-      el("h2", {}, "Gateway"),
-      el("p", {}, `${gateway.name || ""}: ${gateway.status || "unknown"}; `,
-        `${gateway.devices_connected ?? 0} of ${gateway.devices ?? 0} devices connected; `,
-        `${gateway.active_alarms ?? 0} active alarms; MQTT ${gateway.mqtt || "not configured"}; `,
-        `updated ${formatTime(overview.time)}`),
-      // What cannot be written under data_dir (issue #17), e.g. a full disk.
-      ...(gateway.problems || []).map((problem) => el("p", { class: "error-text" }, problem))),
-    el("section", {},
-      el("h2", {}, "Devices"),
-      table(["Device", "Link", "Round trip", "Error rate", "Polls / errors", "Last error"], devices)),
-    el("section", {},
-      el("h2", {}, "Assets"),
-      table(["Asset", "Anomaly score", "Anomaly", "Remaining useful life", "Active alarms"], assets)));
+  summary.textContent = `${gateway.name || ""}: ${gateway.status || "unknown"}; `
+    + `${gateway.devices_connected ?? 0} of ${gateway.devices ?? 0} devices connected; `
+    + `${gateway.alarms ? countsText(gateway.alarms) : "no alarms"}; MQTT ${gateway.mqtt || "not configured"}; `
+    + `updated ${formatTime(overview.time)}`;
+  // What cannot be written under data_dir (issue #17), e.g. a full disk.
+  const lines = gateway.problems || [];
+  if (lines.join("\n") !== [...problems.children].map((p) => p.textContent).join("\n")) {
+    problems.replaceChildren(...lines.map((problem) => el("p", { class: "error-text" }, problem)));
+  }
+  sync(deviceTable.tBodies[0], "device", overview.devices || [], (d) => d.name, (d) => [
+    d.connected ? "connected" : "not connected",
+    d.round_trip_ms === null ? "–" : formatNumber(d.round_trip_ms, "ms"),
+    formatNumber(d.error_rate * 100, "%"),
+    `${d.poll_count} / ${d.error_count}`,
+    d.last_error || "",
+    (d.alarms || []).join(", "),
+  ], (d) => d.connected && !(d.alarms || []).length);
+  sync(assetTable.tBodies[0], "asset", overview.assets || [],
+    (a) => el("a", { href: `/assets/${encodeURIComponent(a.name)}` }, a.name), (a) => [
+      scoreText(a),
+      a.anomaly === null ? "–" : a.anomaly ? "anomalous" : "normal",
+      a.rul === null ? "–" : formatNumber(a.rul, a.rul_unit),
+      a.alarms.join(", "),
+    ], (a) => !a.alarms.length);
 }
 
 listen("/api/events", { overview: render });

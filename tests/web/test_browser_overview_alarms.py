@@ -1,0 +1,40 @@
+"""Issue #11's overview and alarms page in headless Chromium against the fake gateway: the
+score beside its threshold, numbers rounded for people, the header and the rows counting
+the same alarms."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.fixtures.browser import BrowserLog
+from tests.web.conftest import Account, StartWeb
+from tests.web.fake_facade import ALARM_COUNTS, FakeFacade
+from tests.web.test_browser_login import log_in
+from web.users import Role
+
+
+async def test_the_overview_shows_the_score_against_its_threshold_and_counts_like_its_rows(
+    start_web: StartWeb, accounts: dict[Role, Account], page: Page, browser_log: BrowserLog
+) -> None:
+    served = await start_web(facade=FakeFacade())
+    await log_in(page, served, accounts[Role.VIEWER])
+    row = page.locator('tr[data-asset="pump-1"]')
+    await expect(row).to_contain_text("28.9 / 3")  # not "28.9486", and its threshold beside it
+    await expect(row).to_contain_text("6 h")  # not "6.00484 h"
+    await expect(page.locator("#summary")).to_contain_text(
+        "2 standing alarms (1 active, 1 cleared but not acknowledged)"
+    )
+    # The header counts what the rows list: every alarm not Normal, device and asset alike.
+    listed = (
+        await page.locator("tr[data-device], tr[data-asset]")
+        .locator("td:last-child")
+        .all_inner_texts()
+    )
+    assert (
+        sum(len([n for n in text.split(", ") if n]) for text in listed) == ALARM_COUNTS["standing"]
+    )
+    await row.get_by_role("link", name="pump-1").click()
+    await expect(page).to_have_url(served.url("/assets/pump-1"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text("pump-1")
+    browser_log.assert_clean()
+
