@@ -239,8 +239,10 @@ def _tag_value(running: Running, key: str, unit: str) -> dict[str, Any]:
 
 def alarms(running: Running, recent: Iterable[AlarmEvent]) -> dict[str, Any]:
     hub = running.hub
-    listed = [_alarm(alarm, hub.sources[name].key) for name, alarm in sorted(hub.alarms.items())]
-    return {"alarms": listed, "recent": [_event(event) for event in recent]}
+    listed = [{**_alarm(alarm, hub.sources[name].key), "owner": hub.sources[name].owner}
+              for name, alarm in sorted(hub.alarms.items())]
+    return {"alarms": listed, "counts": alarm_counts(hub.alarms.values()),
+            "recent": [_event(event) for event in recent]}
 
 
 def _alarm(alarm: Alarm, source: str) -> dict[str, Any]:

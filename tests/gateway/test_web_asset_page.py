@@ -171,3 +171,30 @@ async def test_the_asset_page_shows_a_due_date_consistent_with_its_rul(
     await expect(page.locator("#trends-link")).to_have_attribute("href", "/trends?asset=pump1")
     browser_log.assert_clean()
 
+
+async def test_the_overview_counts_a_cleared_unacknowledged_alarm_in_its_header_and_rows(
+    plant: Plant, page: Page, browser_log: BrowserLog
+) -> None:
+    hub = plant.gateway.running.hub
+    plant.pump.set(Table.HOLDING, LEVEL, [95])
+    await wait_until(lambda: hub.alarms["level_high"].active, WAIT_S, "level_high active")
+    plant.pump.set(Table.HOLDING, LEVEL, [10])
+    await wait_until(lambda: not hub.alarms["level_high"].active, WAIT_S, "level_high cleared")
+    await log_in(page, plant)
+    # Before issue #11 the header counted active alarms only ("0 active alarms") while the
+    # rows listed every alarm not Normal: now both count the standing ones.
+    await expect(page.locator("#summary")).to_contain_text(
+        "1 standing alarms (0 active, 1 cleared but not acknowledged)"
+    )
+    await expect(page.locator('tr[data-device="pump1"] td:last-child')).to_have_text("level_high")
+    await expect(page.locator('tr[data-asset="pump1"] td:last-child')).to_have_text("")
+    await page.goto(plant.url("/alarms"))
+    row = page.locator('tr[data-alarm="level_high"]')
+    await expect(row.locator(".state")).to_have_text("Cleared, not acknowledged")
+    await expect(page.locator("#counts")).to_contain_text("1 standing alarms")
+    await page.get_by_label("Active").check()
+    await expect(row).to_have_count(0)
+    await page.get_by_label("Active").uncheck()
+    await row.get_by_role("link", name="pump1.level").click()
+    await expect(page).to_have_url(plant.url("/trends?key=pump1.level"))
+    browser_log.assert_clean()

@@ -246,10 +246,13 @@ async def test_an_operator_acknowledges_an_alarm_with_a_comment(
     await log_in(page, plant, "olga", PASSWORD + "!")
     await page.goto(plant.url("/alarms"))
     row = page.locator('tr[data-alarm="level_high"]')
-    await expect(row.locator(".state")).to_have_text("active_unacked")
+    # The state in words (issue #11), the ISA-18.2 name kept in data-state.
+    await expect(row.locator(".state")).to_have_text("Active, not acknowledged")
+    await expect(row).to_have_attribute("data-state", "active_unacked")
     await row.get_by_label("comment for level_high").fill("checked the float switch")
     await row.get_by_role("button", name="Acknowledge").click()
-    await expect(row.locator(".state")).to_have_text("active_acked")
+    await expect(row.locator(".state")).to_have_text("Active, acknowledged")
+    await expect(row).to_have_attribute("data-state", "active_acked")
     event = hub.alarms["level_high"].last_event
     assert event is not None
     assert (event.kind, event.user, event.comment) == ("acknowledged", "olga",

@@ -179,7 +179,7 @@ class FakeFacade:
         return "ok: v1"
 
     def alarms(self) -> Json:
-        return {"alarms": [{"name": "press-1_force", "event_id": "e1"}], "recent": []}
+        return {"alarms": ALARMS, "counts": ALARM_COUNTS, "recent": []}
 
     async def acknowledge_alarm(self, name: str, event_id: str, user: str, comment: str) -> None:
         if name != "press-1_force":

@@ -1,10 +1,30 @@
-// Alarms: every alarm with its state, acknowledge with a comment, shelve; recent events.
-// Pushed by the overview stream's tick: the list is read again each second while shown.
-import { el, formatTime, formatValue, getJson, listen, may, notify, postJson, table } from "./common.js";
+// Alarms: every alarm with its state in words, filters, acknowledge with a comment, shelve;
+// recent events. Pushed by the overview stream's tick: the list is read again each second.
+import { el, getJson, listen, may, notify, postJson, table } from "./common.js";
+import { alarmRow, ALARM_HEADINGS, countsText, eventRow, EVENT_HEADINGS } from "./alarm_view.js";
 
 const app = document.getElementById("app");
 const operator = may("operator");
 let busy = false;
+
+// Each ticked filter narrows the list; "by" keeps the alarms of one device or asset.
+const FILTERS = {
+  active: ["Active", (a) => a.active],
+  unacknowledged: ["Not acknowledged", (a) => !a.acked],
+  shelved: ["Shelved", (a) => a.shelved],
+};
+const boxes = Object.fromEntries(Object.entries(FILTERS).map(([key, [label]]) =>
+  [key, el("input", { type: "checkbox", id: `filter-${key}`, on: { change: refresh } })]));
+const owner = el("select", { id: "filter-owner", on: { change: refresh } }, el("option", { value: "" }, "all"));
+const counted = el("p", { id: "counts" });
+const listed = el("div", { id: "alarm-list" });
+app.replaceChildren(
+  counted,
+  el("fieldset", { class: "filters" }, el("legend", {}, "Show only"),
+    ...Object.entries(FILTERS).map(([key, [label]]) =>
+      el("label", { for: `filter-${key}` }, boxes[key], ` ${label}`)),
+    el("label", { for: "filter-owner" }, "Device or asset ", owner)),
+  listed);
 
 function actions(alarm) {
   if (!operator) return "";
@@ -23,17 +43,24 @@ function actions(alarm) {
       : el("button", { type: "button", class: "secondary", on: { click: () => run(`${base}/shelve`, { hours: 8, comment: comment.value }) } }, "Shelve 8 h"));
 }
 
+function ownerChoices(alarms) {
+  const owners = [...new Set(alarms.map((a) => a.owner))].sort();
+  const shown = [...owner.options].slice(1).map((o) => o.value);
+  if (owners.join("\n") === shown.join("\n")) return;
+  const chosen = owner.value;
+  owner.replaceChildren(el("option", { value: "" }, "all"), ...owners.map((o) => el("option", { value: o }, o)));
+  owner.value = owners.includes(chosen) ? chosen : "";
+}
+
 function render(answer) {
-  const rows = answer.alarms.map((a) => el("tr", { dataset: { alarm: a.name, state: a.state }, class: a.active ? "bad" : "" },
-    el("td", {}, a.name), el("td", {}, a.source), el("td", { class: "state" }, a.state + (a.shelved ? " (shelved)" : "")),
-    el("td", {}, a.severity), el("td", {}, formatValue(a.value)), el("td", {}, a.message),
-    el("td", {}, formatTime(a.time)), el("td", {}, actions(a))));
-  const recent = answer.recent.map((e) => el("tr", {},
-    el("td", {}, formatTime(e.time)), el("td", {}, e.alarm), el("td", {}, e.kind),
-    el("td", {}, e.user || ""), el("td", {}, e.comment || ""), el("td", {}, formatValue(e.value))));
-  app.replaceChildren(
-    el("h2", {}, "Alarms"), table(["Alarm", "Source", "State", "Severity", "Value", "Message", "Since", ""], rows),
-    el("h2", {}, "Recent events"), table(["Time", "Alarm", "Event", "User", "Comment", "Value"], recent));
+  counted.textContent = countsText(answer.counts);
+  ownerChoices(answer.alarms);
+  const tests = Object.entries(FILTERS).filter(([key]) => boxes[key].checked).map(([, [, test]]) => test);
+  const shown = answer.alarms.filter((a) => tests.every((test) => test(a)) && (!owner.value || a.owner === owner.value));
+  listed.replaceChildren(
+    el("h2", {}, `Alarms (${shown.length} of ${answer.alarms.length} shown)`),
+    table([...ALARM_HEADINGS, ""], shown.map((a) => alarmRow(a, el("td", {}, actions(a))))),
+    el("h2", {}, "Recent events"), table(EVENT_HEADINGS, answer.recent.map(eventRow)));
 }
 
 async function refresh() {
