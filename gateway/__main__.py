@@ -15,6 +15,7 @@ from gateway.app import Gateway, run_until_signalled
 from gateway.cli.demo import DEMO_HELP, add_demo_arguments, demo_jobs
 from gateway.cli.demo_broker import BrokerUnavailable
 from gateway.cli.healthcheck import endpoint_accepts
+from gateway.cli.history_export import add_history_command
 from gateway.cli.simulate import add_simulator_arguments, record_simulation, simulator_options
 from gateway.config import ConfigError, check_file, load_config
 
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("-c", "--config", type=Path, required=True, help="the gateway TOML file")
     add_train_command(commands)
     add_evaluate_command(commands)
+    add_history_command(commands)
     return parser
 
 
@@ -84,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
-        if args.command in ("train", "evaluate"):
+        if args.command in ("train", "evaluate", "history"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":

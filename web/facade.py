@@ -8,9 +8,9 @@ refused raise `Refused` with a reason for the person who asked.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 Json = Mapping[str, Any]
@@ -21,6 +21,11 @@ MAX_MODEL_BYTES = 64 * 1024 * 1024
 
 class Refused(Exception):
     """The gateway refused an action; str(exc) says why, in words for the engineer."""
+
+
+class BadQuery(Refused):
+    """A query names something the gateway cannot answer for (a key without history, an
+    empty range); str(exc) says which, in one line. The page answers 400."""
 
 
 class NotFound(Refused):
@@ -201,6 +206,14 @@ class WebFacade(Protocol):
     async def history(
         self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
     ) -> list[HistorySeries]:
+        ...
+
+    async def history_csv(
+        self, columns: Sequence[str], start: datetime, end: datetime, step: timedelta | None
+    ) -> AsyncIterator[str]:
+        """The CSV `uvelka train` reads, in pieces: a time column, then one per column given
+        as KEY or NAME=KEY; the stored points, or one row per `step` of each key's mean.
+        Raises BadQuery (a key without history, a bad range) or Refused before any text."""
         ...
 
     # -- models ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ Two layouts:
   missing sample, NaN), and the optional columns `anomaly` and `changepoint` are 0/1 labels.
   The delimiter is whatever the header uses, `;` or `,`. This covers both a SKAB folder
   (any sub-folders of `;`-separated files with labels, plus `anomaly-free/` files without)
-  and the plain CSV the gateway's history export writes. `load_recordings`.
+  and the CSV the gateway's history export writes (`uvelka history export`,
+  `/api/history?format=csv`). `load_recordings`.
 - *C-MAPSS*: `train_<subset>.txt`, `test_<subset>.txt` and `RUL_<subset>.txt` for any
   subsets, space-separated numbers, 26 per line: unit, cycle, 3 operational settings,
   21 sensors. `load_cmapss`.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +25,10 @@ from gateway.page.views import alarms, asset, health, overview, tag_values, unit
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
+from gateway.store.history_export import ExportError, check_range, columns_of
 from web.facade import (
     AuditEntry,
+    BadQuery,
     EditOutcome,
     HistorySeries,
     Json,
@@ -157,12 +159,7 @@ class GatewayWebFacade:
     async def history(
         self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
     ) -> list[HistorySeries]:
-        if self._running.history is None:
-            raise Refused("history is turned off in the configuration ([history] enabled)")
-        history = self._history()
-        if history is None:
-            raise Refused("the history file cannot be opened now: see the gateway's problems")
-        buckets = await history.query(keys, start, end, max_points)
+        buckets = await self._open_history().query(keys, start, end, max_points)
         unit_of = units(self._running)
         return [
             HistorySeries(
@@ -175,6 +172,17 @@ class GatewayWebFacade:
             )
             for key, found in buckets.items()
         ]
+
+    async def history_csv(
+        self, columns: Sequence[str], start: datetime, end: datetime, step: timedelta | None
+    ) -> AsyncIterator[str]:
+        history = self._open_history()
+        try:
+            chosen = columns_of(columns, history.keys())
+            check_range(start, end, step)
+        except ExportError as exc:
+            raise BadQuery(str(exc)) from None
+        return history.export(chosen, start, end, step)
 
     # -- models ----------------------------------------------------------------------------
 
@@ -234,6 +242,14 @@ class GatewayWebFacade:
     def _history(self) -> History | None:
         """The history, None when it is turned off or cannot be opened now (issue #17)."""
         return None if self._running.history is None else self._running.history.current
+
+    def _open_history(self) -> History:
+        if self._running.history is None:
+            raise Refused("history is turned off in the configuration ([history] enabled)")
+        history = self._history()
+        if history is None:
+            raise Refused("the history file cannot be opened now: see the gateway's problems")
+        return history
 
     def _audit_log(self) -> AuditLog:
         audit_log = self._running.audit_log

@@ -41,15 +41,16 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.core.files import to_the_end
 from gateway.core.sample import Sample, Value
 from gateway.core.storage import StorageHealth
+from gateway.store.history_export import Column, csv_text
 from gateway.store.history_query import Bucket, BucketReader, Grid
 from gateway.store.history_schema import CHUNK_MS, migrate, to_ms
 from gateway.store.history_writer import BAD, STORE, Batch, HistoryWriter, Row
@@ -243,6 +244,13 @@ class History:
     def keys(self) -> list[str]:
         """Keys of the series written so far, sorted."""
         return sorted(self._writer.ids)
+
+    def export(
+        self, columns: Sequence[Column], start: datetime, end: datetime, step: timedelta | None
+    ) -> AsyncIterator[str]:
+        """The CSV `uvelka train` reads of `columns` over [start, end), raw or one row per
+        `step`, in pieces (history_export.py); flushes go on in between."""
+        return csv_text(self._reader, self._writer.ids, columns, start, end, step)
 
     @property
     def stats(self) -> HistoryStats:

@@ -124,6 +124,17 @@ class Grid:
         width = -(-span // max_points)
         return cls(start_ms, end_ms, width, -(-span // width), max_points)
 
+    @classmethod
+    def every(cls, start_ms: int, end_ms: int, width_ms: int) -> Grid:
+        """Buckets of `width_ms` from `start_ms` that cover [start_ms, end_ms), the last one
+        cut short at the end (the history export's steps)."""
+        if width_ms < 1 or end_ms <= start_ms:
+            raise ValueError(f"no buckets of {width_ms} ms over [{start_ms}, {end_ms}) ms")
+        count = -(-(end_ms - start_ms) // width_ms)
+        if count > MAX_POINTS:
+            raise ValueError(f"{count} buckets, more than {MAX_POINTS}")
+        return cls(start_ms, end_ms, width_ms, count, count)
+
     def parameters(self, series: int, rolled: int) -> dict[str, int]:
         return {
             "start": self.start,
@@ -151,13 +162,15 @@ class BucketReader:
         return cls(connection)
 
     async def read(
-        self, series: Mapping[str, int | None], grid: Grid
+        self, series: Mapping[str, int | None], grid: Grid, *, raw: bool | None = None
     ) -> dict[str, list[Bucket]]:
-        """Buckets of each key (its series id, None if never written), from one snapshot."""
-        return await self._connection.run(self._read(series, grid))
+        """Buckets of each key (its series id, None if never written), from one snapshot:
+        raw points or aggregated as `raw` says, by default raw when a key has no more
+        points than `grid.max_points`."""
+        return await self._connection.run(self._read(series, grid, raw))
 
     async def _read(
-        self, series: Mapping[str, int | None], grid: Grid
+        self, series: Mapping[str, int | None], grid: Grid, raw: bool | None
     ) -> dict[str, list[Bucket]]:
         db = self._connection.db
         if self._indexed < grid.count:
@@ -171,13 +184,17 @@ class BucketReader:
                     result[key] = []
                     continue
                 parameters = grid.parameters(series_id, -1 if rolled is None else rolled)
-                parts = await _fetch(db, _FROM_ROLLUPS, parameters)
-                parts += await _fetch(db, _FROM_POINTS, parameters)
-                if sum(part[5] for part in parts) > grid.max_points:
+                parts: list[_Part] = []
+                if raw is not True:
+                    parts = await _fetch(db, _FROM_ROLLUPS, parameters)
+                    parts += await _fetch(db, _FROM_POINTS, parameters)
+                if raw is False or (
+                    raw is None and sum(part[5] for part in parts) > grid.max_points
+                ):
                     result[key] = _merge(parts, grid)
                 else:
-                    raw = await _fetch(db, _RAW, parameters)
-                    result[key] = [Bucket(from_ms(t), v, v, v, 1, Quality(q)) for t, v, q in raw]
+                    points = await _fetch(db, _RAW, parameters)
+                    result[key] = [Bucket(from_ms(t), v, v, v, 1, Quality(q)) for t, v, q in points]
         return result
 
 

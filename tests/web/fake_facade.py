@@ -7,13 +7,14 @@ tests/gateway/test_web_end_to_end.py and the browser tests.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from web.facade import (
     AuditEntry,
+    BadQuery,
     EditOutcome,
     FieldProblem,
     HistorySeries,
@@ -162,6 +163,19 @@ class FakeFacade:
         self, keys: Sequence[str], start: datetime, end: datetime, max_points: int
     ) -> list[HistorySeries]:
         return [HistorySeries(key, [start], [1.0], [0.5], [1.5], "kN") for key in keys]
+
+    async def history_csv(
+        self, columns: Sequence[str], start: datetime, end: datetime, step: timedelta | None
+    ) -> AsyncIterator[str]:
+        unknown = [c for c in columns if c.rpartition("=")[2] not in self.history_keys()]
+        if unknown:
+            raise BadQuery(f"key {unknown[0]!r}: no history of it")
+
+        async def pieces() -> AsyncIterator[str]:
+            yield "time," + ",".join(c.partition("=")[0] for c in columns) + "\n"
+            yield start.isoformat(timespec="milliseconds") + ",1.0" * len(columns) + "\n"
+
+        return pieces()
 
     def models(self) -> list[Json]:
         return [{"asset": "press-1", "kind": "anomaly", "version": "v1", "versions": []}]
