@@ -216,6 +216,12 @@ class WebFacade(Protocol):
         Raises BadQuery (a key without history, a bad range) or Refused before any text."""
         ...
 
+    def trends(self) -> Json:
+        """What the Trends page draws beside the history: {"series": [{key, unit, group,
+        boolean, lines: [{label, value, kind}]}], "assets": {asset: [keys]}, "events":
+        [{alarm, key, kind ("activated" or "cleared"), time}]}."""
+        ...
+
     # -- models ----------------------------------------------------------------------------
 
     def models(self) -> list[Json]:

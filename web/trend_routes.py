@@ -1,6 +1,7 @@
-"""Trends: the keys with history, and downsampled series over a time range or their CSV
-(issue #11: the shape `uvelka train` reads); the charting library (Plotly's, shipped inside
-the `plotly` package) served by the gateway itself."""
+"""Trends: the keys with history, downsampled series over a time range or their CSV (issue
+#11: the shape `uvelka train` reads), what the page draws beside them (units, limit lines,
+alarm events); the charting library (Plotly's, shipped inside the `plotly` package) served
+by the gateway itself."""
 
 from __future__ import annotations
 
@@ -41,12 +42,16 @@ class TrendRoutes:
         return [
             web.get("/api/history/keys", self.keys),
             web.get("/api/history", self.history),
+            web.get("/api/trends", self.trends),
             # Static, so public like /static: a library, nothing of the plant's.
             web.static(CHART_LIBRARY_PREFIX, chart_library_folder()),
         ]
 
     async def keys(self, request: web.Request) -> web.Response:
         return web.json_response(self._facade.history_keys())
+
+    async def trends(self, request: web.Request) -> web.Response:
+        return web.json_response(self._facade.trends())
 
     async def history(self, request: web.Request) -> web.StreamResponse:
         """?key=a&key=b&start=ISO&end=ISO&points=N (the last hour by default); with

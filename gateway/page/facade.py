@@ -21,6 +21,7 @@ from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelInfo, ModelRequestError
 from gateway.page.running import Running
+from gateway.page.trend_view import trends
 from gateway.page.views import alarms, asset, health, overview, tag_values, units
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
@@ -183,6 +184,11 @@ class GatewayWebFacade:
         except ExportError as exc:
             raise BadQuery(str(exc)) from None
         return history.export(chosen, start, end, step)
+
+    def trends(self) -> Json:
+        history = self._history()
+        return trends(self._running, [] if history is None else history.keys(),
+                      self._running.recent_alarm_events.newest())
 
     # -- models ----------------------------------------------------------------------------
 

@@ -177,6 +177,11 @@ class FakeFacade:
 
         return pieces()
 
+    def trends(self) -> Json:
+        return {"series": [{"key": "press-1.force", "unit": "kN", "group": "press-1",
+                            "boolean": False, "lines": []}],
+                "assets": {}, "events": []}
+
     def models(self) -> list[Json]:
         return [{"asset": "press-1", "kind": "anomaly", "version": "v1", "versions": []}]
 

@@ -1,9 +1,49 @@
-// Trends: chosen tags and analytics outputs over a time range, from the gateway's history,
-// drawn with Plotly (served by the gateway itself from the plotly package).
+// Trends (issue #11): series picked by asset or by search; a panel per unit (one for each
+// series without a unit) and booleans as state bands; alarm limits and model thresholds as
+// lines; alarm activations and clears as markers; the min/max band where a range is
+// downsampled; zoom re-queries the history at the new resolution; presets; the shown
+// series as CSV (the API's export, the shape `uvelka train` reads). The URL holds the
+// selection (?asset=A&key=K&range=8h, docs/web.md), so a link opens the same chart.
+// Drawn with Plotly (MIT), which the gateway serves itself from the plotly package.
 import { el, getJson, notify } from "./common.js";
 
+// Everything a person reads on this page, in one place.
+const TEXT = {
+  asset: "Asset",
+  anyAsset: "(choose an asset)",
+  search: "Search series",
+  chosen: "Shown",
+  remove: (key) => `Remove ${key}`,
+  range: "Range",
+  custom: "Custom",
+  from: "From",
+  to: "To",
+  apply: "Apply",
+  draw: "Draw",
+  rows: "Rows",
+  exportCsv: "Export CSV",
+  everyPoint: "every point",
+  activated: "Alarm activations",
+  cleared: "Alarm clears",
+  band: (key) => `${key} min/max`,
+  tooMany: (n) => `At most ${n} series at once.`,
+  choose: "Choose series by asset or search.",
+  noHistory: "No history yet: is [history] on in the configuration?",
+  noMatch: "No series matches.",
+};
+const PRESETS = [["1h", "1 h", 1], ["8h", "8 h", 8], ["24h", "24 h", 24], ["7d", "7 d", 168]];
+const STEPS = [["", TEXT.everyPoint], ["1", "1 s"], ["10", "10 s"], ["60", "1 min"], ["600", "10 min"]];
+const POINTS = 600; // per series and range: about one per two pixels of a wide chart
+const MAX_KEYS = 12; // the history API's limit
+const MAX_MATCHES = 50;
+const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+  "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939"];
+const LINE_COLOURS = { alarm: "#b3261e", threshold: "#b35900" };
+
 const app = document.getElementById("app");
-const RANGES = [["15 minutes", 15], ["1 hour", 60], ["8 hours", 480], ["1 day", 1440], ["7 days", 10080]];
+const state = { chosen: [], preset: "1h", lastPreset: "1h", start: null, end: null };
+let catalogue = { series: [], assets: {}, events: [] };
+let Plotly = null;
 
 function loadLibrary() {
   return new Promise((resolve, reject) => {
@@ -14,38 +54,247 @@ function loadLibrary() {
   });
 }
 
-async function start() {
-  const [keys, Plotly] = await Promise.all([getJson("/api/history/keys"), loadLibrary()]);
-  const chooser = el("select", { id: "keys", multiple: true, size: Math.min(12, Math.max(keys.length, 3)) },
-    ...keys.map((k) => el("option", { value: k }, k)));
-  const range = el("select", { id: "range" }, ...RANGES.map(([label, minutes]) => el("option", { value: minutes }, label)));
-  range.value = "60";
-  const chart = el("div", { id: "chart", class: "chart" });
-  const draw = async (event) => {
-    if (event) event.preventDefault();
-    const chosen = [...chooser.selectedOptions].map((o) => o.value);
-    if (!chosen.length) { notify("Choose one or more keys."); return; }
-    const end = new Date();
-    const start = new Date(end.getTime() - Number(range.value) * 60000);
-    const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), points: "600" });
-    for (const key of chosen) query.append("key", key);
-    try {
-      const series = await getJson(`/api/history?${query}`);
-      const traces = series.map((s) => ({ x: s.times, y: s.mean, name: s.unit ? `${s.key} (${s.unit})` : s.key,
-        type: "scatter", mode: "lines", connectgaps: false }));
-      await Plotly.react(chart, traces, { margin: { t: 20 }, xaxis: { type: "date" }, legend: { orientation: "h" } },
-        { displaylogo: false, responsive: true });
-      chart.dataset.points = String(series.reduce((n, s) => n + s.times.length, 0));
-      notify("", "ok");
-    } catch (error) {
-      notify(error.message);
+const info = (key) => catalogue.series.find((s) => s.key === key) || { key, unit: "", boolean: false, lines: [] };
+
+// Plotly shows date strings as they are: local wall-clock strings show the browser's time.
+function localText(date) {
+  const pad = (n, width = 2) => String(n).padStart(width, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} `
+    + `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+}
+const fromLocalText = (text) => new Date(String(text).replace(" ", "T").slice(0, 23));
+
+function range() {
+  if (state.preset === null) return [state.start, state.end];
+  const end = new Date();
+  const hours = PRESETS.find(([name]) => name === state.preset)[2];
+  return [new Date(end.getTime() - hours * 3600000), end];
+}
+
+function historyQuery(extra) {
+  const [start, end] = range();
+  const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), ...extra });
+  for (const key of state.chosen) query.append("key", key);
+  return query;
+}
+
+// Panels top to bottom: one per unit, one per series without a unit, one per boolean.
+function panelsOf(keys) {
+  const panels = [];
+  for (const key of keys) {
+    const { unit, boolean } = info(key);
+    const shared = !boolean && unit ? panels.find((p) => !p.boolean && p.unit === unit) : null;
+    if (shared) shared.keys.push(key);
+    else panels.push({ unit, boolean, keys: [key], title: boolean || !unit ? key : unit });
+  }
+  let top = 1;
+  const gap = 0.04;
+  const weights = panels.map((p) => (p.boolean ? 1 : 4));
+  const height = (1 - gap * (panels.length - 1)) / weights.reduce((a, b) => a + b, 0);
+  panels.forEach((panel, i) => {
+    panel.axis = i === 0 ? "y" : `y${i + 1}`;
+    panel.domain = [Math.max(0, top - weights[i] * height), top];
+    top -= weights[i] * height + gap;
+  });
+  return panels;
+}
+
+// The series' value nearest to `time`, to place an alarm marker on its line.
+function valueAt(series, time) {
+  let best = null;
+  let distance = Infinity;
+  series.times.forEach((t, i) => {
+    const d = Math.abs(new Date(t) - time);
+    if (series.mean[i] !== null && d < distance) { distance = d; best = series.mean[i]; }
+  });
+  return best;
+}
+
+function figure(series, panels, start, end) {
+  const traces = [];
+  const shapes = [];
+  const layout = { margin: { t: 10, l: 70, r: 20 }, showlegend: true, legend: { orientation: "h" },
+    xaxis: { type: "date", range: [localText(start), localText(end)], anchor: panels[panels.length - 1].axis } };
+  let markers = 0;
+  for (const panel of panels) {
+    const name = panel.axis.replace("y", "yaxis");
+    layout[name] = { domain: panel.domain, title: { text: panel.title }, anchor: "x", hoverformat: ".3g",
+      ...(panel.boolean ? { range: [-0.05, 1.05], tickvals: [0, 1], fixedrange: true } : {}) };
+    for (const key of panel.keys) {
+      const s = series.find((found) => found.key === key);
+      if (!s) continue;
+      const colour = COLOURS[state.chosen.indexOf(key) % COLOURS.length];
+      const x = s.times.map((t) => localText(new Date(t)));
+      if (!panel.boolean && s.low.some((low, i) => low !== s.high[i])) {
+        traces.push({ x, y: s.high, yaxis: panel.axis, mode: "lines", line: { width: 0, color: colour },
+          hoverinfo: "skip", showlegend: false, legendgroup: key, name: TEXT.band(key) });
+        traces.push({ x, y: s.low, yaxis: panel.axis, mode: "lines", line: { width: 0, color: colour },
+          fill: "tonexty", opacity: 0.25, hoverinfo: "skip", showlegend: false, legendgroup: key,
+          name: TEXT.band(key) });
+      }
+      traces.push({ x, y: s.mean, yaxis: panel.axis, name: s.unit ? `${key} (${s.unit})` : key, type: "scatter",
+        mode: "lines", connectgaps: false, legendgroup: key, line: { color: colour, shape: panel.boolean ? "hv" : "linear" },
+        ...(panel.boolean ? { fill: "tozeroy" } : {}) });
+      for (const line of info(key).lines) {
+        shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: panel.axis, y0: line.value, y1: line.value,
+          line: { color: LINE_COLOURS[line.kind] || "#444", dash: "dash", width: 1.5 },
+          label: { text: `${line.label} ${Number(line.value.toPrecision(3))}`, textposition: "end", font: { size: 11 } } });
+      }
+      for (const [kind, label, symbol, colour2] of [["activated", TEXT.activated, "triangle-up", "#b3261e"],
+        ["cleared", TEXT.cleared, "circle-open", "#2e7d32"]]) {
+        const events = catalogue.events.filter((e) => e.key === key && e.kind === kind
+          && new Date(e.time) >= start && new Date(e.time) <= end);
+        if (!events.length) continue;
+        markers += events.length;
+        traces.push({ x: events.map((e) => localText(new Date(e.time))), yaxis: panel.axis,
+          y: events.map((e) => valueAt(s, new Date(e.time)) ?? (info(key).lines[0] || {}).value ?? 0),
+          text: events.map((e) => `${e.alarm} ${kind}`), hoverinfo: "text+x", mode: "markers", name: label,
+          legendgroup: kind, showlegend: !traces.some((t) => t.legendgroup === kind),
+          marker: { symbol, size: 11, color: colour2, line: { width: 2, color: colour2 } } });
+      }
     }
-  };
+  }
+  layout.shapes = shapes;
+  return { traces, layout, markers, lines: shapes.length };
+}
+
+async function draw() {
+  const chart = document.getElementById("chart");
+  writeUrl();
+  if (!state.chosen.length) {
+    notify(catalogue.series.length ? TEXT.choose : TEXT.noHistory, "ok");
+    Plotly.purge(chart);
+    return;
+  }
+  try {
+    const [start, end] = range();
+    const [series, fresh] = await Promise.all([
+      getJson(`/api/history?${historyQuery({ points: String(POINTS) })}`), getJson("/api/trends")]);
+    catalogue = fresh;
+    const panels = panelsOf(state.chosen);
+    const { traces, layout, markers, lines } = figure(series, panels, start, end);
+    chart.style.height = `${Math.max(28, 10 + panels.reduce((n, p) => n + (p.boolean ? 3 : 12), 0))}rem`;
+    await Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
+    followZoom(chart);
+    Object.assign(chart.dataset, { points: String(series.reduce((n, s) => n + s.times.length, 0)),
+      axes: String(panels.length), lines: String(lines), markers: String(markers) });
+    notify("", "ok");
+  } catch (error) {
+    notify(error.message);
+  }
+}
+
+function writeUrl() {
+  const query = new URLSearchParams();
+  for (const key of state.chosen) query.append("key", key);
+  if (state.preset) query.set("range", state.preset);
+  else { query.set("start", state.start.toISOString()); query.set("end", state.end.toISOString()); }
+  history.replaceState(null, "", `${location.pathname}?${query}`);
+}
+
+function readUrl() {
+  const query = new URLSearchParams(location.search);
+  const keys = [...query.getAll("asset").flatMap((a) => catalogue.assets[a] || []), ...query.getAll("key")];
+  state.chosen = [...new Set(keys)].slice(0, MAX_KEYS);
+  const start = new Date(query.get("start"));
+  const end = new Date(query.get("end"));
+  if (query.get("start") && query.get("end") && start < end) Object.assign(state, { preset: null, start, end });
+  else if (PRESETS.some(([name]) => name === query.get("range"))) state.preset = query.get("range");
+}
+
+function choose(keys) {
+  const wanted = [...new Set(keys)];
+  if (wanted.length > MAX_KEYS) notify(TEXT.tooMany(MAX_KEYS));
+  state.chosen = wanted.slice(0, MAX_KEYS);
+  showChosen();
+  draw();
+}
+
+function showChosen() {
+  document.getElementById("chosen").replaceChildren(...state.chosen.map((key) => el("li", { dataset: { key } },
+    key, el("button", { type: "button", class: "remove", "aria-label": TEXT.remove(key),
+      on: { click: () => choose(state.chosen.filter((k) => k !== key)) } }, "×"))));
+}
+
+function showMatches(text) {
+  const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+  const list = document.getElementById("matches");
+  if (!words.length) { list.replaceChildren(); return; }
+  const found = catalogue.series.filter((s) => !state.chosen.includes(s.key)
+    && words.every((w) => `${s.key} ${s.unit}`.toLowerCase().includes(w))).slice(0, MAX_MATCHES);
+  list.replaceChildren(...(found.length ? found.map((s) => el("li", {}, el("button", { type: "button",
+    class: "match", dataset: { key: s.key }, on: { click: () => { choose([...state.chosen, s.key]); showMatches(text); } } },
+  s.unit ? `${s.key} (${s.unit})` : s.key))) : [el("li", {}, TEXT.noMatch)]));
+}
+
+function setRange(preset, start = null, end = null) {
+  Object.assign(state, { preset, start, end });
+  if (preset) state.lastPreset = preset;
+  for (const button of document.querySelectorAll("#presets button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.preset === (preset || "custom")));
+  }
+  const [from, to] = range();
+  document.getElementById("from").value = localText(from).slice(0, 16).replace(" ", "T");
+  document.getElementById("to").value = localText(to).slice(0, 16).replace(" ", "T");
+  draw();
+}
+
+function exportCsv() {
+  if (!state.chosen.length) { notify(TEXT.choose); return; }
+  const step = document.getElementById("step").value;
+  const link = el("a", { href: `/api/history?${historyQuery({ format: "csv", ...(step ? { step } : {}) })}`, download: "" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+async function start() {
+  [catalogue, Plotly] = await Promise.all([getJson("/api/trends"), loadLibrary()]);
+  readUrl();
+  const assets = Object.keys(catalogue.assets);
+  const search = el("input", { id: "search", type: "search", autocomplete: "off",
+    on: { input: (e) => showMatches(e.target.value),
+      keydown: (e) => { if (e.key === "Enter") { e.preventDefault(); document.querySelector("#matches .match")?.click(); } } } });
   app.replaceChildren(
-    el("form", { id: "trend-form", class: "inline", on: { submit: draw } },
-      el("label", {}, "Keys ", chooser), el("label", {}, "Range ", range),
-      el("button", { type: "submit", id: "draw" }, "Draw")),
-    chart);
+    el("div", { class: "toolbar trend-pick" },
+      el("label", {}, `${TEXT.asset} `, el("select", { id: "asset", on: { change: (e) => { if (e.target.value) choose(catalogue.assets[e.target.value]); } } },
+        el("option", { value: "" }, TEXT.anyAsset), ...assets.map((a) => el("option", { value: a }, a)))),
+      el("label", {}, `${TEXT.search} `, search)),
+    el("ul", { id: "matches", class: "matches" }),
+    el("div", { class: "toolbar" }, el("span", {}, `${TEXT.chosen}:`), el("ul", { id: "chosen", class: "chips" })),
+    el("div", { class: "toolbar" },
+      el("span", { id: "presets", role: "group", "aria-label": TEXT.range },
+        ...PRESETS.map(([name, label]) => el("button", { type: "button", dataset: { preset: name }, on: { click: () => setRange(name) } }, label)),
+        el("button", { type: "button", dataset: { preset: "custom" }, on: { click: () => document.getElementById("from").focus() } }, TEXT.custom)),
+      el("form", { id: "custom", class: "inline", on: { submit: (e) => {
+        e.preventDefault();
+        const from = new Date(document.getElementById("from").value);
+        const to = new Date(document.getElementById("to").value);
+        if (from < to) setRange(null, from, to);
+      } } },
+      el("label", {}, `${TEXT.from} `, el("input", { id: "from", type: "datetime-local" })),
+      el("label", {}, `${TEXT.to} `, el("input", { id: "to", type: "datetime-local" })),
+      el("button", { type: "submit" }, TEXT.apply)),
+      el("button", { type: "button", id: "draw", on: { click: () => draw() } }, TEXT.draw),
+      el("label", {}, `${TEXT.rows} `, el("select", { id: "step" }, ...STEPS.map(([value, label]) => el("option", { value }, label)))),
+      el("button", { type: "button", id: "export", on: { click: exportCsv } }, TEXT.exportCsv)),
+    el("div", { id: "chart", class: "chart" }));
+  showChosen();
+  setRange(state.preset, state.start, state.end);
+}
+
+// Zoom: draw the new range from the history at its own resolution; a double click
+// (autorange) goes back to the last preset. Plotly gives the chart `on` once it has drawn.
+function followZoom(chart) {
+  if (chart.dataset.zoom) return;
+  chart.dataset.zoom = "on";
+  chart.on("plotly_relayout", (event) => {
+    if (event["xaxis.range[0]"] !== undefined) {
+      setRange(null, fromLocalText(event["xaxis.range[0]"]), fromLocalText(event["xaxis.range[1]"]));
+    } else if (event["xaxis.autorange"]) {
+      setRange(state.lastPreset);
+    }
+  });
 }
 
 start().catch((error) => notify(error.message));
