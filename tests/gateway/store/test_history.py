@@ -23,6 +23,7 @@ from gateway.core.sample import Sample
 from gateway.core.storage import StorageHealth
 from gateway.store import Bucket, History, NewerSchema, Point
 from gateway.store.history_schema import CHUNK_MS
+from gateway.store.history_writer import GROUP
 from tests.fixtures.disk import SmallDisk
 
 T0 = datetime(2027, 1, 15, 6, 0, tzinfo=UTC)
@@ -667,3 +668,42 @@ async def test_a_flush_makes_its_rows_one_at_a_time(history: History) -> None:
 
     assert collections < 10, collections
     assert history.stats.written == 30_000
+
+
+async def test_a_flush_longer_than_a_group_keeps_the_last_point_strings_and_rollups(
+    history: History, path: Path, clock: Clock
+) -> None:
+    """Issue #17: a flush goes to SQLite `GROUP` rows per INSERT, the rows left over one by
+    one. Across those boundaries the last recorded point of a key and millisecond is the
+    one kept, strings are left out, late points re-roll their chunks, all are counted."""
+    clock.now += 3600
+    # One batch of `record` longer than a group.
+    history.record(Point("k", at(s), float(s), Quality.GOOD) for s in range(600))
+    await history.flush()
+    others = [
+        Sample(f"s{n}", "text" if n % 10 == 0 else float(n), Quality.GOOD, at(650))
+        for n in range(GROUP * 2)
+    ]
+    # 183 rows: the first group holds the first point at 100.5 s and the replacement at
+    # 200 s (both in rolled-up chunks), the rows left over the second point at 100.5 s.
+    history.record_samples((
+        Sample("k", 5000.0, Quality.GOOD, at(100.5)),
+        *others[:GROUP],
+        Sample("k", -1.0, Quality.GOOD, at(200)),
+        *others[GROUP:],
+        Sample("k", 7000.0, Quality.GOOD, at(100.5)),
+    ))
+
+    await history.flush()
+
+    assert history.stats.written == 600 + 183
+    assert await all_of(history, "k", at(100), at(101)) == [
+        raw(at(100), 100.0),
+        raw(at(100.5), 7000.0),
+    ]
+    assert await all_of(history, "k", at(200), at(201)) == [raw(at(200), -1.0)]
+    assert await rolled_chunks(path) == 600_000 // CHUNK_MS + 1  # exact, with 650 s's
+    keys = history.keys()
+    assert len(keys) == 1 + 180
+    assert "s10" not in keys
+    assert await all_of(history, "s199", at(0), at(700)) == [raw(at(650), 199.0)]
