@@ -29,17 +29,18 @@ def device_tables(body: dict[str, Any]) -> list[dict[str, Any]]:
         raise BadRequest("devices: expected a list of objects")
     typed: list[dict[str, Any]] = []
     for device in devices:
-        table = _typed(device)
+        table = typed_fields(device)
         tags = device.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, dict) for t in tags):
             raise BadRequest(f"devices[{len(typed)}].tags: expected a list of objects")
         if "tags" in device:
-            table["tags"] = [_typed(tag) for tag in tags]
+            table["tags"] = [typed_fields(tag) for tag in tags]
         typed.append(table)
     return typed
 
 
-def _typed(fields: dict[str, Any]) -> dict[str, Any]:
+def typed_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """One device's or tag's fields, each text made into its TOML value (`tags` left out)."""
     typed: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "tags":

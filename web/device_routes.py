@@ -1,5 +1,5 @@
-"""Devices and tags: read and change the configuration, import and export its file, the
-audit log, and the byte-order helper's live register reads.
+"""Devices and tags: read, check and change the configuration, import and export its file
+and a device's tags as CSV, the audit log, and the byte-order helper's live register reads.
 
 Two engineers editing at once must not drop each other's changes (issue #17): the
 configuration has a revision, sent as the ETag of what reads it, and every change names
@@ -12,13 +12,14 @@ program that never sends it would drop others' changes every time. `If-Match: *`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 
 from aiohttp import web
 
 from web.auth import current_user, requires
 from web.device_form import device_tables
-from web.facade import EditOutcome, NeedsConfirmation, Refused, Stale, WebFacade
+from web.facade import EditOutcome, NeedsConfirmation, NotFound, Refused, Stale, WebFacade
 from web.requests import (
     BadRequest,
     integer_field,
@@ -27,6 +28,7 @@ from web.requests import (
     refused,
     text_field,
 )
+from web.tag_csv import parse_tags_csv, tags_csv
 from web.users import Role
 
 MAX_IMPORT_CHARS = 1024 * 1024
@@ -43,6 +45,9 @@ class DeviceRoutes:
         return [
             web.get("/api/devices", self.devices),
             web.put("/api/devices", engineer(self.apply)),
+            web.post("/api/devices/check", engineer(self.check)),
+            web.get("/api/devices/{device}/tags.csv", self.export_tags),
+            web.post("/api/tags/csv", engineer(self.read_tags)),
             web.get("/api/config", engineer(self.export)),
             web.post("/api/config", engineer(self.import_)),
             web.get("/api/audit", self.audit),
@@ -56,7 +61,7 @@ class DeviceRoutes:
             "devices": self._facade.devices(),
             "file": self._facade.config_file(),
             "choices": {"table": list(choices.tables), "type": list(choices.types),
-                        "order": list(choices.orders)},
+                        "order": list(choices.orders), "words": dict(choices.words)},
             "revision": _etag(revision),  # for a script, which cannot read the ETag of a GET
         })
         response.etag = revision
@@ -71,6 +76,38 @@ class DeviceRoutes:
         except Stale as exc:
             return _stale(exc)
         return _outcome(outcome)
+
+    async def check(self, request: web.Request) -> web.Response:
+        """The problems of a list of devices, by the validator applying uses: the page shows
+        them as the engineer edits, before anything is applied (issue #11)."""
+        devices = device_tables(await json_object(request))
+        problems = await self._facade.check_devices(devices)
+        return web.json_response({"problems": [
+            {"path": p.path, "message": p.message, "severity": p.severity} for p in problems
+        ]})
+
+    async def export_tags(self, request: web.Request) -> web.Response:
+        name = request.match_info["device"]
+        device = next((d for d in self._facade.devices() if d.get("name") == name), None)
+        if device is None:
+            return refused(NotFound(f"no device {name!r}"))
+        filename = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        return web.Response(
+            text=tags_csv(device.get("tags", [])), content_type="text/csv", charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}-tags.csv"'},
+        )
+
+    async def read_tags(self, request: web.Request) -> web.Response:
+        """A CSV file's tags, or the problems of its lines; nothing is applied: the page
+        checks the tags with the device's others and puts them in its grid."""
+        text = text_field(await json_object(request), "text")
+        if len(text) > MAX_IMPORT_CHARS:
+            raise BadRequest(f"the file is larger than {MAX_IMPORT_CHARS} characters")
+        parsed = parse_tags_csv(text)
+        return web.json_response({
+            "tags": parsed.tags, "lines": parsed.lines,
+            "problems": [{"line": p.line, "message": p.message} for p in parsed.problems],
+        })
 
     async def export(self, request: web.Request) -> web.Response:
         revision = self._facade.config_revision()

@@ -9,7 +9,7 @@ refused raise `Refused` with a reason for the person who asked.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -119,6 +119,9 @@ class TagChoices:
     tables: Sequence[str] = ()
     types: Sequence[str] = ()
     orders: Sequence[str] = ()
+    # Words a value of each type occupies in a word table; None where `length` decides
+    # (strings): the page lays consecutive tags out by it.
+    words: Mapping[str, int | None] = field(default_factory=dict)
 
 
 class WebFacade(Protocol):
@@ -154,6 +157,11 @@ class WebFacade(Protocol):
         ...
 
     def tag_choices(self) -> TagChoices:
+        ...
+
+    async def check_devices(self, devices: list[dict[str, Any]]) -> Sequence[ConfigProblem]:
+        """The problems `devices` would have as the gateway's devices, by the validator
+        `apply_devices` uses; nothing changes."""
         ...
 
     def config_file(self) -> str | None:

@@ -150,13 +150,31 @@ class DeviceEditor:
         StaleRevision, doing nothing, unless the revision is among `if_match` (None: any)."""
         async with self._lock:
             self._check_revision(if_match)
-            try:
-                candidate = await asyncio.to_thread(self._document.with_devices, devices)
-            except ValueError as exc:
-                return self._refused([Problem(self._file, DEVICES, f"not TOML values: {exc}")])
+            candidate = await asyncio.to_thread(self._with_devices, devices)
+            if isinstance(candidate, list):
+                return self._refused(candidate)
             running = self._config.current
             plan = await asyncio.to_thread(self._plan, candidate, running, None)
             return await self._carry_out(plan)
+
+    async def check_devices(self, devices: list[dict[str, Any]]) -> list[Problem]:
+        """The problems `devices` would have as the gateway's devices, as `apply_devices`
+        finds them; nothing changes (the page checks as the engineer edits, issue #11)."""
+
+        def check() -> list[Problem]:
+            candidate = self._with_devices(devices)
+            if isinstance(candidate, list):
+                return candidate
+            return candidate.validate(self._file)[1]
+
+        return await asyncio.to_thread(check)
+
+    def _with_devices(self, devices: list[dict[str, Any]]) -> ConfigDocument | list[Problem]:
+        """The file's document with `devices`, or why it cannot hold them (blocking)."""
+        try:
+            return self._document.with_devices(devices)
+        except ValueError as exc:
+            return [Problem(self._file, DEVICES, f"not TOML values: {exc}")]
 
     async def import_text(
         self, text: str, if_match: Collection[str] | None = None, *, confirmed: bool = False

@@ -17,6 +17,7 @@ from drivers.base import ByteOrder, DataType, DriverError, Table
 from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
+from gateway.config.problem import Problem
 from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelInfo, ModelRequestError
@@ -80,7 +81,11 @@ class GatewayWebFacade:
         return self._running.editor.devices()
 
     def tag_choices(self) -> TagChoices:
-        return TagChoices(tables=list(Table), types=list(DataType), orders=list(ByteOrder))
+        return TagChoices(tables=list(Table), types=list(DataType), orders=list(ByteOrder),
+                          words={kind: kind.fixed_words for kind in DataType})
+
+    async def check_devices(self, devices: list[dict[str, Any]]) -> Sequence[Problem]:
+        return await self._running.editor.check_devices(devices)
 
     def config_file(self) -> str | None:
         path = self._running.editor.config_file

@@ -104,7 +104,11 @@ class FakeFacade:
         return self.device_tables
 
     def tag_choices(self) -> TagChoices:
-        return TagChoices(tables=["holding"], types=["float32"], orders=["ABCD"])
+        return TagChoices(tables=["holding"], types=["float32"], orders=["ABCD"],
+                          words={"float32": 2})
+
+    async def check_devices(self, devices: list[dict[str, Any]]) -> list[FieldProblem]:
+        return list(self.problems)
 
     def config_file(self) -> str | None:
         return "/etc/uvelka/uvelka.toml"
