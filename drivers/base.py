@@ -9,7 +9,7 @@ protocol: drivers/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,6 +17,9 @@ from typing import Any, Protocol, TypeAlias
 
 Value: TypeAlias = bool | int | float | str
 """A tag's value in engineering units."""
+
+BlockDecoder: TypeAlias = Callable[[Sequence[int] | Sequence[bool]], list[Value]]
+"""One block's decoding: the data of one read -> its tags' values, in the block's order."""
 
 TagProblem: TypeAlias = tuple[str, str]
 """(tag setting to fix, message), e.g. ("bit", "must be between 0 and 15 (got 16)")."""
@@ -319,6 +322,11 @@ class Driver(Protocol):
         self, block: ReadBlock, data: Sequence[int] | Sequence[bool]
     ) -> list[tuple[Tag, Value]]:
         """Every tag's value from one read's data."""
+        ...
+
+    def decoder(self, block: ReadBlock) -> BlockDecoder:
+        """`decode` for one block, with what depends only on the block done once: what a
+        poll loop calls every cycle."""
         ...
 
     def open(self, settings: Any) -> AbstractAsyncContextManager[Connection]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
-from drivers.base import Connection, ReadBlock, Tag, TagProblem, Value
+from drivers.base import BlockDecoder, Connection, ReadBlock, Tag, TagProblem, Value
 from drivers.modbus import address, codec, planner
 from drivers.modbus.client import DeviceSettings, ModbusConnection, open_device
 from drivers.modbus.link import URL_FORMS, LinkSettings, Scheme
@@ -39,9 +39,7 @@ class ModbusDriver:
             max_registers=max_registers, max_bits=max_bits, max_gap_registers=max_gap
         )
 
-    def plan(
-        self, tags: Sequence[Tag], unit: int, limits: planner.PlanLimits
-    ) -> list[ReadBlock]:
+    def plan(self, tags: Sequence[Tag], unit: int, limits: planner.PlanLimits) -> list[ReadBlock]:
         return planner.plan(tags, unit, limits)
 
     def split(self, block: ReadBlock) -> list[ReadBlock]:
@@ -51,6 +49,9 @@ class ModbusDriver:
         self, block: ReadBlock, data: Sequence[int] | Sequence[bool]
     ) -> list[tuple[Tag, Value]]:
         return codec.decode_block(block, data)
+
+    def decoder(self, block: ReadBlock) -> BlockDecoder:
+        return codec.block_decoder(block)
 
     def open(self, settings: DeviceSettings) -> AbstractAsyncContextManager[ModbusConnection]:
         return open_device(settings)

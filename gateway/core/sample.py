@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from gateway.core.quality import Quality
 
 Value = bool | int | float | str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One observation of a tag; `source_time` is aware UTC, the arrival of the response."""
+class Sample(NamedTuple):
+    """One observation of a tag; `source_time` is aware UTC, the arrival of the response.
+
+    Immutable like the frozen dataclass it was, and built about four times faster: the
+    poll loops build one per changed value, 15,000 a second in bench scenario B (issue #17).
+    """
 
     key: str
     value: Value

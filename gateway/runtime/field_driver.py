@@ -8,10 +8,10 @@ gateway's `WriteFailure`. It is protocol-neutral: a second protocol needs nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
-from drivers.base import Connection, Driver, OutOfRange, ReadBlock, Tag
+from drivers.base import BlockDecoder, Connection, Driver, OutOfRange, ReadBlock, Tag
 from gateway.config.model import DeviceConfig, TagConfig
 from gateway.core.sample import Value
 from gateway.core.writes import WriteFailure, WriteFailureReason
@@ -35,10 +35,8 @@ class FieldDriver:
     def split(self, block: ReadBlock) -> list[ReadBlock]:
         return self._driver.split(block)
 
-    def decode(
-        self, block: ReadBlock, data: Sequence[int] | Sequence[bool]
-    ) -> Iterable[tuple[Tag, Value]]:
-        return self._driver.decode(block, data)
+    def decoder(self, block: ReadBlock) -> BlockDecoder:
+        return self._driver.decoder(block)
 
     async def write(self, conn: Connection, tag: Tag, value: Value) -> None:
         """Encode and write; raises WriteFailure for values, DriverError for the link."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from drivers.base import (
+    BlockDecoder,
     Connection,
     DriverError,
     IllegalAddress,
@@ -57,6 +59,23 @@ class _ReadRequest:
 _Request = _WriteRequest | _ReadRequest
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Read:
+    """One block of the plan with what reading it needs, made once per block: the block's
+    decoding and its tags' states in the block's order (a poll loop reads the same blocks
+    every cycle; issue #17). Compared by identity, which is cheap: a block's equality and
+    hash go through every one of its tags."""
+
+    block: ReadBlock
+    decode: BlockDecoder
+    states: tuple[TagState, ...]
+
+
+def _wake(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
+
+
 class DevicePoller:
     """Polls one device on its own interval and publishes what changed.
 
@@ -95,9 +114,13 @@ class DevicePoller:
             self._tags[cfg.name].key: TagState(self._tags[cfg.name].key, cfg.deadband)
             for cfg in device.tags
         }
-        self._blocks = driver.plan(device, list(self._tags.values()))
-        self._holes: dict[ReadBlock, float] = {}
-        self._requests: asyncio.Queue[_Request] = asyncio.Queue(self._options.request_queue_size)
+        self._reads = [
+            self._plan(block) for block in driver.plan(device, list(self._tags.values()))
+        ]
+        self._holes: dict[_Read, float] = {}
+        # Writes and register reads for this loop, with the wake-up of the loop's wait.
+        self._requests: deque[_Request] = deque()
+        self._waiting: asyncio.Future[None] | None = None
         self._serving: _Request | None = None
         self._backoff = Backoff(
             device.poll_interval, max(device.poll_interval, self._options.backoff_max_s)
@@ -118,7 +141,7 @@ class DevicePoller:
     @property
     def blocks(self) -> list[ReadBlock]:
         """The current read plan, refined by any holes found so far."""
-        return list(self._blocks)
+        return [read.block for read in self._reads]
 
     async def run(self) -> None:
         """Poll until cancelled; an unexpected error is contained and retried (see class)."""
@@ -142,12 +165,10 @@ class DevicePoller:
         if not self._configs[tag_name].writable:
             raise WriteFailure(WriteFailureReason.NOT_WRITABLE, tag.key)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        try:
-            self._requests.put_nowait(_WriteRequest(tag, value, done))
-        except asyncio.QueueFull:
+        if not self._enqueue(_WriteRequest(tag, value, done)):
             raise WriteFailure(
                 WriteFailureReason.COMM_ERROR, f"{tag.key}: too many requests pending"
-            ) from None
+            )
         await done
 
     async def read_registers(self, table: Table, address: int, count: int) -> list[int]:
@@ -160,11 +181,18 @@ class DevicePoller:
         """
         block = ReadBlock(self.device.unit_id, table, address, count)
         done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        try:
-            self._requests.put_nowait(_ReadRequest(block, done))
-        except asyncio.QueueFull:
-            raise Unavailable(f"{self.device.name}: too many requests pending") from None
+        if not self._enqueue(_ReadRequest(block, done)):
+            raise Unavailable(f"{self.device.name}: too many requests pending")
         return await done
+
+    def _enqueue(self, request: _Request) -> bool:
+        """Queue a request for the loop and wake it; False when the queue is full."""
+        if len(self._requests) >= self._options.request_queue_size:
+            return False
+        self._requests.append(request)
+        if self._waiting is not None:
+            _wake(self._waiting)
+        return True
 
     async def _loop(self, conn: Connection) -> None:
         task = asyncio.current_task()
@@ -212,29 +240,39 @@ class DevicePoller:
         return zlib.crc32(self.device.name.encode()) / 2**32 * spread_s
 
     async def _next_request(self, timeout_s: float) -> _Request | None:
-        if not self._requests.empty():
-            return self._requests.get_nowait()
-        if timeout_s <= 0:
-            return None
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self._requests.get()
-        except TimeoutError:
-            return None
+        """The next queued request, waiting for one up to `timeout_s`; None if none came.
+
+        A future woken by `_enqueue` or a timer, not `asyncio.Queue.get` under
+        `asyncio.timeout`: that wait ends almost every cycle by its timeout, and a timeout
+        cancels the getter and converts the exception, which cost more than the read's
+        own decoding (issue #17).
+        """
+        if not self._requests and timeout_s > 0:
+            loop = asyncio.get_running_loop()
+            self._waiting = waiting = loop.create_future()
+            timer = loop.call_later(timeout_s, _wake, waiting)
+            try:
+                await waiting
+            finally:
+                timer.cancel()
+                self._waiting = None
+        return self._requests.popleft() if self._requests else None
 
     def _fail_requests(self) -> None:
         """Answer the request being served and those waiting: the loop has stopped."""
         pending = [] if self._serving is None else [self._serving]
         self._serving = None
-        while not self._requests.empty():
-            pending.append(self._requests.get_nowait())
+        pending += self._requests
+        self._requests.clear()
         for request in pending:
             if request.done.done():  # the caller gave up waiting
                 continue
             if isinstance(request, _WriteRequest):
-                request.done.set_exception(WriteFailure(
-                    WriteFailureReason.COMM_ERROR, f"{request.tag.key}: the device loop stopped"
-                ))
+                request.done.set_exception(
+                    WriteFailure(
+                        WriteFailureReason.COMM_ERROR, f"{request.tag.key}: the device loop stopped"
+                    )
+                )
             else:
                 request.done.set_exception(
                     Unavailable(f"{self.device.name}: the device loop stopped")
@@ -245,8 +283,8 @@ class DevicePoller:
         self.poll_count += 1
         samples: list[Sample] = []
         try:
-            for block in self._due_blocks():
-                await self._read(conn, block, samples)
+            for read in self._due_reads():
+                await self._read(conn, read, samples)
                 # Publish per block: the first block's values need not wait for the last.
                 self._flush(samples)
         except Unavailable as exc:
@@ -265,56 +303,81 @@ class DevicePoller:
             self._sink(tuple(samples))
             samples.clear()
 
-    def _due_blocks(self) -> list[ReadBlock]:
-        now = self._clock.monotonic()
-        due = [block for block, retry_at in self._holes.items() if retry_at <= now]
-        return self._blocks + due
+    def _plan(self, block: ReadBlock) -> _Read:
+        states = self._states
+        return _Read(block, self._driver.decoder(block), tuple(states[t.key] for t in block.tags))
 
-    async def _read(self, conn: Connection, block: ReadBlock, samples: list[Sample]) -> None:
+    def _due_reads(self) -> list[_Read]:
+        """This cycle's reads: a copy, since a read may split or drop its block."""
+        if not self._holes:
+            return self._reads.copy()
+        now = self._clock.monotonic()
+        return self._reads + [read for read, retry_at in self._holes.items() if retry_at <= now]
+
+    async def _read(self, conn: Connection, read: _Read, samples: list[Sample]) -> None:
+        block = read.block
         try:
             data = await conn.read(block)
         except IllegalAddress as exc:
             self._count_error(exc)
             pieces = self._driver.split(block) if len(block.tags) > 1 else []
-            if len(pieces) > 1 and block in self._blocks:
-                await self._read_pieces(conn, block, pieces, samples)
+            if len(pieces) > 1 and read in self._reads:
+                await self._read_pieces(conn, read, pieces, samples)
             else:
-                self._mark_hole(block, exc, samples)
+                self._mark_hole(read, exc, samples)
             return
         except Rejected as exc:
             self._count_error(exc)
             self._degrade(block.tags, Quality.DEVICE_ERROR, samples)
             return
-        if block in self._holes:
-            logger.info("%s: %s %d+%d is readable again", self.device.name, block.table,
-                        block.start, block.count)
-            del self._holes[block]
-            self._blocks.append(block)
+        if self._holes and read in self._holes:
+            logger.info(
+                "%s: %s %d+%d is readable again",
+                self.device.name,
+                block.table,
+                block.start,
+                block.count,
+            )
+            del self._holes[read]
+            self._reads.append(read)
+        # Every value of one read shares its times.
         now_mono, now = self._clock.monotonic(), self._clock.now()
-        states = self._states
-        for tag, value in self._driver.decode(block, data):
-            sample = states[tag.key].observe(value, now_mono, now)
+        for state, value in zip(read.states, read.decode(data), strict=True):
+            sample = state.observe(value, now_mono, now)
             if sample is not None:
                 samples.append(sample)
 
-    def _mark_hole(self, block: ReadBlock, exc: IllegalAddress, samples: list[Sample]) -> None:
-        if block not in self._holes:
-            logger.warning("%s: %s does not exist on the device (%s); retrying every %.0f s",
-                           self.device.name, ", ".join(t.key for t in block.tags), exc,
-                           self._options.hole_retry_s)
-        if block in self._blocks:
-            self._blocks.remove(block)
-        self._holes[block] = self._clock.monotonic() + self._options.hole_retry_s
+    def _mark_hole(self, read: _Read, exc: IllegalAddress, samples: list[Sample]) -> None:
+        block = read.block
+        if read not in self._holes:
+            logger.warning(
+                "%s: %s does not exist on the device (%s); retrying every %.0f s",
+                self.device.name,
+                ", ".join(t.key for t in block.tags),
+                exc,
+                self._options.hole_retry_s,
+            )
+        if read in self._reads:
+            self._reads.remove(read)
+        self._holes[read] = self._clock.monotonic() + self._options.hole_retry_s
         self._degrade(block.tags, Quality.CONFIG_ERROR, samples)
 
     async def _read_pieces(
-        self, conn: Connection, block: ReadBlock, pieces: list[ReadBlock], samples: list[Sample]
+        self, conn: Connection, read: _Read, pieces: list[ReadBlock], samples: list[Sample]
     ) -> None:
-        logger.info("%s: %s %d+%d answered illegal address; split into %d reads",
-                    self.device.name, block.table, block.start, block.count, len(pieces))
-        index = self._blocks.index(block)
-        self._blocks[index : index + 1] = pieces
-        for piece in pieces:
+        block = read.block
+        logger.info(
+            "%s: %s %d+%d answered illegal address; split into %d reads",
+            self.device.name,
+            block.table,
+            block.start,
+            block.count,
+            len(pieces),
+        )
+        planned = [self._plan(piece) for piece in pieces]
+        index = self._reads.index(read)
+        self._reads[index : index + 1] = planned
+        for piece in planned:
             await self._read(conn, piece, samples)
 
     def _degrade(self, tags: Sequence[Tag], quality: Quality, samples: list[Sample]) -> None:
@@ -335,8 +398,13 @@ class DevicePoller:
         self._last_error = f"unexpected error: {type(exc).__name__}: {exc}"
         if self._failed_since is None:
             self._failed_since = self._clock.monotonic()
-            logger.error("%s: %s; its tags are Bad, retrying in %.1f s with backoff",
-                         self.device.name, self._last_error, retry_in_s, exc_info=exc)
+            logger.error(
+                "%s: %s; its tags are Bad, retrying in %.1f s with backoff",
+                self.device.name,
+                self._last_error,
+                retry_in_s,
+                exc_info=exc,
+            )
         else:
             logger.debug("%s: still failing: %s", self.device.name, self._last_error)
         self._fail_requests()
@@ -370,15 +438,19 @@ class DevicePoller:
         if self._down_since is None or not self.device.stale_after:
             return None
         deadlines = [
-            d for s in self._states.values()
+            d
+            for s in self._states.values()
             if (d := s.stale_deadline(self.device.stale_after)) is not None
         ]
         return min(deadlines, default=None)
 
     def _link_ok(self) -> None:
         if self._failed_since is not None:
-            logger.info("%s: polling again after %.1f s of unexpected errors", self.device.name,
-                        self._clock.monotonic() - self._failed_since)
+            logger.info(
+                "%s: polling again after %.1f s of unexpected errors",
+                self.device.name,
+                self._clock.monotonic() - self._failed_since,
+            )
             self._failed_since = None
         if self._down_since is not None:
             outage = self._clock.monotonic() - self._down_since

@@ -4,9 +4,12 @@ the web page."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
+
+_key = attrgetter("key")
 
 
 class TagCache:
@@ -16,9 +19,8 @@ class TagCache:
         self._latest: dict[str, Sample] = {}
 
     def update(self, samples: Sequence[Sample]) -> None:
-        latest = self._latest
-        for sample in samples:
-            latest[sample.key] = sample
+        # One C-level pass (zip of the keys and the samples), no Python step per sample.
+        self._latest.update(zip(map(_key, samples), samples, strict=True))
 
     def get(self, key: str) -> tuple[Value, Quality]:
         sample = self._latest.get(key)

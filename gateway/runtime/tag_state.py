@@ -8,6 +8,8 @@ from datetime import datetime
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
 
+_GOOD = Quality.GOOD
+
 
 class TagState:
     """Decides which observations of one tag become published samples.
@@ -29,11 +31,18 @@ class TagState:
     def observe(self, value: Value, now_mono: float, now: datetime) -> Sample | None:
         """A fresh good read; returns the sample to publish, if any."""
         self.last_good_time = now_mono
-        if self.quality is Quality.GOOD and not self._moved(value):
-            return None
+        if self.quality is _GOOD:
+            old = self.value
+            if self.deadband:
+                if not self._beyond_deadband(value):
+                    return None
+            # The same value of the same type, or NaN again (NaN alone is unequal to itself):
+            # inline, as this runs for every value polled (issue #17).
+            elif (value == old and type(value) is type(old)) or (value != value and old != old):
+                return None
         self.value = value
-        self.quality = Quality.GOOD
-        return Sample(self.key, value, Quality.GOOD, now)
+        self.quality = _GOOD
+        return Sample(self.key, value, _GOOD, now)
 
     def fail(self, quality: Quality, now: datetime) -> Sample | None:
         """The read failed with `quality`; the value is kept only while last-usable."""
@@ -57,15 +66,14 @@ class TagState:
             return None
         return self.last_good_time + stale_after_s
 
-    def _moved(self, value: Value) -> bool:
+    def _beyond_deadband(self, value: Value) -> bool:
         old = self.value
         if isinstance(value, float) and isinstance(old, float):
             if math.isnan(value) or math.isnan(old):
                 return math.isnan(value) != math.isnan(old)
-            return abs(value - old) > self.deadband if self.deadband else value != old
+            return abs(value - old) > self.deadband
         if (
-            self.deadband
-            and isinstance(value, int | float)
+            isinstance(value, int | float)
             and isinstance(old, int | float)
             and not isinstance(value, bool)
         ):

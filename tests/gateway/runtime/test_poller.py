@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from drivers.base import Table
+from drivers.base import Table, Unavailable
 from drivers.modbus import DRIVER as MODBUS
 from gateway.config.model import DeviceConfig
 from gateway.core.quality import Quality
@@ -18,7 +18,7 @@ from gateway.core.status import DeviceStatus
 from gateway.core.writes import WriteFailure, WriteFailureReason
 from gateway.runtime.field_driver import FieldDriver
 from gateway.runtime.poller import DevicePoller, PollerOptions
-from tests.fixtures.modbus import PymodbusServer
+from tests.fixtures.modbus import PymodbusServer, wait_until
 
 POLL_S = 0.1
 WAIT_S = 10.0
@@ -243,3 +243,38 @@ async def test_slow_device_counts_overruns(modbus_tcp_server: PymodbusServer) ->
                             "overruns counted")
         assert poller.connected
         assert recorder.latest("dev.a").quality is Quality.GOOD
+
+
+async def test_a_request_wakes_a_loop_waiting_for_its_next_poll(
+    modbus_tcp_server: PymodbusServer,
+) -> None:
+    server = modbus_tcp_server
+    recorder = Recorder()
+    device = make_device(server.url, [u16("a", 0, writable=True)], poll_interval=3600.0)
+    async with polling(device, recorder) as poller:
+        await recorder.wait_quality("dev.a", Quality.GOOD)
+        # The next poll is an hour away: only the request itself can wake the loop.
+        async with asyncio.timeout(WAIT_S):
+            await poller.write("a", 7)
+            assert await poller.read_registers(Table.HOLDING, 0, 1) == [7]
+        await recorder.wait(lambda: recorder.latest("dev.a").value == 7, "the write polled back")
+
+
+async def test_a_full_request_queue_refuses_at_once(modbus_tcp_server: PymodbusServer) -> None:
+    server = modbus_tcp_server
+    server.store.dead.add(1)  # never answers: the loop waits out its long timeout
+    recorder = Recorder()
+    device = make_device(
+        server.url, [u16("a", 0, writable=True)], timeout=30.0, poll_interval=3600.0
+    )
+    async with polling(device, recorder, PollerOptions(request_queue_size=1)) as poller:
+        await wait_until(lambda: server.store.functions(1) != [], WAIT_S, "the first poll")
+        queued = asyncio.create_task(poller.write("a", 5))
+        await asyncio.sleep(0)  # one step: the write is queued behind the stuck poll
+        with pytest.raises(WriteFailure, match="too many requests pending") as refused:
+            await poller.write("a", 6)
+        assert refused.value.reason is WriteFailureReason.COMM_ERROR
+        with pytest.raises(Unavailable, match="dev: too many requests pending"):
+            await poller.read_registers(Table.HOLDING, 0, 1)
+    with pytest.raises(WriteFailure, match="the device loop stopped"):
+        await queued

@@ -6,6 +6,8 @@ import math
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.quality import Quality
 from gateway.runtime.tag_state import TagState
@@ -104,3 +106,24 @@ def test_device_error_is_reported_once() -> None:
     state.observe(3.0, 0.0, T0)
     assert state.fail(Quality.DEVICE_ERROR, T1) is not None
     assert state.fail(Quality.DEVICE_ERROR, T1) is None
+
+
+VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.0, -0.0, 1.0, 1.5, math.nan, math.inf]),
+    st.sampled_from(["", "a"]),
+)
+
+
+@settings(deadline=None)
+@given(first=VALUES, second=VALUES)
+def test_without_deadband_a_value_is_republished_exactly_when_it_differs(
+    first: bool | int | float | str, second: bool | int | float | str
+) -> None:
+    both_nan = isinstance(first, float) and isinstance(second, float)
+    both_nan = both_nan and math.isnan(first) and math.isnan(second)
+    same = type(first) is type(second) and (first == second or both_nan)
+    state = TagState("t")
+    state.observe(first, 0.0, T0)
+    assert (state.observe(second, 1.0, T1) is None) is same
