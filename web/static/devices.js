@@ -1,6 +1,10 @@
-// Devices and tags: edit the configuration's [[devices]] and apply it live; live values of
-// the chosen device's tags; import and export of the TOML file. Every change names the
-// revision of the file this page loaded (If-Match): a change someone else made since is
+// Devices and tags: edit the configuration's [[devices]] and apply it live; a device's tags
+// in a grid (sorted, filtered, a page at a time, so a 1,000-tag device stays quick; issue
+// #11) with bulk actions and CSV import and export; live values of the chosen device's
+// tags; import and export of the TOML file. The choices of table, type and order and each
+// type's width come from the API (the validator's own lists); problems come from the
+// validator too, checked as the engineer edits, each shown in its cell. Every change names
+// the revision of the file this page loaded (If-Match): a change someone else made since is
 // never overwritten; the page offers to load it instead (issue #17).
 import { ApiError, el, formatTime, formatValue, getJson, listen, may, notify, postJson, putJson } from "./common.js";
 
@@ -9,20 +13,37 @@ const DEVICE_FIELDS = [
   ["timeout", "Timeout (s)"], ["stale_after", "Stale after (s)"], ["max_registers", "Max registers per read"],
   ["max_gap", "Max gap"],
 ];
-const TAG_FIELDS = [
-  ["name", "Name"], ["table", "Table"], ["address", "Address"], ["type", "Type"], ["order", "Order"],
-  ["bit", "Bit"], ["length", "Length"], ["scale", "Scale"], ["offset", "Offset"], ["unit", "Unit"],
-  ["range", "Range"], ["description", "Description"],
+// The grid's columns: key, heading, and how it is edited (a select offers the API's choices).
+const COLUMNS = [
+  ["name", "Name", "text"], ["table", "Table", "select"], ["address", "Address", "text"],
+  ["type", "Type", "select"], ["order", "Order", "select"], ["bit", "Bit", "text"],
+  ["length", "Length", "text"], ["scale", "Scale", "text"], ["offset", "Offset", "text"],
+  ["unit", "Unit", "text"], ["range", "Range", "text"], ["deadband", "Deadband", "text"],
+  ["writable", "Writable", "check"], ["description", "Description", "text"],
 ];
-const CHOICE_FIELDS = { table: "table", type: "type", order: "order" };
+const FILTERED = ["name", "table", "address", "type", "order", "unit", "description"];
 // Shown in empty fields: what the gateway takes when a key is left out (docs/configuration.md).
 const DEFAULTS = {
   unit_id: "1", poll_interval: "1.0", timeout: "1.0", stale_after: "0 (off)", max_registers: "125",
-  max_gap: "8", order: "ABCD", scale: "1.0", offset: "0.0", range: "low, high",
+  max_gap: "8", order: "ABCD", scale: "1.0", offset: "0.0", range: "low, high", deadband: "0",
 };
+// Not more: 1,000 rows of form controls took seconds to lay out (docs/web.md, "Devices grid").
+const PAGE_SIZES = [50, 100, 250];
+const CHECK_DELAY_MS = 400;  // after the last keystroke: one check per pause, not per key
+const TAG_PATH = /^devices\[(\d+)\]\.tags\[(\d+)\](?:\.(\w+))?/;
 
 const app = document.getElementById("app");
-const state = { devices: [], choices: {}, file: null, revision: null, selected: 0, events: null, problems: [] };
+const state = {
+  devices: [], saved: new Set(), choices: {}, file: null, revision: null, selected: 0, events: null,
+  problems: [],
+  page: 0, pageSize: 100, sort: null, filter: "", onlyProblems: false,
+  chosen: new Set(),  // the selected tags (objects, so sorting and deleting keep them)
+  values: new Map(),  // the latest value of each tag key, for rows drawn later
+  cells: new Map(),  // path -> {box, control} of what is drawn, for problems shown in place
+  live: new Map(),  // tag key -> its value and quality nodes as drawn
+  edits: 0,  // counts changes: a check answered for an older state is dropped
+  checkTimer: null,
+};
 const editable = may("engineer");
 
 function text(value) {
@@ -30,61 +51,458 @@ function text(value) {
   return Array.isArray(value) ? value.join(", ") : String(value);
 }
 
+let indexed = { problems: null, byPath: new Map() };
+
+function problemsAt(path) {
+  if (indexed.problems !== state.problems) {
+    const byPath = new Map();
+    for (const p of state.problems) byPath.set(p.path, [...(byPath.get(p.path) || []), p]);
+    indexed = { problems: state.problems, byPath };
+  }
+  return indexed.byPath.get(path) || [];
+}
+
+function alerts(messages) {
+  return messages.map((p) => el("span", { class: `problem ${p.severity}`, role: "alert" }, p.message));
+}
+
+// A control and its problems in a label; registered so that showProblems marks it, and a
+// check marks it again in place.
+function boxed(control, path, label, className) {
+  const box = el("label", { class: className }, label ? el("span", {}, label) : null, control);
+  state.cells.set(path, { box, control, className, marked: false });
+  return box;
+}
+
+function markCell(path) {
+  const cell = state.cells.get(path);
+  const messages = problemsAt(path);
+  if (!messages.length && !cell.marked) return;  // most cells, most of the time
+  cell.marked = messages.length > 0;
+  cell.box.className = messages.length ? `${cell.className} invalid` : cell.className;
+  cell.box.querySelectorAll(".problem").forEach((node) => node.remove());
+  cell.box.append(...alerts(messages));
+  if (messages.length) cell.control.setAttribute("aria-invalid", "true");
+  else cell.control.removeAttribute("aria-invalid");
+}
+
+function edited(structural = false) {
+  state.edits += 1;
+  if (structural) state.problems = [];  // their tag indices no longer hold
+  if (!editable) return;
+  clearTimeout(state.checkTimer);
+  state.checkTimer = setTimeout(check, CHECK_DELAY_MS);
+}
+
+async function check() {
+  const edits = state.edits;
+  try {
+    const answer = await postJson("/api/devices/check", { devices: state.devices });
+    if (edits !== state.edits) return;
+    state.problems = answer.problems;
+    showProblems();
+  } catch (error) {
+    notify(error instanceof ApiError ? error.message : String(error));
+  }
+}
+
+function input(owner, key, path, labelText) {
+  const control = el("input", { name: key, dataset: { path }, disabled: !editable, value: text(owner[key]),
+    placeholder: DEFAULTS[key], "aria-label": labelText });
+  control.addEventListener("input", () => { owner[key] = control.value; edited(); });
+  return control;
+}
+
+function select(owner, key, path, labelText) {
+  const current = text(owner[key]);
+  const values = [...(state.choices[key] || [])];
+  if (current && !values.includes(current)) values.unshift(current);  // never lose what the file says
+  const blank = key === "order" ? `(${DEFAULTS.order})` : (current ? null : "");
+  const control = el("select", { name: key, dataset: { path }, disabled: !editable, "aria-label": labelText },
+    blank === null ? null : el("option", { value: "" }, blank),
+    ...values.map((v) => el("option", { value: v, selected: v === current }, v)));
+  control.addEventListener("change", () => { owner[key] = control.value; edited(); });
+  return control;
+}
+
+function checkbox(owner, key, path, labelText, fallback) {
+  const control = el("input", { type: "checkbox", name: key, dataset: { path }, disabled: !editable,
+    "aria-label": labelText });
+  control.checked = owner[key] === undefined ? fallback : owner[key] === true;
+  control.addEventListener("change", () => { owner[key] = control.checked; edited(); });
+  return control;
+}
+
 function field(owner, key, path, label) {
-  const id = path.replace(/[^A-Za-z0-9_-]/g, "_");
-  const messages = state.problems.filter((p) => p.path === path);
-  const attributes = { id, name: key, dataset: { path }, disabled: !editable,
-    "aria-invalid": messages.length ? "true" : undefined };
-  if (key in CHOICE_FIELDS) attributes.list = `${key}-choices`;
-  const input = el("input", { ...attributes, value: text(owner[key]), placeholder: DEFAULTS[key] });
-  input.addEventListener("input", () => { owner[key] = input.value; });
-  return el("label", { class: messages.length ? "field invalid" : "field" },
-    el("span", {}, label), input,
-    ...messages.map((p) => el("span", { class: `problem ${p.severity}`, role: "alert" }, p.message)));
+  return boxed(input(owner, key, path), path, label, "field");
 }
 
-function checkbox(owner, key, path, label, fallback) {
-  const input = el("input", { type: "checkbox", name: key, dataset: { path }, disabled: !editable });
-  input.checked = owner[key] === undefined ? fallback : owner[key] === true;
-  input.addEventListener("change", () => { owner[key] = input.checked; });
-  const messages = state.problems.filter((p) => p.path === path);
-  return el("label", { class: "field check" }, input, el("span", {}, label),
-    ...messages.map((p) => el("span", { class: `problem ${p.severity}`, role: "alert" }, p.message)));
-}
-
-function datalists() {
-  return Object.entries(CHOICE_FIELDS).map(([key, choice]) =>
-    el("datalist", { id: `${key}-choices` }, ...(state.choices[choice] || []).map((v) => el("option", { value: v }))));
+// The indices of the devices with problems, as text.
+function troubledDevices() {
+  return new Set(state.problems.map((p) => /^devices\[(\d+)\]/.exec(p.path)?.[1]));
 }
 
 function deviceList() {
+  const troubled = troubledDevices();
+  state.troubled = [...troubled].join();
   const items = state.devices.map((device, index) =>
     el("li", { class: index === state.selected ? "selected" : "" },
       el("button", { type: "button", class: "link", dataset: { device: device.name || "" },
-        on: { click: () => { state.selected = index; render(); } } },
-        device.name || "(new device)")));
+        on: { click: () => choose(index) } },
+        device.name || "(new device)", troubled.has(String(index)) ? " ⚠" : "")));
   return el("nav", { class: "device-list" }, el("ul", {}, ...items),
     editable ? el("button", { type: "button", id: "add-device", on: { click: addDevice } }, "Add device") : null);
 }
 
-function addDevice() {
-  state.devices.push({ name: "", url: "tcp://127.0.0.1:502", tags: [] });
-  state.selected = state.devices.length - 1;
+function choose(index) {
+  Object.assign(state, { selected: index, page: 0, filter: "", onlyProblems: false, chosen: new Set() });
   render();
 }
 
-function tagRow(device, tag, d, t) {
-  const base = `devices[${d}].tags[${t}]`;
-  const key = `${device.name}.${tag.name}`;
-  return el("fieldset", { class: "tag", dataset: { tag: tag.name || "", key } },
-    el("legend", {}, tag.name || "(new tag)"),
-    el("div", { class: "live" },
-      el("span", { class: "value", dataset: { valueOf: key } }, ""),
-      el("span", { class: "quality", dataset: { qualityOf: key } }, "")),
-    ...TAG_FIELDS.map(([k, label]) => field(tag, k, `${base}.${k}`, label)),
-    checkbox(tag, "writable", `${base}.writable`, "Writable", false),
-    editable ? el("button", { type: "button", class: "secondary", on: { click: () => {
-      device.tags.splice(t, 1); render(); } } }, "Remove tag") : null);
+function addDevice() {
+  state.devices.push({ name: "", url: "tcp://127.0.0.1:502", tags: [] });
+  choose(state.devices.length - 1);
+  edited();
+}
+
+// -- the grid -------------------------------------------------------------------------------
+
+function tagKey(device, tag) {
+  return `${device.name}.${tag.name}`;
+}
+
+function problemRows() {
+  const rows = new Set();
+  for (const p of state.problems) {
+    const match = TAG_PATH.exec(p.path);
+    if (match && Number(match[1]) === state.selected) rows.add(Number(match[2]));
+  }
+  return rows;
+}
+
+function compare(a, b) {
+  const x = Number(text(a)), y = Number(text(b));
+  if (text(a) !== "" && text(b) !== "" && Number.isFinite(x) && Number.isFinite(y)) return x - y;
+  return text(a).localeCompare(text(b), undefined, { numeric: true });
+}
+
+// The indices of the tags shown, filtered and sorted, on every page.
+function shownRows(device) {
+  const needle = state.filter.trim().toLowerCase();
+  const troubled = state.onlyProblems ? problemRows() : null;
+  const rows = [];
+  device.tags.forEach((tag, t) => {
+    if (troubled && !troubled.has(t)) return;
+    if (needle && !FILTERED.some((key) => text(tag[key]).toLowerCase().includes(needle))) return;
+    rows.push(t);
+  });
+  if (state.sort) {
+    const { key, direction } = state.sort;
+    rows.sort((a, b) => direction * compare(device.tags[a][key], device.tags[b][key]) || a - b);
+  }
+  return rows;
+}
+
+function tagRow(device, t) {
+  const tag = device.tags[t];
+  const base = `devices[${state.selected}].tags[${t}]`;
+  const key = tagKey(device, tag);
+  const who = tag.name || `row ${t + 1}`;
+  const cells = COLUMNS.map(([k, heading, kind]) => {
+    const path = `${base}.${k}`;
+    const labelText = `${heading} of ${who}`;
+    const control = kind === "select" ? select(tag, k, path, labelText)
+      : kind === "check" ? checkbox(tag, k, path, labelText, false) : input(tag, k, path, labelText);
+    return el("td", { class: `col-${k}` }, boxed(control, path, null, "cell"));
+  });
+  const value = el("span", { class: "value", dataset: { valueOf: key } });
+  const quality = el("span", { class: "quality", dataset: { qualityOf: key } });
+  state.live.set(key, { value, quality });
+  paintValue(state.values.get(key));
+  const choice = el("input", { type: "checkbox", class: "choose", "aria-label": `select ${who}`,
+    on: { change: (event) => { chooseRow(tag, event.target.checked); } } });
+  choice.checked = state.chosen.has(tag);
+  return el("tr", { dataset: { tag: tag.name || "", key, row: String(t) } },
+    editable ? el("td", {}, choice) : null, ...cells, el("td", { class: "live" }, value), el("td", {}, quality));
+}
+
+function chooseRow(tag, on) {
+  if (on) state.chosen.add(tag); else state.chosen.delete(tag);
+  showChosen();
+}
+
+function heading(key, label) {
+  const sorted = state.sort && state.sort.key === key;
+  const arrow = sorted ? (state.sort.direction > 0 ? " ▲" : " ▼") : "";
+  return el("th", { class: `col-${key}`,
+    "aria-sort": sorted ? (state.sort.direction > 0 ? "ascending" : "descending") : undefined },
+    el("button", { type: "button", class: "link sort", dataset: { sort: key }, on: { click: () => {
+      state.sort = sorted && state.sort.direction > 0 ? { key, direction: -1 }
+        : sorted ? null : { key, direction: 1 };
+      state.page = 0;
+      renderGrid();
+    } } }, label + arrow));
+}
+
+function renderGrid() {
+  const started = performance.now();
+  const grid = document.getElementById("tag-grid");
+  const device = state.devices[state.selected];
+  if (!grid || !device) return;
+  for (const path of [...state.cells.keys()]) if (TAG_PATH.test(path)) state.cells.delete(path);
+  state.live.clear();
+  const rows = shownRows(device);
+  const pages = Math.max(1, Math.ceil(rows.length / state.pageSize));
+  state.page = Math.min(state.page, pages - 1);
+  const first = state.page * state.pageSize;
+  const page = rows.slice(first, first + state.pageSize);
+  const all = el("input", { type: "checkbox", id: "choose-shown", "aria-label": `select all ${rows.length} shown`,
+    on: { change: (event) => {
+      for (const t of rows) chooseRow(device.tags[t], event.target.checked);
+    } } });
+  all.checked = rows.length > 0 && rows.every((t) => state.chosen.has(device.tags[t]));
+  const table = el("table", { class: "grid" },
+    el("thead", {}, el("tr", {}, editable ? el("th", { class: "col-choose" }, all) : null,
+      ...COLUMNS.map(([k, label]) => heading(k, label)), el("th", { class: "col-value" }, "Value"),
+      el("th", { class: "col-quality" }, "Quality"))),
+    el("tbody", {}, ...page.map((t) => tagRow(device, t))));
+  const shown = rows.length === device.tags.length ? `${rows.length} tags`
+    : `${rows.length} of ${device.tags.length} tags shown`;
+  const range = rows.length ? `rows ${first + 1}–${first + page.length} of ` : "";
+  const pager = el("div", { class: "pager" },
+    el("button", { type: "button", class: "secondary", disabled: state.page === 0,
+      on: { click: () => { state.page -= 1; renderGrid(); } } }, "‹ Previous"),
+    el("span", { id: "grid-position" }, `Page ${state.page + 1} of ${pages}: ${range}${shown}`),
+    el("button", { type: "button", class: "secondary", disabled: state.page >= pages - 1,
+      on: { click: () => { state.page += 1; renderGrid(); } } }, "Next ›"),
+    el("label", {}, "Rows per page ", el("select", { id: "page-size", on: { change: (event) => {
+      state.pageSize = Number(event.target.value); state.page = 0; renderGrid(); } } },
+    ...PAGE_SIZES.map((n) => el("option", { value: n, selected: n === state.pageSize }, String(n))))));
+  grid.replaceChildren(el("div", { class: "grid-scroll" }, table), pager);
+  showChosen();
+  showProblems();
+  void grid.offsetHeight;  // reading it lays the grid out now, inside the measurement  // reading it lays the grid out now, inside the measurement
+  grid.dataset.rows = String(page.length);
+  grid.dataset.renderMs = (performance.now() - started).toFixed(1);
+}
+
+// -- bulk actions ---------------------------------------------------------------------------
+
+function chosenTags(device) {
+  // In the grid's order, so "renumber" lays them out as the engineer sees them.
+  return shownRows(device).map((t) => device.tags[t]).filter((tag) => state.chosen.has(tag));
+}
+
+function showChosen() {
+  const count = document.getElementById("chosen-count");
+  if (!count) return;
+  const device = state.devices[state.selected];
+  const chosen = device.tags.filter((tag) => state.chosen.has(tag)).length;
+  count.textContent = `${chosen} selected`;
+  for (const button of document.querySelectorAll("[data-bulk]")) button.disabled = chosen === 0;
+}
+
+function widthOf(tag) {
+  // Words of a value (one for a bool, also in a bit table); a string's length decides.
+  const words = state.choices.words?.[tag.type];
+  if (words !== undefined && words !== null) return words;
+  return Math.max(1, Math.ceil(Number(tag.length || 0) / 2));
+}
+
+function nextFree(device, table) {
+  let next = 0;
+  for (const tag of device.tags) {
+    const address = Number(tag.address);
+    if ((tag.table || "") === table && text(tag.address) !== "" && Number.isInteger(address)) {
+      next = Math.max(next, address + widthOf(tag));
+    }
+  }
+  return next;
+}
+
+function bulkValue(id) {
+  return document.getElementById(id).value.trim();
+}
+
+function setForChosen(key, value) {
+  const device = state.devices[state.selected];
+  for (const tag of chosenTags(device)) {
+    if (value === "") delete tag[key]; else tag[key] = value;
+  }
+  renderGrid();
+  edited();
+}
+
+function renumber() {
+  const device = state.devices[state.selected];
+  const tags = chosenTags(device);
+  let address = Number(tags[0].address);
+  if (!Number.isInteger(address)) address = nextFree(device, tags[0].table);
+  for (const tag of tags) {
+    tag.address = address;
+    address += widthOf(tag);
+  }
+  renderGrid();
+  edited();
+}
+
+function deleteChosen() {
+  const device = state.devices[state.selected];
+  const count = chosenTags(device).length;
+  if (!confirm(`Delete ${count} tags of ${device.name}? Nothing is applied until you press Apply.`)) return;
+  device.tags = device.tags.filter((tag) => !state.chosen.has(tag));
+  state.chosen = new Set();
+  edited(true);
+  renderGrid();
+}
+
+function addConsecutive() {
+  const device = state.devices[state.selected];
+  const count = Number(bulkValue("add-count"));
+  if (!Number.isInteger(count) || count < 1 || count > 10000) {
+    notify("Add consecutive tags: the count must be a whole number from 1 to 10000.");
+    return;
+  }
+  const table = bulkValue("add-table"), type = bulkValue("add-type"), order = bulkValue("add-order");
+  const length = bulkValue("add-length");
+  const start = bulkValue("add-start");
+  let address = start === "" ? nextFree(device, table) : Number(start);
+  if (!Number.isInteger(address) || address < 0) {
+    notify("Add consecutive tags: the first address must be a whole number from 0.");
+    return;
+  }
+  const prefix = bulkValue("add-prefix") || "tag";
+  const names = new Set(device.tags.map((tag) => tag.name));
+  let number = 1;
+  const added = [];
+  for (let i = 0; i < count; i += 1) {
+    while (names.has(`${prefix}${number}`)) number += 1;
+    const tag = { name: `${prefix}${number}`, table, address, type };
+    if (order) tag.order = order;
+    if (length && type === "string") tag.length = length;
+    names.add(tag.name);
+    added.push(tag);
+    address += widthOf(tag);
+  }
+  device.tags.push(...added);
+  state.chosen = new Set(added);
+  Object.assign(state, { filter: "", onlyProblems: false, sort: null });
+  state.page = Math.floor((device.tags.length - count) / state.pageSize);
+  edited(true);
+  render();
+  notify(`Added ${count} tags (${added[0].name} to ${added.at(-1).name}), selected: `
+    + "press Apply to make them live.", "ok");
+}
+
+function choiceSelect(id, key, blank, label) {
+  return el("select", { id, "aria-label": label }, blank === null ? null : el("option", { value: "" }, blank),
+    ...(state.choices[key] || []).map((v) => el("option", { value: v }, v)));
+}
+
+function bulkTools() {
+  if (!editable) return null;
+  const bulk = (label, attributes, action) =>
+    el("button", { type: "button", class: "secondary", dataset: { bulk: "" }, ...attributes, on: { click: action } },
+      label);
+  return el("div", { class: "grid-tools" },
+    el("fieldset", { class: "bulk" }, el("legend", {}, "Selected tags"),
+      el("span", { id: "chosen-count" }, ""),
+      choiceSelect("bulk-type", "type", null, "type for the selected tags"),
+      bulk("Set type", {}, () => setForChosen("type", bulkValue("bulk-type"))),
+      choiceSelect("bulk-order", "order", `(${DEFAULTS.order})`, "order for the selected tags"),
+      bulk("Set order", {}, () => setForChosen("order", bulkValue("bulk-order"))),
+      el("input", { id: "bulk-scale", "aria-label": "scale for the selected tags", placeholder: DEFAULTS.scale,
+        size: 6 }),
+      bulk("Set scale", {}, () => setForChosen("scale", bulkValue("bulk-scale"))),
+      bulk("Renumber addresses", { title: "consecutive from the first selected, each type's width apart" },
+        renumber),
+      bulk("Delete selected", { class: "danger" }, deleteChosen)),
+    el("fieldset", { class: "bulk" }, el("legend", {}, "Add consecutive tags"),
+      el("input", { id: "add-count", type: "number", min: 1, max: 10000, value: 10, "aria-label": "how many",
+        class: "narrow" }),
+      el("input", { id: "add-prefix", value: "tag", "aria-label": "name prefix", size: 8 }),
+      choiceSelect("add-table", "table", null, "table of the new tags"),
+      choiceSelect("add-type", "type", null, "type of the new tags"),
+      choiceSelect("add-order", "order", `(${DEFAULTS.order})`, "order of the new tags"),
+      el("input", { id: "add-length", "aria-label": "length of new string tags", placeholder: "length", size: 6 }),
+      el("input", { id: "add-start", "aria-label": "first address", placeholder: "next free", size: 8 }),
+      el("button", { type: "button", class: "secondary", on: { click: addConsecutive } }, "Add consecutive")));
+}
+
+// -- CSV ------------------------------------------------------------------------------------
+
+async function importCsv(event) {
+  const file = event.target.files[0];
+  if (!file) return;
+  event.target.value = "";  // the same file chosen again is a new import
+  const d = state.selected;
+  const device = state.devices[d];
+  try {
+    const parsed = await postJson("/api/tags/csv", { text: await file.text() });
+    let bad = parsed.problems.map((p) => `line ${p.line}: ${p.message}`);
+    if (!bad.length) {
+      // The whole configuration as it would be, checked by the validator: a tag's problems
+      // are said on the tag's line.
+      const devices = state.devices.map((other, i) => (i === d ? { ...other, tags: parsed.tags } : other));
+      const answer = await postJson("/api/devices/check", { devices });
+      bad = answer.problems.filter((p) => p.severity === "error").flatMap((p) => {
+        const match = TAG_PATH.exec(p.path);
+        if (!match || Number(match[1]) !== d) return [];
+        return [`line ${parsed.lines[Number(match[2])]}: ${match[3] || "tag"}: ${p.message}`];
+      });
+    }
+    if (bad.length) {
+      showImportProblems(file.name, bad);
+      notify(`Not imported: ${file.name} has ${bad.length} problems (listed below); nothing was changed.`);
+      return;
+    }
+    if (!confirm(`Replace the ${device.tags.length} tags of ${device.name || "this device"} with the `
+      + `${parsed.tags.length} tags of ${file.name}? Nothing is applied until you press Apply.`)) {
+      notify("Not imported: nothing was changed.", "ok");
+      return;
+    }
+    device.tags = parsed.tags;
+    Object.assign(state, { chosen: new Set(), page: 0, filter: "", onlyProblems: false });
+    edited(true);
+    render();
+    notify(`Imported ${parsed.tags.length} tags from ${file.name}: press Apply to make them live.`, "ok");
+  } catch (error) {
+    notify(error instanceof ApiError ? error.message : String(error));
+  }
+}
+
+function showImportProblems(name, lines) {
+  const list = document.getElementById("import-problems");
+  list.replaceChildren(el("li", {}, `${name}:`), ...lines.map((line) =>
+    el("li", { class: "problem error", role: "alert" }, line)));
+}
+
+function csvTools(device) {
+  const exists = device.name && state.saved.has(device.name);
+  const picker = el("input", { type: "file", id: "import-csv", accept: ".csv,text/csv", hidden: true,
+    on: { change: importCsv } });
+  return el("div", { class: "toolbar" },
+    exists ? el("a", { class: "button", download: `${device.name}-tags.csv`, title: "the tags as applied",
+      href: `/api/devices/${encodeURIComponent(device.name)}/tags.csv` }, "Export tags (CSV)") : null,
+    editable ? el("button", { type: "button", class: "secondary", on: { click: () => picker.click() } },
+      "Import tags (CSV)") : null,
+    picker);
+}
+
+// -- the page -------------------------------------------------------------------------------
+
+function gridFilter() {
+  let timer = null;
+  const search = el("input", { id: "tag-filter", type: "search", value: state.filter, placeholder: "name, type, unit…",
+    "aria-label": "filter tags" });
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { state.filter = search.value; state.page = 0; renderGrid(); }, 150);
+  });
+  const troubled = el("input", { type: "checkbox", id: "only-problems", checked: state.onlyProblems });
+  troubled.addEventListener("change", () => { state.onlyProblems = troubled.checked; state.page = 0; renderGrid(); });
+  return el("div", { class: "toolbar" }, el("label", {}, "Filter ", search),
+    el("label", {}, troubled, " Only rows with problems"));
 }
 
 function deviceForm() {
@@ -93,27 +511,69 @@ function deviceForm() {
   if (!device) return el("p", {}, "No devices are configured.");
   device.tags = device.tags || [];
   const base = `devices[${d}]`;
-  return el("form", { id: "device-form", on: { submit: (event) => { event.preventDefault(); apply(); } } },
+  return el("div", { id: "device-form" },
     el("fieldset", { class: "device" }, el("legend", {}, "Device"),
       ...DEVICE_FIELDS.map(([k, label]) => field(device, k, `${base}.${k}`, label)),
-      checkbox(device, "enabled", `${base}.enabled`, "Enabled", true)),
+      boxed(checkbox(device, "enabled", `${base}.enabled`, undefined, true), `${base}.enabled`, "Enabled",
+        "field check")),
     el("h2", {}, "Tags"),
-    ...device.tags.map((tag, t) => tagRow(device, tag, d, t)),
+    csvTools(device),
+    el("ul", { id: "import-problems" }),
+    gridFilter(),
+    bulkTools(),
+    el("div", { id: "tag-grid" }),
     editable ? el("div", { class: "actions" },
-      el("button", { type: "button", id: "add-tag", class: "secondary", on: { click: () => {
-        device.tags.push({ name: "", table: "holding", address: "", type: "uint16" }); render(); } } }, "Add tag"),
-      el("button", { type: "submit", id: "apply" }, "Apply"),
+      el("button", { type: "button", id: "add-tag", class: "secondary", on: { click: addTag } }, "Add tag"),
+      el("button", { type: "button", id: "apply", on: { click: apply } }, "Apply"),
       el("button", { type: "button", id: "delete-device", class: "danger", on: { click: deleteDevice } }, "Delete device"))
       : null,
     el("ul", { id: "other-problems" }));
 }
 
-function showStrayProblems() {
-  const shown = new Set([...document.querySelectorAll("[data-path]")].map((n) => n.dataset.path));
+function addTag() {
+  const device = state.devices[state.selected];
+  device.tags.push({ name: "", table: "holding", address: "", type: "uint16" });
+  Object.assign(state, { filter: "", onlyProblems: false, sort: null });
+  state.page = Math.floor((device.tags.length - 1) / state.pageSize);
+  edited(true);
+  render();
+}
+
+// Problems marked in the cells drawn; the others listed under the grid, a tag's with a way
+// to its row.
+function showProblems() {
+  for (const path of state.cells.keys()) markCell(path);
+  if ([...troubledDevices()].join() !== state.troubled) {
+    document.querySelector("nav.device-list")?.replaceWith(deviceList());
+  }
   const list = document.getElementById("other-problems");
   if (!list) return;
-  list.replaceChildren(...state.problems.filter((p) => !shown.has(p.path)).map((p) =>
-    el("li", { class: `problem ${p.severity}`, role: "alert" }, p.path ? `${p.path}: ${p.message}` : p.message)));
+  const device = state.devices[state.selected];
+  list.replaceChildren(...state.problems.filter((p) => !state.cells.has(p.path)).map((p) => {
+    const match = TAG_PATH.exec(p.path);
+    const where = p.path ? `${p.path}: ${p.message}` : p.message;
+    if (!match || Number(match[1]) !== state.selected) {
+      return el("li", { class: `problem ${p.severity}`, role: "alert" }, where);
+    }
+    const t = Number(match[2]);
+    return el("li", { class: `problem ${p.severity}`, role: "alert" },
+      el("button", { type: "button", class: "link", on: { click: () => showRow(t) } },
+        `row ${t + 1} (${device.tags[t]?.name || "no name"})`), `: ${match[3] || "tag"}: ${p.message}`);
+  }));
+}
+
+function showRow(t) {
+  const device = state.devices[state.selected];
+  let rows = shownRows(device);
+  if (!rows.includes(t)) {
+    Object.assign(state, { filter: "", onlyProblems: false });
+    document.getElementById("tag-filter").value = "";
+    document.getElementById("only-problems").checked = false;
+    rows = shownRows(device);
+  }
+  state.page = Math.floor(rows.indexOf(t) / state.pageSize);
+  renderGrid();
+  document.querySelector(`tr[data-row="${t}"] [aria-invalid], tr[data-row="${t}"] input`)?.focus();
 }
 
 function toolbar() {
@@ -129,8 +589,9 @@ function toolbar() {
 
 function render() {
   const name = state.devices[state.selected]?.name;
-  app.replaceChildren(toolbar(), el("div", { class: "devices" }, deviceList(), deviceForm()), ...datalists());
-  showStrayProblems();
+  state.cells.clear();
+  app.replaceChildren(toolbar(), el("div", { class: "devices" }, deviceList(), deviceForm()));
+  renderGrid();
   follow(name);
 }
 
@@ -141,15 +602,18 @@ function follow(name) {
   state.events = name ? listen(`/api/events?device=${encodeURIComponent(name)}`, { values: showValues }) : null;
 }
 
+function paintValue(v) {
+  const nodes = v && state.live.get(v.key);
+  if (!nodes) return;
+  nodes.value.textContent = `${formatValue(v.value)} ${v.unit || ""}`.trim();
+  nodes.quality.textContent = `${v.quality} ${formatTime(v.time)}`;
+  nodes.quality.className = `quality ${v.quality.startsWith("Good") ? "good" : "bad"}`;
+}
+
 function showValues(values) {
   for (const v of values) {
-    const value = document.querySelector(`[data-value-of="${CSS.escape(v.key)}"]`);
-    const quality = document.querySelector(`[data-quality-of="${CSS.escape(v.key)}"]`);
-    if (value) value.textContent = `${formatValue(v.value)} ${v.unit || ""}`.trim();
-    if (quality) {
-      quality.textContent = `${v.quality} ${formatTime(v.time)}`;
-      quality.className = `quality ${v.quality.startsWith("Good") ? "good" : "bad"}`;
-    }
+    state.values.set(v.key, v);
+    paintValue(v);
   }
 }
 
@@ -181,6 +645,8 @@ async function offerReload() {
 }
 
 async function send(devices) {
+  clearTimeout(state.checkTimer);
+  state.edits += 1;  // a check still under way answers for what was sent before
   try {
     const outcome = await putJson("/api/devices", { devices }, { "If-Match": state.revision });
     if (report(outcome)) await load();
@@ -235,9 +701,12 @@ async function load() {
   const answer = await getJson("/api/devices");
   const selectedName = state.devices[state.selected]?.name;
   state.devices = answer.devices;
+  state.saved = new Set(answer.devices.map((d) => d.name));
   state.choices = answer.choices;
   state.file = answer.file;
   state.revision = answer.revision;
+  state.chosen = new Set();
+  state.edits += 1;
   const again = state.devices.findIndex((d) => d.name === selectedName);
   state.selected = again >= 0 ? again : Math.min(state.selected, Math.max(state.devices.length - 1, 0));
   render();
