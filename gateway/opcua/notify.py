@@ -41,6 +41,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
+from itertools import chain
 from typing import Any, TypeGuard
 
 from asyncua import ua
@@ -187,13 +188,14 @@ def _notification(queues: Iterable[list[Entry]]) -> ua.ExtensionObject:
     """A subscription's queued notifications as one DataChangeNotification: the bytes
     queued here, and the objects asyncua queued itself (an item's first value) encoded
     with asyncua's serializer."""
-    return data_change_notification(
-        [
-            entry if type(entry) is bytes else struct_to_binary(entry)
-            for queue in queues
-            for entry in queue
-        ]
-    )
+    entries = list(chain.from_iterable(queues))
+    try:
+        # Joined as they are, without a look at each in Python (a tenth of a publish cycle).
+        return data_change_notification(entries)  # type: ignore[arg-type]
+    except TypeError:  # an object among them
+        return data_change_notification(
+            [entry if type(entry) is bytes else struct_to_binary(entry) for entry in entries]
+        )
 
 
 async def _run_all(deferred: list[Callable[[], Awaitable[Any]]]) -> None:
