@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, cast
@@ -85,12 +85,15 @@ __all__ = [
     "client_session_count",
     "deliver",
     "enqueue",
+    "fill_standard_nodes",
     "limit_request_size",
     "monitored_item_count",
     "moved",
     "on_session_created",
+    "on_standard_nodes",
     "refresh_refusal",
     "replace_attribute_service",
+    "replace_nodes",
     "samples",
     "send_encoded",
     "stock_item_service",
@@ -169,6 +172,9 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     *_names(NodeData, "nodeid", "attributes", "references", "call"),
     *_names(AttributeValue, "value", "datachange_callbacks"),
+    # The standard address space, built or read from the cache (gateway.opcua.standard_nodes).
+    *_names(InternalServer, "load_standard_address_space", "node_mgt_service"),
+    *_names(AddressSpace, "_nodes"),
 )
 
 
@@ -675,3 +681,38 @@ def _event_items(
             if item is not None:
                 found.append((mid, item))
     return found
+
+
+# -- the standard address space (gateway.opcua.standard_nodes) ---------------------------
+
+
+def on_standard_nodes(server: Server, load: Callable[[], Awaitable[None]]) -> None:
+    """Have `server.init()` await `load` instead of building the standard address space
+    itself (InternalServer.init awaits `load_standard_address_space` before anything else
+    reads a node)."""
+
+    async def load_standard_address_space(shelf_file: object = None) -> None:
+        await load()
+
+    server.iserver.load_standard_address_space = (  # type: ignore[method-assign]
+        load_standard_address_space
+    )
+
+
+def fill_standard_nodes(server: Server) -> dict[ua.NodeId, NodeData]:
+    """Build asyncua's standard address space into the server's empty one, from asyncua's
+    generated code, and return its nodes; blocking (seconds)."""
+    # Imported here, as asyncua does: the generated code alone takes MiBs once imported.
+    from asyncua.server.standard_address_space import (  # noqa: PLC0415
+        standard_address_space,
+    )
+
+    standard_address_space.fill_address_space(  # type: ignore[no-untyped-call]
+        server.iserver.node_mgt_service
+    )
+    return server.iserver.aspace._nodes
+
+
+def replace_nodes(server: Server, nodes: MutableMapping[ua.NodeId, NodeData]) -> None:
+    """Make `nodes` the server's address space: what asyncua stores and looks nodes up in."""
+    server.iserver.aspace._nodes = nodes  # type: ignore[assignment]

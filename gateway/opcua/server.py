@@ -34,6 +34,7 @@ from gateway.opcua.datatypes import checked_value
 from gateway.opcua.limits import apply_limits
 from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
+from gateway.opcua.standard_nodes import use_standard_nodes
 from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status, string_id
 from gateway.opcua.units import UnitCatalogue
@@ -92,6 +93,7 @@ class OpcuaServer:
 
     async def __aenter__(self) -> Self:
         server = Server()
+        use_standard_nodes(server, self._config.gateway.data_dir)
         await server.init()
         # Before anything below reaches into asyncua: a release that moved one of its
         # internals fails here, naming it.
