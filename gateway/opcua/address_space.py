@@ -197,6 +197,7 @@ class GatewayNodes:
         self._units = units
         self._types = types
         self._constants: dict[tuple[object, ua.VariantType], ua.DataValue] = {}
+        self._fixed_attributes: dict[tuple[int, object, ua.VariantType], AttributeValue] = {}
         self._type_refs: dict[ua.NodeId, ua.ReferenceDescription] = {}
         root = self._folder(gateway, gateway)
         devices = self._folder(DEVICES_FOLDER, DEVICES_FOLDER)
@@ -451,6 +452,7 @@ class GatewayNodes:
 
     def _object(self, identifier: str, name: str, typedef: ua.NodeId) -> NodeData:
         node = self._base(identifier, self._browse_name(name), ua.NodeClass.Object)
+        # Per node: condition_nodes turns it on in place for an alarm's source.
         node.attributes[_A.EventNotifier] = AttributeValue(self._constant(0, ua.VariantType.Byte))
         self._set_type(node, typedef)
         return node
@@ -473,7 +475,7 @@ class GatewayNodes:
         )
         attrs = node.attributes
         attrs[_A.Value] = AttributeValue(waiting_value())
-        attrs[_A.DataType] = AttributeValue(self._constant(data_type, ua.VariantType.NodeId))
+        attrs[_A.DataType] = self._fixed(_A.DataType, data_type, ua.VariantType.NodeId)
         self._variable_common(node, access, sampling_ms, value_rank)
         self._set_type(node, typedef)
         return node
@@ -487,8 +489,8 @@ class GatewayNodes:
         node.attributes[_A.Value] = AttributeValue(
             data_value(ua.Variant(value, ua.VariantType.ExtensionObject), _GOOD, now, now)
         )
-        node.attributes[_A.DataType] = AttributeValue(
-            self._constant(standard_id(data_type), ua.VariantType.NodeId)
+        node.attributes[_A.DataType] = self._fixed(
+            _A.DataType, standard_id(data_type), ua.VariantType.NodeId
         )
         self._variable_common(node, _READ, 0.0, -1)
         self._set_type(node, _PROPERTY_TYPE)
@@ -499,13 +501,14 @@ class GatewayNodes:
         self, node: NodeData, access: int, sampling_ms: float, value_rank: int
     ) -> None:
         attrs = node.attributes
-        attrs[_A.ValueRank] = AttributeValue(self._constant(value_rank, ua.VariantType.Int32))
-        attrs[_A.AccessLevel] = AttributeValue(self._constant(access, ua.VariantType.Byte))
-        attrs[_A.UserAccessLevel] = AttributeValue(self._constant(access, ua.VariantType.Byte))
+        attrs[_A.ValueRank] = self._fixed(_A.ValueRank, value_rank, ua.VariantType.Int32)
+        attrs[_A.AccessLevel] = self._fixed(_A.AccessLevel, access, ua.VariantType.Byte)
+        attrs[_A.UserAccessLevel] = self._fixed(_A.UserAccessLevel, access, ua.VariantType.Byte)
+        # Per node: set_sampling_interval changes it in place for one device's nodes.
         attrs[_A.MinimumSamplingInterval] = AttributeValue(
             self._constant(sampling_ms, ua.VariantType.Double)
         )
-        attrs[_A.Historizing] = AttributeValue(self._constant(False, ua.VariantType.Boolean))
+        attrs[_A.Historizing] = self._fixed(_A.Historizing, False, ua.VariantType.Boolean)
 
     def _base(
         self,
@@ -520,7 +523,7 @@ class GatewayNodes:
         attrs = node.attributes
         display = display_name or ua.LocalizedText(browse_name.Name)
         attrs[_A.NodeId] = AttributeValue(ua.DataValue(ua.Variant(nodeid, ua.VariantType.NodeId)))
-        attrs[_A.NodeClass] = AttributeValue(self._constant(node_class, ua.VariantType.Int32))
+        attrs[_A.NodeClass] = self._fixed(_A.NodeClass, node_class, ua.VariantType.Int32)
         attrs[_A.BrowseName] = AttributeValue(
             ua.DataValue(ua.Variant(browse_name, ua.VariantType.QualifiedName))
         )
@@ -532,8 +535,8 @@ class GatewayNodes:
                 ua.Variant(description or ua.LocalizedText(""), ua.VariantType.LocalizedText)
             )
         )
-        attrs[_A.WriteMask] = AttributeValue(self._constant(0, ua.VariantType.UInt32))
-        attrs[_A.UserWriteMask] = AttributeValue(self._constant(0, ua.VariantType.UInt32))
+        attrs[_A.WriteMask] = self._fixed(_A.WriteMask, 0, ua.VariantType.UInt32)
+        attrs[_A.UserWriteMask] = self._fixed(_A.UserWriteMask, 0, ua.VariantType.UInt32)
         return node
 
     def _constant(self, value: object, vtype: ua.VariantType) -> ua.DataValue:
@@ -544,6 +547,20 @@ class GatewayNodes:
         if cached is None:
             cached = self._constants[key] = ua.DataValue(ua.Variant(value, vtype))
         return cached
+
+    def _fixed(self, attr: int, value: object, vtype: ua.VariantType) -> AttributeValue:
+        # An attribute nothing writes, as one AttributeValue for every node with that value
+        # (issue #10: ~1.5 KiB less a tag, bench/README.md "Footprint"). asyncua changes an
+        # AttributeValue only when its attribute is written: clients may write Values only
+        # (asyncua refuses other attributes to non-admin users; remote admin is off), and
+        # the gateway itself changes only MinimumSamplingInterval and EventNotifier, which
+        # stay per node. A client's monitored item on one of these attributes lands in the
+        # shared datachange_callbacks under its own handle, and is never called.
+        key = (attr, value, vtype)
+        shared = self._fixed_attributes.get(key)
+        if shared is None:
+            shared = self._fixed_attributes[key] = AttributeValue(self._constant(value, vtype))
+        return shared
 
     # -- references ----------------------------------------------------------------------
 
