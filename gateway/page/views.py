@@ -155,7 +155,7 @@ def asset(running: Running, name: str, recent: Iterable[AlarmEvent]) -> dict[str
     owned = sorted(alarm for alarm, source in hub.sources.items()
                    if (source.kind is SourceKind.ASSET and source.owner == name)
                    or source.key in inputs)
-    unit_of = units(running)
+    unit_of = _units_of(running, inputs)
     return {
         "name": name,
         "anomaly": _anomaly_of(running, name, scores.get("anomaly")),
@@ -168,6 +168,17 @@ def asset(running: Running, name: str, recent: Iterable[AlarmEvent]) -> dict[str
         "inputs": [{"signal": signal, **_tag_value(running, key, unit_of.get(key, ""))}
                    for signal, key in config.inputs.items()],
     }
+
+
+def _units_of(running: Running, keys: Iterable[str]) -> dict[str, str]:
+    """The units of the tags `keys` (units() would walk every tag: 15,000 each second)."""
+    devices = {device.name: device for device in running.config.current.devices}
+    found: dict[str, str] = {}
+    for key in keys:
+        device, _, tag = key.partition(".")
+        tags = devices[device].tags if device in devices else ()
+        found[key] = next((t.unit or "" for t in tags if t.name == tag), "")
+    return found
 
 
 def _anomaly_of(running: Running, name: str, score: Score | None) -> dict[str, Any] | None:
