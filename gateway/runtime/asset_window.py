@@ -62,6 +62,13 @@ class AssetWindow:
         self._capacity = capacity
         self._next = kept
 
+    def rows_after(self, time: datetime) -> np.ndarray:
+        """The rows held that were appended after `time`, oldest first: what a restarted
+        RUL commissioning learns from when its maintenance entry ended a while ago."""
+        kept = min(self.rows, self._capacity)
+        index = np.arange(self._next - kept, self._next) % self._capacity
+        return self._values[[i for i in index if self._times[i] > time]]
+
     def latest(self, length: int) -> Window | None:
         """The newest `length` rows, or None while fewer have been appended."""
         if self.rows < length:

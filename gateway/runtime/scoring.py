@@ -140,6 +140,23 @@ class AssetScorer:
         """Continue a saved life (after a restart); ignored by a model it does not fit."""
         self._rul_states[kind] = state
 
+    def restart_life(self, since: datetime) -> list[str]:
+        """Commission the asset's RUL models anew (a maintenance entry renewed it, issue
+        #12): each one's life and baseline start again, learnt from the rows appended after
+        `since` that the buffer still holds, then from every row to come. The model kinds
+        restarted (none without a RUL model)."""
+        restarted = []
+        for slot in self.slots:
+            model, columns = slot.model, slot.columns
+            spec = None if model is None else model.manifest.rul_features
+            if spec is None:
+                continue
+            state = self._rul_states[slot.kind] = RulState.for_spec(spec)
+            for row in self.window.rows_after(since):
+                state.update(row[columns])
+            restarted.append(slot.kind)
+        return restarted
+
     def _rul_state(self, kind: str, spec: RulFeatureSpec) -> RulState:
         state = self._rul_states.get(kind)
         if state is None or not state.compatible(spec):
@@ -245,6 +262,21 @@ class ScoringEngine:
         finally:
             if self._store is not None:
                 self._store.save(self._states())  # small files; the loop is ending anyway
+
+    async def restart_life(self, asset: str, since: datetime) -> list[str]:
+        """Restart `asset`'s RUL commissioning from the rows after `since` (AssetScorer.
+        restart_life) and save the states at once, so that a restart of the gateway keeps
+        the new life. The kinds restarted; KeyError for an asset not scored here."""
+        scorer = next((s for s in self.scorers if s.config.name == asset), None)
+        if scorer is None:
+            raise KeyError(asset)
+        kinds = scorer.restart_life(since)
+        if kinds:
+            logger.info("%s: %s commissioning restarted from the rows after %s", asset,
+                        " and ".join(kinds), since.isoformat())
+            if self._store is not None:
+                await in_thread(self._store.save, self._states())  # reports a failed write
+        return kinds
 
     def _states(self) -> dict[tuple[str, str], RulState]:
         return {
