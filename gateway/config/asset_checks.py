@@ -31,6 +31,7 @@ ASSET_VARIABLES = (
     "ModelVersion",
     "LastScored",
     "ModelStatus",
+    "LastMaintenance",
 )
 
 

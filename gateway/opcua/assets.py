@@ -3,7 +3,8 @@
 - An anomaly model brings AnomalyScore (EURange = the manifest's score_range) and
   Anomaly; a rul model brings RemainingUsefulLife (EngineeringUnits from the manifest's
   output_unit, StartValue and LimitValue = the top and bottom of its score_range, as
-  the DI LifetimeVariableType has them). ModelVersion, LastScored and ModelStatus are
+  the DI LifetimeVariableType has them). ModelVersion, LastScored, ModelStatus and
+  LastMaintenance (the end of the asset's latest maintenance entry, issue #12) are
   always there.
 - A score's value and its decision carry the StatusCode of the score's quality
   (gateway.opcua.status) and the end of the input window as SourceTimestamp; Bad
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from asyncua import ua
@@ -44,6 +45,9 @@ REMAINING_USEFUL_LIFE = "RemainingUsefulLife"
 MODEL_VERSION = "ModelVersion"
 LAST_SCORED = "LastScored"
 MODEL_STATUS = "ModelStatus"
+LAST_MAINTENANCE = "LastMaintenance"
+# OPC UA's null DateTime (Part 6 §5.2.2.5): LastMaintenance of an asset never maintained.
+NO_MAINTENANCE = datetime(1601, 1, 1, tzinfo=UTC)
 
 # The optional AssetHealthType variables each model kind brings, in the order kinds show.
 KIND_VARIABLES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
@@ -168,6 +172,13 @@ class AssetState:
         values = self.nodes.values
         return [(values[name], data_value(_NULL, status, now, now), None)
                 for name in KIND_VARIABLES[kind]]
+
+    def maintenance_update(self, finished: datetime | None, now: datetime) -> Update:
+        """LastMaintenance: the end of the asset's latest maintenance entry (issue #12),
+        the null DateTime when there is none."""
+        at = NO_MAINTENANCE if finished is None else finished
+        variant = ua.Variant(at, ua.VariantType.DateTime)
+        return self.nodes.values[LAST_MAINTENANCE], data_value(variant, _GOOD, now, now), None
 
     def _text(self, texts: Mapping[str, str], now: datetime) -> ua.DataValue:
         text = "; ".join(f"{kind}: {texts[kind]}" for kind in self.kinds if kind in texts)

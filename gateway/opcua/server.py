@@ -265,6 +265,15 @@ class OpcuaServer:
         self._store(state.model_updates(kind, version, status, datetime.now(UTC)))
         self._notifier.flush()
 
+    def publish_maintenance(self, asset: str, finished: datetime | None) -> None:
+        """Show when `asset`'s latest maintenance entry finished (None: it has none)."""
+        state = self._assets.get(asset)
+        if state is None:
+            self._unknown(asset)
+            return
+        self._store([state.maintenance_update(finished, datetime.now(UTC))])
+        self._notifier.flush()
+
     async def add_alarm(
         self, alarm: Alarm, *, asset: str | None = None, device: str | None = None
     ) -> None:

@@ -156,6 +156,7 @@ async def test_assets_are_typed_objects_in_the_assets_folder(
         ("ModelVersion", ua.ObjectIds.String, ua.ObjectIds.BaseDataVariableType),
         ("LastScored", ua.ObjectIds.DateTime, ua.ObjectIds.BaseDataVariableType),
         ("ModelStatus", ua.ObjectIds.String, ua.ObjectIds.BaseDataVariableType),
+        ("LastMaintenance", ua.ObjectIds.DateTime, ua.ObjectIds.BaseDataVariableType),
     ],
 )
 async def test_asset_variables_by_browse_path(
@@ -219,7 +220,7 @@ async def test_remaining_useful_life_has_unit_start_and_limit(
 async def test_an_asset_has_only_the_variables_of_its_model_kinds(
     assets: OpcuaServer, opcua_client: Client, types_ns: int
 ) -> None:
-    common = {"ModelVersion", "LastScored", "ModelStatus"}
+    common = {"ModelVersion", "LastScored", "ModelStatus", "LastMaintenance"}
     expected = {
         "pump1": common | {"AnomalyScore", "Anomaly", "RemainingUsefulLife"},
         "fan1": common | {"AnomalyScore", "Anomaly"},

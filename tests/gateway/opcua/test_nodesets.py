@@ -47,6 +47,7 @@ ASSET_HEALTH = [
     ("ModelVersion", ua.ObjectIds.String, BASE_DATA_VARIABLE, MANDATORY),
     ("LastScored", ua.ObjectIds.DateTime, BASE_DATA_VARIABLE, MANDATORY),
     ("ModelStatus", ua.ObjectIds.String, BASE_DATA_VARIABLE, MANDATORY),
+    ("LastMaintenance", ua.ObjectIds.DateTime, BASE_DATA_VARIABLE, MANDATORY),
 ]
 
 
