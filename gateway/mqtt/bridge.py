@@ -43,9 +43,10 @@ from gateway.core.score import Score
 from gateway.mqtt.client import OFFLINE, ONLINE, STATUS_QOS, client_id, connect, make_client
 from gateway.mqtt.commands import CommandError, RefusalLog, parse_ack
 from gateway.mqtt.delivery import Delivery
-from gateway.mqtt.payloads import alarm_payload, asset_state_payload
+from gateway.mqtt.payloads import alarm_payload, asset_state_payload, maintenance_payload
 from gateway.mqtt.topics import Topics
 from gateway.store import Kind, Message, MessageRefused, Outbox
+from gateway.store.maintenance_log import Entry
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,22 @@ class MqttBridge:
         except MessageRefused as refused:
             logger.debug("state of asset %r not sent: %s", asset, refused)
             return
+        self._delivery.queued()
+
+    async def publish_maintenance(self, change: str, entry: Entry, at: datetime) -> None:
+        """Queue one message for a change of a maintenance entry (issue #12), QoS 1 at
+        least, not retained; durable when this returns. It is kept as an alarm event is
+        (never expires, goes last on overflow). MessageRefused when the disk has no room."""
+        message = Message(
+            topic=self._topics.maintenance(entry.draft.asset),
+            payload=maintenance_payload(self._gateway, change, entry),
+            qos=max(1, self._settings.qos),
+            retain=False,
+            kind=Kind.ALARM,
+            message_id=str(uuid.uuid4()),
+            created_s=at.timestamp(),
+        )
+        await self._outbox.put(message)
         self._delivery.queued()
 
     async def run(self) -> None:

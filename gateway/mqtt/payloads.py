@@ -16,6 +16,7 @@ from typing import Any
 from gateway.alarms.events import AlarmEvent
 from gateway.core.sample import Value
 from gateway.core.score import Score
+from gateway.store.maintenance_log import Entry
 
 
 def alarm_payload(event: AlarmEvent, gateway: str, seq: int) -> bytes:
@@ -56,6 +57,29 @@ def asset_state_payload(
             "time": utc_text(at),
             "scores": {kind: _score(score) for kind, score in scores.items()},
             "alarms": list(alarms),
+        }
+    )
+
+
+def maintenance_payload(gateway: str, change: str, entry: Entry) -> bytes:
+    """One change ("added", "changed", "deleted") of a maintenance entry, as it is after
+    the change (as it was, for "deleted")."""
+    draft = entry.draft
+    return _dumps(
+        {
+            "gateway": gateway,
+            "asset": draft.asset,
+            "change": change,
+            "entry": entry.id,
+            "started": utc_text(draft.started),
+            "finished": utc_text(draft.finished),
+            "kind": draft.kind,
+            "parts": draft.parts,
+            "note": draft.note,
+            "resets_life": draft.resets_life,
+            "user": entry.user,
+            "changed_by": entry.changed_by,
+            "time": utc_text(entry.changed),
         }
     )
 

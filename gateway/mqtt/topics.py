@@ -42,3 +42,7 @@ class Topics:
     def asset_state(self, asset: str) -> str:
         """The retained state of one asset."""
         return f"{self.root}/assets/{asset}/state"
+
+    def maintenance(self, asset: str) -> str:
+        """One message per change of a maintenance entry of `asset` (issue #12)."""
+        return f"{self.root}/maintenance/{asset}"

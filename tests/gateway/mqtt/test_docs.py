@@ -46,6 +46,7 @@ def test_the_topics_are_the_bridges() -> None:
         topics.alarm("<alarm>"),
         topics.asset_state("<asset>"),
         topics.ack("<alarm>"),
+        topics.maintenance("<asset>"),
     ):
         assert f"| `{topic}` |" in DOC
 
