@@ -26,6 +26,7 @@ from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.condition_sources import add_conditions
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
+from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.page.running import Running
 from gateway.runtime.asset_state import AssetStateStore
@@ -41,6 +42,7 @@ from gateway.runtime.storage_retry import alarm_states, audit_rows, retry_storag
 from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
+from gateway.store.maintenance_log import MaintenanceLog
 from gateway.store.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -125,6 +127,11 @@ class Gateway:
                                    config.analytics.reload_interval)
             models = await ModelManager.open(
                 assets.slots, data_dir / "models", assets.files, watcher, clock)
+            maintenance_log = await stack.enter_async_context(
+                MaintenanceLog.open(data_dir / "maintenance.sqlite", health=storage))
+            maintenance = MaintenanceDesk(maintenance_log, [a.name for a in config.assets],
+                                          scoring, server, bridge, clock)
+            await maintenance.show_latest()
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
@@ -160,7 +167,8 @@ class Gateway:
                     supervisor=Supervisor(), cache=cache, scores=scores, fanout=fanout,
                     fleet=fleet, server=server, hub=hub,
                     recent_alarm_events=recent_alarm_events, assets=assets, scoring=scoring,
-                    watcher=watcher, models=models, editor=editor, bridge=bridge,
+                    watcher=watcher, models=models, editor=editor, maintenance=maintenance,
+                    bridge=bridge,
                     history=history, audit_log=audit_log, web=web,
                 )
                 if web is not None:
@@ -169,7 +177,7 @@ class Gateway:
                     await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
-                retries = [alarm_states(state_file)]
+                retries = [alarm_states(state_file), maintenance.retry]
                 if history is not None:
                     retries.append(history.retry)
                 if audit_log is not None:

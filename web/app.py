@@ -20,6 +20,7 @@ from web.facade import WebFacade
 from web.headers import install_security_headers
 from web.layout import page_routes
 from web.live import Live
+from web.maintenance_routes import MaintenanceRoutes
 from web.model_routes import ModelRoutes
 from web.monitoring import monitoring_routes
 from web.requests import ANONYMOUS_MAX_BYTES, body_limits
@@ -69,7 +70,8 @@ async def create_app(
     app.router.add_routes(page_routes())
     Live(facade).install(app)
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
-                   AlarmRoutes(facade), AssetRoutes(facade), UserRoutes(store, facade)):
+                   AlarmRoutes(facade), AssetRoutes(facade), MaintenanceRoutes(facade),
+                   UserRoutes(store, facade)):
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store

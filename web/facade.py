@@ -124,6 +124,20 @@ class TagChoices:
     words: Mapping[str, int | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class MaintenanceFields:
+    """A maintenance entry as the page sends it (issue #12); the gateway checks what it
+    means (the asset, the kind, the times, the lengths) and raises BadQuery if wrong."""
+
+    asset: str
+    started: datetime
+    finished: datetime
+    kind: str
+    parts: str = ""
+    note: str = ""
+    resets_life: bool = False
+
+
 class WebFacade(Protocol):
     """The gateway as the web page sees it."""
 
@@ -261,4 +275,27 @@ class WebFacade(Protocol):
         ...
 
     async def unshelve_alarm(self, name: str, user: str) -> None:
+        ...
+
+    # -- maintenance log (issue #12) -------------------------------------------------------
+
+    async def maintenance(
+        self, assets: Sequence[str], kinds: Sequence[str], start: datetime | None,
+        end: datetime | None, limit: int,
+    ) -> Json:
+        """{"entries": [newest start first: id, asset, started, finished, kind, parts, note,
+        resets_life, user, entered, changed_by, changed], "assets": [...], "kinds": [...]}:
+        the entries of any of `assets` and `kinds` (empty: all) overlapping [start, end]."""
+        ...
+
+    async def add_maintenance(self, fields: MaintenanceFields, user: str) -> Json:
+        """Store a new entry entered by `user` (audited); the entry. BadQuery, Refused."""
+        ...
+
+    async def change_maintenance(self, number: int, fields: MaintenanceFields, user: str) -> Json:
+        """Replace entry `number` (audited); the entry. BadQuery, NotFound, Refused."""
+        ...
+
+    async def delete_maintenance(self, number: int, user: str) -> None:
+        """Delete entry `number` (audited). NotFound, Refused."""
         ...

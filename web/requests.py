@@ -194,6 +194,12 @@ def time_query(request: web.Request, key: str, default: datetime) -> datetime:
     text = request.query.get(key)
     if not text:
         return default
+    return time_text(key, text)
+
+
+def time_text(key: str, text: str) -> datetime:
+    """An ISO 8601 time given as `key` (a query value or a body's field), from EARLIEST to
+    before LATEST; naive times are taken as UTC. BadRequest otherwise."""
     try:
         at = datetime.fromisoformat(text)
     except ValueError:

@@ -7,6 +7,7 @@ the part of the gateway that owns them and are recorded in the audit log once do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -28,12 +29,21 @@ from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
 from gateway.store.history_export import ExportError, check_range, columns_of
+from gateway.store.maintenance_log import KINDS as MAINTENANCE_KINDS
+from gateway.store.maintenance_log import (
+    Draft,
+    Entry,
+    InvalidEntry,
+    NotStored,
+    UnknownEntry,
+)
 from web.facade import (
     AuditEntry,
     BadQuery,
     EditOutcome,
     HistorySeries,
     Json,
+    MaintenanceFields,
     NeedsConfirmation,
     NotFound,
     Refused,
@@ -250,6 +260,39 @@ class GatewayWebFacade:
         self._alarm_action(lambda hub: hub.unshelve(name, user), name)
         await self.record(user, "alarm unshelved", name)
 
+    # -- maintenance log (issue #12) -------------------------------------------------------
+
+    async def maintenance(
+        self, assets: Sequence[str], kinds: Sequence[str], start: datetime | None,
+        end: datetime | None, limit: int,
+    ) -> Json:
+        desk = self._running.maintenance
+        try:
+            found = await desk.log.entries(assets=assets, kinds=kinds, start=start, end=end,
+                                           limit=limit)
+        except NotStored as exc:
+            raise Refused(str(exc)) from None
+        return {"entries": [entry.to_json() for entry in found],
+                "assets": sorted(desk.assets), "kinds": list(MAINTENANCE_KINDS)}
+
+    async def add_maintenance(self, fields: MaintenanceFields, user: str) -> Json:
+        async with _maintenance_refusals():
+            entry = await self._running.maintenance.add(_draft(fields), user)
+        await self.record(user, "maintenance entry added", _described(entry))
+        return entry.to_json()
+
+    async def change_maintenance(self, number: int, fields: MaintenanceFields, user: str) -> Json:
+        async with _maintenance_refusals():
+            before, after = await self._running.maintenance.change(number, _draft(fields), user)
+        await self.record(user, "maintenance entry changed",
+                          f"{_described(before)} -> {_described(after)}")
+        return after.to_json()
+
+    async def delete_maintenance(self, number: int, user: str) -> None:
+        async with _maintenance_refusals():
+            entry = await self._running.maintenance.delete(number, user)
+        await self.record(user, "maintenance entry deleted", _described(entry))
+
     def _history(self) -> History | None:
         """The history, None when it is turned off or cannot be opened now (issue #17)."""
         return None if self._running.history is None else self._running.history.current
@@ -303,3 +346,29 @@ def _model_json(asset: str, info: ModelInfo) -> dict[str, Any]:
             for v in info.archive
         ],
     }
+
+
+def _draft(fields: MaintenanceFields) -> Draft:
+    return Draft(fields.asset, fields.started, fields.finished, fields.kind, fields.parts,
+                 fields.note, fields.resets_life)
+
+
+def _described(entry: Entry) -> str:
+    """An entry in one line of the audit log."""
+    draft = entry.draft
+    renews = ", resets life" if draft.resets_life else ""
+    return (f"#{entry.id} {draft.asset} {draft.kind} {draft.started.isoformat()}"
+            f" to {draft.finished.isoformat()}{renews}")
+
+
+@contextlib.asynccontextmanager
+async def _maintenance_refusals() -> AsyncIterator[None]:
+    """The maintenance log's refusals as the page's."""
+    try:
+        yield
+    except InvalidEntry as exc:
+        raise BadQuery("; ".join(exc.problems)) from None
+    except UnknownEntry as exc:
+        raise NotFound(f"no maintenance entry {exc.args[0]}") from None
+    except NotStored as exc:
+        raise Refused(str(exc)) from None

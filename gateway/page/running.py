@@ -14,6 +14,7 @@ from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
+from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.runtime.assets import Assets
 from gateway.runtime.fanout import Fanout
@@ -53,6 +54,7 @@ class Running:
     watcher: ModelWatcher
     models: ModelManager
     editor: DeviceEditor
+    maintenance: MaintenanceDesk
     bridge: MqttBridge | None  # without [mqtt]
     history: HistoryKeeper | None  # with [history] enabled = false
     audit_log: AuditLog | None  # without [web]

@@ -19,6 +19,7 @@ from web.facade import (
     FieldProblem,
     HistorySeries,
     Json,
+    MaintenanceFields,
     NotFound,
     Refused,
     Stale,
@@ -71,6 +72,7 @@ class FakeFacade:
     acknowledged: list[tuple[str, str, str, str]] = field(default_factory=list)
     uploads: list[tuple[str, str, bytes, str]] = field(default_factory=list)
     registers: dict[str, list[int]] = field(default_factory=lambda: {"press-1": [0x3FC0, 0]})
+    maintenance_entries: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def health(self) -> Mapping[str, object]:
         # A detail that /healthz must not show to anonymous askers.
@@ -216,3 +218,47 @@ class FakeFacade:
 
     async def unshelve_alarm(self, name: str, user: str) -> None:
         await self.record(user, "alarm unshelved", name)
+
+    async def maintenance(
+        self, assets: Sequence[str], kinds: Sequence[str], start: datetime | None,
+        end: datetime | None, limit: int,
+    ) -> Json:
+        entries = [e for e in reversed(self.maintenance_entries.values())
+                   if (not assets or e["asset"] in assets) and (not kinds or e["kind"] in kinds)]
+        return {"entries": entries[:limit], "assets": ["press-1"],
+                "kinds": ["inspection", "repair", "other"]}
+
+    async def add_maintenance(self, fields: MaintenanceFields, user: str) -> Json:
+        number = max(self.maintenance_entries, default=0) + 1
+        self.maintenance_entries[number] = entry = self._maintenance_entry(number, fields, user)
+        await self.record(user, "maintenance entry added", f"#{number}")
+        return entry
+
+    async def change_maintenance(self, number: int, fields: MaintenanceFields, user: str) -> Json:
+        before = self._maintenance_found(number)
+        entry = self._maintenance_entry(number, fields, before["user"])
+        self.maintenance_entries[number] = entry
+        await self.record(user, "maintenance entry changed", f"#{number}")
+        return entry
+
+    async def delete_maintenance(self, number: int, user: str) -> None:
+        self._maintenance_found(number)
+        del self.maintenance_entries[number]
+        await self.record(user, "maintenance entry deleted", f"#{number}")
+
+    def _maintenance_found(self, number: int) -> dict[str, Any]:
+        if number not in self.maintenance_entries:
+            raise NotFound(f"no maintenance entry {number}")
+        return self.maintenance_entries[number]
+
+    @staticmethod
+    def _maintenance_entry(number: int, fields: MaintenanceFields, user: str) -> dict[str, Any]:
+        if fields.asset != "press-1":
+            raise BadQuery(f"asset: no asset {fields.asset!r}")
+        if fields.finished < fields.started:
+            raise BadQuery("finished: before started")
+        return {"id": number, "asset": fields.asset, "started": fields.started.isoformat(),
+                "finished": fields.finished.isoformat(), "kind": fields.kind,
+                "parts": fields.parts, "note": fields.note, "resets_life": fields.resets_life,
+                "user": user, "entered": NOW.isoformat(), "changed_by": user,
+                "changed": NOW.isoformat()}
