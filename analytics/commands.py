@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
     from analytics.evaluation.anomaly import Evaluation
     from analytics.evaluation.metrics import Confusion
+    from analytics.evaluation.nested import NestedResult
     from analytics.evaluation.rul import RulEvaluation
     from analytics.manifest import Manifest
-    from analytics.training.datasets import CmapssSubset, Recording
+    from analytics.training.datasets import CmapssSubset, Recording, RecordingSet
     from analytics.training.rul import RulFit, RunData
 
 EXIT_ERROR = 2
@@ -137,6 +138,7 @@ def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     anomaly.add_argument("--model", type=Path, help="score this model file instead")
     _add_commissioning_rows(anomaly)
     _add_signals(anomaly)
+    _add_nested_options(anomaly)
     anomaly.add_argument("--json", action="store_true", help="print the results as JSON")
     anomaly.set_defaults(handler=_evaluate_anomaly)
     rul = targets.add_parser(
@@ -158,6 +160,33 @@ def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     rul.add_argument("--json", action="store_true", help="print the results as JSON")
     rul.set_defaults(handler=_evaluate_rul)
+
+
+def _add_nested_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--protocol",
+        choices=("skab", "nested"),
+        default="skab",
+        help="skab (default): the recipe's constants on every file; nested: every choice"
+        " of the recipe made on training files only, scored on held-out files (issue #13)",
+    )
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="labels protocol: labels of half the files of each folder teach, the other"
+        " half is scored; the supervised recipe against the unsupervised one",
+    )
+    parser.add_argument(
+        "--folds", type=_positive_int, default=4, metavar="N", help="nested: folds (default 4)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="nested and --labels: repeats with other shuffles (default 3)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffles (default 0)")
 
 
 def _add_commissioning_rows(parser: argparse.ArgumentParser) -> None:
@@ -370,6 +399,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.data}: not a folder of CSV recordings (C-MAPSS is for rul)")
     dataset = load_recordings(args.data)
     rows = args.commissioning_rows
+    if args.labels or args.protocol == "nested":
+        return _evaluate_nested(args, dataset)
     if args.model is not None:
         if args.signals is not None:
             raise UsageError("--signals chooses the recipe's inputs; a --model has its own")
@@ -381,6 +412,99 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         _print_evaluation(evaluation)
     return 0
+
+
+def _evaluate_nested(args: argparse.Namespace, dataset: RecordingSet) -> int:
+    """`--protocol nested` and `--labels`: procedures over leave-files-out folds."""
+    from analytics.evaluation import nested
+
+    if args.model is not None or args.signals is not None:
+        raise UsageError(
+            "--model and --signals fix what the nested and labels protocols let the recipe"
+            " choose on its training files; use them with --protocol skab"
+        )
+    envelope = nested.EnvelopeProcedure(
+        [r.values for r in dataset.unlabelled], dataset.signals, args.commissioning_rows
+    )
+    names = [r.name for r in dataset.labelled]
+    procedures: list[nested.Procedure]
+    if args.labels:
+        # Two folds: half of each folder's files teach, the other half is scored.
+        folds = nested.make_folds(names, 2, args.repeats, args.seed)
+        procedures = [
+            nested.FixedEnvelope(envelope),
+            envelope,
+            nested.LabelledProcedure(args.commissioning_rows, args.seed),
+        ]
+    else:
+        folds = nested.make_folds(names, args.folds, args.repeats, args.seed)
+        procedures = [envelope]
+    results = [nested.run_nested(dataset, p, folds, progress=True) for p in procedures]
+    protocol = {
+        "protocol": "labels" if args.labels else "nested",
+        "data": str(dataset.root),
+        "commissioning_rows": args.commissioning_rows,
+        "folds_per_repeat": 2 if args.labels else args.folds,
+        "repeats": args.repeats,
+        "seed": args.seed,
+    }
+    if args.json:
+        if args.labels:
+            raw = {**protocol, "procedures": [r.to_dict() for r in results]}
+        else:
+            raw = {**protocol, **results[0].to_dict()}
+        print(json.dumps(raw, indent=2, allow_nan=False))
+        return 0
+    print(f"data: {dataset.root} ({len(names)} labelled recordings)")
+    if dataset.unlabelled:
+        print(
+            "using anomaly-free data as extra normal data: "
+            + ", ".join(r.name for r in dataset.unlabelled)
+        )
+    print(
+        f"protocol: {protocol['protocol']}, {protocol['folds_per_repeat']} folds by file"
+        f" stratified by folder, {args.repeats} repeats (seed {args.seed}); every choice on"
+        f" the training files; each test file fitted on its first {args.commissioning_rows}"
+        " rows"
+    )
+    for result in results:
+        _print_nested(result)
+    if args.labels:
+        unsupervised, semi, supervised = (r.pooled.f1 or 0.0 for r in results)
+        print(
+            f"labels help: pooled F1 {supervised - unsupervised:+.4f} (supervised) and"
+            f" {semi - unsupervised:+.4f} (choices from labels) over the default constants"
+        )
+    return 0
+
+
+def _print_nested(result: NestedResult) -> None:
+    print(f"procedure: {result.procedure}")
+    print(f"{'rep':>3s} {'fold':>4s} {'files':>5s} {'F1':>6s} {'FAR%':>6s} {'MAR%':>6s}  choice")
+    for fold in result.folds:
+        c = fold.confusion
+        choice = ", ".join(
+            f"{k} {','.join(v) if isinstance(v, list) else v}" for k, v in fold.choice.items()
+        )
+        print(
+            f"{fold.fold.repeat:3d} {fold.fold.index:4d} {len(fold.files):5d}"
+            f" {_number(c.f1, 1, 6)} {_number(c.far, 100, 6)} {_number(c.mar, 100, 6)}  {choice}"
+        )
+    mean, worst, pooled = result.mean(), result.worst(), result.pooled
+    print(
+        f"MEAN over {len(result.folds)} folds: F1 {_number(mean.get('f1'), 1)},"
+        f" FAR {_number(mean.get('far'), 100, decimals=2)} %,"
+        f" MAR {_number(mean.get('mar'), 100, decimals=2)} %"
+    )
+    print(
+        f"WORST fold: F1 {_number(worst.get('f1'), 1)},"
+        f" FAR {_number(worst.get('far'), 100, decimals=2)} %,"
+        f" MAR {_number(worst.get('mar'), 100, decimals=2)} %"
+    )
+    print(
+        f"POOLED over {pooled.rows} test rows: {_rates(pooled)}"
+        f" (TP {pooled.tp}, FP {pooled.fp}, FN {pooled.fn}, TN {pooled.tn})"
+    )
 
 
 def _print_evaluation(evaluation: Evaluation) -> None:

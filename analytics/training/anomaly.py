@@ -147,9 +147,9 @@ update_registered_converter(
 )
 
 
-def window_means(values: np.ndarray) -> np.ndarray:
-    """The recipe's feature: mean of every window of `WINDOW` (n_windows, n_signals)."""
-    return extract(sliding_windows(values, WINDOW), ENVELOPE_KINDS)
+def window_means(values: np.ndarray, window: WindowSpec = WINDOW) -> np.ndarray:
+    """The recipe's feature: mean of every window (default `WINDOW`), (n_windows, n_signals)."""
+    return extract(sliding_windows(values, window), ENVELOPE_KINDS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,22 +187,27 @@ def drift_allowance(
     signals: Sequence[str],
     commissioning_rows: int = COMMISSIONING_ROWS,
     *,
+    window: WindowSpec = WINDOW,
     progress: bool = False,
 ) -> DriftAllowance:
     """c_j from reference normal recordings (columns = `signals`), see the module docstring.
 
-    A simulated commissioning whose rows hold a missing value is skipped.
+    A simulated commissioning whose rows hold a missing value is skipped. `window` is the
+    one of the window means (step 1); the nested protocol tries other lengths (issue #13).
     """
-    if commissioning_rows < WINDOW.length:
+    if commissioning_rows < window.length or window.step != 1:
         raise RecipeError(
-            f"{commissioning_rows} commissioning rows: the window needs {WINDOW.length}"
+            f"{commissioning_rows} commissioning rows, window {window}: the window needs"
+            f" at least {window.length} rows and step 1"
         )
-    fitted = commissioning_rows - WINDOW.length + 1  # windows inside the commissioning
+    fitted = commissioning_rows - window.length + 1  # windows inside the commissioning
     # means[k] is the window ending at row k + length - 1: a run starting at row `start`
     # fits on means[start : start + fitted] and is judged on the next DRIFT_HORIZON.
     runs = [
         (means, start)
-        for values, means in zip(reference, map(window_means, reference), strict=True)
+        for values, means in zip(
+            reference, (window_means(v, window) for v in reference), strict=True
+        )
         for start in range(0, len(values) - commissioning_rows - DRIFT_HORIZON + 1, DRIFT_STRIDE)
     ]
     quantiles = []
@@ -378,13 +383,20 @@ def labelled_windows(
     for index, recording in enumerate(recordings):
         if recording.labels is None:
             raise RecipeError(f"{recording.name}: no 'anomaly' column to learn from")
-        columns = [recording.signals.index(s) for s in inputs]
-        features = extract(sliding_windows(recording.values[:, columns], WINDOW), LABELLED_KINDS)
+        features, ends = labelled_features(recording, inputs)
         complete = np.isfinite(features).all(axis=1)
         blocks.append(features[complete])
-        labels.append(recording.labels[window_ends(len(recording.values), WINDOW)][complete])
+        labels.append(recording.labels[ends][complete])
         groups.append(np.full(int(complete.sum()), index))
     return np.concatenate(blocks), np.concatenate(labels), np.concatenate(groups)
+
+
+def labelled_features(recording: Recording, inputs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The supervised recipe's features of every window of `recording` (NaN where a window
+    is incomplete) and the row each window ends at."""
+    columns = [recording.signals.index(s) for s in inputs]
+    features = extract(sliding_windows(recording.values[:, columns], WINDOW), LABELLED_KINDS)
+    return features, window_ends(len(recording.values), WINDOW)
 
 
 def fit_labelled(
