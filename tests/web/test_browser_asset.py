@@ -29,9 +29,8 @@ async def test_the_asset_page_shows_health_at_a_glance(
     )
     link = page.locator("#trends-link")
     await expect(link).to_have_attribute("href", "/trends?asset=pump-1")
-    await expect(page.locator("#maintenance")).to_contain_text(
-        "Maintenance entries and labels will be shown here."
-    )
+    # Issue #12 filled issue #11's placeholder: the asset's maintenance entries (none here).
+    await expect(page.locator("#maintenance")).to_contain_text("No maintenance entries.")
     browser_log.assert_clean()
 
 

@@ -2,12 +2,23 @@
 // (`asset` events of /api/events?asset=<name>). Issue #11.
 import { el, formatDue, formatNumber, formatTime, getJson, listen, notify, table, trendsUrl } from "./common.js";
 import { alarmRow, ALARM_HEADINGS, eventRow, EVENT_HEADINGS } from "./alarm_view.js";
+import { canAdd, entryForm, entryTable, TEXT as MAINTENANCE } from "./maintenance_view.js";
 
 const app = document.getElementById("app");
 const name = decodeURIComponent(location.pathname.split("/").pop());
 const SPARK_S = 10 * 60; // the score's small trend: the last ten minutes
 const SVG = "http://www.w3.org/2000/svg";
 let spark = []; // [time ms, score], oldest first
+const MAINTENANCE_SHOWN = 20; // the newest entries; the Maintenance log page has them all
+// Redrawn every second: the live part only, so that a form being filled in below stays.
+const live = el("div", { id: "live" });
+const maintenanceEntries = el("div", { id: "maintenance-entries" });
+const maintenanceForm = canAdd() ? entryForm({ asset: name, saved: loadMaintenance }) : null;
+app.replaceChildren(live,
+  el("section", { id: "maintenance" }, el("h2", {}, MAINTENANCE.title), maintenanceForm, maintenanceEntries,
+    el("p", {}, el("a", { href: `/maintenance?asset=${encodeURIComponent(name)}` }, MAINTENANCE.all))),
+  el("section", { id: "labels" }, el("h2", {}, "Labels"),
+    el("p", { class: "placeholder" }, "Labels will be shown here.")));
 
 document.querySelector("h1").textContent = name;
 document.title = `Uvelka - ${name}`;
@@ -85,17 +96,24 @@ function render(asset) {
   const inputs = asset.inputs.map((i) => el("tr", { class: i.good ? "" : "bad", dataset: { input: i.key } },
     el("td", {}, i.signal), el("td", {}, i.key), el("td", { class: "number" }, formatNumber(i.value, i.unit)),
     el("td", {}, i.quality), el("td", {}, formatTime(i.time))));
-  app.replaceChildren(
+  live.replaceChildren(
     el("p", {}, el("a", { href: trendsUrl({ asset: asset.name }), id: "trends-link", dataset: { keys: keys.join(",") } },
       `Trends of ${asset.name}'s inputs and outputs`)),
     el("div", { class: "panels" }, anomalyPanel(asset.anomaly), rulPanel(asset.rul)),
     el("section", {}, el("h2", {}, "Models"), table(["Kind", "Version", "Status"], models)),
     el("section", {}, el("h2", {}, "Alarms"), table(ALARM_HEADINGS, asset.alarms.map((a) => alarmRow(a)))),
     el("section", {}, el("h2", {}, "Recent alarm events"), table(EVENT_HEADINGS, asset.recent.map(eventRow))),
-    el("section", {}, el("h2", {}, "Inputs"), table(["Signal", "Tag", "Value", "Quality", "Time"], inputs)),
-    // Issue #11 leaves this to the next issue (the expert in the loop): no entries until then.
-    el("section", { id: "maintenance" }, el("h2", {}, "Maintenance and labels"),
-      el("p", { class: "placeholder" }, "Maintenance entries and labels will be shown here.")));
+    el("section", {}, el("h2", {}, "Inputs"), table(["Signal", "Tag", "Value", "Quality", "Time"], inputs)));
+}
+
+// The asset's newest maintenance entries (issue #12), again after each change.
+async function loadMaintenance() {
+  try {
+    const found = await getJson(`/api/maintenance?asset=${encodeURIComponent(name)}&limit=${MAINTENANCE_SHOWN}`);
+    maintenanceEntries.replaceChildren(entryTable(found.entries, { form: maintenanceForm, changed: loadMaintenance }));
+  } catch (error) {
+    notify(error.message);
+  }
 }
 
 // The score's last minutes from the history, when it is kept; live values follow.
@@ -114,6 +132,7 @@ async function loadSpark() {
 }
 
 loadSpark();
+loadMaintenance();
 listen(`/api/events?asset=${encodeURIComponent(name)}`, {
   asset: render,
   gone: (answer) => notify(answer.error),

@@ -3,7 +3,8 @@
 // lines; alarm activations and clears as markers; the min/max band where a range is
 // downsampled; zoom re-queries the history at the new resolution; presets; the shown
 // series as CSV (the API's export, the shape `uvelka train` reads). The URL holds the
-// selection (?asset=A&key=K&range=8h, docs/web.md), so a link opens the same chart.
+// selection (?asset=A&key=K&range=8h, docs/web.md), so a link opens the same chart. The
+// maintenance entries of the shown series' assets are bands (issue #12).
 // Drawn with Plotly (MIT), which the gateway serves itself from the plotly package.
 import { el, getJson, notify } from "./common.js";
 
@@ -30,6 +31,7 @@ const TEXT = {
   choose: "Choose series by asset or search.",
   noHistory: "No history yet: is [history] on in the configuration?",
   noMatch: "No series matches.",
+  maintenance: (entry) => `${entry.asset}: ${entry.kind.replace("_", " ")}${entry.resets_life ? " (resets life)" : ""}`,
 };
 const PRESETS = [["1h", "1 h", 1], ["8h", "8 h", 8], ["24h", "24 h", 24], ["7d", "7 d", 168]];
 const STEPS = [["", TEXT.everyPoint], ["1", "1 s"], ["10", "10 s"], ["60", "1 min"], ["600", "10 min"]];
@@ -39,6 +41,7 @@ const MAX_MATCHES = 50;
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
   "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939"];
 const LINE_COLOURS = { alarm: "#b3261e", threshold: "#b35900" };
+const MAINTENANCE_COLOUR = "#6d4c41";
 
 const app = document.getElementById("app");
 const state = { chosen: [], preset: "1h", lastPreset: "1h", start: null, end: null };
@@ -110,7 +113,26 @@ function valueAt(series, time) {
   return best;
 }
 
-function figure(series, panels, start, end) {
+// The maintenance entries of the shown series' assets (issue #12), drawn as bands.
+function chosenAssets() {
+  return Object.entries(catalogue.assets).filter(([, keys]) => keys.some((k) => state.chosen.includes(k))).map(([a]) => a);
+}
+
+async function maintenanceOf(assets, start, end) {
+  if (!assets.length) return [];
+  const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString() });
+  for (const asset of assets) query.append("asset", asset);
+  return (await getJson(`/api/maintenance?${query}`)).entries;
+}
+
+function bands(entries) {
+  return entries.map((entry) => ({ type: "rect", xref: "x", yref: "paper", y0: 0, y1: 1, layer: "below",
+    x0: localText(new Date(entry.started)), x1: localText(new Date(entry.finished)),
+    fillcolor: MAINTENANCE_COLOUR, opacity: 0.15, line: { width: 1, color: MAINTENANCE_COLOUR },
+    label: { text: TEXT.maintenance(entry), textposition: "top left", font: { size: 10 } } }));
+}
+
+function figure(series, panels, start, end, entries = []) {
   const traces = [];
   const shapes = [];
   const layout = { margin: { t: 10, l: 70, r: 20 }, showlegend: true, legend: { orientation: "h" },
@@ -154,8 +176,8 @@ function figure(series, panels, start, end) {
       }
     }
   }
-  layout.shapes = shapes;
-  return { traces, layout, markers, lines: shapes.length };
+  layout.shapes = shapes.concat(bands(entries));
+  return { traces, layout, markers, lines: shapes.length, bands: entries.length };
 }
 
 async function draw() {
@@ -168,16 +190,17 @@ async function draw() {
   }
   try {
     const [start, end] = range();
-    const [series, fresh] = await Promise.all([
-      getJson(`/api/history?${historyQuery({ points: String(POINTS) })}`), getJson("/api/trends")]);
+    const [series, fresh, entries] = await Promise.all([
+      getJson(`/api/history?${historyQuery({ points: String(POINTS) })}`), getJson("/api/trends"),
+      maintenanceOf(chosenAssets(), start, end)]);
     catalogue = fresh;
     const panels = panelsOf(state.chosen);
-    const { traces, layout, markers, lines } = figure(series, panels, start, end);
+    const { traces, layout, markers, lines, bands: drawn } = figure(series, panels, start, end, entries);
     chart.style.height = `${Math.max(28, 10 + panels.reduce((n, p) => n + (p.boolean ? 3 : 12), 0))}rem`;
     await Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
     followZoom(chart);
     Object.assign(chart.dataset, { points: String(series.reduce((n, s) => n + s.times.length, 0)),
-      axes: String(panels.length), lines: String(lines), markers: String(markers) });
+      axes: String(panels.length), lines: String(lines), markers: String(markers), bands: String(drawn) });
     notify("", "ok");
   } catch (error) {
     notify(error.message);
