@@ -572,6 +572,7 @@ def _fit_and_export_rul(args: argparse.Namespace) -> int:
     from analytics.training import rul
     from analytics.training.datasets import detect_layout
     from analytics.training.export import export_onnx, verify
+    from analytics.training.rul_calibration import fit_rul_with_interval, verify_interval
 
     subset = None
     if detect_layout(args.data) == "cmapss":
@@ -579,7 +580,7 @@ def _fit_and_export_rul(args: argparse.Namespace) -> int:
         data = rul.cmapss_runs(subset.train, f"{args.data}: C-MAPSS {subset.name} training runs")
     else:
         data = _csv_runs(args)
-    fit = rul.fit_rul(data, args.cap, args.signals, args.seed, progress=True)
+    fit = fit_rul_with_interval(data, args.cap, args.signals, args.seed, progress=True)
     _print_rul_fit(data, fit)
 
     metrics: dict[str, float] = {}
@@ -609,6 +610,8 @@ def _fit_and_export_rul(args: argparse.Namespace) -> int:
         f"model: {args.out} ({manifest.name}; max |ONNX - scikit-learn| {diff:.1e} on"
         f" {len(held)} {held_what})"
     )
+    if fit.interval is not None:
+        print(f"interval: Low/High of the file agree to {verify_interval(fit, args.out, held):.1e}")
     print(f"training data fingerprint: {manifest.data.sha256}")
     return 0
 
@@ -643,6 +646,8 @@ def _csv_runs(args: argparse.Namespace) -> RunData:
 
 
 def _print_rul_fit(data: RunData, fit: RulFit) -> None:
+    from analytics.training.rul_calibration import FOLDS
+
     spec = fit.spec
     print(f"data: {data.source} ({data.n_runs} runs, {len(data.runs)} rows)")
     for signal, reason in fit.excluded.items():
@@ -664,6 +669,16 @@ def _print_rul_fit(data: RunData, fit: RulFit) -> None:
             " at this period)"
         )
     print(f"target: min(remaining life, {fit.cap:g} {fit.unit}); {fit.rows} training rows")
+    interval = fit.interval
+    if interval is None:
+        print(f"interval: none ({data.n_runs} run(s); holding runs out needs {FOLDS})")
+    else:
+        widths = ", ".join(
+            f"{knot:.3g}: -{low:.3g}/+{high:.3g}"
+            for knot, low, high in zip(interval.knots, interval.lower, interval.upper, strict=True)
+        )
+        print(f"interval: {interval.nominal:.0%} nominal, {interval.method}")
+        print(f"interval offsets by point value ({fit.unit}): {widths}")
 
 
 def _evaluate_rul_data(args: argparse.Namespace) -> int:
@@ -704,6 +719,15 @@ def _print_rul_evaluation(evaluation: RulEvaluation) -> None:
         print(
             f"{s.name:8s} {train:>6s} {len(s.units):5d} {s.rmse:8.3f} {s.phm08:9.1f} "
             f" {', '.join(s.inputs)}"
+        )
+    interval = evaluation.interval
+    if interval is None:
+        print("interval: none (the model file has none)")
+    else:
+        print(
+            f"interval at {interval['nominal']:.0%} nominal: coverage {interval['coverage']:.1%}"
+            f" of the test units, mean width {interval['mean_width']:.1f}"
+            f" {evaluation.output_unit}"
         )
     overall = evaluation.overall
     print(

@@ -40,6 +40,7 @@ from pydantic_core import ErrorDetails
 
 from analytics.features import DEFAULT_KINDS, FEATURE_VERSION, WindowSpec, feature_names
 from analytics.rul_features import RulFeatureSpec
+from analytics.rul_interval import RulInterval
 
 METADATA_KEY = "uvelka.manifest"
 # Version of the JSON layout below (not of the features): bump on an incompatible change.
@@ -142,6 +143,8 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=library_versions)
     # A rul model on buffer features (analytics.rul_features) instead of `extract`'s.
     rul_features: RulFeatureSpec | None = None
+    # A rul model's prediction interval (issue #13); None in files trained before it.
+    rul_interval: RulInterval | None = None
 
     def __post_init__(self) -> None:
         # Normalise what JSON and callers spell loosely, so a round trip compares equal;
@@ -192,6 +195,8 @@ class Manifest:
         """The manifest as JSON-ready values, in the documented layout."""
         # `rul_features` only when present: other files stay readable by older versions.
         extra = {} if self.rul_features is None else {"rul_features": self.rul_features.to_dict()}
+        if self.rul_interval is not None:
+            extra["rul_interval"] = self.rul_interval.to_dict()
         return {
             "format": MANIFEST_FORMAT,
             "kind": self.kind,
@@ -320,6 +325,24 @@ class _RulFeatures(BaseModel):
         return RulFeatureSpec(**dict(self))
 
 
+class _RulInterval(BaseModel):
+    model_config = _CLOSED_FROZEN
+
+    nominal: _Number
+    knots: tuple[_Number, ...]
+    lower: tuple[_Number, ...]
+    upper: tuple[_Number, ...]
+    method: StrictStr
+
+    @model_validator(mode="after")
+    def _is_an_interval(self) -> _RulInterval:
+        self.interval()  # its ValueError becomes a problem at the path "rul_interval"
+        return self
+
+    def interval(self) -> RulInterval:
+        return RulInterval(**dict(self))
+
+
 class _Document(BaseModel):
     """A manifest's JSON object less `format` (checked before), fields in layout order."""
 
@@ -344,11 +367,14 @@ class _Document(BaseModel):
     recipe: Recipe
     # Absent from the files of models without buffer features.
     rul_features: _RulFeatures | None = None
+    # Absent from the files of models without an interval (rul models before issue #13).
+    rul_interval: _RulInterval | None = None
 
     def manifest(self) -> Manifest:
         fields = dict(self)  # the nested models become what Manifest holds
         fields["window"] = self.window.spec()
         fields["rul_features"] = None if self.rul_features is None else self.rul_features.spec()
+        fields["rul_interval"] = None if self.rul_interval is None else self.rul_interval.interval()
         return Manifest(**fields)
 
 
@@ -367,6 +393,9 @@ _ARRAY_ERRORS = {"list_type", "tuple_type", "too_short", "too_long"}
 _ARRAYS = {
     "score_range": "an array [low, high]",
     "alphas": "an array of numbers",
+    "knots": "an array of numbers",
+    "lower": "an array of numbers",
+    "upper": "an array of numbers",
     "centres": "an array of rows",
     "mean": "an array of rows",
     "std": "an array of rows",
@@ -467,6 +496,11 @@ def _semantic_problems(m: Manifest) -> list[str]:
         problems.append(f"seed: must be an integer >= 0 (got {m.seed!r})")
     problems += _recipe_problems(m.recipe)
     problems += _rul_features_problems(m)
+    if m.rul_interval is not None:
+        if not isinstance(m.rul_interval, RulInterval):
+            problems.append(f"rul_interval: must be a RulInterval (got {m.rul_interval!r})")
+        elif m.kind != "rul":
+            problems.append(f"rul_interval: only a rul model has one (kind {m.kind!r})")
     return problems
 
 

@@ -6,7 +6,10 @@ rul` fits; its selection was frozen by engine-grouped cross-validation on FD001'
 file) or one given model is used (`evaluate_model`); each test unit gets one prediction,
 at its last cycle, computed the gateway's way (`history_features`: a `RulState` fed every
 cycle, then `rul_features` of the buffer); it is compared with the true, uncapped RUL.
-Reported: RMSE and the PHM08 score per subset, and over all test units pooled.
+Reported: RMSE and the PHM08 score per subset, and over all test units pooled; with a
+prediction interval (the recipe's, calibrated on the training runs only, or the model's),
+its coverage (the share of test units whose true RUL lies in [Low, High]) and mean width
+at its nominal coverage (issue #13).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from tqdm import tqdm
 
 from analytics.inference import Model
 from analytics.rul_features import RulFeatureSpec, history_features
+from analytics.rul_interval import RulInterval
 from analytics.training.datasets import CmapssSubset, DatasetError, Runs
 from analytics.training.rul import CAP, cmapss_runs, fit_rul
+from analytics.training.rul_calibration import fit_rul_with_interval
 
 # PHM08 score (Saxena et al. 2008): late predictions (d > 0) cost more than early ones.
 PHM08_EARLY = 13.0
@@ -57,6 +62,8 @@ class UnitResult:
     last_cycle: int
     true: float
     predicted: float
+    low: float | None = None  # the prediction interval, when the model has one
+    high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values, with the error predicted - true."""
@@ -69,6 +76,20 @@ class UnitResult:
         }
 
 
+def interval_figures(units: tuple[UnitResult, ...], nominal: float) -> dict[str, float]:
+    """`nominal`, and the share of units whose true RUL lies in [low, high] and the mean
+    high - low (`coverage`, `mean_width`) of units with an interval."""
+    bounded = [u for u in units if u.low is not None and u.high is not None]
+    if not bounded:
+        raise ValueError("no unit has an interval")
+    true, low, high = (np.array([getattr(u, k) for u in bounded]) for k in ("true", "low", "high"))
+    return {
+        "nominal": nominal,
+        "coverage": float(np.mean((low <= true) & (true <= high))),
+        "mean_width": float(np.mean(high - low)),
+    }
+
+
 @dataclass(frozen=True, eq=False)
 class SubsetResult:
     """One subset's test units, and the training data when the recipe was fitted."""
@@ -78,6 +99,12 @@ class SubsetResult:
     units: tuple[UnitResult, ...]
     train_units: int | None = None
     train_rows: int | None = None
+    nominal: float | None = None  # the interval's, None without one
+
+    @property
+    def interval(self) -> dict[str, float] | None:
+        """The interval's nominal, coverage and mean width over the test units (None: none)."""
+        return None if self.nominal is None else interval_figures(self.units, self.nominal)
 
     @property
     def rmse(self) -> float:
@@ -98,6 +125,7 @@ class SubsetResult:
             "test_units": len(self.units),
             "rmse": self.rmse,
             "phm08": self.phm08,
+            "interval": self.interval,
             "inputs": list(self.inputs),
             "units": [u.to_dict() for u in self.units],
         }
@@ -129,6 +157,16 @@ class RulEvaluation:
             "phm08": phm08_score(predicted, true),
         }
 
+    @property
+    def interval(self) -> dict[str, float] | None:
+        """The interval's figures over the test units of every subset with one, pooled
+        (None when no subset has one); subsets' nominals agree (one recipe or model)."""
+        nominals = {s.nominal for s in self.subsets if s.nominal is not None}
+        if not nominals:
+            return None
+        units = tuple(u for s in self.subsets if s.nominal is not None for u in s.units)
+        return interval_figures(units, nominals.pop())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON values: protocol, overall metrics, per-subset and per-unit results."""
         return {
@@ -137,6 +175,7 @@ class RulEvaluation:
             "cap": self.cap,
             "output_unit": self.output_unit,
             "overall": self.overall,
+            "interval": self.interval,
             "subsets": [s.to_dict() for s in self.subsets],
             "skipped": list(self.skipped),
         }
@@ -158,10 +197,22 @@ class _Test:
     true: np.ndarray
     source: str
 
-    def results(self, predicted: np.ndarray) -> tuple[UnitResult, ...]:
+    def results(
+        self, predicted: np.ndarray, interval: RulInterval | None
+    ) -> tuple[UnitResult, ...]:
+        low, high = (None, None) if interval is None else interval.bounds(predicted)
         return tuple(
-            UnitResult(unit, int(self.runs.cycles[rows.stop - 1]), float(true), float(p))
-            for (unit, rows), true, p in zip(self.runs.by_unit(), self.true, predicted, strict=True)
+            UnitResult(
+                unit,
+                int(self.runs.cycles[rows.stop - 1]),
+                float(true),
+                float(predicted[i]),
+                None if low is None else float(low[i]),
+                None if high is None else float(high[i]),
+            )
+            for i, ((unit, rows), true) in enumerate(
+                zip(self.runs.by_unit(), self.true, strict=True)
+            )
         )
 
 
@@ -182,18 +233,31 @@ def evaluate_recipe(
     root: Path,
     cap: float = CAP,
     *,
+    interval: bool = True,
     progress: bool = False,
 ) -> RulEvaluation:
-    """Fit the recipe on each subset's training runs and predict its test units."""
+    """Fit the recipe on each subset's training runs and predict its test units; without
+    `interval`, the point model alone (the same predictions, a sixth of the fitting)."""
     tests, skipped = _tests(subsets, root)
     results = []
     for test in tests:
         name = test.subset.name
         train = cmapss_runs(test.subset.train, f"{root}/train_{name}.txt")
-        fit = fit_rul(train, cap, progress=progress)
+        fit = (
+            fit_rul_with_interval(train, cap, progress=progress)
+            if interval
+            else fit_rul(train, cap, progress=progress)
+        )
         predicted = fit.regressor.predict(last_cycle_features(test.runs, fit.spec, test.source))
         results.append(
-            SubsetResult(name, fit.spec.inputs, test.results(predicted), train.n_runs, fit.rows)
+            SubsetResult(
+                name,
+                fit.spec.inputs,
+                test.results(predicted, fit.interval),
+                train.n_runs,
+                fit.rows,
+                None if fit.interval is None else fit.interval.nominal,
+            )
         )
     return RulEvaluation(
         root,
@@ -220,8 +284,14 @@ def evaluate_model(
     results = []
     for test in tqdm(tests, desc="subsets", unit="subset", disable=not progress):
         features = last_cycle_features(test.runs, spec, test.source)
+        interval = manifest.rul_interval
         results.append(
-            SubsetResult(test.subset.name, spec.inputs, test.results(model.score(features)))
+            SubsetResult(
+                test.subset.name,
+                spec.inputs,
+                test.results(model.score(features), interval),
+                nominal=None if interval is None else interval.nominal,
+            )
         )
     return RulEvaluation(
         root,

@@ -28,7 +28,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from tqdm import tqdm
 from analytics.features import WindowSpec
 from analytics.manifest import Manifest, Recipe, TrainingData
 from analytics.rul_features import RulFeatureSpec, nearest_condition, rul_series_features
+from analytics.rul_interval import RulInterval
 from analytics.training.anomaly import RecipeError
 from analytics.training.datasets import (
     CMAPSS_SENSORS,
@@ -126,6 +127,18 @@ class RunData:
         ends = np.r_[starts[1:], len(self.runs)]
         for start, end in zip(starts, ends, strict=True):
             yield slice(int(start), int(end))
+
+    def subset(self, keep: np.ndarray) -> RunData:
+        """The runs where `keep` (boolean, one per run) is true, renumbered in order."""
+        rows = np.asarray(keep, dtype=bool)[self.runs]
+        _, runs = np.unique(self.runs[rows], return_inverse=True)
+        return replace(
+            self,
+            source=f"{self.source} ({int(np.count_nonzero(keep))} of {self.n_runs} runs)",
+            values=self.values[rows],
+            runs=runs.astype(np.int64),
+            remaining=self.remaining[rows],
+        )
 
     def column_values(self, names: Sequence[str]) -> np.ndarray:
         """The values of `names`, in that order (n_rows, len(names))."""
@@ -426,6 +439,8 @@ class RulFit:
     rows: int  # training rows (with finite features and target)
     runs: int
     seed: int
+    # Its prediction interval (analytics.training.rul_calibration.fit_rul_with_interval).
+    interval: RulInterval | None = None
 
     def recipe(self) -> Recipe:
         """Name and parameters for the manifest."""
@@ -464,6 +479,7 @@ class RulFit:
             recipe=self.recipe(),
             metrics=metrics or {},
             rul_features=spec,
+            rul_interval=self.interval,
         )
 
 
@@ -485,7 +501,7 @@ def fit_rul(
     *,
     progress: bool = False,
 ) -> RulFit:
-    """Fit the recipe on `data`: what `uvelka train rul` and `uvelka evaluate rul` run."""
+    """Fit the recipe's point model on `data` (no interval: `fit_rul_with_interval`)."""
     if not (math.isfinite(cap) and cap > 0):
         raise RecipeError(f"cap must be a number > 0, got {cap!r}")
     spec, excluded = fit_spec(data, chosen)
