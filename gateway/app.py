@@ -26,6 +26,7 @@ from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.condition_sources import add_conditions
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
+from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.page.running import Running
@@ -42,6 +43,8 @@ from gateway.runtime.storage_retry import alarm_states, audit_rows, retry_storag
 from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
+from gateway.store.labels import FILE_NAME as LABELS_FILE
+from gateway.store.labels import LabelStore
 from gateway.store.maintenance_log import MaintenanceLog
 from gateway.store.outbox import Outbox
 
@@ -100,6 +103,10 @@ class Gateway:
                              for slot in scorer.slots}
                 await server.add_asset(scorer.config, manifests)
             await add_conditions(server, hub, config.devices)
+            labels = LabelDesk(
+                await stack.enter_async_context(LabelStore.open(
+                    data_dir / LABELS_FILE, clock=clock.now, health=storage)),
+                [a.name for a in config.assets], hub.sources, clock)
             sinks: list[EventSink] = []
             bridge = None
             if config.mqtt is not None:
@@ -109,10 +116,12 @@ class Gateway:
                     max_age_s=config.mqtt.outbox_max_age,
                     health=storage,
                 ))
-                bridge = MqttBridge(config.mqtt, config.gateway.name, outbox, hub.acknowledge)
+                bridge = MqttBridge(config.mqtt, config.gateway.name, outbox, hub.acknowledge,
+                                    judge=labels.judge_latest)
                 sinks.append(bridge.publish_alarms)  # durable first: see gateway.alarms.hub
             sinks.append(server.fire_alarms)
             sinks.append(recent_alarm_events)
+            sinks.append(labels.record)  # last: the page and OPC UA wait for no disk
             history = None
             if config.history.enabled:
                 history = await stack.enter_async_context(HistoryKeeper(
@@ -169,7 +178,7 @@ class Gateway:
                     recent_alarm_events=recent_alarm_events, assets=assets, scoring=scoring,
                     watcher=watcher, models=models, editor=editor, maintenance=maintenance,
                     bridge=bridge,
-                    history=history, audit_log=audit_log, web=web,
+                    history=history, audit_log=audit_log, labels=labels, web=web,
                 )
                 if web is not None:
                     # Before its task, and with the editor open: it may edit devices as

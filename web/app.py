@@ -18,6 +18,7 @@ from web.csrf import csrf_protection
 from web.device_routes import DeviceRoutes
 from web.facade import WebFacade
 from web.headers import install_security_headers
+from web.label_routes import LabelRoutes
 from web.layout import page_routes
 from web.live import Live
 from web.maintenance_routes import MaintenanceRoutes
@@ -71,7 +72,7 @@ async def create_app(
     Live(facade).install(app)
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
                    AlarmRoutes(facade), AssetRoutes(facade), MaintenanceRoutes(facade),
-                   UserRoutes(store, facade)):
+                   LabelRoutes(facade), UserRoutes(store, facade)):
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store

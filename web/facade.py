@@ -138,6 +138,29 @@ class MaintenanceFields:
     resets_life: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LabelFields:
+    """An expert label as the page sends it (issue #12): `kind` is normal, anomaly or
+    unsure; the gateway checks what it means and raises BadQuery if wrong."""
+
+    asset: str
+    start: datetime
+    end: datetime
+    kind: str
+    fault_code: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictFields:
+    """A verdict on an alarm activation as the page sends it (issue #12): confirmed, false
+    or unsure."""
+
+    verdict: str
+    fault_code: str = ""
+    note: str = ""
+
+
 class WebFacade(Protocol):
     """The gateway as the web page sees it."""
 
@@ -262,6 +285,11 @@ class WebFacade(Protocol):
         """Run the version that ran before the current one; the slot's status after."""
         ...
 
+    async def repair_asset(self, asset: str, user: str) -> str:
+        """The simulated plant's repair of the asset (`repair` in `models()` names the tag it
+        writes); what was done. Raises NotFound, Refused."""
+        ...
+
     # -- alarms ----------------------------------------------------------------------------
 
     def alarms(self) -> Json:
@@ -298,4 +326,51 @@ class WebFacade(Protocol):
 
     async def delete_maintenance(self, number: int, user: str) -> None:
         """Delete entry `number` (audited). NotFound, Refused."""
+        ...
+
+    # -- expert labels and alarm verdicts (issue #12) --------------------------------------
+
+    async def labels(
+        self, assets: Sequence[str], start: datetime | None, end: datetime | None, limit: int
+    ) -> Json:
+        """{"labels": [oldest start first: id, asset, start, end, kind, fault_code, note,
+        user, entered, changed_by, changed, event_id], "assets": [...], "kinds": [...],
+        "fault_codes": [the codes used, most used first]}: the labels of any of `assets`
+        (empty: all) overlapping [start, end]."""
+        ...
+
+    async def add_label(self, fields: LabelFields, user: str) -> Json:
+        """Store a new label made by `user` (audited); the label. BadQuery (an overlap
+        too), Refused."""
+        ...
+
+    async def change_label(self, number: int, fields: LabelFields, user: str) -> Json:
+        """Replace label `number` (audited); the label. BadQuery, NotFound, Refused."""
+        ...
+
+    async def delete_label(self, number: int, user: str) -> None:
+        """Delete label `number` (audited). NotFound, Refused."""
+        ...
+
+    async def labels_csv(
+        self, asset: str, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[str]:
+        """The asset's labelled history as `uvelka train anomaly --labels` reads it, in
+        pieces (gateway/page/label_desk.py training_csv). BadQuery, NotFound, Refused."""
+        ...
+
+    async def verdicts(self, assets: Sequence[str], alarms: Sequence[str], limit: int) -> Json:
+        """{"verdicts": [event_id, alarm, source, asset, activated, cleared, verdict,
+        fault_code, note, user, entered, changed_by, changed], "verdict_choices": [...],
+        "fault_codes": [...]}."""
+        ...
+
+    async def judge_alarm(self, event_id: str, fields: VerdictFields, user: str) -> Json:
+        """Store `user`'s verdict on the activation `event_id` (audited): {"verdict": ...,
+        "label": the label it made on a model alarm, or None}. BadQuery, NotFound,
+        Refused."""
+        ...
+
+    async def judge_latest(self, alarm: str, fields: VerdictFields, user: str) -> Json:
+        """As `judge_alarm`, on the latest activation of `alarm` (the alarms page's rows)."""
         ...

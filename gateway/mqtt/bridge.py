@@ -18,6 +18,11 @@ alarm and reason a minute, then how many more there were (RefusalLog, issue #17)
 Anything else one raises (a bug) is contained per command (issue #17): the command is
 refused and counted, the error logged once with its traceback, and the next one executed;
 a payload that killed the task would otherwise, retained, kill every restart.
+
+Verdicts (issue #12). An acknowledgement may carry a `verdict` on the activation it
+acknowledges (the alarm's latest); once the acknowledgement holds, `judge` stores it. A
+verdict that cannot be stored (no activation recorded, an overlapping label, a full disk)
+leaves the acknowledgement done and is refused as the command is: counted and logged.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,17 +51,25 @@ from gateway.mqtt.delivery import Delivery
 from gateway.mqtt.payloads import alarm_payload, asset_state_payload, maintenance_payload
 from gateway.mqtt.topics import Topics
 from gateway.store import Kind, Message, MessageRefused, Outbox
+from gateway.store.labels import NotStored, VerdictDraft
 from gateway.store.maintenance_log import Entry
 
 logger = logging.getLogger(__name__)
 
 Acknowledge = Callable[[str, str, str, uuid.UUID | None], object]
+# judge(alarm, verdict, user): store a verdict on the alarm's latest activation; raises
+# with the reason when it cannot (issue #12).
+Judge = Callable[[str, VerdictDraft, str], Awaitable[object]]
 
 WINDOW_MAX = 10_000  # far below paho's 65,535 message ids, so an id is never still in use
 COMMANDS_MAX = 100  # commands waiting for the loop; more are refused as "overloaded"
 ACK_HANDLER = "mqtt-ack"  # the command handler's name in `command_failures`
 STOP_S = 2.0  # a clean stop waits this long for confirmations, then for `offline`
 RETRY_S = 1.0  # how often alarms waiting in memory for disk space are written again
+
+
+class _VerdictRefused(Exception):
+    """An acknowledgement held, but its verdict could not be stored; str(exc) says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +91,8 @@ class MqttBridge:
     """Publishes the outbox to the broker and executes acknowledgements from MES.
 
     Construct it inside the event loop; `acknowledge(alarm, user, comment, event_id)` is
-    called on the loop and raises KeyError (unknown alarm) or AlarmError (refused).
+    called on the loop and raises KeyError (unknown alarm) or AlarmError (refused); `judge`
+    stores a command's verdict (without it, a verdict is refused).
     """
 
     def __init__(
@@ -90,6 +104,7 @@ class MqttBridge:
         *,
         window: int = 200,
         reconnect_max_s: int = 60,
+        judge: Judge | None = None,
     ) -> None:
         if not 1 <= window <= WINDOW_MAX:
             raise ValueError(f"window must be 1 to {WINDOW_MAX} messages (got {window})")
@@ -99,6 +114,7 @@ class MqttBridge:
         self._gateway = gateway
         self._outbox = outbox
         self._acknowledge = acknowledge
+        self._judge = judge
         self._reconnect_max_s = reconnect_max_s
         self._topics = Topics(settings.topic_prefix, gateway)
         self._loop = asyncio.get_running_loop()
@@ -261,15 +277,21 @@ class MqttBridge:
     async def _execute_commands(self) -> None:
         while True:
             topic, payload = await self._commands.get()
-            self._execute(topic, payload)
+            await self._execute(topic, payload)
 
-    def _execute(self, topic: str, payload: bytes) -> None:
+    async def _execute(self, topic: str, payload: bytes) -> None:
         alarm = self._topics.acked_alarm(topic)
         try:
             command = parse_ack(payload)
+            if command.verdict is not None and self._judge is None:
+                raise CommandError("verdict: this gateway keeps no verdicts")
             self._acknowledge(alarm, command.user, command.comment, command.event_id)
+            if command.verdict is not None and self._judge is not None:
+                await self._judged(alarm, command.verdict, command.user)
         except CommandError as error:
             self._refuse(alarm, f"invalid command: {error}")
+        except _VerdictRefused as error:
+            self._refuse(alarm, str(error))
         except KeyError:
             self._refuse(alarm, "no such alarm")
         except AlarmError as error:
@@ -283,6 +305,16 @@ class MqttBridge:
         else:
             self._accepted += 1
         self.command_failures.recovered(ACK_HANDLER)
+
+    async def _judged(self, alarm: str, verdict: VerdictDraft, user: str) -> None:
+        """Store the verdict of an acknowledgement that held; a refusal is the command's."""
+        assert self._judge is not None  # noqa: S101 - the caller's condition
+        try:
+            await self._judge(alarm, verdict, user)
+        except (KeyError, ValueError, NotStored) as error:
+            reason = error.args[0] if isinstance(error, KeyError) and error.args else error
+            refusal = f"acknowledged, but the verdict is not stored: {reason}"
+            raise _VerdictRefused(refusal) from None
 
     def _refuse(self, alarm: str, reason: str) -> None:
         self._refused += 1

@@ -1,4 +1,5 @@
-"""The acknowledgement command MES publishes, parsed and validated (schemas/ack.json).
+"""The acknowledgement command MES publishes, parsed and validated (schemas/ack.json), with
+its optional `verdict` on the activation it acknowledges (issue #12).
 
 The checks here are the schema's, written out so that the gateway needs no JSON Schema
 library at run time; tests hold the two to the same verdicts.
@@ -15,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.alarms import COMMENT_MAX
+from gateway.store.labels import FAULT_CODE_MAX, NOTE_MAX, VERDICTS, VerdictDraft
 
 USER_MAX = 256
-# Far above the longest valid command (user and comment written as \uXXXX escapes of
-# surrogate pairs, 12 bytes a character, are under 54 KB), and small enough that nothing
-# bigger is decoded (issue #17).
+# Above the longest valid command (user, comment and the verdict's fault code and note
+# written as \uXXXX escapes of surrogate pairs, 12 bytes a character, are under 60 KB), and
+# small enough that nothing bigger is decoded (issue #17).
 PAYLOAD_MAX = 65536
-_KEYS = {"user", "comment", "id"}
+_KEYS = {"user", "comment", "id", "verdict"}
+_VERDICT_KEYS = {"verdict", "fault_code", "note"}
 # The canonical 8-4-4-4-12 form only: uuid.UUID would also take braces, "urn:uuid:" and
 # no hyphens, which the schema's pattern does not.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -86,6 +89,7 @@ class AckCommand:
     user: str
     comment: str
     event_id: uuid.UUID | None
+    verdict: VerdictDraft | None = None  # on the activation acknowledged (issue #12)
 
 
 def parse_ack(payload: bytes) -> AckCommand:
@@ -106,23 +110,56 @@ def parse_ack(payload: bytes) -> AckCommand:
         raise CommandError(f"must be a JSON object (got {type(data).__name__})")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise CommandError(f"unknown keys {unknown}; expected user, comment and optional id")
+        raise CommandError(
+            f"unknown keys {unknown}; expected user, comment and optional id and verdict"
+        )
     user = _text(data, "user", 1, USER_MAX)
     comment = _text(data, "comment", 0, COMMENT_MAX)
+    verdict = _verdict(data.get("verdict"))
     event_id = data.get("id")
     if event_id is None:
-        return AckCommand(user, comment, None)
+        return AckCommand(user, comment, None, verdict)
     if not isinstance(event_id, str) or not _UUID.fullmatch(event_id):
         raise CommandError(f"id must be an event UUID or null (got {event_id!r})")
-    return AckCommand(user, comment, uuid.UUID(event_id))
+    return AckCommand(user, comment, uuid.UUID(event_id), verdict)
 
 
-def _text(data: dict[str, Any], key: str, least: int, most: int) -> str:
+def _verdict(data: object) -> VerdictDraft | None:
+    """The optional `verdict` object: {"verdict": "confirmed" | "false" | "unsure",
+    "fault_code": ..., "note": ...}, or null."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise CommandError(f"verdict must be an object or null (got {type(data).__name__})")
+    unknown = sorted(set(data) - _VERDICT_KEYS)
+    if unknown:
+        raise CommandError(
+            f"verdict: unknown keys {unknown}; expected verdict and optional fault_code, note"
+        )
+    verdict = data.get("verdict")
+    if verdict not in VERDICTS:
+        shown = repr(verdict)[:40]  # the sender's value, bounded in the log line
+        raise CommandError(f"verdict.verdict must be one of {', '.join(VERDICTS)} (got {shown})")
+    fault_code = _text(data, "fault_code", 0, FAULT_CODE_MAX, "", "verdict.")
+    note = _text(data, "note", 0, NOTE_MAX, "", "verdict.")
+    return VerdictDraft(verdict, fault_code, note)
+
+
+def _text(
+    data: dict[str, Any],
+    key: str,
+    least: int,
+    most: int,
+    default: str | None = None,
+    within: str = "",
+) -> str:
     if key not in data:
-        raise CommandError(f"{key} is missing")
+        if default is not None:
+            return default
+        raise CommandError(f"{within}{key} is missing")
     value = data[key]
     if not isinstance(value, str):
-        raise CommandError(f"{key} must be a string (got {type(value).__name__})")
+        raise CommandError(f"{within}{key} must be a string (got {type(value).__name__})")
     if not least <= len(value) <= most:
-        raise CommandError(f"{key} must be {least} to {most} characters long")
+        raise CommandError(f"{within}{key} must be {least} to {most} characters long")
     return value

@@ -20,6 +20,7 @@ from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
 from gateway.page.device_editor import DangerousImport, StaleRevision
+from gateway.page.label_desk import training_csv
 from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelInfo, ModelRequestError
 from gateway.page.running import Running
@@ -29,6 +30,18 @@ from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
 from gateway.store.history_export import ExportError, check_range, columns_of
+from gateway.store.labels import KINDS as LABEL_KINDS
+from gateway.store.labels import (
+    VERDICTS,
+    InvalidLabel,
+    Label,
+    LabelDraft,
+    UnknownEvent,
+    UnknownLabel,
+    Verdict,
+    VerdictDraft,
+)
+from gateway.store.labels import NotStored as LabelsNotStored
 from gateway.store.maintenance_log import KINDS as MAINTENANCE_KINDS
 from gateway.store.maintenance_log import (
     Draft,
@@ -43,12 +56,14 @@ from web.facade import (
     EditOutcome,
     HistorySeries,
     Json,
+    LabelFields,
     MaintenanceFields,
     NeedsConfirmation,
     NotFound,
     Refused,
     Stale,
     TagChoices,
+    VerdictFields,
 )
 
 # The helper's read waits its turn in the device's poll loop, which may be backing off.
@@ -293,6 +308,88 @@ class GatewayWebFacade:
             entry = await self._running.maintenance.delete(number, user)
         await self.record(user, "maintenance entry deleted", _described(entry))
 
+    # -- expert labels and alarm verdicts (issue #12) --------------------------------------
+
+    async def labels(
+        self, assets: Sequence[str], start: datetime | None, end: datetime | None, limit: int
+    ) -> Json:
+        desk = self._running.labels
+        async with _label_refusals():
+            found = await desk.store.labels(assets=assets, start=start, end=end, limit=limit)
+            codes = await desk.store.fault_codes()
+        return {"labels": [label.to_json() for label in found], "assets": sorted(desk.assets),
+                "kinds": list(LABEL_KINDS), "fault_codes": codes}
+
+    async def add_label(self, fields: LabelFields, user: str) -> Json:
+        async with _label_refusals():
+            label = await self._running.labels.add(_label_draft(fields), user)
+        await self.record(user, "label added", _label_line(label))
+        return label.to_json()
+
+    async def change_label(self, number: int, fields: LabelFields, user: str) -> Json:
+        async with _label_refusals():
+            before, after = await self._running.labels.change(number, _label_draft(fields), user)
+        await self.record(user, "label changed", f"{_label_line(before)} -> {_label_line(after)}")
+        return after.to_json()
+
+    async def delete_label(self, number: int, user: str) -> None:
+        async with _label_refusals():
+            label = await self._running.labels.delete(number)
+        await self.record(user, "label deleted", _label_line(label))
+
+    async def labels_csv(
+        self, asset: str, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[str]:
+        desk = self._running.labels
+        config = next((a for a in self._running.config.current.assets if a.name == asset), None)
+        if config is None:
+            raise NotFound(f"no asset {asset!r}")
+        async with _label_refusals():
+            found = [label for label in await desk.store.labels(assets=[asset], start=start,
+                                                                end=end)
+                     if label.kind != "unsure"]
+        if not found:
+            raise BadQuery(f"{asset}: no normal or anomaly label in the range to export")
+        first = max(start or found[0].start, min(label.start for label in found))
+        last = min(end or found[-1].end, max(label.end for label in found))
+        columns = [f"{name}={key}" for name, key in config.inputs.items()]
+        history = await self.history_csv(columns, first, last + timedelta(milliseconds=1),
+                                         timedelta(seconds=config.interval))
+        return training_csv(history, found)
+
+    async def verdicts(self, assets: Sequence[str], alarms: Sequence[str], limit: int) -> Json:
+        store = self._running.labels.store
+        async with _label_refusals():
+            found = await store.verdicts(assets=assets, alarms=alarms, limit=limit)
+            codes = await store.fault_codes()
+        return {"verdicts": [verdict.to_json() for verdict in found],
+                "verdict_choices": list(VERDICTS), "fault_codes": codes}
+
+    async def judge_alarm(self, event_id: str, fields: VerdictFields, user: str) -> Json:
+        try:
+            event = uuid.UUID(event_id)
+        except ValueError:
+            raise BadQuery(f"event_id: not an event id: {event_id!r}") from None
+        async with _label_refusals():
+            verdict, label = await self._running.labels.judge(event, _verdict_draft(fields), user)
+        return await self._judged(verdict, label, user)
+
+    async def judge_latest(self, alarm: str, fields: VerdictFields, user: str) -> Json:
+        if alarm not in self._running.hub.alarms:
+            raise NotFound(f"no alarm {alarm!r}")
+        async with _label_refusals():
+            verdict, label = await self._running.labels.judge_latest(
+                alarm, _verdict_draft(fields), user)
+        return await self._judged(verdict, label, user)
+
+    async def _judged(self, verdict: Verdict, label: Label | None, user: str) -> Json:
+        found = verdict.activation
+        labelled = "" if label is None else f"; {_label_line(label)}"
+        await self.record(user, "alarm judged", f"{found.alarm} activated "
+                          f"{found.activated.isoformat()} ({found.event_id}): "
+                          f"{verdict.verdict} {verdict.draft.fault_code}".rstrip() + labelled)
+        return {"verdict": verdict.to_json(), "label": None if label is None else label.to_json()}
+
     def _history(self) -> History | None:
         """The history, None when it is turned off or cannot be opened now (issue #17)."""
         return None if self._running.history is None else self._running.history.current
@@ -371,4 +468,35 @@ async def _maintenance_refusals() -> AsyncIterator[None]:
     except UnknownEntry as exc:
         raise NotFound(f"no maintenance entry {exc.args[0]}") from None
     except NotStored as exc:
+        raise Refused(str(exc)) from None
+
+
+def _label_draft(fields: LabelFields) -> LabelDraft:
+    return LabelDraft(fields.asset, fields.start, fields.end, fields.kind, fields.fault_code,
+                      fields.note)
+
+
+def _verdict_draft(fields: VerdictFields) -> VerdictDraft:
+    return VerdictDraft(fields.verdict, fields.fault_code, fields.note)
+
+
+def _label_line(label: Label) -> str:
+    """A label in one line of the audit log."""
+    code = f" {label.fault_code}" if label.fault_code else ""
+    return (f"#{label.id} {label.draft.asset} {label.kind}{code} {label.start.isoformat()}"
+            f" to {label.end.isoformat()}")
+
+
+@contextlib.asynccontextmanager
+async def _label_refusals() -> AsyncIterator[None]:
+    """The label store's refusals as the page's."""
+    try:
+        yield
+    except InvalidLabel as exc:
+        raise BadQuery("; ".join(exc.problems)) from None
+    except UnknownLabel as exc:
+        raise NotFound(f"no label {exc.args[0]}") from None
+    except UnknownEvent as exc:
+        raise NotFound(str(exc.args[0])) from None
+    except LabelsNotStored as exc:
         raise Refused(str(exc)) from None

@@ -14,6 +14,7 @@ from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
+from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.runtime.assets import Assets
@@ -58,6 +59,7 @@ class Running:
     bridge: MqttBridge | None  # without [mqtt]
     history: HistoryKeeper | None  # with [history] enabled = false
     audit_log: AuditLog | None  # without [web]
+    labels: LabelDesk  # expert labels and alarm verdicts (issue #12)
     web: WebPage | None  # without [web]
 
     def failing(self) -> list[str]:

@@ -49,7 +49,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.alarms.events import AlarmEvent, EventKind
 from gateway.core.storage import StorageHealth
 from gateway.store.sqlite_file import SerialConnection, open_sqlite
 
@@ -223,7 +222,7 @@ class Activation:
     source: str
     asset: str | None
     activated: datetime
-    cleared: datetime | None
+    cleared: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,15 +432,15 @@ class LabelStore:
 
     # -- activations and verdicts ----------------------------------------------------------
 
-    async def record_events(self, events: Sequence[AlarmEvent], assets: dict[str, str]) -> None:
-        """Record the activations and clears among `events`; `assets` maps a model alarm's
-        name to its asset. A clear ends a verdict's label that was cut at its time."""
+    async def record_events(
+        self, activations: Sequence[Activation], clears: Sequence[tuple[str, datetime]]
+    ) -> None:
+        """Record new `activations` and the `clears` (alarm, time) of the ones still open; a
+        clear ends a verdict's label that was cut at its time."""
         rows = [
-            (str(e.id), e.alarm, e.source, assets.get(e.alarm), e.time.timestamp())
-            for e in events
-            if e.kind is EventKind.ACTIVATED
+            (str(a.event_id), a.alarm, a.source, a.asset, a.activated.timestamp())
+            for a in activations
         ]
-        clears = [(e.time.timestamp(), e.alarm) for e in events if e.kind is EventKind.CLEARED]
         if not rows and not clears:
             return
 
@@ -451,7 +450,7 @@ class LabelStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            for cleared_s, alarm in clears:
+            for alarm, at in clears:
                 async with conn.db.execute(
                     "SELECT event_id FROM activations WHERE alarm = ? AND cleared_s IS NULL",
                     (alarm,),
@@ -459,10 +458,10 @@ class LabelStore:
                     ended = [event_id for (event_id,) in await cursor.fetchall()]
                 await conn.db.execute(
                     "UPDATE activations SET cleared_s = ? WHERE alarm = ? AND cleared_s IS NULL",
-                    (cleared_s, alarm),
+                    (at.timestamp(), alarm),
                 )
                 for event_id in ended:
-                    await _extend_label(conn, event_id, cleared_s)
+                    await _extend_label(conn, event_id, at.timestamp())
 
         await self._call("record the alarm activations", record, write=True)
 

@@ -19,11 +19,13 @@ from web.facade import (
     FieldProblem,
     HistorySeries,
     Json,
+    LabelFields,
     MaintenanceFields,
     NotFound,
     Refused,
     Stale,
     TagChoices,
+    VerdictFields,
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -72,6 +74,8 @@ class FakeFacade:
     acknowledged: list[tuple[str, str, str, str]] = field(default_factory=list)
     uploads: list[tuple[str, str, bytes, str]] = field(default_factory=list)
     registers: dict[str, list[int]] = field(default_factory=lambda: {"press-1": [0x3FC0, 0]})
+    labels_made: dict[int, dict[str, Any]] = field(default_factory=dict)
+    verdicts_given: dict[str, dict[str, Any]] = field(default_factory=dict)
     maintenance_entries: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def health(self) -> Mapping[str, object]:
@@ -262,3 +266,79 @@ class FakeFacade:
                 "parts": fields.parts, "note": fields.note, "resets_life": fields.resets_life,
                 "user": user, "entered": NOW.isoformat(), "changed_by": user,
                 "changed": NOW.isoformat()}
+
+    # -- labels and verdicts (issue #12): the gateway's checks are tested with the real
+    # store in tests/gateway/store/test_labels.py; these say only what the page relies on.
+
+    async def labels(
+        self, assets: Sequence[str], start: datetime | None, end: datetime | None, limit: int
+    ) -> Json:
+        found = [lab for lab in self.labels_made.values() if not assets or lab["asset"] in assets]
+        return {"labels": found[:limit], "assets": ["press-1"],
+                "kinds": ["normal", "anomaly", "unsure"], "fault_codes": ["BRG"]}
+
+    async def add_label(self, fields: LabelFields, user: str) -> Json:
+        number = max(self.labels_made, default=0) + 1
+        self.labels_made[number] = made = self._label(number, fields, user)
+        await self.record(user, "label added", f"#{number}")
+        return made
+
+    async def change_label(self, number: int, fields: LabelFields, user: str) -> Json:
+        before = self._label_found(number)
+        self.labels_made[number] = made = self._label(number, fields, before["user"])
+        await self.record(user, "label changed", f"#{number}")
+        return made
+
+    async def delete_label(self, number: int, user: str) -> None:
+        self._label_found(number)
+        del self.labels_made[number]
+        await self.record(user, "label deleted", f"#{number}")
+
+    async def labels_csv(
+        self, asset: str, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[str]:
+        if asset != "press-1":
+            raise NotFound(f"no asset {asset!r}")
+
+        async def pieces() -> AsyncIterator[str]:
+            yield "time,force,anomaly\n"
+            yield f"{NOW.isoformat()},1.5,1\n"
+
+        return pieces()
+
+    async def verdicts(self, assets: Sequence[str], alarms: Sequence[str], limit: int) -> Json:
+        return {"verdicts": list(self.verdicts_given.values())[:limit],
+                "verdict_choices": ["confirmed", "false", "unsure"], "fault_codes": ["BRG"]}
+
+    async def judge_alarm(self, event_id: str, fields: VerdictFields, user: str) -> Json:
+        if event_id != "e1":
+            raise NotFound(f"no alarm activation {event_id} is recorded")
+        if fields.verdict not in ("confirmed", "false", "unsure"):
+            raise BadQuery(f"verdict: {fields.verdict!r} is not one of confirmed, false, unsure")
+        self.verdicts_given[event_id] = given = {
+            "event_id": event_id, "alarm": "press-1_force", "verdict": fields.verdict,
+            "fault_code": fields.fault_code, "note": fields.note, "user": user}
+        await self.record(user, "alarm judged", f"{event_id}: {fields.verdict}")
+        return {"verdict": given, "label": None}
+
+    async def judge_latest(self, alarm: str, fields: VerdictFields, user: str) -> Json:
+        if alarm != "press-1_force":
+            raise NotFound(f"no alarm {alarm!r}")
+        return await self.judge_alarm("e1", fields, user)
+
+    def _label_found(self, number: int) -> dict[str, Any]:
+        if number not in self.labels_made:
+            raise NotFound(f"no label {number}")
+        return self.labels_made[number]
+
+    @staticmethod
+    def _label(number: int, fields: LabelFields, user: str) -> dict[str, Any]:
+        if fields.asset != "press-1":
+            raise BadQuery(f"asset: no asset {fields.asset!r}")
+        if fields.end <= fields.start:
+            raise BadQuery("end: not after start; select a range from left to right")
+        return {"id": number, "asset": fields.asset, "start": fields.start.isoformat(),
+                "end": fields.end.isoformat(), "kind": fields.kind,
+                "fault_code": fields.fault_code, "note": fields.note, "user": user,
+                "entered": NOW.isoformat(), "changed_by": user, "changed": NOW.isoformat(),
+                "event_id": None}

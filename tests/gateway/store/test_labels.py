@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.alarms import Alarm, AlarmRule, Condition
-from gateway.alarms.events import AlarmEvent
-from gateway.core.quality import Quality
 from gateway.core.storage import StorageHealth
 from gateway.store.labels import (
     STORE,
+    Activation,
     InvalidLabel,
     LabelDraft,
     LabelStore,
@@ -35,7 +33,6 @@ from tests.fixtures.disk import SmallDisk
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=10)
 H = timedelta(hours=1)
-MODEL_ALARMS = {"pump1_anomaly": "pump1"}
 
 
 def label(
@@ -46,20 +43,6 @@ def label(
     code: str = "",
 ) -> LabelDraft:
     return LabelDraft(asset, T0 + start_h * H, T0 + (start_h + hours) * H, kind, code)
-
-
-def activation(alarm: str, source: str, at: datetime) -> AlarmEvent:
-    """The activation event a real alarm gives when its source goes past the limit."""
-    watched = Alarm(AlarmRule(alarm, source, Condition.ABOVE, 10.0))
-    (event,) = watched.observe(12.0, Quality.GOOD, at)
-    return event
-
-
-def cleared(raised: AlarmEvent, at: datetime) -> AlarmEvent:
-    watched = Alarm(AlarmRule(raised.alarm, raised.source, Condition.ABOVE, 10.0))
-    watched.observe(12.0, Quality.GOOD, raised.time)
-    (event,) = watched.observe(1.0, Quality.GOOD, at)
-    return event
 
 
 async def fill_with_labels(store: LabelStore) -> None:
@@ -170,43 +153,38 @@ def test_a_verdict_is_checked() -> None:
 async def test_a_verdict_on_a_model_alarm_labels_its_range(tmp_path: Path) -> None:
     now = [T0 + 3 * H]
     async with LabelStore.open(tmp_path / "l.sqlite", clock=lambda: now[0]) as store:
-        raised = activation("pump1_anomaly", "pump1.AnomalyScore", T0 + H)
-        tag_alarm = activation("flow_high", "pump1.flow", T0 + H)
-        await store.record_events([raised, tag_alarm], MODEL_ALARMS)
-        found = await store.activation(raised.id)
-        assert (found.alarm, found.asset, found.activated, found.cleared) == (
-            "pump1_anomaly",
-            "pump1",
-            T0 + H,
-            None,
-        )
-        assert (await store.latest_activation("flow_high")).event_id == tag_alarm.id
+        raised = Activation(uuid.uuid4(), "pump1_anomaly", "pump1.AnomalyScore", "pump1", T0 + H)
+        tag_alarm = Activation(uuid.uuid4(), "flow_high", "pump1.flow", None, T0 + H)
+        await store.record_events([raised, tag_alarm], [])
+        assert await store.activation(raised.event_id) == raised
+        assert (await store.latest_activation("flow_high")).event_id == tag_alarm.event_id
 
         # Still active: the label runs to now; the clear extends it.
-        verdict, made = await store.judge(raised.id, VerdictDraft("confirmed", "BRG"), "anna")
+        verdict, made = await store.judge(raised.event_id, VerdictDraft("confirmed", "BRG"), "anna")
         assert made is not None
         assert (made.kind, made.start, made.end, made.fault_code, made.event_id) == (
             "anomaly",
             T0 + H,
             T0 + 3 * H,
             "BRG",
-            raised.id,
+            raised.event_id,
         )
-        await store.record_events([cleared(raised, T0 + 5 * H)], MODEL_ALARMS)
+        await store.record_events([], [("pump1_anomaly", T0 + 5 * H)])
+        assert (await store.activation(raised.event_id)).cleared == T0 + 5 * H
         assert (await store.get(made.id)).end == T0 + 5 * H
 
         # A second verdict replaces the first and its label; who gave it first is kept.
         now[0] = T0 + 6 * H
-        again, relabelled = await store.judge(raised.id, VerdictDraft("false"), "boris")
+        again, relabelled = await store.judge(raised.event_id, VerdictDraft("false"), "boris")
         assert (again.user, again.changed_by, again.entered) == ("anna", "boris", T0 + 3 * H)
         assert relabelled is not None
         assert (relabelled.id, relabelled.kind, relabelled.end) == (made.id, "normal", T0 + 5 * H)
 
         # A tag alarm's verdict makes no label.
-        _, none = await store.judge(tag_alarm.id, VerdictDraft("unsure"), "anna")
+        _, none = await store.judge(tag_alarm.event_id, VerdictDraft("unsure"), "anna")
         assert none is None
         assert [v.activation.event_id for v in await store.verdicts(assets=["pump1"])] == [
-            raised.id
+            raised.event_id
         ]
         assert len(await store.verdicts(alarms=["flow_high"])) == 1
         assert len(await store.labels()) == 1
@@ -220,12 +198,12 @@ async def test_a_verdict_on_a_model_alarm_labels_its_range(tmp_path: Path) -> No
 async def test_a_verdict_whose_label_would_overlap_is_refused_whole(tmp_path: Path) -> None:
     async with LabelStore.open(tmp_path / "l.sqlite", clock=lambda: T0 + 3 * H) as store:
         normal = await store.add(label("normal", 0, 2), "anna")
-        raised = activation("pump1_anomaly", "pump1.AnomalyScore", T0 + H)
-        await store.record_events([raised], MODEL_ALARMS)
+        raised = Activation(uuid.uuid4(), "pump1_anomaly", "pump1.AnomalyScore", "pump1", T0 + H)
+        await store.record_events([raised], [])
         with pytest.raises(Overlap, match=f"overlaps label #{normal.id} \\(normal"):
-            await store.judge(raised.id, VerdictDraft("confirmed"), "anna")
+            await store.judge(raised.event_id, VerdictDraft("confirmed"), "anna")
         assert await store.verdicts() == []
-        await store.judge(raised.id, VerdictDraft("false"), "anna")  # normal over normal
+        await store.judge(raised.event_id, VerdictDraft("false"), "anna")  # normal over normal
 
 
 async def test_a_full_disk_refuses_a_label_and_loses_none_stored(small_disk: SmallDisk) -> None:
