@@ -2,10 +2,13 @@
 // recent events. Pushed by the overview stream's tick: the list is read again each second.
 import { el, getJson, listen, may, notify, postJson, table } from "./common.js";
 import { alarmRow, ALARM_HEADINGS, countsText, eventRow, EVENT_HEADINGS } from "./alarm_view.js";
+// Verdicts on an alarm's latest activation (issue #12): operators and engineers.
+import { verdictForm } from "./label_view.js";
 
 const app = document.getElementById("app");
 const operator = may("operator");
 let busy = false;
+let faultCodes = []; // the codes used so far, offered first in the verdict form
 
 // Each ticked filter narrows the list; "by" keeps the alarms of one device or asset.
 const FILTERS = {
@@ -40,7 +43,8 @@ function actions(alarm) {
       on: { click: () => run(`${base}/acknowledge`, { event_id: alarm.event_id, comment: comment.value }) } }, "Acknowledge"),
     alarm.shelved
       ? el("button", { type: "button", class: "secondary", on: { click: () => run(`${base}/unshelve`) } }, "Unshelve")
-      : el("button", { type: "button", class: "secondary", on: { click: () => run(`${base}/shelve`, { hours: 8, comment: comment.value }) } }, "Shelve 8 h"));
+      : el("button", { type: "button", class: "secondary", on: { click: () => run(`${base}/shelve`, { hours: 8, comment: comment.value }) } }, "Shelve 8 h"),
+    verdictForm({ alarm: alarm.name, url: `${base}/verdict`, codes: faultCodes, done: refresh }));
 }
 
 function ownerChoices(alarms) {
@@ -73,5 +77,6 @@ async function refresh() {
   }
 }
 
+if (operator) getJson("/api/verdicts?limit=1").then((found) => { faultCodes = found.fault_codes; }, () => {});
 refresh();
 listen("/api/events", { overview: refresh });

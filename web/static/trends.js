@@ -6,7 +6,9 @@
 // selection (?asset=A&key=K&range=8h, docs/web.md), so a link opens the same chart. The
 // maintenance entries of the shown series' assets are bands (issue #12).
 // Drawn with Plotly (MIT), which the gateway serves itself from the plotly package.
-import { el, getJson, notify } from "./common.js";
+import { el, getJson, may, notify } from "./common.js";
+// Expert labels (issue #12): bands, and a range brushed on the chart labelled (engineers).
+import { labelBands, labelForm, TEXT as LABEL_TEXT } from "./label_view.js";
 
 // Everything a person reads on this page, in one place.
 const TEXT = {
@@ -44,7 +46,8 @@ const LINE_COLOURS = { alarm: "#b3261e", threshold: "#b35900" };
 const MAINTENANCE_COLOUR = "#6d4c41";
 
 const app = document.getElementById("app");
-const state = { chosen: [], preset: "1h", lastPreset: "1h", start: null, end: null };
+const state = { chosen: [], preset: "1h", lastPreset: "1h", start: null, end: null, brushing: false };
+let labelling = null; // the label form, for engineers
 let catalogue = { series: [], assets: {}, events: [] };
 let Plotly = null;
 
@@ -194,17 +197,48 @@ async function draw() {
       getJson(`/api/history?${historyQuery({ points: String(POINTS) })}`), getJson("/api/trends"),
       maintenanceOf(chosenAssets(), start, end)]);
     catalogue = fresh;
+    const labels = await labelsOf(chosenAssets(), start, end);
     const panels = panelsOf(state.chosen);
     const { traces, layout, markers, lines, bands: drawn } = figure(series, panels, start, end, entries);
+    layout.shapes.push(...labelBands(labels, localText));
+    layout.dragmode = state.brushing ? "select" : "zoom";
+    layout.selectdirection = "h";
     chart.style.height = `${Math.max(28, 10 + panels.reduce((n, p) => n + (p.boolean ? 3 : 12), 0))}rem`;
     await Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
     followZoom(chart);
+    chart.dataset.labels = String(labels.length);
     Object.assign(chart.dataset, { points: String(series.reduce((n, s) => n + s.times.length, 0)),
       axes: String(panels.length), lines: String(lines), markers: String(markers), bands: String(drawn) });
     notify("", "ok");
   } catch (error) {
     notify(error.message);
   }
+}
+
+// The labels of the shown series' assets over the range (issue #12).
+async function labelsOf(assets, start, end) {
+  if (!assets.length) return [];
+  const query = new URLSearchParams({ start: start.toISOString(), end: end.toISOString() });
+  for (const asset of assets) query.append("asset", asset);
+  return (await getJson(`/api/labels?${query}`)).labels;
+}
+
+// "Label a range": the chart's drag selects a range instead of zooming; the range fills the
+// label form. Engineers only (the API refuses others).
+function toggleBrush() {
+  state.brushing = !state.brushing;
+  document.getElementById("brush").setAttribute("aria-pressed", String(state.brushing));
+  const chart = document.getElementById("chart");
+  if (chart.layout) Plotly.relayout(chart, { dragmode: state.brushing ? "select" : "zoom" });
+}
+
+function brushed(event) {
+  const x = event?.range?.x;
+  if (!x || !labelling) return;
+  const [from, to] = x.map(fromLocalText).sort((a, b) => a - b);
+  labelling.fill(chosenAssets()[0], from, to);
+  toggleBrush();
+  Plotly.relayout(document.getElementById("chart"), { selections: [] });
 }
 
 function writeUrl() {
@@ -275,6 +309,10 @@ async function start() {
   [catalogue, Plotly] = await Promise.all([getJson("/api/trends"), loadLibrary()]);
   readUrl();
   const assets = Object.keys(catalogue.assets);
+  if (may("engineer")) {
+    const { fault_codes: codes } = await getJson("/api/labels?limit=1");
+    labelling = labelForm({ assets, codes, saved: () => draw() });
+  }
   const search = el("input", { id: "search", type: "search", autocomplete: "off",
     on: { input: (e) => showMatches(e.target.value),
       keydown: (e) => { if (e.key === "Enter") { e.preventDefault(); document.querySelector("#matches .match")?.click(); } } } });
@@ -300,8 +338,11 @@ async function start() {
       el("button", { type: "submit" }, TEXT.apply)),
       el("button", { type: "button", id: "draw", on: { click: () => draw() } }, TEXT.draw),
       el("label", {}, `${TEXT.rows} `, el("select", { id: "step" }, ...STEPS.map(([value, label]) => el("option", { value }, label)))),
-      el("button", { type: "button", id: "export", on: { click: exportCsv } }, TEXT.exportCsv)),
-    el("div", { id: "chart", class: "chart" }));
+      el("button", { type: "button", id: "export", on: { click: exportCsv } }, TEXT.exportCsv),
+      labelling ? el("button", { type: "button", id: "brush", "aria-pressed": "false", title: LABEL_TEXT.labelRangeHelp,
+        on: { click: toggleBrush } }, LABEL_TEXT.labelRange) : null),
+    el("div", { id: "chart", class: "chart" }),
+    labelling);
   showChosen();
   setRange(state.preset, state.start, state.end);
 }
@@ -311,6 +352,7 @@ async function start() {
 function followZoom(chart) {
   if (chart.dataset.zoom) return;
   chart.dataset.zoom = "on";
+  chart.on("plotly_selected", brushed);
   chart.on("plotly_relayout", (event) => {
     if (event["xaxis.range[0]"] !== undefined) {
       setRange(null, fromLocalText(event["xaxis.range[0]"]), fromLocalText(event["xaxis.range[1]"]));
