@@ -451,16 +451,19 @@ class LabelStore:
                 rows,
             )
             for alarm, at in clears:
+                # A clear ends the activations before it: one batch may hold an activation,
+                # its clear and the next activation of the same alarm.
                 async with conn.db.execute(
-                    "SELECT event_id FROM activations WHERE alarm = ? AND cleared_s IS NULL",
-                    (alarm,),
+                    "SELECT event_id FROM activations"
+                    " WHERE alarm = ? AND cleared_s IS NULL AND activated_s <= ?",
+                    (alarm, at.timestamp()),
                 ) as cursor:
                     ended = [event_id for (event_id,) in await cursor.fetchall()]
-                await conn.db.execute(
-                    "UPDATE activations SET cleared_s = ? WHERE alarm = ? AND cleared_s IS NULL",
-                    (at.timestamp(), alarm),
-                )
                 for event_id in ended:
+                    await conn.db.execute(
+                        "UPDATE activations SET cleared_s = ? WHERE event_id = ?",
+                        (at.timestamp(), event_id),
+                    )
                     await _extend_label(conn, event_id, at.timestamp())
 
         await self._call("record the alarm activations", record, write=True)
