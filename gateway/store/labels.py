@@ -10,7 +10,8 @@ its history, in `<data_dir>/labels.sqlite` on aiosqlite.
   delivers it (`record_events`, a sink of the hub) with the time it cleared, so that a
   verdict names it by its event id long after the page's recent events forgot it. Only
   activations recorded since this store existed can be judged: an unknown id is refused
-  (`UnknownEvent`), as is one the disk had no room for when it came.
+  (`UnknownEvent`), as is one not written yet (the disk full: the label desk keeps them in
+  memory and writes them once there is room).
 - A *verdict* on an activation: `confirmed` (a real fault), `false` (a false alarm) or
   `unsure`, with an optional fault code and note; one per activation, a later one replaces
   it (who gave it first is kept). A verdict on a model alarm (an alarm on an asset's
