@@ -28,8 +28,6 @@ ASSET_VARIABLES = (
     "AnomalyScore",
     "Anomaly",
     "RemainingUsefulLife",
-    "RemainingUsefulLifeLow",
-    "RemainingUsefulLifeHigh",
     "ModelVersion",
     "LastScored",
     "ModelStatus",

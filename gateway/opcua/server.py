@@ -36,7 +36,7 @@ from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
 from gateway.opcua.standard_nodes import use_standard_nodes
 from gateway.opcua.status import keeps_value, status_code
-from gateway.opcua.uatypes import data_value, make_status, string_id
+from gateway.opcua.uatypes import data_value, make_status, scalar_variant, string_id
 from gateway.opcua.units import UnitCatalogue
 from gateway.opcua.writes import TagWriteService, WriteHandler
 
@@ -328,7 +328,7 @@ class OpcuaServer:
                 continue
             quality = sample.quality
             if keeps_value(quality):
-                variant = ua.Variant(checked_value(sample.value, tag.vtype), tag.vtype)
+                variant = scalar_variant(checked_value(sample.value, tag.vtype), tag.vtype)
             else:
                 variant = _NULL
             value = data_value(variant, status_code(quality), sample.source_time, now)
@@ -344,8 +344,8 @@ class OpcuaServer:
         now = datetime.now(UTC)
         nodes = device.status
 
-        def good(value: object, vtype: ua.VariantType) -> ua.DataValue:
-            return data_value(ua.Variant(value, vtype), _GOOD, now, now)
+        def good(value: bool | int | float | str | None, vtype: ua.VariantType) -> ua.DataValue:
+            return data_value(scalar_variant(value, vtype), _GOOD, now, now)
 
         store = self._notifier.store
         store(nodes.connected, good(status.connected, ua.VariantType.Boolean), None)
