@@ -16,6 +16,7 @@ from gateway.cli.demo import DEMO_HELP, add_demo_arguments, demo_jobs
 from gateway.cli.demo_broker import BrokerUnavailable
 from gateway.cli.healthcheck import endpoint_accepts
 from gateway.cli.history_export import add_history_command
+from gateway.cli.history_training import add_history_source
 from gateway.cli.simulate import add_simulator_arguments, record_simulation, simulator_options
 from gateway.config import ConfigError, check_file, load_config
 
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "healthcheck", help="exit 0 when the gateway's OPC UA endpoint accepts connections"
     )
     health.add_argument("-c", "--config", type=Path, required=True, help="the gateway TOML file")
-    add_train_command(commands)
+    add_history_source(*add_train_command(commands))
     add_evaluate_command(commands)
     add_history_command(commands)
     return parser

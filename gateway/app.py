@@ -186,7 +186,7 @@ class Gateway:
                     await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
-                retries = [alarm_states(state_file), maintenance.retry]
+                retries = [alarm_states(state_file), maintenance.retry, labels.retry]
                 if history is not None:
                     retries.append(history.retry)
                 if audit_log is not None:

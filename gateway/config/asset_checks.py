@@ -28,6 +28,8 @@ ASSET_VARIABLES = (
     "AnomalyScore",
     "Anomaly",
     "RemainingUsefulLife",
+    "RemainingUsefulLifeLow",
+    "RemainingUsefulLifeHigh",
     "ModelVersion",
     "LastScored",
     "ModelStatus",

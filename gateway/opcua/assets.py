@@ -3,7 +3,10 @@
 - An anomaly model brings AnomalyScore (EURange = the manifest's score_range) and
   Anomaly; a rul model brings RemainingUsefulLife (EngineeringUnits from the manifest's
   output_unit, StartValue and LimitValue = the top and bottom of its score_range, as
-  the DI LifetimeVariableType has them). ModelVersion, LastScored, ModelStatus and
+  the DI LifetimeVariableType has them) and RemainingUsefulLifeLow and High, its
+  prediction interval (issue #13), with the value's quality; from a model file without an
+  interval (trained before issue #13) they are BadConfigurationError with no value while
+  the value itself is shown, never made up. ModelVersion, LastScored, ModelStatus and
   LastMaintenance (the end of the asset's latest maintenance entry, issue #12) are
   always there.
 - A score's value and its decision carry the StatusCode of the score's quality
@@ -42,6 +45,9 @@ from gateway.opcua.units import UnitCatalogue
 ANOMALY_SCORE = "AnomalyScore"
 ANOMALY = "Anomaly"
 REMAINING_USEFUL_LIFE = "RemainingUsefulLife"
+REMAINING_USEFUL_LIFE_LOW = "RemainingUsefulLifeLow"
+REMAINING_USEFUL_LIFE_HIGH = "RemainingUsefulLifeHigh"
+_RUL_OUTPUTS = (REMAINING_USEFUL_LIFE, REMAINING_USEFUL_LIFE_LOW, REMAINING_USEFUL_LIFE_HIGH)
 MODEL_VERSION = "ModelVersion"
 LAST_SCORED = "LastScored"
 MODEL_STATUS = "ModelStatus"
@@ -51,7 +57,7 @@ NO_MAINTENANCE = datetime(1601, 1, 1, tzinfo=UTC)
 
 # The optional AssetHealthType variables each model kind brings, in the order kinds show.
 KIND_VARIABLES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
-    {"anomaly": (ANOMALY_SCORE, ANOMALY), "rul": (REMAINING_USEFUL_LIFE,)}
+    {"anomaly": (ANOMALY_SCORE, ANOMALY), "rul": _RUL_OUTPUTS}
 )
 
 _NULL = ua.Variant(None, ua.VariantType.Null)
@@ -139,6 +145,13 @@ class AssetState:
             ]
         else:
             updates = [output(REMAINING_USEFUL_LIFE, score.value, ua.VariantType.Double)]
+            if score.interval is not None or not shown:
+                low, high = score.interval or (None, None)
+                updates.append(output(REMAINING_USEFUL_LIFE_LOW, low, ua.VariantType.Double))
+                updates.append(output(REMAINING_USEFUL_LIFE_HIGH, high, ua.VariantType.Double))
+            else:  # a model file without an interval: never a made-up one
+                updates += [(values[name], data_value(_NULL, _NO_MODEL, now, now), None)
+                            for name in _RUL_OUTPUTS[1:]]
         scored_at = ua.Variant(score.scored_at, ua.VariantType.DateTime)
         updates.append((values[LAST_SCORED], data_value(scored_at, _GOOD, score.scored_at, now),
                         None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,6 +154,8 @@ async def test_assets_are_typed_objects_in_the_assets_folder(
         ("AnomalyScore", ua.ObjectIds.Double, ua.ObjectIds.AnalogItemType),
         ("Anomaly", ua.ObjectIds.Boolean, ua.ObjectIds.BaseDataVariableType),
         ("RemainingUsefulLife", ua.ObjectIds.Double, "RemainingLifeType"),
+        ("RemainingUsefulLifeLow", ua.ObjectIds.Double, ua.ObjectIds.BaseDataVariableType),
+        ("RemainingUsefulLifeHigh", ua.ObjectIds.Double, ua.ObjectIds.BaseDataVariableType),
         ("ModelVersion", ua.ObjectIds.String, ua.ObjectIds.BaseDataVariableType),
         ("LastScored", ua.ObjectIds.DateTime, ua.ObjectIds.BaseDataVariableType),
         ("ModelStatus", ua.ObjectIds.String, ua.ObjectIds.BaseDataVariableType),
@@ -221,10 +224,11 @@ async def test_an_asset_has_only_the_variables_of_its_model_kinds(
     assets: OpcuaServer, opcua_client: Client, types_ns: int
 ) -> None:
     common = {"ModelVersion", "LastScored", "ModelStatus", "LastMaintenance"}
+    rul = {"RemainingUsefulLife", "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh"}
     expected = {
-        "pump1": common | {"AnomalyScore", "Anomaly", "RemainingUsefulLife"},
+        "pump1": common | {"AnomalyScore", "Anomaly"} | rul,
         "fan1": common | {"AnomalyScore", "Anomaly"},
-        "motor1": common | {"RemainingUsefulLife"},
+        "motor1": common | rul,
     }
     for name, variables in expected.items():
         obj = await browse(opcua_client, assets, "plant", "Assets", name)
@@ -449,3 +453,45 @@ async def test_clients_cannot_write_model_outputs(
             ua.DataValue(ua.Variant(0.0, ua.VariantType.Double))
         )
     assert refused.value.code == ua.StatusCodes.BadNotWritable
+
+
+async def test_the_rul_interval_reaches_a_subscriber_with_the_value_s_quality(
+    assets: OpcuaServer, output: Callable[[str, str], Node], watch: WatchFactory
+) -> None:
+    names = ("RemainingUsefulLife", "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh")
+    nodes = [output("motor1", name) for name in names]
+    subscribed = await watch(nodes)
+    interval = replace(score("rul", 55.0, asset="motor1"), interval=(40.0, 70.0))
+    assets.publish_scores([interval])
+    for node, expected in zip(nodes, (55.0, 40.0, 70.0), strict=True):
+        value = await subscribed.next_change(node)
+        assert value.Value == ua.Variant(expected, ua.VariantType.Double)
+        assert value.StatusCode.is_good()
+        assert value.SourceTimestamp == WINDOW_END
+    uncertain = replace(interval, quality=Quality.LAST_USABLE)
+    assets.publish_scores([uncertain])
+    for node, expected in zip(nodes, (55.0, 40.0, 70.0), strict=True):
+        value = await subscribed.next_change(node)
+        assert value.StatusCode.value == ua.StatusCodes.UncertainLastUsableValue
+        assert value.Value.Value == expected
+    assets.publish_scores([score("rul", None, quality=Quality.COMM_ERROR, asset="motor1")])
+    for node in nodes:
+        value = await subscribed.next_change(node)
+        assert value.StatusCode.value == ua.StatusCodes.BadCommunicationError
+        assert value.Value is None or value.Value.Value is None
+
+
+async def test_a_rul_model_without_an_interval_makes_none_up(
+    assets: OpcuaServer, output: Callable[[str, str], Node], watch: WatchFactory
+) -> None:
+    # A model file trained before issue #13: its value is shown, Low and High are Bad.
+    nodes = [output("motor1", name) for name in ("RemainingUsefulLife",
+                                                  "RemainingUsefulLifeLow",
+                                                  "RemainingUsefulLifeHigh")]
+    subscribed = await watch(nodes)
+    assets.publish_scores([score("rul", 87.5, asset="motor1")])
+    assert (await subscribed.next_change(nodes[0])).Value.Value == 87.5
+    for node in nodes[1:]:
+        value = await subscribed.next_change(node)
+        assert value.StatusCode.value == ua.StatusCodes.BadConfigurationError
+        assert value.Value is None or value.Value.Value is None

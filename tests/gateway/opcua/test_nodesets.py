@@ -44,6 +44,8 @@ ASSET_HEALTH = [
     ("AnomalyScore", ua.ObjectIds.Double, ANALOG_ITEM, OPTIONAL),
     ("Anomaly", ua.ObjectIds.Boolean, BASE_DATA_VARIABLE, OPTIONAL),
     ("RemainingUsefulLife", ua.ObjectIds.Double, REMAINING_LIFE, OPTIONAL),
+    ("RemainingUsefulLifeLow", ua.ObjectIds.Double, BASE_DATA_VARIABLE, OPTIONAL),
+    ("RemainingUsefulLifeHigh", ua.ObjectIds.Double, BASE_DATA_VARIABLE, OPTIONAL),
     ("ModelVersion", ua.ObjectIds.String, BASE_DATA_VARIABLE, MANDATORY),
     ("LastScored", ua.ObjectIds.DateTime, BASE_DATA_VARIABLE, MANDATORY),
     ("ModelStatus", ua.ObjectIds.String, BASE_DATA_VARIABLE, MANDATORY),
@@ -181,7 +183,8 @@ async def test_the_server_reads_the_declarations_it_builds_from() -> None:
     assert types.device_status.names() == tuple(name for name, *_ in DEVICE_STATUS)
     assert types.asset_health.names() == tuple(name for name, *_ in ASSET_HEALTH)
     optional = {d.name for d in types.asset_health.declarations if d.optional}
-    assert optional == {"AnomalyScore", "Anomaly", "RemainingUsefulLife"}
+    assert optional == {"AnomalyScore", "Anomaly", "RemainingUsefulLife",
+                        "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh"}
     [round_trip] = [d for d in types.device_status.declarations if d.name == "RoundTripTime"]
     [units] = round_trip.children
     assert units.is_property
