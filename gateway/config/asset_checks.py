@@ -27,6 +27,7 @@ from gateway.config.problem import Finding, Loc, Severity
 ASSET_VARIABLES = (
     "AnomalyScore",
     "Anomaly",
+    "AnomalyThreshold",
     "RemainingUsefulLife",
     "RemainingUsefulLifeLow",
     "RemainingUsefulLifeHigh",

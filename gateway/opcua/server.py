@@ -255,14 +255,16 @@ class OpcuaServer:
             self._store(state.score_updates(score, now))
         self._notifier.flush()
 
-    def publish_model(self, asset: str, kind: str, version: str | None, status: str) -> None:
-        """Show the running `kind` model's version (None: it has none) and the outcome of
-        its last (re)load."""
+    def publish_model(
+        self, asset: str, kind: str, version: str | None, status: str, threshold: float | None
+    ) -> None:
+        """Show the running `kind` model's version (None: it has none), the outcome of its
+        last (re)load and its threshold (an anomaly model's; None for a rul model)."""
         state = self._assets.get(asset)
         if state is None:
             self._unknown(asset)
             return
-        self._store(state.model_updates(kind, version, status, datetime.now(UTC)))
+        self._store(state.model_updates(kind, version, status, threshold, datetime.now(UTC)))
         self._notifier.flush()
 
     def publish_maintenance(self, asset: str, finished: datetime | None) -> None:
