@@ -32,10 +32,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from asyncua import ua
 
-from analytics.manifest import Manifest
 from gateway.core.quality import Quality
 from gateway.core.score import Score
 from gateway.opcua.address_space import AssetNodes
@@ -44,6 +44,10 @@ from gateway.opcua.datatypes import checked_value
 from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status
 from gateway.opcua.units import UnitCatalogue
+
+if TYPE_CHECKING:
+    # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.manifest import Manifest
 
 ANOMALY_SCORE = "AnomalyScore"
 ANOMALY = "Anomaly"

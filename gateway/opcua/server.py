@@ -7,11 +7,10 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from asyncua import Server, ua
 
-from analytics.manifest import Manifest
 from gateway.alarms import Alarm, AlarmEvent
 from gateway.config.model import AssetConfig, DeviceConfig, GatewayConfig
 from gateway.core.sample import Sample
@@ -39,6 +38,10 @@ from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status, scalar_variant, string_id
 from gateway.opcua.units import UnitCatalogue
 from gateway.opcua.writes import TagWriteService, WriteHandler
+
+if TYPE_CHECKING:
+    # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 

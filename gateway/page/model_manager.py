@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analytics.inference import ModelError, read_model_file
-from analytics.manifest import Manifest
+from analytics.model_file import ModelError, read_model_file
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
 from gateway.core.files import SHARED, write_atomically
@@ -32,6 +31,10 @@ from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive
 from web.facade import MAX_MODEL_BYTES
+
+if TYPE_CHECKING:
+    # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 
