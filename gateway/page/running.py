@@ -23,6 +23,7 @@ from gateway.runtime.fleet import DeviceFleet
 from gateway.runtime.history_keeper import HistoryKeeper
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.score_cache import ScoreCache
+from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
@@ -30,9 +31,6 @@ from gateway.store.audit import AuditLog
 if TYPE_CHECKING:
     # The web stack is imported only by a gateway that serves the page (gateway.app).
     from gateway.page.site import WebPage
-
-    # numpy with it: only a gateway with assets scores them (issue #10).
-    from gateway.runtime.scoring import ScoringEngine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +51,7 @@ class Running:
     hub: AlarmHub
     recent_alarm_events: RecentEvents
     assets: Assets
-    scoring: ScoringEngine | None  # without assets
+    scoring: ScoringEngine
     watcher: ModelWatcher
     models: ModelManager
     editor: DeviceEditor

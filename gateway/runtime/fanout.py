@@ -33,9 +33,7 @@ class Publisher(Protocol):
 
     def publish_status(self, status: DeviceStatus) -> None: ...
 
-    def publish_model(
-        self, asset: str, kind: str, version: str | None, status: str, threshold: float | None
-    ) -> None: ...
+    def publish_model(self, asset: str, kind: str, version: str | None, status: str) -> None: ...
 
 
 class Fanout:
@@ -83,5 +81,4 @@ class Fanout:
 
     def model(self, slot: ModelSlot) -> None:
         """A model slot that took or refused a file."""
-        self._server.publish_model(slot.asset.name, slot.kind, slot.version, slot.status,
-                                   slot.threshold)
+        self._server.publish_model(slot.asset.name, slot.kind, slot.version, slot.status)
