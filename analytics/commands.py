@@ -37,8 +37,12 @@ class UsageError(Exception):
     """The command line asks for something the data cannot give."""
 
 
-def add_train_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `train anomaly` and `train rul` to the CLI's subcommands; handler: `args.handler`."""
+def add_train_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """Add `train anomaly` and `train rul` to the CLI's subcommands; handler: `args.handler`.
+    Their parsers are returned for the gateway to add its own history as a source instead
+    of --data (`--history`, issue #12)."""
     train = commands.add_parser("train", help="train a model and export it to ONNX")
     targets = train.add_subparsers(dest="target", required=True, metavar="MODEL")
     anomaly = targets.add_parser(
@@ -54,7 +58,6 @@ def add_train_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     anomaly.add_argument(
         "--data",
         type=Path,
-        required=True,
         help="a CSV recording (time + signal columns, ',' or ';'); with --labels also a"
         " folder of them",
     )
@@ -75,10 +78,12 @@ def add_train_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--seed", type=int, default=0, help="random seed of --labels training (default 0)"
     )
     anomaly.set_defaults(handler=_train_anomaly)
-    _add_train_rul(targets)
+    return anomaly, _add_train_rul(targets)
 
 
-def _add_train_rul(targets: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_train_rul(
+    targets: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     rul = targets.add_parser(
         "rul",
         help="remaining useful life (gradient boosting on buffer features)",
@@ -93,7 +98,6 @@ def _add_train_rul(targets: argparse._SubParsersAction[argparse.ArgumentParser])
     rul.add_argument(
         "--data",
         type=Path,
-        required=True,
         help="a C-MAPSS folder (train_*.txt) or a CSV recording or folder of them",
     )
     rul.add_argument("--out", type=Path, required=True, help="the model file, NAME.onnx")
@@ -117,6 +121,7 @@ def _add_train_rul(targets: argparse._SubParsersAction[argparse.ArgumentParser])
     rul.add_argument("--name", help="model name in the manifest (default: the file name)")
     rul.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     rul.set_defaults(handler=_train_rul)
+    return rul
 
 
 def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -237,17 +242,17 @@ def _signal_list(text: str) -> tuple[str, ...]:
 
 def _train_anomaly(args: argparse.Namespace) -> int:
     train = _train_labelled if args.labels else _train_envelope
-    return _reporting_errors("train anomaly", lambda: train(args))
+    return reporting_errors("train anomaly", lambda: train(_with_data(args)))
 
 
 def _evaluate_anomaly(args: argparse.Namespace) -> int:
-    return _reporting_errors("evaluate anomaly", lambda: _evaluate(args))
+    return reporting_errors("evaluate anomaly", lambda: _evaluate(args))
 
 
-def _reporting_errors(command: str, run: Callable[[], int]) -> int:
+def reporting_errors(command: str, run: Callable[[], int]) -> int:
     """Run a handler; a problem with the data or a model is one line on stderr, exit 2."""
     try:
-        from analytics.inference import ModelError
+        from analytics.model_file import ModelError
         from analytics.training.anomaly import RecipeError
         from analytics.training.datasets import DatasetError
         from analytics.training.export import ExportError
@@ -557,11 +562,19 @@ def _number(value: float | None, factor: float, width: int = 0, decimals: int = 
 
 
 def _train_rul(args: argparse.Namespace) -> int:
-    return _reporting_errors("train rul", lambda: _fit_and_export_rul(args))
+    return reporting_errors("train rul", lambda: _fit_and_export_rul(_with_data(args)))
+
+
+def _with_data(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` of a training command, which needs its data: --data here (the gateway's
+    `--history` takes another handler)."""
+    if args.data is None:
+        raise UsageError("give the data: --data FILE, or --history DATA_DIR --asset NAME")
+    return args
 
 
 def _evaluate_rul(args: argparse.Namespace) -> int:
-    return _reporting_errors("evaluate rul", lambda: _evaluate_rul_data(args))
+    return reporting_errors("evaluate rul", lambda: _evaluate_rul_data(args))
 
 
 def _fit_and_export_rul(args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ any memory or time, is `smoke_test`, which the gateway runs in a bounded child p
 (analytics.model_check, issue #17).
 
 onnxruntime is imported when the first model loads (`import_runtime`), not with this
-module: the gateway imports `ModelError` and `Model` for its types whether or not an asset
-has a model, and onnxruntime costs ~60 ms and ~30 MiB (issue #10).
+module: a gateway imports this module with its first model file, and onnxruntime costs
+~60 ms and ~30 MiB more (issue #10). `ModelError` and `read_model_file` are
+analytics.model_file's, which a gateway without assets imports alone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from analytics.features import FEATURE_KINDS, FEATURE_VERSION, extract
 from analytics.manifest import METADATA_KEY, Manifest, ManifestError
+from analytics.model_file import ModelError, read_model_file
 from analytics.rul_features import history_features
 
 if TYPE_CHECKING:
@@ -38,10 +40,6 @@ _INPUT_DTYPES: dict[str, type[np.floating]] = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
 }
-
-
-class ModelError(Exception):
-    """A model file cannot be used: unreadable, not ONNX, no or bad manifest, wrong shape."""
 
 
 def import_runtime() -> ModuleType:
@@ -147,16 +145,6 @@ class Model:
             raise ModelError(
                 f"{self.source}: smoke inference gave {scores!r}, expected one finite score"
             )
-
-
-def read_model_file(path: Path | str) -> bytes:
-    """The bytes of a model file, read once, so that its checks and its session see the
-    same bytes even if the file is replaced meanwhile (hot reload writes a new file and
-    renames it over); ModelError if it cannot be read."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _read_manifest(session: ort.InferenceSession, source: str) -> Manifest:

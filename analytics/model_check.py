@@ -28,9 +28,9 @@ import resource
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from analytics.inference import Model, ModelError, import_runtime
+from analytics.inference import Model, import_runtime
+from analytics.model_file import CheckLimits, ModelError
 
 # Starting Python and importing numpy and onnxruntime is not the model's time: it is
 # bounded apart, generously (a small edge box under load).
@@ -38,15 +38,6 @@ START_TIMEOUT_S = 60.0
 READY = b"ready\n"
 # Below the gateway's own priority: polling and OPC UA keep the CPU while a model spins.
 NICE = 10
-
-
-@dataclass(frozen=True, slots=True)
-class CheckLimits:
-    """What a model's test inference may take: wall time, and address space beyond what
-    the child uses after its imports (the file itself included)."""
-
-    timeout_s: float
-    memory_mib: int
 
 
 async def check_model(data: bytes, source: str, limits: CheckLimits) -> None:
@@ -154,6 +145,18 @@ def _limit(kind: int, soft: int, hard: int) -> None:
     resource.setrlimit(kind, (soft, hard))
 
 
+def bound_self(memory_mib: int, cpu_s: int) -> None:
+    """Bound this process, once its libraries are imported (their mappings are not the
+    work's): address space to what it maps now plus `memory_mib`, CPU time to what it used
+    plus `cpu_s`, and its priority below the gateway's. The model check and a training job
+    from history (gateway.cli.history_training, issue #12) run under it."""
+    memory = _address_space() + memory_mib * 2**20
+    _limit(resource.RLIMIT_AS, memory, memory)
+    cpu = math.ceil(sum(resource.getrusage(resource.RUSAGE_SELF)[:2])) + cpu_s
+    _limit(resource.RLIMIT_CPU, cpu, cpu + 1)  # SIGXCPU at the first, SIGKILL after
+    os.nice(NICE)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The child: limits itself, says ready, checks the file on stdin, writes the outcome."""
     parser = argparse.ArgumentParser(prog="python -m analytics.model_check")
@@ -162,11 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu-s", type=int, required=True)
     args = parser.parse_args(argv)
     import_runtime()  # before the limit: onnxruntime's own mappings are not the model's
-    memory = _address_space() + args.memory_mib * 2**20
-    _limit(resource.RLIMIT_AS, memory, memory)
-    cpu_s = math.ceil(sum(resource.getrusage(resource.RUSAGE_SELF)[:2])) + args.cpu_s
-    _limit(resource.RLIMIT_CPU, cpu_s, cpu_s + 1)  # SIGXCPU at the first, SIGKILL after
-    os.nice(NICE)
+    bound_self(args.memory_mib, args.cpu_s)
     sys.stdout.buffer.write(READY)
     sys.stdout.flush()
     outcome: dict[str, object] = {"ok": True}

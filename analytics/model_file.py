@@ -1,4 +1,9 @@
-"""Writing a model file so that whoever loads it (hot reload, a restart) never sees half.
+"""A model file as bytes: written so that whoever loads it (hot reload, a restart) never
+sees half, read once, why one cannot be used, and what its check may take.
+
+Nothing here imports numpy or onnxruntime: a gateway without assets names `ModelError`
+and `CheckLimits` without loading the model runtime (issue #10); `analytics.inference`
+loads and scores models.
 
 `uvelka train`'s export writes with this; the gateway has the same helper in
 `gateway.core.files` (`analytics` is a leaf and cannot import the gateway).
@@ -8,7 +13,32 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+
+class ModelError(Exception):
+    """A model file cannot be used: unreadable, not ONNX, no or bad manifest, wrong shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckLimits:
+    """What a model's test inference may take (analytics.model_check): wall time, and
+    address space beyond what the child uses after its imports (the file itself
+    included)."""
+
+    timeout_s: float
+    memory_mib: int
+
+
+def read_model_file(path: Path | str) -> bytes:
+    """The bytes of a model file, read once, so that its checks and its session see the
+    same bytes even if the file is replaced meanwhile (hot reload writes a new file and
+    renames it over); ModelError if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def write_atomically(path: Path, data: bytes) -> None:

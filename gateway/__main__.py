@@ -16,7 +16,13 @@ from gateway.cli.demo import DEMO_HELP, add_demo_arguments, demo_jobs
 from gateway.cli.demo_broker import BrokerUnavailable
 from gateway.cli.healthcheck import endpoint_accepts
 from gateway.cli.history_export import add_history_command
-from gateway.cli.simulate import add_simulator_arguments, record_simulation, simulator_options
+from gateway.cli.history_training import add_history_source
+from gateway.cli.simulate import (
+    add_simulator_arguments,
+    record_simulation,
+    repair_simulated,
+    simulator_options,
+)
 from gateway.config import ConfigError, check_file, load_config
 
 logger = logging.getLogger("gateway")
@@ -56,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         "healthcheck", help="exit 0 when the gateway's OPC UA endpoint accepts connections"
     )
     health.add_argument("-c", "--config", type=Path, required=True, help="the gateway TOML file")
-    add_train_command(commands)
+    add_history_source(*add_train_command(commands))
     add_evaluate_command(commands)
     add_history_command(commands)
     return parser
@@ -96,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_until_signalled(gateway.serve(), _show_first_admin(gateway)))
         elif args.command == "simulate" and args.record is not None:
             record_simulation(args)
+        elif args.command == "simulate" and args.repair is not None:
+            repair_simulated(args)
         elif args.command == "simulate":
             asyncio.run(run_until_signalled(run_simulator(simulator_options(args))))
         elif args.command == "demo":

@@ -11,7 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.registry import DRIVERS
 from gateway.alarms.configured import RulScale, configured_alarms
@@ -30,7 +30,6 @@ from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.page.running import Running
-from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
@@ -38,7 +37,6 @@ from gateway.runtime.history_keeper import HistoryKeeper
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.poller import PollerOptions
 from gateway.runtime.score_cache import ScoreCache
-from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.storage_retry import alarm_states, audit_rows, retry_storage
 from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
@@ -47,6 +45,9 @@ from gateway.store.labels import FILE_NAME as LABELS_FILE
 from gateway.store.labels import LabelStore
 from gateway.store.maintenance_log import MaintenanceLog
 from gateway.store.outbox import Outbox
+
+if TYPE_CHECKING:
+    from gateway.runtime.scoring import ScoringEngine
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +131,15 @@ class Gateway:
                 ))
             cache, scores = TagCache(), ScoreCache()
             fanout = Fanout(cache, scores, server, hub, history)
-            scoring = ScoringEngine(assets.scorers, cache, fanout.scores,
-                                    store=AssetStateStore(data_dir / "assets", storage))
+            scoring: ScoringEngine | None = None
+            if assets.scorers:
+                # The scoring engine and numpy with the assets, as their scorers
+                # (gateway.runtime.assets, issue #10).
+                from gateway.runtime.asset_state import AssetStateStore  # noqa: PLC0415
+                from gateway.runtime.scoring import ScoringEngine  # noqa: PLC0415
+
+                scoring = ScoringEngine(assets.scorers, cache, fanout.scores,
+                                        store=AssetStateStore(data_dir / "assets", storage))
             watcher = ModelWatcher(assets.files, assets.slots, fanout.model,
                                    config.analytics.reload_interval)
             models = await ModelManager.open(
@@ -186,18 +194,18 @@ class Gateway:
                     await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
-                retries = [alarm_states(state_file), maintenance.retry]
+                retries = [alarm_states(state_file), maintenance.retry, labels.retry]
                 if history is not None:
                     retries.append(history.retry)
                 if audit_log is not None:
                     retries.append(audit_rows(audit_log))
                 if web is not None:
                     retries.append(web.retry)
-                tasks: dict[str, Callable[[], Awaitable[None]]] = {
-                    "scoring": scoring.run,
-                    "model-watch": watcher.run,
-                    "alarms": functools.partial(hub.run, sinks),
-                }
+                tasks: dict[str, Callable[[], Awaitable[None]]] = {}
+                if scoring is not None:
+                    tasks["scoring"] = scoring.run
+                tasks["model-watch"] = watcher.run
+                tasks["alarms"] = functools.partial(hub.run, sinks)
                 if history is not None:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)

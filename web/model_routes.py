@@ -1,4 +1,5 @@
-"""Models: what each asset runs, upload of a new .onnx file, activate, roll back."""
+"""Models: what each asset runs, upload of a new .onnx file, activate, roll back; the
+simulated plant's repair of an asset (the demo's maintenance action)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class ModelRoutes:
             web.post(base, engineer(body_limit(MAX_UPLOAD_BYTES)(self.upload))),
             web.post(base + "/activate", engineer(self.activate)),
             web.post(base + "/rollback", engineer(self.roll_back)),
+            web.post("/api/assets/{asset}/repair", engineer(self.repair)),
         ]
 
     async def models(self, request: web.Request) -> web.Response:
@@ -50,6 +52,12 @@ class ModelRoutes:
         asset, kind = request.match_info["asset"], request.match_info["kind"]
         user = current_user(request).name
         return await _answer("status", self._facade.roll_back_model(asset, kind, user))
+
+
+    async def repair(self, request: web.Request) -> web.Response:
+        """The simulated plant's repair of an asset's pump (the demo's maintenance action)."""
+        user = current_user(request).name
+        return await _answer("status", self._facade.repair_asset(request.match_info["asset"], user))
 
 
 async def _answer(key: str, action: Awaitable[str]) -> web.Response:

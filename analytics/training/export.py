@@ -41,9 +41,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length  # c(n) of the paper
 from sklearn.pipeline import Pipeline
 
-from analytics.inference import INPUT_NAME, OUTPUT_NAME, Model, ModelError
+from analytics.inference import INPUT_NAME, OUTPUT_NAME, Model
 from analytics.manifest import METADATA_KEY, Manifest
-from analytics.model_file import write_atomically
+from analytics.model_file import ModelError, write_atomically
 from analytics.training.tree_ensemble import Tree, tree_ensemble_attributes
 
 logger = logging.getLogger(__name__)

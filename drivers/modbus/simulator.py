@@ -84,6 +84,9 @@ class SimulatorOptions:
     unit_id: int = 1
     repair_after_h: float | None = 1.0
     """Simulated downtime before a tripped pump gets a new bearing; None: only on command."""
+    scenarios: tuple[Scenario, ...] = ()
+    """Pump i runs scenarios[i] when there is one (the demo's plant, drivers.plant.demo),
+    instead of a seeded pump with `life_hours` and `repair_after_h`."""
 
     def problems(self) -> list[str]:
         """What is wrong with these options, one line per problem."""
@@ -249,9 +252,10 @@ class PlantSimulator:
         self.options = options = options or SimulatorOptions()
         if problems := options.problems():
             raise ValueError("; ".join(problems))
-        scenario = Scenario(life_hours=options.life_hours, repair_after_h=options.repair_after_h)
+        seeded = Scenario(life_hours=options.life_hours, repair_after_h=options.repair_after_h)
+        scenarios = [*options.scenarios, *[seeded] * (options.devices - len(options.scenarios))]
         self._devices = [
-            _PumpDevice(PumpModel(options.seed, i, scenario), f"PUMP-{i + 1:02d}")
+            _PumpDevice(PumpModel(options.seed, i, scenarios[i]), f"PUMP-{i + 1:02d}")
             for i in range(options.devices)
         ]
         self._servers: list[ModbusTcpServer] = []

@@ -93,6 +93,9 @@ class Scenario:
     """Bearing life in simulated hours at rated speed (each bearing varies around it)."""
     life_spread: float = 0.15
     """Lognormal sigma of one bearing's life around `life_hours`."""
+    first_life_hours: float | None = None
+    """The first bearing's life if it is not a regular one (a bad bearing); the bearings a
+    repair fits last `life_hours`. None: `life_hours`."""
     initial_wear: float | None = None
     """Fraction of the first bearing's life already used; None draws it from the seed."""
     setpoint_rpm: int | None = None
@@ -172,7 +175,7 @@ class PumpModel:
         self._precompute()
         self.step_count = 0
         self._wear = self._draw_initial_wear()
-        self._life_s = self._draw_life_s()
+        self._life_s = self._draw_life_s(self.scenario.first_life_hours)
         self._fault = FaultCode.NONE
         self._tripped_at_s = 0.0
         self._over_vibration_s = 0.0
@@ -329,10 +332,10 @@ class PumpModel:
             return self.scenario.initial_wear
         return self._events.uniform(0.0, _INITIAL_WEAR_MAX)
 
-    def _draw_life_s(self) -> float:
+    def _draw_life_s(self, life_hours: float | None = None) -> float:
         scenario = self.scenario
         factor = self._events.lognormvariate(0.0, scenario.life_spread)
-        return scenario.life_hours * _HOUR_S * factor
+        return (life_hours or scenario.life_hours) * _HOUR_S * factor
 
     def _initial_setpoint(self) -> int:
         if self.scenario.setpoint_rpm is not None:

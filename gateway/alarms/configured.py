@@ -1,10 +1,12 @@
 """The alarms a configuration asks for: its [[alarms]] tables and the assets' defaults.
 
 Default asset alarms (docs/configuration.md, "Default asset alarms"): an anomaly model
-brings `<asset>_anomaly` on its Anomaly decision, whose hold already debounces it; a RUL
+brings `<asset>_anomaly` on its Anomaly decision, whose hold already keeps it on after the
+score falls back, and which must hold for a few windows before it raises the alarm; a RUL
 model brings `<asset>_rul` below a limit, with hysteresis and delays because RUL
-estimates wander from window to window. An [[alarms]] table on the same output replaces
-the default.
+estimates wander from window to window. Both are counted in asset intervals, so they
+last the same number of rows at any pace (the demo's speed-up scales the interval). An
+[[alarms]] table on the same output replaces the default.
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from gateway.config.model import AlarmConfig, AssetConfig, GatewayConfig
 from gateway.config.sources import Source, SourceKind
 
 ANOMALY_SEVERITY = 700
+ANOMALY_ON_DELAY_INTERVALS = 3  # a lone window above the threshold raises nothing (issue #11)
 RUL_SEVERITY = 600
-RUL_LIMIT_SHARE = 0.10  # of the model's full life, when rul_alarm_below is not set
+# Of the model's full life, the top of its score range: the cap of its training target, set
+# to the asset's life (`uvelka train rul --cap`; the longest life its runs to failure show),
+# when rul_alarm_below is not set. A cap far above that life (125 h for 12 h bearings)
+# gives a limit the estimate never rises above, an alarm that never clears (issue #11).
+RUL_LIMIT_SHARE = 0.10
 RUL_HYSTERESIS_SHARE = 0.10  # of the limit
 RUL_DELAY_INTERVALS = 30  # on and off delay, in asset intervals
 
@@ -88,8 +95,9 @@ def _default(
 ) -> WatchedAlarm | None:
     source = Source(SourceKind.ASSET, asset.name, key.partition(".")[2])
     if source.name == "Anomaly":
-        rule = AlarmRule(name, key, Condition.TRUE, severity=ANOMALY_SEVERITY,
-                         message=f"Anomaly on {asset.name}")
+        rule = AlarmRule(name, key, Condition.TRUE,
+                         on_delay_s=ANOMALY_ON_DELAY_INTERVALS * asset.interval,
+                         severity=ANOMALY_SEVERITY, message=f"Anomaly on {asset.name}")
         return WatchedAlarm(rule, source)
     if asset.rul_alarm_below is not None:
         limit = asset.rul_alarm_below

@@ -74,14 +74,10 @@ class AlarmHub:
                 self._feed(alarm, sample.value, sample.quality, sample.source_time)
 
     def observe_scores(self, scores: Iterable[Score]) -> None:
-        """Feed asset scores: AnomalyScore and Anomaly from anomaly models, RUL from RUL ones."""
+        """Feed asset scores: AnomalyScore and Anomaly from anomaly models, RUL (and its
+        interval's Low and High) from RUL ones."""
         for score in scores:
-            outputs: tuple[tuple[str, Value], ...] = (
-                (("AnomalyScore", score.value), ("Anomaly", score.anomaly))
-                if score.kind == "anomaly"
-                else (("RemainingUsefulLife", score.value),)
-            )
-            for output, value in outputs:
+            for output, value in score.outputs():
                 for alarm in self._by_key.get(f"{score.asset}.{output}", ()):
                     self._feed(alarm, value, score.quality, score.window_end)
 

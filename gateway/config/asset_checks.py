@@ -1,13 +1,15 @@
 """Checks of [[assets]]: their input tags exist, their models fit the mapping, and their
 OPC UA variables clash with no tag.
 
-A model is opened here (onnxruntime, a few ms) so that a missing file is a configuration
-error with a key path, and a corrupt one, or one whose manifest asks for inputs the asset
-does not map, a warning at that key path. Only a warning: the file's content is not the
-configuration (hot reload, uploads and `uvelka train` replace it while the gateway runs),
-and refusing the whole start for it stopped polling and OPC UA at every start until
-someone replaced the file by hand (issue #17); the gateway starts with that asset's model
-slot refused instead, and takes a good file when one is put there.
+A model is opened here (onnxruntime, a few ms; the model runtime is imported with the
+first file, so a configuration without assets never loads numpy: issue #10) so that a
+missing file is a configuration error with a key path, and a corrupt one, or one whose
+manifest asks for inputs the asset does not map, a warning at that key path. Only a
+warning: the file's content is not the configuration (hot reload, uploads and `uvelka
+train` replace it while the gateway runs), and refusing the whole start for it stopped
+polling and OPC UA at every start until someone replaced the file by hand (issue #17); the
+gateway starts with that asset's model slot refused instead, and takes a good file when one
+is put there.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from analytics.inference import Model, ModelError
+from analytics.model_file import ModelError
 from gateway.config.checks import duplicate_names
 from gateway.config.model import AssetConfig
 from gateway.config.problem import Finding, Loc, Severity
+
+if TYPE_CHECKING:
+    from analytics.inference import Model
 
 # The variables of an asset's OPC UA object, NodeIds "<asset>.<name>" in the namespace of
 # the tags ("<device>.<tag>"): the AssetHealthType of nodesets/uvelka.xml, all of them,
@@ -27,7 +33,10 @@ from gateway.config.problem import Finding, Loc, Severity
 ASSET_VARIABLES = (
     "AnomalyScore",
     "Anomaly",
+    "AnomalyThreshold",
     "RemainingUsefulLife",
+    "RemainingUsefulLifeLow",
+    "RemainingUsefulLifeHigh",
     "ModelVersion",
     "LastScored",
     "ModelStatus",
@@ -70,6 +79,8 @@ def _model_findings(at: Loc, path: Path, kind: str, asset: AssetConfig) -> list[
 
 def model_problem(path: Path, kind: str, asset: AssetConfig) -> str | None:
     """Why the model at `path` cannot serve as `asset`'s `kind` model, or None."""
+    from analytics.inference import Model  # noqa: PLC0415 (the model runtime, see above)
+
     try:
         model = Model.load(path)
     except ModelError as exc:

@@ -93,13 +93,16 @@ def utc_text(at: datetime) -> str:
 
 
 def _score(score: Score) -> dict[str, Any]:
-    return {
+    payload = {
         "value": _finite(score.value),
         "anomaly": score.anomaly,
         "quality": score.quality.name,
         "window_end": utc_text(score.window_end),
         "model_version": score.model_version,
     }
+    if score.interval is not None and payload["value"] is not None:
+        payload["low"], payload["high"] = score.interval  # a RUL model's interval (issue #13)
+    return payload
 
 
 def _finite(value: Value) -> Value:

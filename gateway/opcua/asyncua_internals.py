@@ -5,9 +5,9 @@ API, each measured or required by the spec where it is used:
 
 - the lean data-change path (gateway.opcua.notify): a stored value is queued straight
   into each subscription's notification queue, pre-encoded, instead of asyncua's
-  coroutine and deep copy per monitored item (`stock_item_service`, `accept`,
-  `send_encoded`, `enqueue`), and sent in PublishResponses encoded by
-  gateway.opcua.encoding instead of asyncua's generic serializer (`_forward_encoded`);
+  coroutine and deep copy per monitored item (`stock_item_service`, `data_change_item`,
+  `is_live`, `accept`, `send_encoded`, `enqueue`), and sent in PublishResponses encoded
+  by gateway.opcua.encoding instead of asyncua's generic serializer (`_forward_encoded`);
 - client writes (gateway.opcua.writes): the server's attribute service is replaced, the
   only hook whose StatusCode reaches the client (`replace_attribute_service`);
 - Alarms & Conditions (gateway.opcua.conditions): events reach every event item of the
@@ -71,6 +71,7 @@ __all__ = [
     "AsyncuaInternalsMoved",
     "AttributeService",
     "AttributeValue",
+    "DataChangeItem",
     "Entry",
     "Event",
     "Internal",
@@ -83,9 +84,11 @@ __all__ = [
     "caller_name",
     "check",
     "client_session_count",
+    "data_change_item",
     "deliver",
     "enqueue",
     "fill_standard_nodes",
+    "is_live",
     "limit_request_size",
     "monitored_item_count",
     "moved",
@@ -432,28 +435,64 @@ def stock_item_service(callback: Callable[..., Any]) -> MonitoredItemService | N
     return service
 
 
-def accept(
+@dataclass(slots=True, eq=False)
+class DataChangeItem:
+    """A data-change monitored item, found from its callback handle once (gateway.opcua.notify
+    keeps one per handle) instead of through the service's two maps at every value.
+
+    asyncua changes an item's filter, queue size and mode in place
+    (`MonitoredItemService._modify_monitored_item`, `_set_monitoring_mode`), so `accept`
+    and `enqueue` read them from the item at each value. Deleting an item removes its
+    handle from the attribute's callbacks: it is then no longer reached, and `is_live`
+    says it can be forgotten.
+    """
+
+    service: MonitoredItemService
+    subscription: InternalSubscription
+    mid: int
+    item: MonitoredItemData
+    encoded: bool  # a client's subscription: its queue takes encoded notifications
+
+
+def data_change_item(
     service: MonitoredItemService,
     handle: int,
-    value: ua.DataValue,
-    eu_span: float | None,
-    reportable: Reportable,
-) -> tuple[InternalSubscription, int, int, int] | None:
-    """(subscription, item id, client handle, queue size) of the item behind the data
-    change callback `handle`, if `reportable(last reported, value, filter, eu_span)`; the
-    item then remembers `value` as its last reported one. Disabled items get nothing."""
+    notification: Callable[[Iterable[list[Entry]]], ua.ExtensionObject],
+) -> DataChangeItem | None:
+    """The item of `service` (see `stock_item_service`) behind the data change callback
+    `handle`, None if it has none; a client's subscription is made to send its queued
+    notifications as `notification(queues)` (`send_encoded`)."""
     mid = service._monitored_datachange.get(handle)
-    if mid is None:
+    item = None if mid is None else service._monitored_items.get(mid)
+    if mid is None or item is None:
         return None
-    item: MonitoredItemData | None = service._monitored_items.get(mid)
-    if item is None or item.mode == _DISABLED or item.client_handle is None:
+    subscription = service.isub
+    encoded = send_encoded(subscription, notification)
+    return DataChangeItem(service, subscription, mid, item, encoded)
+
+
+def is_live(found: DataChangeItem) -> bool:
+    """Whether the item is still its service's (not deleted, alone or with its subscription)."""
+    return found.service._monitored_items.get(found.mid) is found.item
+
+
+def accept(
+    found: DataChangeItem, value: ua.DataValue, eu_span: float | None, reportable: Reportable
+) -> int | None:
+    """The client handle to report `value` with, if `reportable(last reported, value,
+    filter, eu_span)`; the item then remembers `value` as its last reported one. Disabled
+    items get nothing."""
+    item = found.item
+    client_handle = item.client_handle
+    if client_handle is None or item.mode == _DISABLED:
         return None
     values = item.mvalue
-    if not reportable(values.current_dvalue, value, item.filter, eu_span):
+    last = values.current_dvalue
+    if not reportable(last, value, item.filter, eu_span):
         return None
-    values.old_dvalue = values.current_dvalue
+    values.old_dvalue = last
     values.current_dvalue = value
-    return service.isub, mid, item.client_handle, item.queue_size
+    return client_handle
 
 
 def send_encoded(
@@ -529,20 +568,20 @@ async def _forward_encoded(
     processor._transport.write(message)
 
 
-def enqueue(
-    subscription: InternalSubscription, mid: int, queue_size: int, entry: Entry
-) -> Callable[[], Awaitable[None]] | None:
-    """Queue a notification of item `mid`; an overflowing queue loses its oldest, as
+def enqueue(found: DataChangeItem, entry: Entry) -> Callable[[], Awaitable[None]] | None:
+    """Queue a notification of the item; an overflowing queue loses its oldest, as
     asyncua's does. Returns the publish to await when the subscription publishes on
     every change (a publishing interval of 0), which asyncua's enqueue would trigger."""
+    subscription = found.subscription
     # asyncua declares its queues of notification objects; the bytes share them.
     queues: dict[int, list[Any]] = subscription._triggered_datachanges
-    queue = queues.get(mid)
+    queue = queues.get(found.mid)
     if queue is None:
-        queues[mid] = [entry]
+        queues[found.mid] = [entry]
         if subscription.data.RevisedPublishingInterval <= 0.0:
             return subscription._trigger_publish
         return None
+    queue_size = found.item.queue_size
     if queue_size and len(queue) >= queue_size:
         del queue[0]
     queue.append(entry)

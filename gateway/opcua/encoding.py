@@ -33,85 +33,85 @@ _UINT32 = Struct("<I")
 _INT64 = Struct("<q")
 _DATA_CHANGE_NOTIFICATION = standard_id(ua.ObjectIds.DataChangeNotification_Encoding_DefaultBinary)
 
-# Variant encoding byte (the built-in type id) followed by the value.
+# The DataValue's mask, then the Variant: its encoding byte (the built-in type id) and value.
 _SCALARS: MappingProxyType[ua.VariantType, Struct] = MappingProxyType(
     {
-        ua.VariantType.Boolean: Struct("<B?"),
-        ua.VariantType.Int16: Struct("<Bh"),
-        ua.VariantType.UInt16: Struct("<BH"),
-        ua.VariantType.Int32: Struct("<Bi"),
-        ua.VariantType.UInt32: Struct("<BI"),
-        ua.VariantType.Int64: Struct("<Bq"),
-        ua.VariantType.UInt64: Struct("<BQ"),
-        ua.VariantType.Float: Struct("<Bf"),
-        ua.VariantType.Double: Struct("<Bd"),
+        ua.VariantType.Boolean: Struct("<BB?"),
+        ua.VariantType.Int16: Struct("<BBh"),
+        ua.VariantType.UInt16: Struct("<BBH"),
+        ua.VariantType.Int32: Struct("<BBi"),
+        ua.VariantType.UInt32: Struct("<BBI"),
+        ua.VariantType.Int64: Struct("<BBq"),
+        ua.VariantType.UInt64: Struct("<BBQ"),
+        ua.VariantType.Float: Struct("<BBf"),
+        ua.VariantType.Double: Struct("<BBd"),
     }
 )
-_STRING = bytes([ua.VariantType.String.value])
+_STRING = Struct("<BBi")  # mask, String, byte length (-1: null)
+_MASK = Struct("<B")
 
 client_handle: Callable[[int], bytes] = _UINT32.pack
 """The encoded ClientHandle that starts a MonitoredItemNotification."""
 
 
-def _variant(variant: ua.Variant) -> bytes | None:
-    """The encoded scalar Variant, or None when this module does not handle it."""
-    if variant.is_array or variant.Dimensions:
-        return None
-    vtype = variant.VariantType
-    scalar = _SCALARS.get(vtype)
-    if scalar is not None:
-        return scalar.pack(vtype.value, variant.Value)
-    if vtype is ua.VariantType.String:
-        if variant.Value is None:
-            return _STRING + _INT32.pack(-1)
-        raw = variant.Value.encode("utf-8")
-        return _STRING + _INT32.pack(len(raw)) + raw
-    return None
-
-
 class DataValueEncoder:
-    """Encodes DataValues; remembers the last timestamps it converted.
+    """Encodes DataValues; remembers the encoding of the last status and timestamps.
 
-    The values of one batch share their ServerTimestamp, and the tags of one poll their
-    SourceTimestamp: converting a datetime to the OPC UA epoch is then done once per
-    batch or poll, not per value.
+    What follows the Value in a DataValue (StatusCode, SourceTimestamp, ServerTimestamp)
+    is the same for most values in a row: the values of one batch share their
+    ServerTimestamp and their StatusCode objects (gateway.opcua.status), the tags of one
+    poll their SourceTimestamp. That tail, with its bits of the mask, is encoded once per
+    change of those objects, not per value.
     """
 
     def __init__(self) -> None:
-        self._source: tuple[datetime | None, bytes] = (None, b"")
-        self._server: tuple[datetime | None, bytes] = (None, b"")
+        self._status: ua.StatusCode | None = None
+        self._source: datetime | None = None
+        self._server: datetime | None = None
+        self._mask = 0
+        self._tail = b""
 
     def encode(self, value: ua.DataValue) -> bytes:
         """The binary encoding of a DataValue, as asyncua's decoder (and any client) reads it."""
         if value.SourcePicoseconds is not None or value.ServerPicoseconds is not None:
             return struct_to_binary(value)
-        mask = 0
-        parts: list[bytes] = []
+        status, source, server = value.StatusCode, value.SourceTimestamp, value.ServerTimestamp
+        if status is not self._status or source is not self._source or server is not self._server:
+            self._remember(status, source, server)
         variant = value.Value
         # A null Value and a Good StatusCode are simply left out (Part 6 §5.2.2.17).
-        if variant is not None and variant.VariantType is not ua.VariantType.Null:
-            encoded = _variant(variant)
-            if encoded is None:
-                return struct_to_binary(value)
-            mask |= _HAS_VALUE
-            parts.append(encoded)
-        status = value.StatusCode
+        if variant is None or variant.VariantType is ua.VariantType.Null:
+            return _MASK.pack(self._mask) + self._tail
+        if variant.is_array or variant.Dimensions:
+            return struct_to_binary(value)
+        vtype = variant.VariantType
+        scalar = _SCALARS.get(vtype)
+        if scalar is not None:
+            return scalar.pack(self._mask | _HAS_VALUE, vtype, variant.Value) + self._tail
+        if vtype is ua.VariantType.String:
+            text = variant.Value
+            if text is None:
+                return _STRING.pack(self._mask | _HAS_VALUE, vtype, -1) + self._tail
+            raw = text.encode("utf-8")
+            return _STRING.pack(self._mask | _HAS_VALUE, vtype, len(raw)) + raw + self._tail
+        return struct_to_binary(value)
+
+    def _remember(
+        self, status: ua.StatusCode | None, source: datetime | None, server: datetime | None
+    ) -> None:
+        mask = 0
+        parts: list[bytes] = []
         if status is not None and status.value != ua.StatusCodes.Good:
             mask |= _HAS_STATUS
             parts.append(_UINT32.pack(status.value))
-        source = value.SourceTimestamp
         if source is not None:
             mask |= _HAS_SOURCE_TIMESTAMP
-            if source is not self._source[0]:
-                self._source = (source, _timestamp(source))
-            parts.append(self._source[1])
-        server = value.ServerTimestamp
+            parts.append(_timestamp(source))
         if server is not None:
             mask |= _HAS_SERVER_TIMESTAMP
-            if server is not self._server[0]:
-                self._server = (server, _timestamp(server))
-            parts.append(self._server[1])
-        return bytes((mask,)) + b"".join(parts)
+            parts.append(_timestamp(server))
+        self._status, self._source, self._server = status, source, server
+        self._mask, self._tail = mask, b"".join(parts)
 
 
 def _timestamp(moment: datetime) -> bytes:

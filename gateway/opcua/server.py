@@ -7,11 +7,10 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from asyncua import Server, ua
 
-from analytics.manifest import Manifest
 from gateway.alarms import Alarm, AlarmEvent
 from gateway.config.model import AssetConfig, DeviceConfig, GatewayConfig
 from gateway.core.sample import Sample
@@ -36,9 +35,13 @@ from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
 from gateway.opcua.standard_nodes import use_standard_nodes
 from gateway.opcua.status import keeps_value, status_code
-from gateway.opcua.uatypes import data_value, make_status, string_id
+from gateway.opcua.uatypes import data_value, make_status, scalar_variant, string_id
 from gateway.opcua.units import UnitCatalogue
 from gateway.opcua.writes import TagWriteService, WriteHandler
+
+if TYPE_CHECKING:
+    # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -255,14 +258,16 @@ class OpcuaServer:
             self._store(state.score_updates(score, now))
         self._notifier.flush()
 
-    def publish_model(self, asset: str, kind: str, version: str | None, status: str) -> None:
-        """Show the running `kind` model's version (None: it has none) and the outcome of
-        its last (re)load."""
+    def publish_model(
+        self, asset: str, kind: str, version: str | None, status: str, threshold: float | None
+    ) -> None:
+        """Show the running `kind` model's version (None: it has none), the outcome of its
+        last (re)load and its threshold (an anomaly model's; None for a rul model)."""
         state = self._assets.get(asset)
         if state is None:
             self._unknown(asset)
             return
-        self._store(state.model_updates(kind, version, status, datetime.now(UTC)))
+        self._store(state.model_updates(kind, version, status, threshold, datetime.now(UTC)))
         self._notifier.flush()
 
     def publish_maintenance(self, asset: str, finished: datetime | None) -> None:
@@ -328,7 +333,7 @@ class OpcuaServer:
                 continue
             quality = sample.quality
             if keeps_value(quality):
-                variant = ua.Variant(checked_value(sample.value, tag.vtype), tag.vtype)
+                variant = scalar_variant(checked_value(sample.value, tag.vtype), tag.vtype)
             else:
                 variant = _NULL
             value = data_value(variant, status_code(quality), sample.source_time, now)
@@ -344,8 +349,8 @@ class OpcuaServer:
         now = datetime.now(UTC)
         nodes = device.status
 
-        def good(value: object, vtype: ua.VariantType) -> ua.DataValue:
-            return data_value(ua.Variant(value, vtype), _GOOD, now, now)
+        def good(value: bool | int | float | str | None, vtype: ua.VariantType) -> ua.DataValue:
+            return data_value(scalar_variant(value, vtype), _GOOD, now, now)
 
         store = self._notifier.store
         store(nodes.connected, good(status.connected, ua.VariantType.Boolean), None)

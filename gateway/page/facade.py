@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime, timedelta
@@ -19,10 +18,12 @@ from drivers.modbus.codec import decode_every_way
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
+from gateway.core.writes import WriteFailure
 from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.label_desk import training_csv
+from gateway.page.maintenance import repair_key
 from gateway.page.metrics import GatewayMetrics
-from gateway.page.model_manager import ModelInfo, ModelRequestError
+from gateway.page.model_manager import ModelRequestError, model_json
 from gateway.page.running import Running
 from gateway.page.trend_view import trends
 from gateway.page.views import alarms, asset, health, overview, tag_values, units
@@ -223,7 +224,8 @@ class GatewayWebFacade:
     # -- models ----------------------------------------------------------------------------
 
     def models(self) -> list[Json]:
-        return [_model_json(asset.asset, info)
+        config = self._running.config.current
+        return [model_json(asset.asset, info, repair_key(config, asset.asset))
                 for asset in self._running.models.assets() for info in asset.models]
 
     async def upload_model(self, asset: str, kind: str, data: bytes, user: str) -> str:
@@ -252,6 +254,18 @@ class GatewayWebFacade:
             raise Refused(str(exc)) from None
         await self.record(user, "model rolled back", f"{asset} {kind}: {status}")
         return status
+
+    async def repair_asset(self, asset: str, user: str) -> str:
+        key = repair_key(self._running.config.current, asset)
+        if key is None:
+            raise NotFound(f"asset {asset!r} has no simulated repair (a writable "
+                           "maintenance_reset tag on its device)")
+        try:
+            await self._running.fleet.write(key, True)
+        except WriteFailure as exc:
+            raise Refused(f"{key}: {exc}") from None
+        await self.record(user, "asset repaired", f"{asset}: {key} written true")
+        return f"{asset}: repair sent ({key})"
 
     # -- alarms ----------------------------------------------------------------------------
 
@@ -415,34 +429,6 @@ class GatewayWebFacade:
             raise NotFound(f"no alarm {name!r}") from None
         except AlarmError as exc:
             raise Refused(f"{name}: {exc}") from None
-
-
-def _model_json(asset: str, info: ModelInfo) -> dict[str, Any]:
-    manifest = info.manifest
-    return {
-        "asset": asset,
-        "kind": info.kind,
-        "file": info.file,
-        # A slot whose file was refused at start runs no model (issue #17).
-        "version": info.version or "no model",
-        "status": info.status,
-        "manifest": None if manifest is None else {
-            "name": manifest.name,
-            "inputs": list(manifest.inputs),
-            "window": f"{manifest.window.length} rows, every {manifest.window.step}",
-            "score_range": list(manifest.score_range),
-            "threshold": manifest.threshold,
-            "output_unit": manifest.output_unit,
-            "created": manifest.created.isoformat(),
-            "training_data": manifest.data.source,
-        },
-        "metrics": {} if manifest is None else dict(manifest.metrics),
-        "versions": [
-            {**dataclasses.asdict(v), "created": v.created.isoformat(),
-             "uploaded_at": v.uploaded_at.isoformat()}
-            for v in info.archive
-        ],
-    }
 
 
 def _draft(fields: MaintenanceFields) -> Draft:

@@ -14,6 +14,7 @@ names them, with an `anomaly` column.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -27,6 +28,7 @@ from gateway.store.labels import (
     Label,
     LabelDraft,
     LabelStore,
+    NotStored,
     Verdict,
     VerdictDraft,
     check_label,
@@ -36,6 +38,8 @@ from gateway.store.labels import (
 logger = logging.getLogger(__name__)
 
 ANOMALY_COLUMN = "anomaly"  # analytics.training.datasets.LABEL_COLUMNS
+# Activations waiting in memory for the disk: a flood of alarms on a full disk stays bounded.
+MAX_WAITING = 10_000
 
 
 class LabelDesk:
@@ -57,17 +61,41 @@ class LabelDesk:
             if source.kind is SourceKind.ASSET
         }
         self._clock = clock
+        self._waiting: list[Activation] = []
+        self._waiting_clears: list[tuple[str, datetime]] = []
+        self._writing = asyncio.Lock()
+        self.dropped = 0  # activations never recorded: more than MAX_WAITING waited
 
     async def record(self, events: Sequence[AlarmEvent]) -> None:
-        """A sink of the alarm hub: record its activations and clears (raises NotStored,
-        which the hub counts and shows as the sink failing)."""
-        activations = [
+        """A sink of the alarm hub: record its activations and clears. While the store
+        cannot be written (a full disk, reported to StorageHealth by the store), they wait
+        in memory, at most MAX_WAITING activations (the oldest dropped, counted), and are
+        written by the next call or `retry`."""
+        self._waiting += [
             Activation(e.id, e.alarm, e.source, self.model_alarms.get(e.alarm), e.time)
             for e in events
             if e.kind is EventKind.ACTIVATED
         ]
-        clears = [(e.alarm, e.time) for e in events if e.kind is EventKind.CLEARED]
-        await self.store.record_events(activations, clears)
+        self._waiting_clears += [(e.alarm, e.time) for e in events if e.kind is EventKind.CLEARED]
+        await self.retry()
+
+    async def retry(self) -> None:
+        """Write the activations and clears waiting in memory (storage retries call it)."""
+        async with self._writing:  # the hub's sink and the storage retries, one at a time
+            if not self._waiting and not self._waiting_clears:
+                return
+            try:
+                await self.store.record_events(self._waiting, self._waiting_clears)
+            except NotStored as error:
+                over = len(self._waiting) - MAX_WAITING
+                if over > 0:
+                    del self._waiting[:over]
+                    self.dropped += over
+                logger.debug(
+                    "%d alarm activations wait to be recorded: %s", len(self._waiting), error
+                )
+                return
+            self._waiting, self._waiting_clears = [], []
 
     async def add(self, draft: LabelDraft, user: str) -> Label:
         """Check and store a new label of `user`'s. InvalidLabel, Overlap, NotStored."""

@@ -20,11 +20,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from gateway.core.clock import Clock
 from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
-from gateway.runtime.scoring import ScoringEngine
 from gateway.store import MessageRefused
 from gateway.store.maintenance_log import (
     Draft,
@@ -33,6 +33,10 @@ from gateway.store.maintenance_log import (
     NotStored,
     check_entry,
 )
+
+if TYPE_CHECKING:
+    # numpy with it: only a gateway with assets scores them (issue #10).
+    from gateway.runtime.scoring import ScoringEngine
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ class MaintenanceDesk:
         self,
         log: MaintenanceLog,
         assets: Collection[str],
-        scoring: ScoringEngine,
+        scoring: ScoringEngine | None,  # without assets
         server: OpcuaServer,
         bridge: MqttBridge | None,
         clock: Clock,
@@ -105,7 +109,7 @@ class MaintenanceDesk:
         self, change: str, entry: Entry, *, restart: bool, also: str | None = None
     ) -> None:
         asset = entry.draft.asset
-        if restart and await self._latest_renewal(entry):
+        if restart and self._scoring is not None and await self._latest_renewal(entry):
             await self._scoring.restart_life(asset, entry.draft.finished)
         await self._show(asset, also)
         if self._bridge is not None:

@@ -20,6 +20,7 @@ what to expose. Decisions a reader will wonder about:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -38,8 +39,11 @@ from gateway.core.storage import StorageHealth
 from gateway.mqtt.bridge import BridgeStats
 from gateway.page.running import Running
 from gateway.runtime.model_slot import ModelSlot
-from gateway.runtime.scoring import InferenceStats
 from gateway.store.history import HistoryStats
+
+if TYPE_CHECKING:
+    # numpy with it: only a gateway with assets scores them (issue #10).
+    from gateway.runtime.scoring import InferenceStats
 
 
 class GatewayMetrics(Collector):
@@ -60,7 +64,7 @@ class GatewayMetrics(Collector):
         yield from alarm_metrics(running.hub)
         if running.bridge is not None:
             yield from mqtt_metrics(running.bridge.stats)
-        yield from inference_metrics(running.scoring.inference)
+        yield from inference_metrics({} if running.scoring is None else running.scoring.inference)
         yield from model_metrics(running.assets.slots)
         if running.history is not None and (history := running.history.current) is not None:
             yield from history_metrics(history.stats)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from analytics.inference import ModelError, read_model_file
-from analytics.manifest import Manifest
+from analytics.model_file import ModelError, read_model_file
 from gateway.config.asset_checks import mapping_problem
 from gateway.core.clock import Clock
 from gateway.core.files import SHARED, write_atomically
@@ -31,7 +32,18 @@ from gateway.runtime.model_watch import ModelWatcher
 from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive
 from web.facade import MAX_MODEL_BYTES
 
+if TYPE_CHECKING:
+    # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.manifest import Manifest
+
 logger = logging.getLogger(__name__)
+
+# A word of a manifest's free text with a path separator in it; `_reduced` decides whether
+# it is a path (the training machine's folders are its business and may name its users;
+# the file name tells a reader which data it was, issue #11) or a unit such as m/s2.
+_WORD_WITH_SEPARATOR = re.compile(r"""[^\s;,'"()]*[\\/][^\s;,'"()]*""")
+_ROOTED = re.compile(r"[A-Za-z]:[\\/]|[~.]{0,2}[\\/]")
+_FILE_NAME = re.compile(r"[^\\/]*\.\w+:?$")
 
 # How long activate waits for hot reload to take or refuse the file: loading a model of
 # tens of MB and its smoke test take seconds on a small edge box (the check's own time
@@ -266,3 +278,51 @@ def _file_of(slot: ModelSlot) -> str:
 def _archived(entry: ArchivedFile, *, active: bool) -> ArchivedVersion:
     return ArchivedVersion(entry.version, entry.created, entry.uploaded_at, entry.uploaded_by,
                            entry.origin, active)
+
+def model_json(asset: str, info: ModelInfo, repair: str | None = None) -> dict[str, Any]:
+    """One model of an asset as the Models page shows it: what runs (its manifest, with the
+    training data's paths reduced to file names), the archived versions, and the tag the
+    simulated plant's repair of the asset writes (gateway.page.maintenance), if any."""
+    manifest = info.manifest
+    return {
+        "asset": asset,
+        "repair": repair,
+        "kind": info.kind,
+        "file": info.file,
+        # A slot whose file was refused at start runs no model (issue #17).
+        "version": info.version or "no model",
+        "status": info.status,
+        "manifest": None if manifest is None else {
+            "name": manifest.name,
+            "inputs": list(manifest.inputs),
+            "window": f"{manifest.window.length} rows, every {manifest.window.step}",
+            "score_range": list(manifest.score_range),
+            "threshold": manifest.threshold,
+            "hold": manifest.hold,
+            "output_unit": manifest.output_unit,
+            "created": manifest.created.isoformat(),
+            "training_data": file_names(manifest.data.source),
+            "training_fingerprint": manifest.data.sha256,
+            "recipe": manifest.recipe.name,
+        },
+        "metrics": {} if manifest is None else dict(manifest.metrics),
+        "versions": [
+            {**asdict(v), "created": v.created.isoformat(),
+             "uploaded_at": v.uploaded_at.isoformat()}
+            for v in info.archive
+        ],
+    }
+
+
+def file_names(text: str) -> str:
+    """`text` with every path in it reduced to its file name ("/tmp/x/runs.csv: 6000 rows"
+    -> "runs.csv: 6000 rows")."""
+    return _WORD_WITH_SEPARATOR.sub(_reduced, text)
+
+
+def _reduced(word: re.Match[str]) -> str:
+    path = word.group()
+    name = re.split(r"[\\/]", path)[-1]
+    if _ROOTED.match(path) or _FILE_NAME.match(name) or len(re.findall(r"[\\/]", path)) > 1:
+        return name
+    return path

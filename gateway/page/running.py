@@ -23,7 +23,6 @@ from gateway.runtime.fleet import DeviceFleet
 from gateway.runtime.history_keeper import HistoryKeeper
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.score_cache import ScoreCache
-from gateway.runtime.scoring import ScoringEngine
 from gateway.runtime.supervisor import Supervisor
 from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
@@ -31,6 +30,9 @@ from gateway.store.audit import AuditLog
 if TYPE_CHECKING:
     # The web stack is imported only by a gateway that serves the page (gateway.app).
     from gateway.page.site import WebPage
+
+    # numpy with it: only a gateway with assets scores them (issue #10).
+    from gateway.runtime.scoring import ScoringEngine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,7 +53,7 @@ class Running:
     hub: AlarmHub
     recent_alarm_events: RecentEvents
     assets: Assets
-    scoring: ScoringEngine
+    scoring: ScoringEngine | None  # without assets
     watcher: ModelWatcher
     models: ModelManager
     editor: DeviceEditor

@@ -57,9 +57,13 @@ def units(running: Running) -> dict[str, str]:
     """The engineering unit of each tag and asset output that has one, by key."""
     found = {f"{device.name}.{tag.name}": tag.unit
              for device in running.config.current.devices for tag in device.tags if tag.unit}
-    found.update((f"{asset}.RemainingUsefulLife", unit) for asset, unit in _rul_units(running)
-                 if unit)
+    found.update((f"{asset}.{output}", unit) for asset, unit in _rul_units(running) if unit
+                 for output in _RUL_OUTPUTS)
     return found
+
+
+# A RUL model's outputs, all in its output unit: the value and its interval (issue #13).
+_RUL_OUTPUTS = ("RemainingUsefulLife", "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh")
 
 
 def _rul_units(running: Running) -> list[tuple[str, str]]:
@@ -206,9 +210,13 @@ def _rul_of(running: Running, name: str, score: Score | None) -> dict[str, Any] 
     # of time (a RUL in cycles has none).
     due = None if score is None or value is None or seconds is None \
         else score.window_end + timedelta(seconds=max(value, 0.0) * seconds)
+    # Low and High of the model's interval (issue #13); null without one (an older file).
+    low, high = (None, None) if score is None or score.interval is None else score.interval
     return {
         "key": f"{name}.RemainingUsefulLife",
         "value": value,
+        "low": _number(low),
+        "high": _number(high),
         "unit": unit,
         "due": None if due is None else due.isoformat(),
         **_score_quality(score),

@@ -33,7 +33,9 @@ class Publisher(Protocol):
 
     def publish_status(self, status: DeviceStatus) -> None: ...
 
-    def publish_model(self, asset: str, kind: str, version: str | None, status: str) -> None: ...
+    def publish_model(
+        self, asset: str, kind: str, version: str | None, status: str, threshold: float | None
+    ) -> None: ...
 
 
 class Fanout:
@@ -81,4 +83,5 @@ class Fanout:
 
     def model(self, slot: ModelSlot) -> None:
         """A model slot that took or refused a file."""
-        self._server.publish_model(slot.asset.name, slot.kind, slot.version, slot.status)
+        self._server.publish_model(slot.asset.name, slot.kind, slot.version, slot.status,
+                                   slot.threshold)

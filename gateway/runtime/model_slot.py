@@ -18,11 +18,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from analytics.inference import Model, ModelError, read_model_file
-from analytics.model_check import CheckLimits, check_model
+from analytics.model_file import CheckLimits, ModelError, read_model_file
 from gateway.config.asset_checks import mapping_problem
 from gateway.config.model import AssetConfig
+
+if TYPE_CHECKING:
+    from analytics.inference import Model
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +134,12 @@ class ModelFiles:
     async def check(self, data: bytes, source: str) -> Model:
         """The model file `data`, smoke-tested in a bounded child, then loaded here (which
         runs none of it); raises ModelError with the reason, naming it `source`. Start-up,
-        hot reload and uploads all take this way."""
+        hot reload and uploads all take this way, so the model runtime (numpy, the
+        features, onnxruntime) is imported here, with the first file: a gateway without
+        assets never loads it (issue #10)."""
+        from analytics.inference import Model  # noqa: PLC0415
+        from analytics.model_check import check_model  # noqa: PLC0415
+
         await check_model(data, source, self.limits)
         return await asyncio.to_thread(Model.from_bytes, data, source)
 

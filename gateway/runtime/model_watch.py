@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from analytics.inference import ModelError
+from analytics.model_file import ModelError
 from gateway.runtime.model_slot import ModelFiles, ModelSlot
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,11 @@ loop, batched per model file, so the loop never waits for onnxruntime.
 Quality of an output is the worst quality of the rows in its window: Good only when every
 input was Good in every row; Uncertain (last usable) when some input was last-usable;
 otherwise the Bad quality of the worst input, with no value. A window that is not full
-yet scores nothing and the outputs stay waiting for initial data. A slot without a model
-(its file refused at start, issue #17) scores nothing; the asset samples on, so that the
-model it takes later finds its window filling (the buffer grows to that model's window).
+yet scores nothing and the outputs stay waiting for initial data. A RUL model whose
+manifest has an interval (issue #13) gives its Low and High with each usable value. A
+slot without a model (its file refused at start, issue #17) scores nothing; the asset
+samples on, so that the model it takes later finds its window filling (the buffer grows to
+that model's window).
 
 Each model file's scoring time (features and inference of its batch, timed in the worker
 thread) is kept per file in `ScoringEngine.inference`, for /metrics.
@@ -333,6 +335,11 @@ def _result(job: Job, value: float, scored_at: datetime) -> Score:
         quality = Quality.CONFIG_ERROR
     usable = quality <= Quality.LAST_USABLE
     decision = job.scorer.decide(job.model, value) if usable and job.kind == "anomaly" else None
+    bounds = job.model.manifest.rul_interval
+    interval = None
+    if usable and bounds is not None:
+        low, high = bounds.bounds(np.array([value]))
+        interval = (float(low[0]), float(high[0]))
     return Score(
         asset=job.scorer.config.name,
         kind=job.kind,
@@ -342,6 +349,7 @@ def _result(job: Job, value: float, scored_at: datetime) -> Score:
         window_end=job.window.end_time,
         scored_at=scored_at,
         model_version=job.model.version,
+        interval=interval,
     )
 
 

@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
+from gateway.core.quality import Quality
 from gateway.store.history_query import Bucket, BucketReader, Grid
 from gateway.store.history_schema import CHUNK_MS, VERSION, from_ms, to_ms
 from gateway.store.sqlite_file import SerialConnection
@@ -100,9 +101,12 @@ async def csv_text(
     start: datetime,
     end: datetime,
     step: timedelta | None,
+    *,
+    good_only: bool = False,
 ) -> AsyncIterator[str]:
     """The CSV of `columns` over [start, end), a header then a slice's rows at a time;
-    `ids` maps each key to its series."""
+    `ids` maps each key to its series. `good_only`: a cell whose points are not all Good
+    (Uncertain ones included) is empty, as training from history wants (issue #12)."""
     check_range(start, end, step)
     series = {column.key: ids.get(column.key) for column in columns}
     yield _lines([[TIME_COLUMN, *(column.name for column in columns)]])
@@ -111,26 +115,28 @@ async def csv_text(
         for lo in range(start_ms, end_ms, RAW_SLICE_MS):
             hi = min(lo + RAW_SLICE_MS, end_ms)
             found = await reader.read(series, Grid.every(lo, hi, hi - lo), raw=True)
-            if rows := _raw_rows(found, columns):
+            if rows := _raw_rows(found, columns, good_only):
                 yield _lines(rows)
     else:
         width = step // timedelta(milliseconds=1)
         for lo in range(start_ms, end_ms, width * STEP_SLICE):
             grid = Grid.every(lo, min(lo + width * STEP_SLICE, end_ms), width)
             found = await reader.read(series, grid, raw=False)
-            yield _lines(_step_rows(found, columns, grid))
+            yield _lines(_step_rows(found, columns, grid, good_only))
 
 
-def _raw_rows(found: Mapping[str, list[Bucket]], columns: Sequence[Column]) -> list[list[str]]:
+def _raw_rows(
+    found: Mapping[str, list[Bucket]], columns: Sequence[Column], good_only: bool
+) -> list[list[str]]:
     at: dict[datetime, list[str]] = {}
     for index, column in enumerate(columns):
         for point in found[column.key]:
-            at.setdefault(point.start, [""] * len(columns))[index] = _cell(point.mean)
+            at.setdefault(point.start, [""] * len(columns))[index] = _cell(point, good_only)
     return [[_time(t), *cells] for t, cells in sorted(at.items())]
 
 
 def _step_rows(
-    found: Mapping[str, list[Bucket]], columns: Sequence[Column], grid: Grid
+    found: Mapping[str, list[Bucket]], columns: Sequence[Column], grid: Grid, good_only: bool
 ) -> list[list[str]]:
     rows = [
         [_time(from_ms(grid.start + n * grid.width))] + [""] * len(columns)
@@ -138,7 +144,7 @@ def _step_rows(
     ]
     for index, column in enumerate(columns, start=1):
         for bucket in found[column.key]:
-            rows[(to_ms(bucket.start) - grid.start) // grid.width][index] = _cell(bucket.mean)
+            rows[(to_ms(bucket.start) - grid.start) // grid.width][index] = _cell(bucket, good_only)
     return rows
 
 
@@ -146,8 +152,10 @@ def _time(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds")
 
 
-def _cell(value: float | None) -> str:
-    return "" if value is None else repr(value)
+def _cell(bucket: Bucket, good_only: bool) -> str:
+    if bucket.mean is None or (good_only and bucket.quality is not Quality.GOOD):
+        return ""
+    return repr(bucket.mean)
 
 
 def _lines(rows: Iterable[Sequence[str]]) -> str:

@@ -10,21 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from gateway.config.sources import ASSET_OUTPUTS
 from gateway.core.score import Score
 from gateway.store.history import Point
 
-# Output names per model kind, with whether the output is the decision (a bool).
-_OUTPUTS: dict[str, list[tuple[str, bool]]] = {
-    kind: [(name, output.boolean) for name, output in ASSET_OUTPUTS.items()
-           if output.model_kind == kind]
-    for kind in {output.model_kind for output in ASSET_OUTPUTS.values()}
-}
-
 
 def score_points(scores: Iterable[Score]) -> Iterator[Point]:
-    """A point per output of each score: an anomaly score gives its value and decision."""
+    """A point per output of each score (`Score.outputs`): an anomaly score gives its value
+    and decision, a RUL score its value and interval."""
     for score in scores:
-        for name, boolean in _OUTPUTS.get(score.kind, ()):
-            value = score.anomaly if boolean else score.value
+        for name, value in score.outputs():
             yield Point(f"{score.asset}.{name}", score.window_end, value, score.quality)

@@ -10,7 +10,8 @@ its history, in `<data_dir>/labels.sqlite` on aiosqlite.
   delivers it (`record_events`, a sink of the hub) with the time it cleared, so that a
   verdict names it by its event id long after the page's recent events forgot it. Only
   activations recorded since this store existed can be judged: an unknown id is refused
-  (`UnknownEvent`), as is one the disk had no room for when it came.
+  (`UnknownEvent`), as is one not written yet (the disk full: the label desk keeps them in
+  memory and writes them once there is room).
 - A *verdict* on an activation: `confirmed` (a real fault), `false` (a false alarm) or
   `unsure`, with an optional fault code and note; one per activation, a later one replaces
   it (who gave it first is kept). A verdict on a model alarm (an alarm on an asset's
@@ -451,16 +452,19 @@ class LabelStore:
                 rows,
             )
             for alarm, at in clears:
+                # A clear ends the activations before it: one batch may hold an activation,
+                # its clear and the next activation of the same alarm.
                 async with conn.db.execute(
-                    "SELECT event_id FROM activations WHERE alarm = ? AND cleared_s IS NULL",
-                    (alarm,),
+                    "SELECT event_id FROM activations"
+                    " WHERE alarm = ? AND cleared_s IS NULL AND activated_s <= ?",
+                    (alarm, at.timestamp()),
                 ) as cursor:
                     ended = [event_id for (event_id,) in await cursor.fetchall()]
-                await conn.db.execute(
-                    "UPDATE activations SET cleared_s = ? WHERE alarm = ? AND cleared_s IS NULL",
-                    (at.timestamp(), alarm),
-                )
                 for event_id in ended:
+                    await conn.db.execute(
+                        "UPDATE activations SET cleared_s = ? WHERE event_id = ?",
+                        (at.timestamp(), event_id),
+                    )
                     await _extend_label(conn, event_id, at.timestamp())
 
         await self._call("record the alarm activations", record, write=True)

@@ -25,13 +25,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic import dataclasses as pydantic_dataclasses
 
-from analytics.inference import Model
 from gateway.core.files import SHARED, explain, write_atomically
+
+if TYPE_CHECKING:
+    # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.inference import Model
 
 logger = logging.getLogger(__name__)
 

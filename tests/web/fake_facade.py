@@ -207,6 +207,12 @@ class FakeFacade:
     async def roll_back_model(self, asset: str, kind: str, user: str) -> str:
         return "ok: v1"
 
+    async def repair_asset(self, asset: str, user: str) -> str:
+        if asset != "press-1":
+            raise NotFound(f"asset {asset!r} has no simulated repair")
+        await self.record(user, "asset repaired", asset)
+        return f"{asset}: repair sent"
+
     def alarms(self) -> Json:
         return {"alarms": ALARMS, "counts": ALARM_COUNTS, "recent": []}
 

@@ -80,10 +80,14 @@ function anomalyPanel(anomaly) {
 function rulPanel(rul) {
   if (!rul) return null;
   const due = rul.due ? `: due ${formatDue(rul.due)}` : "";
+  // The model's prediction interval (issue #13); a model file without one shows none.
+  const range = rul.low == null || rul.high == null ? ""
+    : ` (${formatNumber(rul.low)}–${formatNumber(rul.high, rul.unit)})`;
   return el("section", { id: "rul", class: "panel" },
     el("h2", {}, "Remaining useful life"),
-    el("p", { class: "figure", dataset: { due: rul.due || "", time: rul.time || "", value: rul.value ?? "" } },
-      rul.value === null ? "no estimate yet" : `about ${formatNumber(rul.value, rul.unit)}${due}`),
+    el("p", { class: "figure", dataset: { due: rul.due || "", time: rul.time || "", value: rul.value ?? "",
+                                          low: rul.low ?? "", high: rul.high ?? "" } },
+      rul.value === null ? "no estimate yet" : `about ${formatNumber(rul.value, rul.unit)}${range}${due}`),
     rul.good ? null : el("p", { class: "error-text" }, rul.quality));
 }
 

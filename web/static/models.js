@@ -1,49 +1,160 @@
-// Models: each asset's models with manifest and metrics; upload, activate, roll back.
+// Models: per asset, each running model as a card (version, training, evaluation, inputs)
+// and its archived versions as a table; upload, activate, roll back; a candidate in shadow,
+// discard, and each version's agreement with the experts (issue #12).
 import { el, formatTime, formatValue, getJson, may, notify, postForm, postJson, table } from "./common.js";
 
 const app = document.getElementById("app");
 const editable = may("engineer");
 
+// Every text a person reads on this page, in one place.
+const TEXT = {
+  kind: { anomaly: "anomaly model", rul: "remaining-useful-life model" },
+  noModel: "No model runs: its file was refused (see the status).",
+  noMetrics: "none recorded in the model file",
+  noArchive: "No archived versions yet: upload one; the running file is kept when another is activated.",
+  noAssets: "No assets have models.",
+  archived: "Archived versions",
+  archiveHeadings: ["Version", "Trained", "Origin", "Archived by", "Archived", "", "Candidate"],
+  origin: { upload: "uploaded", "in place": "was in place" },
+  running: "running",
+  field: {
+    version: "Version", status: "Status", trained: "Trained", data: "Training data",
+    fingerprint: "Data fingerprint", recipe: "Recipe", inputs: "Inputs", window: "Window",
+    threshold: "Threshold", hold: "Hold", unit: "Output unit", range: "Score range",
+    metrics: "Evaluation",
+  },
+  holdWindows: (n) => `${n} windows after the score falls back`,
+  chooseFile: "Choose an .onnx file.",
+  uploaded: (version) => `uploaded ${version}`,
+  upload: "Upload", activate: "Activate", rollBack: "Roll back",
+  repair: "Repair (simulated)",
+  repairHint: (tag) => `Writes true to ${tag}: the simulated pump gets a new bearing and any trip is cleared.`,
+  shadow: "Shadow", discard: "Discard", inShadow: "in shadow", discarded: "discarded",
+  shadowNow: (asset, s) => `In shadow: ${s.version} (${s.status}), since ${formatTime(s.since)} by ${s.by}; its outputs are ${asset}.shadow.* on Trends.`,
+  agreement: "Agreement with the experts",
+  agreementHeadings: ["Role", "Version", "Scored", "Alarm episodes", "Confirmed / false / unsure", "Recall on anomaly labels",
+    "False alarms per day", "Time to alarm"],
+  role: { active: "active", shadow: "shadow" },
+  unrecorded: "before the timeline",
+  noAgreement: "No outputs recorded yet.",
+  hours: (s) => `${formatValue(s / 3600)} h`,
+  seconds: (list) => (list.length ? list.map((s) => `${formatValue(s)} s`).join(", ") : "–"),
+};
+
 function metrics(values) {
-  const listed = Object.entries(values || {}).map(([k, v]) => `${k} ${formatValue(v)}`).join(", ");
-  return listed || "none recorded in the manifest";
+  const listed = Object.entries(values || {});
+  if (!listed.length) return TEXT.noMetrics;
+  return el("ul", { class: "metrics" }, ...listed.map(([name, value]) => el("li", {}, `${name} ${formatValue(value)}`)));
 }
 
-function slot(entry) {
+function facts(entry) {
+  const m = entry.manifest;
+  const rows = [[TEXT.field.version, entry.version], [TEXT.field.status, el("span", { class: "status" }, entry.status)]];
+  if (m) {
+    rows.push(
+      [TEXT.field.trained, formatTime(m.created)],
+      [TEXT.field.data, m.training_data],
+      [TEXT.field.fingerprint, el("code", { title: m.training_fingerprint }, (m.training_fingerprint || "").slice(0, 12))],
+      [TEXT.field.recipe, m.recipe],
+      [TEXT.field.inputs, (m.inputs || []).join(", ")],
+      [TEXT.field.window, m.window],
+    );
+    if (m.threshold !== null && m.threshold !== undefined) {
+      rows.push([TEXT.field.threshold, formatValue(m.threshold)], [TEXT.field.hold, TEXT.holdWindows(m.hold)]);
+    }
+    if (m.output_unit) rows.push([TEXT.field.unit, m.output_unit]);
+    rows.push([TEXT.field.range, (m.score_range || []).map(formatValue).join(" – ")]);
+  }
+  rows.push([TEXT.field.metrics, metrics(entry.metrics)]);
+  return el("dl", { class: "facts" }, ...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+}
+
+function card(entry) {
   const base = `/api/models/${encodeURIComponent(entry.asset)}/${encodeURIComponent(entry.kind)}`;
-  const act = (promise) => promise.then((answer) => { notify(answer.status || `uploaded ${answer.version}`, "ok"); return load(); })
+  const act = (promise) => promise.then((answer) => { notify(answer.status || TEXT.uploaded(answer.version), "ok"); return load(); })
     .catch((error) => notify(error.message));
   const versions = (entry.versions || []).map((v) => el("tr", { dataset: { version: v.version }, class: v.active ? "selected" : "" },
-    el("td", {}, v.version), el("td", {}, formatTime(v.created)), el("td", {}, v.uploaded_by || ""),
-    el("td", {}, formatTime(v.uploaded_at)), el("td", {}, metrics(v.metrics)),
-    el("td", {}, v.active ? "running" : editable ? el("button", { type: "button", class: "activate",
-      on: { click: () => act(postJson(`${base}/activate`, { version: v.version })) } }, "Activate") : "")));
-  const file = el("input", { type: "file", name: "model", accept: ".onnx" });
+    el("td", {}, v.version), el("td", {}, formatTime(v.created)), el("td", {}, TEXT.origin[v.origin] || v.origin || ""),
+    el("td", {}, v.uploaded_by || ""), el("td", {}, formatTime(v.uploaded_at)),
+    el("td", {}, v.active ? TEXT.running : editable ? el("button", { type: "button", class: "activate",
+      on: { click: () => act(postJson(`${base}/activate`, { version: v.version })) } }, TEXT.activate) : ""),
+    el("td", {}, candidateActions(entry, v, base, act))));
+  const file = el("input", { type: "file", name: "model", accept: ".onnx", "aria-label": `${entry.asset} ${entry.kind} model file` });
   const upload = (event) => {
     event.preventDefault();
-    if (!file.files.length) { notify("Choose an .onnx file."); return; }
+    if (!file.files.length) { notify(TEXT.chooseFile); return; }
     const form = new FormData();
     form.append("model", file.files[0]);
     act(postForm(base, form));
   };
-  const manifest = entry.manifest || {};
-  return el("section", { class: "model", dataset: { asset: entry.asset, kind: entry.kind } },
-    el("h2", {}, `${entry.asset}: ${entry.kind}`),
-    el("p", {}, `File ${entry.file}; running ${entry.version}; `, el("span", { class: "status" }, entry.status)),
-    el("p", {}, `Inputs ${(manifest.inputs || []).join(", ")}; window ${manifest.window ?? ""}; `,
-      `created ${formatTime(manifest.created)}; trained on ${manifest.training_data || ""}`),
-    el("p", {}, `Metrics: ${metrics(entry.metrics)}`),
-    versions.length ? table(["Version", "Created", "Uploaded by", "Uploaded", "Metrics", ""], versions)
-      : el("p", {}, "No other versions yet: upload one; the running file is kept when another is activated."),
+  return el("section", { class: "model card", dataset: { asset: entry.asset, kind: entry.kind } },
+    el("h3", {}, `${entry.asset}: ${TEXT.kind[entry.kind] || entry.kind}`, el("span", { class: "file" }, ` ${entry.file || ""}`)),
+    entry.manifest ? null : el("p", { class: "message" }, TEXT.noModel),
+    facts(entry),
+    entry.shadow ? el("p", { class: "shadow" }, TEXT.shadowNow(entry.asset, entry.shadow)) : null,
+    el("h4", {}, TEXT.archived),
+    versions.length ? table(TEXT.archiveHeadings, versions) : el("p", {}, TEXT.noArchive),
     editable ? el("form", { class: "inline upload", on: { submit: upload } }, file,
-      el("button", { type: "submit" }, "Upload"),
-      el("button", { type: "button", class: "secondary", on: { click: () => act(postJson(`${base}/rollback`)) } }, "Roll back"))
+      el("button", { type: "submit" }, TEXT.upload),
+      el("button", { type: "button", class: "secondary", on: { click: () => act(postJson(`${base}/rollback`)) } }, TEXT.rollBack))
       : null);
+}
+
+// A candidate (an archived version that does not run): into shadow, or discarded.
+function candidateActions(entry, v, base, act) {
+  if (v.active) return "";
+  if (v.discarded) return TEXT.discarded;
+  if (entry.shadow && entry.shadow.version === v.version) {
+    return editable ? el("span", {}, `${TEXT.inShadow} `, el("button", { type: "button", class: "discard secondary",
+      on: { click: () => act(postJson(`${base}/discard`, { version: v.version })) } }, TEXT.discard)) : TEXT.inShadow;
+  }
+  if (!editable) return "";
+  return el("span", {},
+    el("button", { type: "button", class: "shadow", on: { click: () => act(postJson(`${base}/shadow`, { version: v.version })) } }, TEXT.shadow),
+    " ",
+    el("button", { type: "button", class: "discard secondary", on: { click: () => act(postJson(`${base}/discard`, { version: v.version })) } }, TEXT.discard));
+}
+
+// Each version's agreement with the experts (analytics/README.md defines the figures).
+async function agreement(asset) {
+  const section = el("section", { class: "agreement", dataset: { asset } }, el("h4", {}, TEXT.agreement));
+  try {
+    const found = await getJson(`/api/models/${encodeURIComponent(asset)}/agreement`);
+    const rows = found.versions.map((v) => el("tr", { dataset: { role: v.role, version: v.version || "" } },
+      el("td", {}, TEXT.role[v.role] || v.role), el("td", {}, v.version || TEXT.unrecorded), el("td", {}, TEXT.hours(v.scored_s)),
+      el("td", {}, String(v.episodes)), el("td", {}, `${v.verdicts.confirmed} / ${v.verdicts.false} / ${v.verdicts.unsure}`),
+      el("td", {}, v.recall === null ? "–" : `${v.caught} / ${v.anomaly_labels}`),
+      el("td", {}, v.false_alarms_per_day === null ? "–" : formatValue(v.false_alarms_per_day)),
+      el("td", {}, TEXT.seconds(v.time_to_alarm_s))));
+    section.append(rows.length ? table(TEXT.agreementHeadings, rows) : el("p", {}, TEXT.noAgreement));
+  } catch (error) {
+    section.append(el("p", { class: "message" }, error.message));
+  }
+  return section;
+}
+
+// The simulated plant's repair of an asset: the demo's maintenance action.
+function repair(asset, tag) {
+  if (!tag || !editable) return null;
+  const send = () => postJson(`/api/assets/${encodeURIComponent(asset)}/repair`)
+    .then((answer) => notify(answer.status, "ok")).catch((error) => notify(error.message));
+  return el("p", { class: "repair" },
+    el("button", { type: "button", class: "secondary", title: TEXT.repairHint(tag), on: { click: send } }, TEXT.repair));
 }
 
 async function load() {
   const entries = await getJson("/api/models");
-  app.replaceChildren(...(entries.length ? entries.map(slot) : [el("p", {}, "No assets have models.")]));
+  const assets = new Map();
+  for (const entry of entries) {
+    if (!assets.has(entry.asset)) assets.set(entry.asset, []);
+    assets.get(entry.asset).push(entry);
+  }
+  const agreements = await Promise.all([...assets].map(([asset, models]) =>
+    (models.some((m) => m.kind === "anomaly") ? agreement(asset) : null)));
+  app.replaceChildren(...(assets.size ? [...assets].map(([asset, models], i) =>
+    el("article", { class: "asset-models", dataset: { asset } }, el("h2", {}, asset),
+      repair(asset, models.find((m) => m.repair)?.repair), ...models.map(card), agreements[i]))
+    : [el("p", {}, TEXT.noAssets)]));
 }
 
 load().catch((error) => notify(error.message));

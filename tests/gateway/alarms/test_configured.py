@@ -52,6 +52,7 @@ def test_an_asset_gets_an_anomaly_and_a_rul_alarm_by_default() -> None:
     assert anomaly.source == Source(SourceKind.ASSET, "pump1", "Anomaly")
     assert anomaly.rule.condition is Condition.TRUE
     assert anomaly.rule.severity == 700
+    assert (anomaly.rule.on_delay_s, anomaly.rule.off_delay_s) == (6.0, 0.0)  # 3 intervals; hold
 
     assert rul.rule.name == "pump1_rul"
     assert rul.source == Source(SourceKind.ASSET, "pump1", "RemainingUsefulLife")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,9 +151,12 @@ async def test_assets_are_typed_objects_in_the_assets_folder(
 @pytest.mark.parametrize(
     ("name", "data_type", "typedef"),
     [
-        ("AnomalyScore", ua.ObjectIds.Double, ua.ObjectIds.AnalogItemType),
+        ("AnomalyScore", ua.ObjectIds.Double, ua.ObjectIds.BaseAnalogType),
         ("Anomaly", ua.ObjectIds.Boolean, ua.ObjectIds.BaseDataVariableType),
+        ("AnomalyThreshold", ua.ObjectIds.Double, ua.ObjectIds.BaseDataVariableType),
         ("RemainingUsefulLife", ua.ObjectIds.Double, "RemainingLifeType"),
+        ("RemainingUsefulLifeLow", ua.ObjectIds.Double, ua.ObjectIds.BaseDataVariableType),
+        ("RemainingUsefulLifeHigh", ua.ObjectIds.Double, ua.ObjectIds.BaseDataVariableType),
         ("ModelVersion", ua.ObjectIds.String, ua.ObjectIds.BaseDataVariableType),
         ("LastScored", ua.ObjectIds.DateTime, ua.ObjectIds.BaseDataVariableType),
         ("ModelStatus", ua.ObjectIds.String, ua.ObjectIds.BaseDataVariableType),
@@ -194,12 +198,13 @@ async def test_sampling_interval_is_the_asset_interval(
     assert interval.Value.Value == 500.0
 
 
-async def test_anomaly_score_range_comes_from_the_manifest(
-    assets: OpcuaServer, opcua_client: Client, output: Callable[[str, str], Node]
+async def test_anomaly_score_has_no_range_it_would_leave(
+    assets: OpcuaServer, output: Callable[[str, str], Node]
 ) -> None:
-    eu_range = await output("pump1", "AnomalyScore").get_child("0:EURange")
-    assert eu_range.nodeid == ua.NodeId("pump1.AnomalyScore.EURange", assets.namespace_index)
-    assert await eu_range.read_value() == ua.Range(0.0, 10.0)
+    # Issue #11: the manifest's score_range (0..10 here) is no bound of the score; a faulty
+    # asset's runs far above it. AnomalyThreshold is the score's scale instead.
+    with pytest.raises(ua.UaError):
+        await output("pump1", "AnomalyScore").get_child("0:EURange")
 
 
 async def test_remaining_useful_life_has_unit_start_and_limit(
@@ -221,10 +226,11 @@ async def test_an_asset_has_only_the_variables_of_its_model_kinds(
     assets: OpcuaServer, opcua_client: Client, types_ns: int
 ) -> None:
     common = {"ModelVersion", "LastScored", "ModelStatus", "LastMaintenance"}
+    rul = {"RemainingUsefulLife", "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh"}
     expected = {
-        "pump1": common | {"AnomalyScore", "Anomaly", "RemainingUsefulLife"},
-        "fan1": common | {"AnomalyScore", "Anomaly"},
-        "motor1": common | {"RemainingUsefulLife"},
+        "pump1": common | {"AnomalyScore", "Anomaly", "AnomalyThreshold"} | rul,
+        "fan1": common | {"AnomalyScore", "Anomaly", "AnomalyThreshold"},
+        "motor1": common | rul,
     }
     for name, variables in expected.items():
         obj = await browse(opcua_client, assets, "plant", "Assets", name)
@@ -317,15 +323,44 @@ async def test_bad_inputs_make_a_bad_score_without_a_value(
     assert last.Value.Value == SCORED_AT
 
 
-async def test_percent_deadband_of_the_anomaly_score_uses_its_range(
+async def test_a_percent_deadband_on_the_anomaly_score_reports_every_change(
     assets: OpcuaServer, output: Callable[[str, str], Node], watch: WatchFactory
 ) -> None:
-    node = output("pump1", "AnomalyScore")  # EURange 0..10: 10 % is 1.0
+    node = output("pump1", "AnomalyScore")  # no EURange: no span to take 10 % of
     assets.publish_scores([score("anomaly", 4.0, anomaly=True)])
     subscribed = await watch([node], data_filter=PERCENT_10)
-    assets.publish_scores([score("anomaly", 4.6, anomaly=True)])
-    assets.publish_scores([score("anomaly", 5.2, anomaly=True)])
-    assert (await subscribed.next_change(node)).Value.Value == 5.2
+    assets.publish_scores([score("anomaly", 4.1, anomaly=True)])
+    assert (await subscribed.next_change(node)).Value.Value == 4.1
+
+
+async def test_the_anomaly_threshold_is_the_running_models_and_follows_a_swap(
+    assets: OpcuaServer, output: Callable[[str, str], Node], watch: WatchFactory
+) -> None:
+    threshold = output("pump1", "AnomalyThreshold")
+    subscribed = await watch([threshold])
+    assets.publish_model("pump1", "anomaly", "v1", "ok: v1", 3.0)
+    first = await subscribed.next_change(threshold)
+    assert first.Value == ua.Variant(3.0, ua.VariantType.Double)
+    assert first.StatusCode.is_good()
+    assets.publish_model("pump1", "anomaly", "v2", "ok: v2", 0.45)  # hot swap
+    assert (await subscribed.next_change(threshold)).Value.Value == 0.45
+    # A refused file keeps the running model, and its threshold.
+    assets.publish_model("pump1", "anomaly", "v2", "rejected: bad.onnx: no manifest", 0.45)
+    assert (await threshold.read_value()) == 0.45
+
+
+async def test_without_a_model_the_threshold_is_bad_like_the_outputs(
+    assets: OpcuaServer, output: Callable[[str, str], Node]
+) -> None:
+    assets.publish_model("fan1", "anomaly", None, "rejected: fan.onnx: no manifest", None)
+    for name in ("AnomalyScore", "Anomaly", "AnomalyThreshold"):
+        value = await output("fan1", name).read_data_value(raise_on_bad_status=False)
+        assert value.StatusCode.value == ua.StatusCodes.BadConfigurationError, name
+        assert value.Value.Value is None, name
+    assets.publish_model("fan1", "anomaly", "v1", "ok: v1", 2.5)  # a good file dropped in
+    assert await output("fan1", "AnomalyThreshold").read_value() == 2.5
+    score_value = await output("fan1", "AnomalyScore").read_data_value(raise_on_bad_status=False)
+    assert score_value.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
 
 
 async def test_publish_model_shows_each_kind_version_and_status(
@@ -333,14 +368,15 @@ async def test_publish_model_shows_each_kind_version_and_status(
 ) -> None:
     version, status = output("pump1", "ModelVersion"), output("pump1", "ModelStatus")
     subscribed = await watch([version, status])
-    assets.publish_model("pump1", "anomaly", "3f2c9a1e", "ok: 3f2c9a1e")
+    assets.publish_model("pump1", "anomaly", "3f2c9a1e", "ok: 3f2c9a1e", 3.0)
     assert (await subscribed.next_change(version)).Value.Value == "anomaly: 3f2c9a1e"
     first = await subscribed.next_change(status)
     assert first.Value == ua.Variant("anomaly: ok: 3f2c9a1e", ua.VariantType.String)
     assert first.StatusCode.is_good()
 
-    assets.publish_model("pump1", "rul", "77b0c2d4", "ok: 77b0c2d4")
-    assets.publish_model("pump1", "rul", "77b0c2d4", "rejected: bad.onnx: not a loadable model")
+    assets.publish_model("pump1", "rul", "77b0c2d4", "ok: 77b0c2d4", None)
+    assets.publish_model("pump1", "rul", "77b0c2d4", "rejected: bad.onnx: not a loadable model",
+                         None)
     assert (await subscribed.next_change(version)).Value.Value == (
         "anomaly: 3f2c9a1e; rul: 77b0c2d4"
     )
@@ -399,7 +435,7 @@ async def test_scores_of_an_unknown_asset_are_logged_once(
     with caplog.at_level(logging.WARNING, logger="gateway.opcua"):
         for _ in range(3):
             assets.publish_scores([score("anomaly", 1.0, False, asset="boiler")])
-            assets.publish_model("boiler", "anomaly", "v1", "ok: v1")
+            assets.publish_model("boiler", "anomaly", "v1", "ok: v1", 3.0)
     assert [record.getMessage() for record in caplog.records] == [
         "publish for 'boiler', which is not in the address space: ignored"
     ]
@@ -409,7 +445,7 @@ async def test_a_score_of_a_kind_the_asset_lacks_is_a_bug(assets: OpcuaServer) -
     with pytest.raises(ValueError, match="rul score for asset 'fan1'"):
         assets.publish_scores([score("rul", 10.0, asset="fan1")])
     with pytest.raises(ValueError, match="'fan1' has no rul model"):
-        assets.publish_model("fan1", "rul", "v1", "ok: v1")
+        assets.publish_model("fan1", "rul", "v1", "ok: v1", None)
 
 
 async def test_a_usable_score_without_a_value_is_a_bug(assets: OpcuaServer) -> None:
@@ -449,3 +485,45 @@ async def test_clients_cannot_write_model_outputs(
             ua.DataValue(ua.Variant(0.0, ua.VariantType.Double))
         )
     assert refused.value.code == ua.StatusCodes.BadNotWritable
+
+
+async def test_the_rul_interval_reaches_a_subscriber_with_the_value_s_quality(
+    assets: OpcuaServer, output: Callable[[str, str], Node], watch: WatchFactory
+) -> None:
+    names = ("RemainingUsefulLife", "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh")
+    nodes = [output("motor1", name) for name in names]
+    subscribed = await watch(nodes)
+    interval = replace(score("rul", 55.0, asset="motor1"), interval=(40.0, 70.0))
+    assets.publish_scores([interval])
+    for node, expected in zip(nodes, (55.0, 40.0, 70.0), strict=True):
+        value = await subscribed.next_change(node)
+        assert value.Value == ua.Variant(expected, ua.VariantType.Double)
+        assert value.StatusCode.is_good()
+        assert value.SourceTimestamp == WINDOW_END
+    uncertain = replace(interval, quality=Quality.LAST_USABLE)
+    assets.publish_scores([uncertain])
+    for node, expected in zip(nodes, (55.0, 40.0, 70.0), strict=True):
+        value = await subscribed.next_change(node)
+        assert value.StatusCode.value == ua.StatusCodes.UncertainLastUsableValue
+        assert value.Value.Value == expected
+    assets.publish_scores([score("rul", None, quality=Quality.COMM_ERROR, asset="motor1")])
+    for node in nodes:
+        value = await subscribed.next_change(node)
+        assert value.StatusCode.value == ua.StatusCodes.BadCommunicationError
+        assert value.Value is None or value.Value.Value is None
+
+
+async def test_a_rul_model_without_an_interval_makes_none_up(
+    assets: OpcuaServer, output: Callable[[str, str], Node], watch: WatchFactory
+) -> None:
+    # A model file trained before issue #13: its value is shown, Low and High are Bad.
+    nodes = [output("motor1", name) for name in ("RemainingUsefulLife",
+                                                  "RemainingUsefulLifeLow",
+                                                  "RemainingUsefulLifeHigh")]
+    subscribed = await watch(nodes)
+    assets.publish_scores([score("rul", 87.5, asset="motor1")])
+    assert (await subscribed.next_change(nodes[0])).Value.Value == 87.5
+    for node in nodes[1:]:
+        value = await subscribed.next_change(node)
+        assert value.StatusCode.value == ua.StatusCodes.BadConfigurationError
+        assert value.Value is None or value.Value.Value is None

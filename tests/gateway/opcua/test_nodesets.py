@@ -27,7 +27,7 @@ MANDATORY = ua.NodeId(ua.ObjectIds.ModellingRule_Mandatory)
 OPTIONAL = ua.NodeId(ua.ObjectIds.ModellingRule_Optional)
 BASE_DATA_VARIABLE = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
 PROPERTY = ua.NodeId(ua.ObjectIds.PropertyType)
-ANALOG_ITEM = ua.NodeId(ua.ObjectIds.AnalogItemType)
+BASE_ANALOG = ua.NodeId(ua.ObjectIds.BaseAnalogType)
 ANALOG_UNIT = ua.NodeId(ua.ObjectIds.AnalogUnitType)
 REMAINING_LIFE = "RemainingLifeType"  # ours: the types namespace
 
@@ -41,9 +41,12 @@ DEVICE_STATUS = [
     ("Overruns", ua.ObjectIds.UInt64, BASE_DATA_VARIABLE, MANDATORY),
 ]
 ASSET_HEALTH = [
-    ("AnomalyScore", ua.ObjectIds.Double, ANALOG_ITEM, OPTIONAL),
+    ("AnomalyScore", ua.ObjectIds.Double, BASE_ANALOG, OPTIONAL),
     ("Anomaly", ua.ObjectIds.Boolean, BASE_DATA_VARIABLE, OPTIONAL),
+    ("AnomalyThreshold", ua.ObjectIds.Double, BASE_DATA_VARIABLE, OPTIONAL),
     ("RemainingUsefulLife", ua.ObjectIds.Double, REMAINING_LIFE, OPTIONAL),
+    ("RemainingUsefulLifeLow", ua.ObjectIds.Double, BASE_DATA_VARIABLE, OPTIONAL),
+    ("RemainingUsefulLifeHigh", ua.ObjectIds.Double, BASE_DATA_VARIABLE, OPTIONAL),
     ("ModelVersion", ua.ObjectIds.String, BASE_DATA_VARIABLE, MANDATORY),
     ("LastScored", ua.ObjectIds.DateTime, BASE_DATA_VARIABLE, MANDATORY),
     ("ModelStatus", ua.ObjectIds.String, BASE_DATA_VARIABLE, MANDATORY),
@@ -145,11 +148,13 @@ async def test_round_trip_time_is_in_milliseconds(server: Server, types_ns: int)
 
 
 @on_module_loop
-async def test_anomaly_score_declares_its_range(server: Server, types_ns: int) -> None:
+async def test_anomaly_score_may_leave_out_its_range(server: Server, types_ns: int) -> None:
+    # Issue #11: an anomaly score has no range it stays in; BaseAnalogType (Part 8 §5.3.2.2)
+    # makes EURange optional where AnalogItemType requires it.
     asset = await object_type(server, types_ns, "AssetHealthType")
     eu_range = await asset.get_child([f"{types_ns}:AnomalyScore", "0:EURange"])
     assert await eu_range.read_data_type() == ua.NodeId(ua.ObjectIds.Range)
-    assert await modelling_rule(eu_range) == MANDATORY
+    assert await modelling_rule(eu_range) == OPTIONAL
 
 
 @on_module_loop
@@ -181,7 +186,8 @@ async def test_the_server_reads_the_declarations_it_builds_from() -> None:
     assert types.device_status.names() == tuple(name for name, *_ in DEVICE_STATUS)
     assert types.asset_health.names() == tuple(name for name, *_ in ASSET_HEALTH)
     optional = {d.name for d in types.asset_health.declarations if d.optional}
-    assert optional == {"AnomalyScore", "Anomaly", "RemainingUsefulLife"}
+    assert optional == {"AnomalyScore", "Anomaly", "AnomalyThreshold", "RemainingUsefulLife",
+                        "RemainingUsefulLifeLow", "RemainingUsefulLifeHigh"}
     [round_trip] = [d for d in types.device_status.declarations if d.name == "RoundTripTime"]
     [units] = round_trip.children
     assert units.is_property

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import Client, Node, ua
+from asyncua.common.subscription import Subscription
 from asyncua.common.utils import Buffer
 from asyncua.server.address_space import AddressSpace, AttributeValue, NodeData
 from asyncua.server.internal_subscription import InternalSubscription
@@ -44,6 +45,7 @@ ABSOLUTE_1 = data_filter(deadband=ua.DeadbandType.Absolute, value=1.0)
 PERCENT_10 = data_filter(deadband=ua.DeadbandType.Percent, value=10.0)
 STATUS_ONLY = data_filter(trigger=ua.DataChangeTrigger.Status)
 WITH_TIMESTAMP = data_filter(trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+NO_FILTER = ua.ExtensionObject()
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,10 @@ WITH_TIMESTAMP = data_filter(trigger=ua.DataChangeTrigger.StatusValueTimestamp)
         (dv(math.nan), dv(1.0), None, None, True),
         (dv(1.0), dv(math.nan), ABSOLUTE_1, None, True),
         (dv(math.nan), dv(math.nan), ABSOLUTE_1, None, False),
+        # The empty ExtensionObject a client sends for "no filter" (asyncua's, node-opcua's).
+        (dv(1.0), dv(2.0), NO_FILTER, None, True),
+        (dv(1.0), dv(1.0, at=T0 + timedelta(seconds=1)), NO_FILTER, None, False),
+        (dv(math.nan), dv(math.nan), NO_FILTER, None, False),
     ],
 )
 def test_reportable(
@@ -247,13 +253,14 @@ class _Subscription:
     async def _published(self, result: ua.PublishResult, *_request: object) -> None:
         self.results.append(result)
 
-    async def monitor(self) -> None:
+    async def monitor(self) -> int:
         params = ua.CreateMonitoredItemsParameters(
             SubscriptionId=1,
             ItemsToCreate=[monitored_item_request(self.nodeid, 42)],
         )
         [created] = await self.isub.monitored_item_srv.create_monitored_items(params)
         assert created.StatusCode.is_good()
+        return int(created.MonitoredItemId)
 
     async def publish(self) -> list[object]:
         assert await self.isub.publish_results()
@@ -286,3 +293,100 @@ async def test_a_server_side_subscription_gets_notification_objects() -> None:
     [data] = await subscription.publish()
     assert isinstance(data, ua.DataChangeNotification)
     assert [(item.ClientHandle, item.Value) for item in data.MonitoredItems] == [(42, later)]
+
+
+# -- the notifier's map from callback handle to monitored item ---------------------------
+
+
+async def known_item(
+    server: OpcuaServer, client: Client, node: Node
+) -> tuple[Subscription, int, Watch]:
+    """A 20 ms subscription with one reporting item on the pump.flow `node`, which the
+    notifier has met: 1.0 was its initial value, 2.0 a notification (both consumed)."""
+    server.publish([good("pump.flow", 1.0)])
+    subscription = await client.create_subscription(20.0)
+    [mid] = await subscription.create_monitored_items([monitored_item_request(node.nodeid, 1)])
+    assert isinstance(mid, int), mid
+    subscribed = Watch(subscription)
+    await subscribed.next_change(node)
+    server.publish([good("pump.flow", 2.0)])
+    assert (await subscribed.next_change(node)).Value.Value == 2.0
+    return subscription, mid, subscribed
+
+
+async def test_a_modified_filter_applies_to_the_next_values(
+    opcua_server: OpcuaServer, opcua_client: Client, tag_node: TagNode
+) -> None:
+    node = tag_node("pump.flow")
+    subscription, mid, subscribed = await known_item(opcua_server, opcua_client, node)
+    try:
+        # ModifyMonitoredItems with an absolute deadband of 1.
+        [modified] = await subscription.modify_monitored_item(mid, 0.0, mod_filter_val=1)
+        assert modified.StatusCode.is_good()
+        opcua_server.publish([good("pump.flow", 2.5)])  # 0.5 from 2.0: filtered out
+        opcua_server.publish([good("pump.flow", 3.5)])
+        # Per node, notifications arrive in order: a reported 2.5 would come first.
+        assert (await subscribed.next_change(node)).Value.Value == 3.5
+    finally:
+        await subscription.delete()
+
+
+async def test_a_disabled_item_gets_nothing_until_enabled_again(
+    opcua_server: OpcuaServer, opcua_client: Client, tag_node: TagNode
+) -> None:
+    node = tag_node("pump.flow")
+    subscription, _, subscribed = await known_item(opcua_server, opcua_client, node)
+    try:
+        await subscription.set_monitoring_mode(ua.MonitoringMode.Disabled)
+        opcua_server.publish([good("pump.flow", 5.0)])
+        opcua_server.publish([good("pump.flow", 6.0)])
+        # Back to Reporting, asyncua reports the current value (Part 4 §5.12.1.3); then
+        # the values that follow. A 5.0 would have come first.
+        await subscription.set_monitoring_mode(ua.MonitoringMode.Reporting)
+        assert (await subscribed.next_change(node)).Value.Value == 6.0
+        opcua_server.publish([good("pump.flow", 7.0)])
+        assert (await subscribed.next_change(node)).Value.Value == 7.0
+    finally:
+        await subscription.delete()
+
+
+async def test_an_item_created_after_one_was_deleted_gets_the_values(
+    opcua_server: OpcuaServer, opcua_client: Client, tag_node: TagNode
+) -> None:
+    node = tag_node("pump.flow")
+    subscription, first, subscribed = await known_item(opcua_server, opcua_client, node)
+    try:
+        await subscription.unsubscribe(first)
+        [second] = await subscription.create_monitored_items(
+            [monitored_item_request(node.nodeid, 2, data_filter=STATUS_ONLY)]
+        )
+        assert isinstance(second, int), second
+        assert (await subscribed.next_change(node)).Value.Value == 2.0  # its initial value
+        # The new item's Status trigger, not the deleted item's (no filter), decides.
+        opcua_server.publish([good("pump.flow", 3.0)])
+        opcua_server.publish([Sample("pump.flow", 4.0, Quality.LAST_USABLE, T0)])
+        change = await subscribed.next_change(node)
+        assert (change.Value.Value, change.StatusCode.value) == (
+            4.0,
+            ua.StatusCodes.UncertainLastUsableValue,
+        )
+    finally:
+        await subscription.delete()
+
+
+async def test_deleted_items_are_forgotten() -> None:
+    # Clients that create and delete items for hours must not grow the notifier's map.
+    subscription = _Subscription(client_facing=True)
+    notifier = Notifier()
+    service = subscription.isub.monitored_item_srv
+    for value in range(3000):
+        mid = await subscription.monitor()
+        notifier.store(subscription.attribute, dv(float(value)), None)
+        service.delete_monitored_items([mid])
+    assert notifier.items_known <= 1024
+    await subscription.monitor()
+    notifier.store(subscription.attribute, dv(-1.0), None)
+    [data] = await subscription.publish()
+    assert isinstance(data, ua.ExtensionObject)
+    decoded = extensionobject_from_binary(Buffer(struct_to_binary(data)))
+    assert [item.Value.Value.Value for item in decoded.MonitoredItems][-1] == -1.0

@@ -1,6 +1,7 @@
-"""Labels exported for training (issue #12): an asset's history in a real History file,
-labelled through the LabelDesk, written by `training_csv` in the shape `uvelka train
-anomaly --labels` reads, read back by that reader and trained on by the command."""
+"""The LabelDesk (issue #12): labels exported for training (an asset's history in a real
+History file, labelled, written by `training_csv` in the shape `uvelka train anomaly
+--labels` reads, read back by that reader and trained on by the command); the alarm hub's
+activations recorded, and kept in memory while the disk is full."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ import pytest
 
 from analytics.training.datasets import read_recording
 from gateway.__main__ import main as uvelka
+from gateway.alarms import Alarm, AlarmRule, Condition
 from gateway.config.sources import Source, SourceKind
 from gateway.core.clock import Clock
 from gateway.core.quality import Quality
+from gateway.core.storage import StorageHealth
 from gateway.page.label_desk import LabelDesk, training_csv
 from gateway.store import History, Point
 from gateway.store.history_export import Column
-from gateway.store.labels import InvalidLabel, LabelDraft, LabelStore
+from gateway.store.labels import STORE, InvalidLabel, LabelDraft, LabelStore
+from tests.fixtures.disk import SmallDisk
 
 T0 = datetime(2027, 1, 15, 6, 0, tzinfo=UTC)
 STEP = timedelta(seconds=1)
@@ -98,3 +102,31 @@ def test_uvelka_train_anomaly_labels_trains_on_them(tmp_path: Path) -> None:
         uvelka(["train", "anomaly", "--labels", "--data", str(exported), "--out", str(model)]) == 0
     )
     assert model.stat().st_size > 0
+
+
+async def test_activations_wait_in_memory_while_the_disk_is_full(small_disk: SmallDisk) -> None:
+    health = StorageHealth(small_disk.path)
+    hour = timedelta(hours=1)
+    async with LabelStore.open(small_disk.path / "labels.sqlite", health=health) as store:
+        sources = {"pump1_anomaly": Source(SourceKind.ASSET, "pump1", "Anomaly")}
+        desk = LabelDesk(store, ["pump1"], sources, FixedClock())
+        alarm = Alarm(AlarmRule("pump1_anomaly", "pump1.Anomaly", Condition.ABOVE, 0.5))
+        small_disk.fill()
+        # One batch: raised, cleared and raised again.
+        events = [
+            *alarm.observe(1.0, Quality.GOOD, T0),
+            *alarm.observe(0.0, Quality.GOOD, T0 + hour),
+            *alarm.observe(1.0, Quality.GOOD, T0 + 2 * hour),
+        ]
+        for _ in range(200):  # until SQLite must grow the file
+            await desk.record(events)
+            if STORE in health.problems():
+                break
+        assert health.disk_full
+        small_disk.free()
+        await desk.retry()
+        assert STORE not in health.problems()
+        first, second = [await store.activation(e.id) for e in (events[0], events[2])]
+        assert (first.asset, first.activated, first.cleared) == ("pump1", T0, T0 + hour)
+        assert (second.activated, second.cleared) == (T0 + 2 * hour, None)
+        assert desk.dropped == 0

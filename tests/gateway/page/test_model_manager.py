@@ -12,7 +12,13 @@ from asyncua import ua
 from analytics.model_file import write_atomically
 from gateway.app import Gateway
 from gateway.config.model import GatewayConfig
-from gateway.page.model_manager import MAX_MODEL_BYTES, ModelInfo, ModelManager, ModelRequestError
+from gateway.page.model_manager import (
+    MAX_MODEL_BYTES,
+    ModelInfo,
+    ModelManager,
+    ModelRequestError,
+    file_names,
+)
 from tests.fixtures.assets import (
     CENTRE,
     config_for,
@@ -298,3 +304,21 @@ async def test_a_file_with_an_archived_manifest_is_another_version(
         assert (models_dir / "pump.onnx").read_bytes() == twin
         await wait_value(node("pump1.ModelVersion"),
                          lambda dv: running_version(dv) == second.version, "the twin to run")
+
+
+@pytest.mark.parametrize(("source", "shown"), [
+    ("/home/anna/tmp.2aNd0fpiEk/healthy.csv: rows 1-400 (commissioning); reference normal data "
+     "/home/anna/tmp.2aNd0fpiEk/healthy.csv: 2400 rows",
+     "healthy.csv: rows 1-400 (commissioning); reference normal data healthy.csv: 2400 rows"),
+    (r"C:\Users\ivan\data\runs.csv", "runs.csv"),
+    ("~/plant/runs.csv; ../x/b.csv, ./c.csv", "runs.csv; b.csv, c.csv"),
+    ("data/runs.csv", "runs.csv"),
+    ("/data/cmapss: C-MAPSS FD001 training runs", "cmapss: C-MAPSS FD001 training runs"),
+    ("(/home/olga/x.csv)", "(x.csv)"),
+    ("runs.csv", "runs.csv"),
+    ("vibration in m/s2, 10-1000 Hz", "vibration in m/s2, 10-1000 Hz"),  # a unit, not a path
+])
+def test_the_page_sees_the_training_datas_file_names_not_its_folders(
+    source: str, shown: str
+) -> None:
+    assert file_names(source) == shown

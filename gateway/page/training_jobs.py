@@ -1,0 +1,237 @@
+"""Training jobs from history while the gateway runs (issue #12): one at a time, the others
+queued, each `uvelka train ... --history` in a child process.
+
+The child is the CLI command itself (gateway.cli.history_training) with `--progress-json`:
+it bounds its own memory and CPU time and lowers its priority once its libraries are
+imported (analytics.model_check.bound_self, as issue #17's model check does), and writes
+each stage as a JSON line, which the job shows. Nothing of training runs in the gateway's
+process: its event loop only reads the child's lines.
+
+A job's state is kept in `<data_dir>/training/jobs.json`, written whole and atomically on
+each change of state (not of progress). A job the child ends without a result (SIGKILL,
+out of memory, an error) is failed with the reason; a cancelled one is cancelled; a job
+that was queued or running when the gateway stopped is `interrupted` at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway.core.files import write_atomically
+
+logger = logging.getLogger(__name__)
+
+JOBS_FILE = "jobs.json"
+MEMORY_MIB = 1536  # beyond what the child maps once its libraries are imported
+CPU_S = 3600  # a backstop: the child ends should the gateway die meanwhile
+KILL_WAIT_S = 5.0  # after SIGTERM, before SIGKILL
+
+State = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """What to train: an asset's `kind` model from its inputs over [start, end)."""
+
+    asset: str
+    kind: Literal["anomaly", "rul"]
+    inputs: dict[str, str]
+    interval_s: float
+    start: str
+    end: str
+    labels: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job and where it is: its stage and fraction done, the reason it failed, and the
+    child's result (the candidate's file, range, figures) when done."""
+
+    id: int
+    request: JobRequest
+    user: str
+    created: str
+    state: State = "queued"
+    stage: str = ""
+    fraction: float = 0.0
+    reason: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainingJobs:
+    """The jobs of one data_dir; `run()` works the queue (a task of the gateway's)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        data_dir: Path,
+        on_done: Callable[[Job], Any] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.folder = folder
+        self._data_dir = data_dir
+        self._on_done = on_done
+        self._clock = clock
+        self._jobs: dict[int, Job] = {}
+        self._wake = asyncio.Event()
+        self._running: tuple[int, asyncio.subprocess.Process] | None = None
+        self._cancelled: set[int] = set()
+
+    @classmethod
+    def open(cls, folder: Path, data_dir: Path, **options: Any) -> TrainingJobs:
+        """The jobs kept in `folder`; those queued or running before are interrupted."""
+        jobs = cls(folder, data_dir, **options)
+        try:
+            saved = json.loads((folder / JOBS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            saved = []
+        for raw in saved:
+            job = Job(**{**raw, "request": JobRequest(**raw["request"])})
+            if job.state not in FINISHED:
+                job = replace(
+                    job,
+                    state="interrupted",
+                    reason="the gateway stopped while the job was " + job.state,
+                )
+            jobs._jobs[job.id] = job
+        jobs._save()
+        return jobs
+
+    def jobs(self) -> Sequence[Job]:
+        return sorted(self._jobs.values(), key=lambda job: job.id, reverse=True)
+
+    def get(self, number: int) -> Job:
+        return self._jobs[number]
+
+    def submit(self, request: JobRequest, user: str) -> Job:
+        number = max(self._jobs, default=0) + 1
+        job = Job(number, request, user, self._clock().isoformat())
+        self._jobs[number] = job
+        self._save()
+        self._wake.set()
+        return job
+
+    def cancel(self, number: int) -> Job:
+        """Cancel a queued job, or end a running one's child (SIGTERM, then SIGKILL)."""
+        job = self._jobs[number]
+        if job.state == "queued":
+            self._set(replace(job, state="cancelled", reason="cancelled before it ran"))
+        elif self._running is not None and self._running[0] == number:
+            self._cancelled.add(number)
+            self._running[1].terminate()
+        return self._jobs[number]
+
+    def child_pid(self) -> int | None:
+        """The running job's child process, if any."""
+        return None if self._running is None else self._running[1].pid
+
+    async def run(self) -> None:
+        while True:
+            queued = [job for job in self.jobs()[::-1] if job.state == "queued"]
+            if not queued:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._work(queued[0])
+
+    async def _work(self, job: Job) -> None:
+        job = self._set(replace(job, state="running", stage="starting"))
+        out = self.folder / f"job-{job.id}" / f"{job.request.asset}-{job.request.kind}.onnx"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        process = await asyncio.create_subprocess_exec(
+            *self._command(job.request, out),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._running = (job.id, process)
+        result: dict[str, Any] = {}
+        try:
+            if process.stdout is None or process.stderr is None:  # opened as pipes
+                raise RuntimeError("the training process has no pipes")
+            errors = asyncio.ensure_future(process.stderr.read())
+            async for line in process.stdout:
+                found = json.loads(line)
+                if "result" in found:
+                    result = found["result"]
+                else:  # progress: kept in memory only, the page polls it
+                    job = self._jobs[job.id] = replace(
+                        self._jobs[job.id], stage=found["stage"], fraction=found["fraction"]
+                    )
+            code = await process.wait()
+            err = (await errors).decode("utf-8", "replace").strip().splitlines()
+        finally:
+            if process.returncode is None:  # the gateway is stopping: do not leave it behind
+                process.kill()
+                await process.wait()
+            self._running = None
+        job = self._jobs[job.id]
+        if job.id in self._cancelled:
+            job = replace(job, state="cancelled", reason="cancelled while it ran")
+        elif code == 0 and result:
+            job = replace(job, state="done", stage="done", fraction=1.0, result=result)
+        elif code is not None and code < 0:
+            name = signal.Signals(-code).name
+            job = replace(
+                job,
+                state="failed",
+                reason=f"the training process was ended by {name}"
+                + (" (out of memory, or killed)" if name == "SIGKILL" else ""),
+            )
+        else:
+            job = replace(job, state="failed", reason=err[-1] if err else f"exit code {code}")
+        self._set(job)
+        if job.state == "done" and self._on_done is not None:
+            self._on_done(job)
+
+    def _command(self, request: JobRequest, out: Path) -> list[str]:
+        inputs = ",".join(f"{name}={key}" for name, key in request.inputs.items())
+        return [
+            sys.executable,
+            "-m",
+            "gateway",
+            "train",
+            request.kind,
+            "--history",
+            str(self._data_dir),
+            "--asset",
+            request.asset,
+            "--inputs",
+            inputs,
+            "--interval",
+            str(request.interval_s),
+            "--from",
+            request.start,
+            "--to",
+            request.end,
+            "--out",
+            str(out),
+            "--progress-json",
+            "--memory-mib",
+            str(MEMORY_MIB),
+            "--cpu-s",
+            str(CPU_S),
+            *(["--labels"] if request.labels else []),
+        ]
+
+    def _set(self, job: Job) -> Job:
+        self._jobs[job.id] = job
+        self._save()
+        return job
+
+    def _save(self) -> None:
+        text = json.dumps([job.to_json() for job in self.jobs()], indent=1)
+        write_atomically(self.folder / JOBS_FILE, text.encode("utf-8"))
