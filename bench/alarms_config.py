@@ -52,6 +52,8 @@ def render_config(*, assets: Sequence[BenchAsset], model: BenchModel, endpoint: 
         "[opcua]",
         f"endpoint = {_string(endpoint)}",
         f"namespace = {_string(NAMESPACE)}",
+        'security = ["None"]',  # the bench's client connects anonymously (issue #14)
+        "anonymous = true",
         "",
         "[analytics]",
         f"models_dir = {_string(model.folder)}",

@@ -57,6 +57,9 @@ def render_config(
         "[opcua]",
         f"endpoint = {_string(endpoint)}",
         f"namespace = {_string(namespace)}",
+        # The bench's clients connect anonymously without security (issue #14).
+        'security = ["None"]',
+        "anonymous = true",
         "",
         *(() if history else ("[history]", "enabled = false", "")),
         *(("[web]", "port = 0", "") if web else ()),

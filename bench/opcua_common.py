@@ -40,7 +40,10 @@ def server_config(devices: Sequence[str], tags_per_device: int, **opcua: Any) ->
     ]
     return GatewayConfig.model_validate(
         {
-            "opcua": {"endpoint": ENDPOINT, "namespace": NAMESPACE, **opcua},
+            # The bench's clients connect anonymously without security unless `opcua`
+            # says otherwise (issue #14).
+            "opcua": {"endpoint": ENDPOINT, "namespace": NAMESPACE, "security": ["None"],
+                      "anonymous": True, **opcua},
             "devices": [
                 {"name": name, "url": "modbus-tcp://127.0.0.1:502", "tags": tags}
                 for name in devices

@@ -23,7 +23,9 @@ from gateway.cli.simulate import (
     repair_simulated,
     simulator_options,
 )
-from gateway.config import ConfigError, check_file, load_config
+from gateway.config import ConfigError, load_config
+from gateway.config.loader import checked_file
+from gateway.config.opcua_security import explain_security
 
 logger = logging.getLogger("gateway")
 
@@ -69,12 +71,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_config(path: Path) -> int:
-    problems = check_file(path)
+    config, problems = checked_file(path)
     for problem in problems:
         print(problem)
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         print(f"{path}: OK" + (f" ({len(problems)} warnings)" if problems else ""))
+    if config is not None:
+        for line in explain_security(config.opcua):
+            print(f"{path}: {line}")
     return 1 if errors else 0
 
 

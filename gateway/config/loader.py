@@ -61,6 +61,11 @@ def check_file(path: Path) -> list[Problem]:
     return _check(path)[1]
 
 
+def checked_file(path: Path) -> tuple[GatewayConfig | None, list[Problem]]:
+    """`check_file`, with the configuration when the file has no errors."""
+    return _check(path)
+
+
 def validate_text(
     text: str, file: str, base_dir: Path | None = None
 ) -> tuple[GatewayConfig | None, list[Problem]]:

@@ -93,6 +93,23 @@ class GatewaySection(_Frozen):
         return value
 
 
+SECURITY_POLICIES = ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+SECURITY_MODES = ("Sign", "SignAndEncrypt")
+NO_SECURITY = "None"
+DEFAULT_SECURITY = tuple(f"{policy}:SignAndEncrypt" for policy in SECURITY_POLICIES)
+
+
+def security_problem(entry: str) -> str | None:
+    """Why `entry` is not an [opcua] security entry ("None" or "<policy>:<mode>"), or None."""
+    if entry == NO_SECURITY:
+        return None
+    policy, _, mode = entry.partition(":")
+    if policy in SECURITY_POLICIES and mode in SECURITY_MODES:
+        return None
+    return (f"{entry!r} is not a security entry: \"None\" or <policy>:<mode>, policy one "
+            f"of {', '.join(SECURITY_POLICIES)}, mode Sign or SignAndEncrypt")
+
+
 class OpcuaSection(_Frozen):
     endpoint: str = "opc.tcp://0.0.0.0:4840/uvelka"
     namespace: str = Field(default="urn:uvelka:gateway", min_length=1)
@@ -104,6 +121,24 @@ class OpcuaSection(_Frozen):
     max_monitored_items: Annotated[int, Field(ge=1, le=4_294_967_295)] = 50_000
     max_monitored_items_per_call: Annotated[int, Field(ge=1, le=4_294_967_295)] = 1000
     max_nodes_per_call: Annotated[int, Field(ge=1, le=4_294_967_295)] = 2000
+    # Issue #14: what a client's SecureChannel must offer, and whether a session may go
+    # without a user name (gateway/opcua/security.py says what each entry means).
+    security: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: list(DEFAULT_SECURITY))
+    anonymous: bool = False
+    max_monitored_items_per_session: Annotated[int, Field(ge=1, le=4_294_967_295)] = 20_000
+
+    @field_validator("security")
+    @classmethod
+    def _known_security(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            problem = security_problem(entry)
+            if problem is not None:
+                raise ValueError(problem)
+        twice = sorted({entry for entry in value if value.count(entry) > 1})
+        if twice:
+            raise ValueError(f"lists {twice[0]!r} twice")
+        return value
 
     @field_validator("endpoint")
     @classmethod

@@ -394,10 +394,14 @@ class _Connections(list[Any]):
 # -- subscriptions and monitored items ---------------------------------------------------
 
 
-def monitored_item_count(server: Server) -> int:
-    """The monitored items of every subscription on the server."""
+def monitored_item_count(server: Server, session: InternalSession | None = None) -> int:
+    """The monitored items of every subscription on the server, or of `session`'s."""
     subscriptions = server.iserver.subscription_service.subscriptions.values()
-    return sum(len(sub.monitored_item_srv._monitored_items) for sub in subscriptions)
+    return sum(
+        len(sub.monitored_item_srv._monitored_items)
+        for sub in subscriptions
+        if session is None or sub.session_id == session.session_id
+    )
 
 
 def subscription_items(

@@ -11,7 +11,8 @@ minute while the items were created).
   Server/ServerCapabilities/OperationLimits, where clients read them to split their calls.
 - In total: a CreateSession beyond `max_sessions` open sessions is refused with
   Bad_TooManySessions, a monitored item beyond `max_monitored_items` on the whole server
-  with Bad_TooManyMonitoredItems (the items before it are created). Both are advertised
+  or `max_monitored_items_per_session` in its session with Bad_TooManyMonitoredItems (the
+  items before it are created). Both are advertised
   in ServerCapabilities (MaxSessions, MaxMonitoredItems).
 - Paced: asyncua handles a call's monitored items in one synchronous pass (creating one
   costs about 0.1 ms, mostly a deep copy of its first value; deleting or modifying one
@@ -230,7 +231,8 @@ class _Limits:
         paced("delete_monitored_items", items, "MonitoredItemIds")
         paced("set_monitoring_mode", items, "MonitoredItemIds")
         wrap_session_service(
-            session, "create_monitored_items", lambda create: partial(self._create_items, create)
+            session, "create_monitored_items",
+            lambda create: partial(self._create_items, session, create),
         )
         per_call("create_monitored_items", items, "ItemsToCreate")
         # close_session and DeleteSubscriptions both come here.
@@ -241,16 +243,16 @@ class _Limits:
         )
 
     async def _create_items(
-        self, create: Service, params: ua.CreateMonitoredItemsParameters
+        self, session: InternalSession, create: Service, params: ua.CreateMonitoredItemsParameters
     ) -> list[ua.MonitoredItemCreateResult]:
-        """asyncua's CreateMonitoredItems an item at a time, within max_monitored_items."""
-        limit = self._section.max_monitored_items
+        """asyncua's CreateMonitoredItems an item at a time, within max_monitored_items and
+        the session's max_monitored_items_per_session."""
         results: list[ua.MonitoredItemCreateResult] = []
         async with self._turns.paced() as pace:
-            room = limit - monitored_item_count(self._server)
+            room = self._room(session)
             for item in params.ItemsToCreate:
                 if await pace.step():
-                    room = limit - monitored_item_count(self._server)
+                    room = self._room(session)
                 if room <= 0:
                     self._refuse_item()
                     results.append(_too_many())
@@ -262,13 +264,23 @@ class _Limits:
                 results.append(result)
         return results
 
+    def _room(self, session: InternalSession) -> int:
+        """Items the server and the session may still take."""
+        section = self._section
+        return min(
+            section.max_monitored_items - monitored_item_count(self._server),
+            section.max_monitored_items_per_session - monitored_item_count(self._server, session),
+        )
+
     def _refuse_item(self) -> None:
         if not self._items_full:
             self._items_full = True
             logger.warning(
                 "OPC UA monitored items refused (Bad_TooManyMonitoredItems): the server "
-                "holds the %d [opcua] max_monitored_items allows",
+                "holds the %d [opcua] max_monitored_items allows, or a session the %d of "
+                "max_monitored_items_per_session",
                 self._section.max_monitored_items,
+                self._section.max_monitored_items_per_session,
             )
 
     async def _delete_subscriptions(self, delete: Service, ids: list[int]) -> list[ua.StatusCode]:

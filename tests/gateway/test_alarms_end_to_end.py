@@ -42,7 +42,8 @@ def words(value: float) -> list[int]:
 def config_for(device: PymodbusServer, broker: Mosquitto, data_dir: Path) -> GatewayConfig:
     return GatewayConfig.model_validate({
         "gateway": {"name": GATEWAY, "data_dir": str(data_dir)},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                  "security": ["None"], "anonymous": True},
         "devices": [{
             "name": "pump1", "url": device.url, "poll_interval": 0.1,
             "tags": [{"name": "pressure", "table": "holding", "address": 0, "type": "float32"}],
@@ -214,6 +215,8 @@ data_dir = "{tmp_path / 'var'}"
 
 [opcua]
 endpoint = "{endpoint}"
+security = ["None"]
+anonymous = true
 
 [[devices]]
 name = "pump1"

@@ -29,7 +29,8 @@ def config_for(url: str, *bad_urls: str) -> GatewayConfig:
     device URL it cannot use all the same."""
     config = GatewayConfig.model_validate({
         "gateway": {"name": "plant"},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                  "security": ["None"], "anonymous": True},
         "devices": [{"name": "good", "url": url, "poll_interval": 0.1, "timeout": 0.5,
                      "tags": [TAG]}],
     })

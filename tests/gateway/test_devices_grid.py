@@ -44,6 +44,8 @@ data_dir = "{data_dir}"
 [opcua]
 endpoint = "{LOOPBACK_ENDPOINT}"
 namespace = "urn:uvelka:test"
+security = ["None"]
+anonymous = true
 
 [web]
 port = 0

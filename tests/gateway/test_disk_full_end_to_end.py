@@ -35,7 +35,8 @@ WAIT_S = 15.0
 def config_for(device: PymodbusServer, broker: Mosquitto, data_dir: Path) -> GatewayConfig:
     return GatewayConfig.model_validate({
         "gateway": {"name": GATEWAY, "data_dir": str(data_dir)},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                  "security": ["None"], "anonymous": True},
         "devices": [{
             "name": "pump1", "url": device.url, "poll_interval": 0.05,
             "tags": [{"name": "pressure", "table": "holding", "address": 0, "type": "float32"}],

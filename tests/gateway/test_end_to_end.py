@@ -24,7 +24,8 @@ def config_for(devices: list[dict[str, Any]]) -> GatewayConfig:
     return GatewayConfig.model_validate(
         {
             "gateway": {"name": "plant"},
-            "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+            "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                      "security": ["None"], "anonymous": True},
             "devices": devices,
         }
     )

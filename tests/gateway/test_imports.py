@@ -69,6 +69,8 @@ data_dir = {json.dumps(str(folder / "data"))}
 
 [opcua]
 endpoint = "opc.tcp://127.0.0.1:0/uvelka"
+security = ["None"]
+anonymous = true
 
 {'[web]' if web else ''}
 {'port = 0' if web else ''}

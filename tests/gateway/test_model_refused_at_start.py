@@ -68,7 +68,8 @@ def config(server: PymodbusServer, models_dir: Path, data_dir: Path) -> GatewayC
     inputs = {signal: f"pump1.{signal}" for signal in INPUTS}
     return GatewayConfig.model_validate({
         "gateway": {"name": "plant", "data_dir": str(data_dir)},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                  "security": ["None"], "anonymous": True},
         "analytics": {"models_dir": str(models_dir), "reload_interval": 0.2,
                       "check_timeout": CHECK_TIMEOUT_S},
         "devices": [{"name": "pump1", "url": server.url, "poll_interval": 0.05,

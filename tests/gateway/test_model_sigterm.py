@@ -40,6 +40,8 @@ data_dir = "{data_dir}"
 [opcua]
 endpoint = "opc.tcp://127.0.0.1:0/uvelka"
 namespace = "urn:uvelka:test"
+security = ["None"]
+anonymous = true
 
 [analytics]
 models_dir = "{models_dir}"

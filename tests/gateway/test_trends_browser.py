@@ -42,6 +42,8 @@ data_dir = "{data_dir}"
 [opcua]
 endpoint = "{LOOPBACK_ENDPOINT}"
 namespace = "urn:uvelka:test"
+security = ["None"]
+anonymous = true
 
 [analytics]
 models_dir = "{models_dir}"

@@ -34,6 +34,8 @@ data_dir = "{data_dir}"
 [opcua]
 endpoint = "{endpoint}"
 namespace = "urn:uvelka:test"
+security = ["None"]
+anonymous = true
 
 [web]
 port = 0

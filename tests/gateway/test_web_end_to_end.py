@@ -21,7 +21,8 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - a test credential
 def config_for(device: PymodbusServer, data_dir: Path) -> GatewayConfig:
     return GatewayConfig.model_validate({
         "gateway": {"name": "plant", "data_dir": str(data_dir)},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                  "security": ["None"], "anonymous": True},
         "devices": [{
             "name": "pump1", "url": device.url, "poll_interval": 0.1,
             "tags": [{"name": "pressure", "table": "holding", "address": 0, "type": "uint16"}],

@@ -32,6 +32,8 @@ data_dir = "{{data_dir}}"
 
 [opcua]
 endpoint = "{LOOPBACK_ENDPOINT}"
+security = ["None"]
+anonymous = true
 
 [[devices]]
 name = "live"

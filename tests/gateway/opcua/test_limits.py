@@ -75,7 +75,8 @@ def limited_config(**opcua: Any) -> GatewayConfig:
     return GatewayConfig.model_validate(
         {
             "gateway": {"name": "plant"},
-            "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test", **opcua},
+            "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                      "security": ["None"], "anonymous": True, **opcua},
             "devices": [device("pump", PUMP_TAGS)],
         }
     )
@@ -343,7 +344,8 @@ def line_config(modbus_tcp_server: PymodbusServer) -> GatewayConfig:
     return GatewayConfig.model_validate(
         {
             "gateway": {"name": "plant"},
-            "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+            "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test",
+                      "security": ["None"], "anonymous": True},
             "devices": [
                 device("line", LINE_TAGS, url=modbus_tcp_server.url, poll_interval=POLL_S)
             ],

@@ -36,6 +36,8 @@ data_dir = "{data_dir}"
 [opcua]
 endpoint = "{endpoint}"
 namespace = "urn:uvelka:test"
+security = ["None"]
+anonymous = true
 
 [[devices]]
 name = "pump1"          # the first pump
