@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analytics.model_file import CheckLimits, ModelError, read_model_file
+from analytics.model_rules import check_model_bytes
 from gateway.config.asset_checks import mapping_problem
 from gateway.config.model import AssetConfig
 
@@ -99,13 +100,8 @@ class ModelSlot:
 
     def _run(self, model: Model) -> None:
         self.model = model
-        self.columns = self._columns_of(model)
+        self.columns = columns_of(self.asset, model)
         self.status = f"ok: {model.version}"
-
-    def _columns_of(self, model: Model) -> list[int]:
-        """Where the model's inputs are in the asset's rows (the order of its `inputs`)."""
-        signals = list(self.asset.inputs)
-        return [signals.index(signal) for signal in model.manifest.inputs]
 
     def refuse(self, reason: str) -> None:
         """Keep the running model, if any; say why the new file was not taken."""
@@ -118,6 +114,12 @@ class ModelSlot:
         else:
             logger.warning("%s: %s model %s rejected, still scoring with %s: %s",
                            self.asset.name, self.kind, self.path, self.model.version, reason)
+
+
+def columns_of(asset: AssetConfig, model: Model) -> list[int]:
+    """Where the model's inputs are in the asset's rows (the order of its `inputs`)."""
+    signals = list(asset.inputs)
+    return [signals.index(signal) for signal in model.manifest.inputs]
 
 
 class ModelFiles:
@@ -140,6 +142,9 @@ class ModelFiles:
         from analytics.inference import Model  # noqa: PLC0415
         from analytics.model_check import check_model  # noqa: PLC0415
 
+        # Refused on its bytes first (external data, foreign operators, oversized
+        # tensors): such a file never reaches onnxruntime, not even in the child.
+        await asyncio.to_thread(check_model_bytes, data, source, self.limits.memory_mib * 2**20)
         await check_model(data, source, self.limits)
         return await asyncio.to_thread(Model.from_bytes, data, source)
 

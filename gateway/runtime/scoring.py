@@ -16,6 +16,10 @@ that model's window).
 
 Each model file's scoring time (features and inference of its batch, timed in the worker
 thread) is kept per file in `ScoringEngine.inference`, for /metrics.
+
+A candidate in shadow (gateway.runtime.shadow, issue #12) scores on the schedule of its
+own window like a slot, in a batch of its own after the active models' batch; its scores
+go to `shadow_sink` (the history) alone, and its failure never reaches the active models.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -42,6 +46,7 @@ from gateway.core.score import Score
 from gateway.runtime.asset_state import AssetStateStore
 from gateway.runtime.asset_window import AssetWindow, Window
 from gateway.runtime.model_slot import ModelSlot
+from gateway.runtime.shadow import SHADOW, ShadowSlot, shadow_asset
 from gateway.runtime.tag_cache import TagCache
 
 logger = logging.getLogger(__name__)
@@ -95,6 +100,12 @@ class Job:
     quality: Quality
     baseline: np.ndarray = field(default_factory=lambda: np.empty(0))  # RUL models only
     cycle: int = 0
+    shadow: ShadowSlot | None = None  # a candidate in shadow, not the active model
+
+    @property
+    def key(self) -> str:
+        """Its schedule, hold and RUL state among the asset's models."""
+        return self.kind if self.shadow is None else self.shadow.key
 
 
 class AssetScorer:
@@ -109,8 +120,9 @@ class AssetScorer:
                         if slot.model is not None), default=1)
         self.window = AssetWindow(capacity, len(self.signals))
         self._rows_at_score = {slot.kind: 0 for slot in self.slots}
-        self._hold_left = 0
+        self._hold_left: dict[str, int] = {}
         self._rul_states: dict[str, RulState] = {}
+        self.shadows: dict[str, ShadowSlot] = {}  # by kind
 
     def sample(self, cache: TagCache, now: datetime) -> None:
         """Append one row from the latest tag values, once every input has been read.
@@ -132,11 +144,36 @@ class AssetScorer:
             spec = None if slot.model is None else slot.model.manifest.rul_features
             if spec is not None:
                 self._rul_state(slot.kind, spec).update(row[slot.columns])
+        for shadow in self.shadows.values():
+            spec = shadow.model.manifest.rul_features
+            if spec is not None and self._shadow_rul_key(shadow) == shadow.key:
+                self._rul_state(shadow.key, spec).update(row[shadow.columns])
 
     @property
     def rul_states(self) -> dict[str, RulState]:
-        """The RUL commissioning state per model kind, to persist."""
-        return dict(self._rul_states)
+        """The RUL commissioning state per model kind, to persist (not a shadow's: it
+        starts again with the shadow)."""
+        return {k: v for k, v in self._rul_states.items() if not k.startswith(SHADOW)}
+
+    def put_shadow(self, shadow: ShadowSlot) -> None:
+        """Score `shadow` beside the active model of its kind, from the next window on."""
+        self.shadows[shadow.kind] = shadow
+        self._rows_at_score[shadow.key] = self.window.rows
+        self._hold_left.pop(shadow.key, None)
+        self._rul_states.pop(shadow.key, None)
+
+    def drop_shadow(self, kind: str) -> ShadowSlot | None:
+        """Stop the shadow of `kind`, if any; it scores no window after this."""
+        return self.shadows.pop(kind, None)
+
+    def _shadow_rul_key(self, shadow: ShadowSlot) -> str:
+        """A shadow RUL model shares the asset's life when it reads it as the active one
+        does; otherwise its own life starts with the shadow."""
+        spec = shadow.model.manifest.rul_features
+        active = self._rul_states.get("rul")
+        if spec is not None and active is not None and active.compatible(spec):
+            return "rul"
+        return shadow.key
 
     def restore(self, kind: str, state: RulState) -> None:
         """Continue a saved life (after a restart); ignored by a model it does not fit."""
@@ -169,37 +206,44 @@ class AssetScorer:
         return state
 
     def due(self) -> list[Job]:
-        """A job for each model slot whose next window is complete."""
+        """A job for each model slot, and each shadow, whose next window is complete."""
         jobs = []
         for slot in self.slots:
             # Pinned together: a hot reload may swap the slot before scoring.
             model, columns = slot.model, slot.columns
-            if model is None:
-                continue
-            spec = model.manifest.window
-            self.window.grow(spec.length)
-            if self.window.rows - self._rows_at_score[slot.kind] < spec.step:
-                continue
-            rul = model.manifest.rul_features
-            if rul is None:
-                window = self.window.latest(spec.length)
-                if window is not None:
-                    values = window.values[:, columns]
-                    jobs.append(Job(self, slot.kind, model, window, values, window.quality))
-            else:
-                jobs += self._rul_job(slot.kind, model, columns, rul)
-            self._rows_at_score[slot.kind] = self.window.rows
+            if model is not None:
+                jobs += self._jobs(slot.kind, slot.kind, model, columns, None)
+        for shadow in list(self.shadows.values()):
+            jobs += self._jobs(shadow.key, shadow.kind, shadow.model, shadow.columns, shadow)
         return jobs
 
+    def _jobs(self, key: str, kind: str, model: Model, columns: list[int],
+              shadow: ShadowSlot | None) -> list[Job]:
+        spec = model.manifest.window
+        self.window.grow(spec.length)
+        if self.window.rows - self._rows_at_score[key] < spec.step:
+            return []
+        self._rows_at_score[key] = self.window.rows
+        rul = model.manifest.rul_features
+        if rul is not None:
+            state_key = kind if shadow is None else self._shadow_rul_key(shadow)
+            return self._rul_job(kind, state_key, model, columns, rul, shadow)
+        window = self.window.latest(spec.length)
+        if window is None:
+            return []
+        return [Job(self, kind, model, window, window.values[:, columns], window.quality,
+                    shadow=shadow)]
+
     def _rul_job(
-        self, kind: str, model: Model, columns: list[int], spec: RulFeatureSpec
+        self, kind: str, state_key: str, model: Model, columns: list[int], spec: RulFeatureSpec,
+        shadow: ShadowSlot | None,
     ) -> list[Job]:
         """A RUL job on every sample since commissioning (at most the buffer), partial early.
 
         Uncertain at best until the commissioning baseline is complete, or while a restart
         left fewer rows in the buffer than the model expects (analytics/README.md).
         """
-        state = self._rul_state(kind, spec)
+        state = self._rul_state(state_key, spec)
         window = self.window.latest(min(state.cycle, spec.buffer, self.window.rows))
         if window is None or state.cycle == 0:
             return []
@@ -208,16 +252,17 @@ class AssetScorer:
             quality = max(quality, Quality.LAST_USABLE)
         values = window.values[:, columns]
         return [Job(self, kind, model, window, values, quality,
-                    state.baseline(spec), state.cycle)]
+                    state.baseline(spec), state.cycle, shadow)]
 
-    def decide(self, model: Model, score: float) -> bool:
-        """The anomaly decision: above threshold, or held for `hold` windows after it."""
+    def decide(self, model: Model, score: float, key: str = "anomaly") -> bool:
+        """The anomaly decision: above threshold, or held for `hold` windows after it (a
+        hold of its own for the model of `key`: the active one or the shadow)."""
         manifest = model.manifest
         if manifest.threshold is not None and score > manifest.threshold:
-            self._hold_left = manifest.hold
+            self._hold_left[key] = manifest.hold
             return True
-        if self._hold_left > 0:
-            self._hold_left -= 1
+        if self._hold_left.get(key, 0) > 0:
+            self._hold_left[key] -= 1
             return True
         return False
 
@@ -233,8 +278,13 @@ class ScoringEngine:
         clock: Clock | None = None,
         store: AssetStateStore | None = None,
         save_every_s: float = 60.0,
+        shadow_sink: ScoreSink | None = None,
     ) -> None:
         self.scorers = list(scorers)
+        self._shadow_sink = shadow_sink
+        # The candidates' batch runs beside the loop; one at a time (kept: see run).
+        self._shadow_task: asyncio.Task[None] | None = None
+        self.shadow_skipped = 0  # shadow windows not scored: the last batch still ran
         self._store = store
         self._save_every_s = save_every_s
         if store is not None:
@@ -262,6 +312,9 @@ class ScoringEngine:
         try:
             await self._run()
         finally:
+            if self._shadow_task is not None:
+                self._shadow_task.cancel()
+                await asyncio.wait({self._shadow_task})  # its own CancelledError stays there
             if self._store is not None:
                 self._store.save(self._states())  # small files; the loop is ending anyway
 
@@ -307,7 +360,21 @@ class ScoringEngine:
                 await in_thread(self._store.save, self._states())  # stops after the write
             await asyncio.sleep(max(0.0, min(next_sample.values()) - self._clock.monotonic()))
 
-    async def _score(self, jobs: list[Job]) -> None:
+    async def _score(self, all_jobs: list[Job]) -> None:
+        jobs = [job for job in all_jobs if job.shadow is None]
+        if jobs:
+            await self._score_active(jobs)
+        shadows = [job for job in all_jobs if job.shadow is not None]
+        if not shadows:
+            return
+        if self._shadow_task is not None and not self._shadow_task.done():
+            # A slow candidate skips windows; it never holds the active models back.
+            self.shadow_skipped += len(shadows)
+            return
+        self._shadow_task = asyncio.create_task(self._score_shadows(shadows),
+                                                name="shadow-scoring")
+
+    async def _score_active(self, jobs: list[Job]) -> None:
         times: list[BatchTime] = []
         try:
             values = await asyncio.to_thread(_score_batches, jobs, times)
@@ -326,6 +393,33 @@ class ScoringEngine:
             _result(job, value, scored_at) for job, value in zip(jobs, values, strict=True)
         ])
 
+    async def _score_shadows(self, jobs: list[Job]) -> None:
+        """Candidates in shadow, after the active models: a failure stays theirs."""
+        try:
+            values = await asyncio.to_thread(_score_batches, jobs)
+        except asyncio.CancelledError:
+            for job in jobs:
+                job.model.close()
+            raise
+        except Exception as error:  # the candidate's own fault: shown in its status
+            for shadow in {id(job.shadow): job.shadow for job in jobs}.values():
+                if shadow is not None:
+                    shadow.failed(error)
+            return
+        scored_at = self._clock.now()
+        results = []
+        for job, value in zip(jobs, values, strict=True):
+            if (shadow := job.shadow) is None:
+                continue
+            if math.isfinite(value):
+                shadow.scored()
+            elif job.quality <= Quality.LAST_USABLE:
+                shadow.failed(ValueError(f"no finite score ({value})"))
+            results.append(replace(_result(job, value, scored_at),
+                                   asset=shadow_asset(job.scorer.config.name)))
+        if self._shadow_sink is not None:
+            self._shadow_sink(results)
+
 
 def _result(job: Job, value: float, scored_at: datetime) -> Score:
     quality = job.quality
@@ -334,7 +428,8 @@ def _result(job: Job, value: float, scored_at: datetime) -> Score:
         # that misbehaves; never show it as a good value.
         quality = Quality.CONFIG_ERROR
     usable = quality <= Quality.LAST_USABLE
-    decision = job.scorer.decide(job.model, value) if usable and job.kind == "anomaly" else None
+    decision = (job.scorer.decide(job.model, value, job.key)
+                if usable and job.kind == "anomaly" else None)
     bounds = job.model.manifest.rul_interval
     interval = None
     if usable and bounds is not None:
