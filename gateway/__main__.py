@@ -17,6 +17,7 @@ from gateway.cli.demo_broker import BrokerUnavailable
 from gateway.cli.healthcheck import endpoint_accepts
 from gateway.cli.history_export import add_history_command
 from gateway.cli.history_training import add_history_source
+from gateway.cli.report import add_report_command
 from gateway.cli.simulate import (
     add_simulator_arguments,
     record_simulation,
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_source(*add_train_command(commands))
     add_evaluate_command(commands)
     add_history_command(commands)
+    add_report_command(commands)
     return parser
 
 
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
-        if args.command in ("train", "evaluate", "history"):
+        if args.command in ("train", "evaluate", "history", "report"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":
