@@ -29,11 +29,13 @@ from gateway.page.device_editor import DeviceEditor, RunningConfig
 from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
+from gateway.page.model_shadow import ShadowModels
 from gateway.page.running import Running
 from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
 from gateway.runtime.history_keeper import HistoryKeeper
+from gateway.runtime.model_slot import ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
 from gateway.runtime.poller import PollerOptions
 from gateway.runtime.score_cache import ScoreCache
@@ -138,12 +140,26 @@ class Gateway:
                 from gateway.runtime.asset_state import AssetStateStore  # noqa: PLC0415
                 from gateway.runtime.scoring import ScoringEngine  # noqa: PLC0415
 
-                scoring = ScoringEngine(assets.scorers, cache, fanout.scores,
-                                        store=AssetStateStore(data_dir / "assets", storage))
-            watcher = ModelWatcher(assets.files, assets.slots, fanout.model,
+                scoring = ScoringEngine(
+                    assets.scorers, cache, fanout.scores,
+                    store=AssetStateStore(data_dir / "assets", storage),
+                    # Candidates in shadow: to the history alone (issue #12).
+                    shadow_sink=None if history is None else history.record_scores)
+
+            def model_changed(slot: ModelSlot) -> None:
+                fanout.model(slot)
+                shadows.slot_changed(slot)  # bound below, before the watcher runs
+
+            watcher = ModelWatcher(assets.files, assets.slots, model_changed,
                                    config.analytics.reload_interval)
             models = await ModelManager.open(
                 assets.slots, data_dir / "models", assets.files, watcher, clock)
+            shadows = await ShadowModels.open(data_dir, models, scoring, assets.slots, hub,
+                                              history is not None, clock, storage)
+            # Models trained from the history, each in a child process (issue #12).
+            training = await asyncio.to_thread(
+                TrainingJobs.open, data_dir / "training", data_dir,
+                store=archived_as_candidate(models))
             maintenance_log = await stack.enter_async_context(
                 MaintenanceLog.open(data_dir / "maintenance.sqlite", health=storage))
             maintenance = MaintenanceDesk(maintenance_log, [a.name for a in config.assets],
@@ -184,7 +200,8 @@ class Gateway:
                     supervisor=Supervisor(), cache=cache, scores=scores, fanout=fanout,
                     fleet=fleet, server=server, hub=hub,
                     recent_alarm_events=recent_alarm_events, assets=assets, scoring=scoring,
-                    watcher=watcher, models=models, editor=editor, maintenance=maintenance,
+                    watcher=watcher, models=models, shadows=shadows, editor=editor,
+                    maintenance=maintenance,
                     bridge=bridge,
                     history=history, audit_log=audit_log, labels=labels, web=web,
                 )
@@ -205,6 +222,7 @@ class Gateway:
                 if scoring is not None:
                     tasks["scoring"] = scoring.run
                 tasks["model-watch"] = watcher.run
+                tasks["model-timeline"] = shadows.run
                 tasks["alarms"] = functools.partial(hub.run, sinks)
                 if history is not None:
                     tasks["history"] = history.run

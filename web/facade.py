@@ -285,6 +285,25 @@ class WebFacade(Protocol):
         """Run the version that ran before the current one; the slot's status after."""
         ...
 
+    async def shadow_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        """Run an archived candidate in shadow beside the active model (issue #12); its
+        status. Raises NotFound, Refused."""
+        ...
+
+    async def discard_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        """Take a candidate out of shadow and mark it discarded; what was done. Refused."""
+        ...
+
+    async def model_agreement(
+        self, asset: str, start: datetime | None, end: datetime | None
+    ) -> Json:
+        """Per version of the asset's anomaly model, active and in shadow, its agreement
+        with the experts over [start, end) (default: what the gateway recorded, at most 30
+        days): {"asset", "from", "to", "alarm": {on_delay_s, off_delay_s}, "versions":
+        [{role, version, scored_s, episodes, verdicts, anomaly_labels, caught, recall,
+        false_alarms, false_alarms_per_day, time_to_alarm_s}]}. Raises BadQuery."""
+        ...
+
     async def repair_asset(self, asset: str, user: str) -> str:
         """The simulated plant's repair of the asset (`repair` in `models()` names the tag it
         writes); what was done. Raises NotFound, Refused."""

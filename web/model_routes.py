@@ -10,7 +10,15 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.facade import MAX_MODEL_BYTES, Refused, WebFacade
-from web.requests import BadRequest, body_limit, form_fields, json_object, refused, text_field
+from web.requests import (
+    BadRequest,
+    body_limit,
+    form_fields,
+    json_object,
+    refused,
+    text_field,
+    time_text,
+)
 from web.users import Role
 
 # The body of an upload: the file and the rest of its form (part headers, a CSRF token).
@@ -29,6 +37,9 @@ class ModelRoutes:
             web.post(base, engineer(body_limit(MAX_UPLOAD_BYTES)(self.upload))),
             web.post(base + "/activate", engineer(self.activate)),
             web.post(base + "/rollback", engineer(self.roll_back)),
+            web.post(base + "/shadow", engineer(self.shadow)),
+            web.post(base + "/discard", engineer(self.discard)),
+            web.get("/api/models/{asset}/agreement", self.agreement),
             web.post("/api/assets/{asset}/repair", engineer(self.repair)),
         ]
 
@@ -53,6 +64,31 @@ class ModelRoutes:
         user = current_user(request).name
         return await _answer("status", self._facade.roll_back_model(asset, kind, user))
 
+    async def shadow(self, request: web.Request) -> web.Response:
+        """{"version": V}: run the archived candidate V in shadow (issue #12)."""
+        asset, kind = request.match_info["asset"], request.match_info["kind"]
+        version = text_field(await json_object(request), "version")
+        user = current_user(request).name
+        return await _answer("status", self._facade.shadow_model(asset, kind, version, user))
+
+    async def discard(self, request: web.Request) -> web.Response:
+        """{"version": V}: out of shadow, and marked discarded in the archive."""
+        asset, kind = request.match_info["asset"], request.match_info["kind"]
+        version = text_field(await json_object(request), "version")
+        user = current_user(request).name
+        return await _answer("status", self._facade.discard_model(asset, kind, version, user))
+
+    async def agreement(self, request: web.Request) -> web.Response:
+        """?from=ISO&to=ISO (both optional): the agreement of each model version."""
+        query = request.query
+        start, end = (
+            time_text(key, query[key]) if query.get(key) else None for key in ("from", "to")
+        )
+        try:
+            found = await self._facade.model_agreement(request.match_info["asset"], start, end)
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response(found)
 
     async def repair(self, request: web.Request) -> web.Response:
         """The simulated plant's repair of an asset's pump (the demo's maintenance action)."""

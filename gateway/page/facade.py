@@ -19,6 +19,7 @@ from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
 from gateway.core.writes import WriteFailure
+from gateway.page.agreement import AgreementError
 from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.label_desk import training_csv
 from gateway.page.maintenance import repair_key
@@ -225,7 +226,9 @@ class GatewayWebFacade:
 
     def models(self) -> list[Json]:
         config = self._running.config.current
-        return [model_json(asset.asset, info, repair_key(config, asset.asset))
+        shadows = self._running.shadows
+        return [{**model_json(asset.asset, info, repair_key(config, asset.asset)),
+                 "shadow": shadows.shadow_of(asset.asset, info.kind)}
                 for asset in self._running.models.assets() for info in asset.models]
 
     async def upload_model(self, asset: str, kind: str, data: bytes, user: str) -> str:
@@ -241,7 +244,8 @@ class GatewayWebFacade:
 
     async def activate_model(self, asset: str, kind: str, version: str, user: str) -> str:
         try:
-            status = await self._running.models.activate(asset, kind, version, user)
+            # A candidate in shadow leaves it once the slot runs it (issue #12).
+            status = await self._running.shadows.activate(asset, kind, version, user)
         except ModelRequestError as exc:
             raise Refused(str(exc)) from None
         await self.record(user, "model activated", f"{asset} {kind}: {version}: {status}")
@@ -254,6 +258,30 @@ class GatewayWebFacade:
             raise Refused(str(exc)) from None
         await self.record(user, "model rolled back", f"{asset} {kind}: {status}")
         return status
+
+    async def shadow_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        try:
+            status = await self._running.shadows.start(asset, kind, version, user)
+        except ModelRequestError as exc:
+            raise Refused(str(exc)) from None
+        await self.record(user, "model in shadow", f"{asset} {kind}: {version}: {status}")
+        return status
+
+    async def discard_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        try:
+            status = await self._running.shadows.discard(asset, kind, version, user)
+        except ModelRequestError as exc:
+            raise Refused(str(exc)) from None
+        await self.record(user, "model discarded", f"{asset} {kind}: {version}")
+        return status
+
+    async def model_agreement(
+        self, asset: str, start: datetime | None, end: datetime | None
+    ) -> Json:
+        try:
+            return await self._running.shadows.agreement(asset, start, end)
+        except (AgreementError, ExportError) as exc:
+            raise BadQuery(str(exc)) from None
 
     async def repair_asset(self, asset: str, user: str) -> str:
         key = repair_key(self._running.config.current, asset)

@@ -34,6 +34,7 @@ from web.facade import MAX_MODEL_BYTES
 
 if TYPE_CHECKING:
     # numpy with it: a gateway without assets does not import it (issue #10).
+    from analytics.inference import Model
     from analytics.manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class ArchivedVersion:
     uploaded_by: str
     origin: str  # "upload", or "in place": archived when another version replaced it
     active: bool
+    discarded: bool = False  # an engineer discarded it as a candidate (issue #12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,58 @@ class ModelManager:
                         activations[-1].version, previous)
             return await self._taken(slot)
 
+    async def candidate(self, asset: str, kind: str, version: str) -> tuple[ModelSlot, Model]:
+        """A candidate to run in shadow (issue #12): an archived version of the asset's
+        model that does not run and was not discarded, checked as an upload is; raises
+        ModelRequestError saying why not."""
+        slot = self._slot(asset, kind)
+        file = _file_of(slot)
+        self._not_running(slot, version)
+        if self._entry(slot, version).discarded:
+            raise ModelRequestError(f"{version} was discarded; activate it to use it again")
+        async with self._lock:
+            data = await asyncio.to_thread(self._archive.read, file, version)
+            try:
+                model = await self._files.check(data, f"{file} {version}")
+            except ModelError as exc:
+                raise ModelRequestError(str(exc)) from None
+        problem = mapping_problem(model, kind, slot.asset)
+        if problem is not None:
+            raise ModelRequestError(f"{asset}: {problem}")
+        return slot, model
+
+    async def discard(self, asset: str, kind: str, version: str, user: str) -> None:
+        """Mark a candidate discarded in the archive (its file is kept); never the version
+        running nor the one last activated. Raises ModelRequestError."""
+        slot = self._slot(asset, kind)
+        file = _file_of(slot)
+        self._not_running(slot, version)
+        if self._archive.index(file).current == version:
+            raise ModelRequestError(f"{version} is the version last activated for {file}: "
+                                    "roll back or activate another first")
+        async with self._lock:
+            await asyncio.to_thread(self._archive.discard, file, version)
+        logger.info("model %s: %r discarded %s", file, user, version)
+
+    def _entry(self, slot: ModelSlot, version: str) -> ArchivedFile:
+        file = _file_of(slot)
+        entry = self._archive.index(file).entry(version)
+        if entry is None:
+            raise ModelRequestError(f"{file} has no archived version {version!r}")
+        return entry
+
+    def _not_running(self, slot: ModelSlot, version: str) -> None:
+        entry = self._entry(slot, version)
+        if slot.model is not None and slot.model.sha256 == entry.sha256:
+            raise ModelRequestError(f"{version} is the running {slot.kind} model of "
+                                    f"{slot.asset.name}, not a candidate")
+
+    def runs(self, asset: str, kind: str, version: str) -> bool:
+        """Whether the asset's `kind` slot runs the archived `version` now."""
+        slot = self._slot(asset, kind)
+        entry = self._archive.index(_file_of(slot)).entry(version)
+        return entry is not None and slot.model is not None and slot.model.sha256 == entry.sha256
+
     def _slot(self, asset: str, kind: str) -> ModelSlot:
         for slot in self._slots:
             if slot.asset.name == asset and slot.kind == kind:
@@ -277,7 +331,7 @@ def _file_of(slot: ModelSlot) -> str:
 
 def _archived(entry: ArchivedFile, *, active: bool) -> ArchivedVersion:
     return ArchivedVersion(entry.version, entry.created, entry.uploaded_at, entry.uploaded_by,
-                           entry.origin, active)
+                           entry.origin, active, entry.discarded)
 
 def model_json(asset: str, info: ModelInfo, repair: str | None = None) -> dict[str, Any]:
     """One model of an asset as the Models page shows it: what runs (its manifest, with the

@@ -17,6 +17,7 @@ from gateway.page.device_editor import DeviceEditor, RunningConfig
 from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
+from gateway.page.model_shadow import ShadowModels
 from gateway.runtime.assets import Assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
@@ -56,6 +57,7 @@ class Running:
     scoring: ScoringEngine | None  # without assets
     watcher: ModelWatcher
     models: ModelManager
+    shadows: ShadowModels  # candidates in shadow and the model timeline (issue #12)
     editor: DeviceEditor
     maintenance: MaintenanceDesk
     bridge: MqttBridge | None  # without [mqtt]

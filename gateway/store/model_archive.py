@@ -57,6 +57,8 @@ class ArchivedFile:
     uploaded_at: datetime
     uploaded_by: str
     origin: Origin
+    # A candidate an engineer discarded (issue #12): kept, but offered for shadow no more.
+    discarded: bool = False
 
 
 @pydantic_dataclasses.dataclass(frozen=True, slots=True)
@@ -145,6 +147,18 @@ class ModelArchive:
         if entry is None:
             raise KeyError(version)
         return (self.folder(file) / entry.file).read_bytes()
+
+    def discard(self, file: str, version: str) -> ArchivedFile:
+        """Mark an archived version discarded (its file stays); KeyError if not archived."""
+        with self._lock:
+            index = self._indexes[file]
+            entry = index.entry(version)
+            if entry is None:
+                raise KeyError(version)
+            marked = replace(entry, discarded=True)
+            versions = tuple(marked if e is entry else e for e in index.versions)
+            self._save(file, replace(index, versions=versions))
+            return marked
 
     def activated(self, file: str, activation: Activation) -> None:
         """Record that `activation.version` was put in place (after the current one)."""

@@ -207,6 +207,19 @@ class FakeFacade:
     async def roll_back_model(self, asset: str, kind: str, user: str) -> str:
         return "ok: v1"
 
+    async def shadow_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        return f"shadow: {version}"
+
+    async def discard_model(self, asset: str, kind: str, version: str, user: str) -> str:
+        return f"{version} discarded"
+
+    async def model_agreement(
+        self, asset: str, start: datetime | None, end: datetime | None
+    ) -> Json:
+        if asset != "press-1":
+            raise BadQuery(f"no asset {asset!r} with models")
+        return {"asset": asset, "versions": []}
+
     async def repair_asset(self, asset: str, user: str) -> str:
         if asset != "press-1":
             raise NotFound(f"asset {asset!r} has no simulated repair")
