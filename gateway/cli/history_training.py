@@ -7,8 +7,15 @@ page's job passes the running ones as `--inputs` and `--interval`). The history 
 read-only while a gateway may be writing, through the history export (one row per
 interval, Good values only: gateway.cli.training_set), and trained on by the recipes of
 `uvelka train` (analytics.training). `anomaly`: the envelope recipe, normal-only; with
-`--labels`, the supervised recipe on the ranges labelled anomaly. `rul`: the RUL recipe on
-the runs to failure the maintenance log marks: each period ended by a `resets_life` entry.
+`--labels`, the supervised recipe on the ranges labelled anomaly. `rul`: the RUL recipe with
+its prediction interval (analytics.training.rul_calibration) on the runs to failure the
+maintenance log marks: each period ended by a `resets_life` entry.
+
+What the experts said on the page is used too (`<data_dir>/labels.sqlite`, read while the
+gateway writes it: gateway.store.labels): ranges labelled `anomaly` and the alarms of the
+asset's models judged `confirmed` are anomalous (left out of a normal-only model, learnt
+from by `--labels`, the truth of precision/recall), ranges labelled `unsure` are left out;
+the manifest lists the labels and verdicts used (`history.labels_used`).
 
 With `--progress-json` (the page's job) each stage is a JSON line on stdout and the
 outcome the last; `--memory-mib`/`--cpu-s` bound the process once its libraries are
@@ -25,13 +32,11 @@ import importlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analytics.commands import UsageError, reporting_errors
+from analytics.commands import UsageError
 from gateway.cli.training_set import (
     Selection,
     TimeRange,
@@ -53,6 +58,9 @@ from gateway.store.history_export import (
 )
 from gateway.store.history_query import Grid
 from gateway.store.history_span import Span, span_of
+from gateway.store.labels import FILE_NAME as LABELS_FILE
+from gateway.store.labels import LabelStore
+from gateway.store.labels import NotStored as LabelsNotStored
 from gateway.store.maintenance_log import MaintenanceLog
 
 if TYPE_CHECKING:
@@ -90,67 +98,10 @@ class Progress:
         print(json.dumps(line), flush=True)
 
 
-def add_history_source(anomaly: argparse.ArgumentParser, rul: argparse.ArgumentParser) -> None:
-    """Give `train anomaly` and `train rul` the gateway's history as a source of data."""
-    for parser, train in ((anomaly, _train_anomaly), (rul, _train_rul)):
-        group = parser.add_argument_group("from the gateway's own history (instead of --data)")
-        group.add_argument(
-            "--history",
-            type=Path,
-            metavar="DATA_DIR",
-            help="the gateway's data_dir: train on the asset's recorded inputs",
-        )
-        group.add_argument("--asset", metavar="NAME", help="the asset to train for")
-        group.add_argument(
-            "-c",
-            "--config",
-            type=Path,
-            metavar="FILE",
-            help="the gateway's TOML file (the asset's inputs and interval)",
-        )
-        group.add_argument(
-            "--from",
-            dest="start",
-            metavar="ISO",
-            help="start of the range (default: the oldest history)",
-        )
-        group.add_argument(
-            "--to",
-            dest="end",
-            metavar="ISO",
-            help="end of the range, not included (default: the newest)",
-        )
-        group.add_argument(
-            "--leave-out",
-            action="append",
-            default=[],
-            metavar="FROM/TO",
-            help="a range not to learn from (a fault, a test run); repeatable",
-        )
-        if parser is anomaly:
-            group.add_argument(
-                "--anomaly-range",
-                action="append",
-                default=[],
-                metavar="FROM/TO",
-                help="a range labelled anomaly: left out of a normal-only model, learnt"
-                " from by --labels, and the truth of precision/recall; repeatable",
-            )
-        # The page's job: the running configuration, its progress and its bounds.
-        for flag in ("--inputs", "--interval", "--memory-mib", "--cpu-s"):
-            group.add_argument(flag, help=argparse.SUPPRESS)
-        group.add_argument("--progress-json", action="store_true", help=argparse.SUPPRESS)
-        parser.set_defaults(handler=partial(_dispatch, parser.get_default("handler"), train))
-
-
-def _dispatch(
-    plain: Callable[[argparse.Namespace], int],
-    train: Callable[[argparse.Namespace], int],
-    args: argparse.Namespace,
-) -> int:
-    if args.history is None:
-        return plain(args)
-    return reporting_errors(f"train {args.target}", lambda: train(args))
+def train(args: argparse.Namespace) -> int:
+    """`uvelka train anomaly|rul --history ...`, whose arguments gateway.cli.history_source
+    adds."""
+    return _train_anomaly(args) if args.target == "anomaly" else _train_rul(args)
 
 
 def _train_anomaly(args: argparse.Namespace) -> int:
@@ -159,6 +110,10 @@ def _train_anomaly(args: argparse.Namespace) -> int:
         raise UsageError("--reference is for --data; from history the asset's own rows serve")
     with tempfile.TemporaryDirectory(prefix="uvelka-train-") as folder:
         recording, what = asyncio.run(_read(args, source, Path(folder), progress))
+    times = recording.timestamps
+    trained = TimeRange(_utc(times[0]), _utc(times[-1]) + timedelta(seconds=source.interval_s))
+    expert = asyncio.run(_expert_selection(args.history, source.asset))
+    selection = selection.joined(expert.overlapping(trained))
     rows = TrainingRows.of(
         source.asset, recording.timestamps, recording.values, recording.signals, selection, what
     )
@@ -191,7 +146,6 @@ def _train_anomaly(args: argparse.Namespace) -> int:
         "recipe": manifest.recipe.name,
         "inputs": list(manifest.inputs),
         "data_sha256": manifest.data.sha256,
-        "labels_used": len(selection.anomalous),
         **history,
         "validation": figures.to_json(),
     }
@@ -280,18 +234,21 @@ def _train_rul(args: argparse.Namespace) -> int:
     from analytics.manifest import TrainingData, fingerprint
     from analytics.training import rul
     from analytics.training.datasets import load_recordings
+    from analytics.training.rul_calibration import fit_rul_with_interval
 
     source, selection, progress = _prepare(args)
     runs = asyncio.run(_runs_to_failure(args.history, source.asset))
     with tempfile.TemporaryDirectory(prefix="uvelka-train-") as name:
         folder = Path(name)
         for number, run in enumerate(runs, start=1):
-            run_args = argparse.Namespace(**{**vars(args), "start": run.start, "end": run.end})
+            # The first run starts with the history (a query from 1970 would take hours).
+            start = None if run.start == EPOCH else run.start
+            run_args = argparse.Namespace(**{**vars(args), "start": start, "end": run.end})
             asyncio.run(_read(run_args, source, folder, progress, f"run-{number:03d}"))
         dataset = load_recordings(folder)
         data = rul.recording_runs(dataset.recordings, folder, unit=args.unit or "h")
-        progress("fitting", 0.0)
-        fit = rul.fit_rul(data, args.cap, args.signals, args.seed)
+        progress("fitting with its interval", 0.0)
+        fit = fit_rul_with_interval(data, args.cap, args.signals, args.seed)
     training = TrainingData(
         fingerprint(data.values, data.runs, data.remaining),
         f"history of asset {source.asset}: {len(runs)} runs to failure between resets_life"
@@ -322,10 +279,73 @@ def _train_rul(args: argparse.Namespace) -> int:
             "asset": source.asset,
             "runs": [r.text() for r in runs],
             "data_sha256": manifest.data.sha256,
+            "interval": None if fit.interval is None else fit.interval.nominal,
         },
-        f"{len(runs)} runs to failure, {len(data.runs)} rows",
+        f"{len(runs)} runs to failure, {len(data.runs)} rows; "
+        + (
+            "no prediction interval (it needs 5 runs)"
+            if fit.interval is None
+            else f"a {fit.interval.nominal:.0%} prediction interval"
+        ),
     )
     return 0
+
+
+async def _expert_selection(data_dir: Path, asset: str) -> Selection:
+    """The asset's stored labels and verdicts as ranges: labelled `anomaly` and alarms
+    judged `confirmed` anomalous, labelled `unsure` left out (it may have been a fault). A
+    verdict whose label is stored counts as that label, which the expert may have changed
+    since."""
+    path = data_dir / LABELS_FILE
+    if not path.is_file():
+        return Selection()
+    try:
+        async with LabelStore.open(path) as store:
+            labels = await store.labels(assets=[asset])
+            verdicts = await store.verdicts(assets=[asset])
+    except LabelsNotStored as exc:
+        raise TrainingError(f"cannot read the labels in {path}: {exc}") from None
+    anomalous, leave_out, used = [], [], []
+    for label in labels:
+        span = TimeRange(label.start, label.end)
+        if label.kind == "anomaly":
+            anomalous.append(span)
+        elif label.kind == "unsure":
+            leave_out.append(span)
+        else:
+            continue
+        used.append(
+            {
+                "label": str(label.id),
+                "kind": label.kind,
+                "range": span.text(),
+                "fault_code": label.fault_code,
+            }
+        )
+    labelled = {label.event_id for label in labels if label.event_id is not None}
+    now = datetime.now(UTC)
+    for verdict in verdicts:
+        found = verdict.activation
+        end = found.cleared or now
+        if verdict.verdict != "confirmed" or found.event_id in labelled or end <= found.activated:
+            continue
+        span = TimeRange(found.activated, end)
+        anomalous.append(span)
+        used.append(
+            {
+                "event_id": str(found.event_id),
+                "alarm": found.alarm,
+                "verdict": "confirmed",
+                "range": span.text(),
+                "fault_code": verdict.draft.fault_code,
+            }
+        )
+    return Selection(tuple(leave_out), tuple(anomalous), tuple(used))
+
+
+def _utc(at: Any) -> datetime:
+    """A row's time (numpy datetime64, UTC) as an aware datetime."""
+    return datetime.fromisoformat(str(at)[:26]).replace(tzinfo=UTC)
 
 
 async def _runs_to_failure(data_dir: Path, asset: str) -> list[TimeRange]:

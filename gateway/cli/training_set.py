@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,9 @@ class TimeRange:
         )
         return (times >= lo) & (times < hi)
 
+    def overlaps(self, other: TimeRange) -> bool:
+        return self.start < other.end and other.start < self.end
+
     def text(self) -> str:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
@@ -76,10 +80,28 @@ def parse_time(text: str) -> datetime:
 @dataclass(frozen=True, slots=True)
 class Selection:
     """What the history's rows may teach: ranges left out of a normal-only model, and the
-    ranges labelled `anomaly` (left out too, and the labels of the supervised recipe)."""
+    ranges labelled `anomaly` (left out too, and the labels of the supervised recipe);
+    `expert` names the stored labels and verdicts those ranges came from (the manifest's
+    record of them)."""
 
     leave_out: tuple[TimeRange, ...] = ()
     anomalous: tuple[TimeRange, ...] = ()
+    expert: tuple[dict[str, str], ...] = ()
+
+    def joined(self, other: Selection) -> Selection:
+        return Selection(
+            self.leave_out + other.leave_out,
+            self.anomalous + other.anomalous,
+            self.expert + other.expert,
+        )
+
+    def overlapping(self, span: TimeRange) -> Selection:
+        """Only what overlaps `span` (the range trained on): what was used."""
+        return Selection(
+            tuple(r for r in self.leave_out if r.overlaps(span)),
+            tuple(r for r in self.anomalous if r.overlaps(span)),
+            tuple(e for e in self.expert if TimeRange.parse(e["range"]).overlaps(span)),
+        )
 
     def masks(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: in an anomalous range, and left out (anomalous or left out)."""
@@ -91,10 +113,11 @@ class Selection:
             left_out |= span.covers(times)
         return anomalous, left_out
 
-    def describe(self) -> dict[str, list[str]]:
+    def describe(self) -> dict[str, Any]:
         return {
             "leave_out": [s.text() for s in self.leave_out],
             "anomalous": [s.text() for s in self.anomalous],
+            "labels_used": list(self.expert),
         }
 
 

@@ -1,11 +1,13 @@
 """`uvelka train anomaly|rul --history` (issue #12): a model trained on an asset's own
 history, recorded by the test through the real History store; the rows the training set
-leaves out (not Good, labelled anomaly, left out by hand), the time-ordered validation,
-the manifest, and the one-line refusals."""
+leaves out (not Good, labelled anomaly on the command line or in the label store, alarms
+judged confirmed, left out by hand), the time-ordered validation, the manifest, the one-line
+refusals, and RUL from the runs between replacements with its prediction interval."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from gateway.__main__ import main as uvelka
 from gateway.core.quality import Quality
 from gateway.store import History, Point
 from gateway.store.history_export import FILE_NAME
+from gateway.store.labels import FILE_NAME as LABELS_FILE
+from gateway.store.labels import Activation, LabelDraft, LabelStore, VerdictDraft
+from gateway.store.maintenance_log import Draft, MaintenanceLog
 from tests.fixtures.assets import CENTRE, normal_recording, train
 
 # Within the default retention (7 d) of now: the whole history is found from it.
@@ -228,3 +233,98 @@ def test_train_without_data_or_history_says_what_to_give(
 ) -> None:
     assert uvelka(["train", "anomaly", "--out", str(tmp_path / "m.onnx")]) == 2
     assert "--data FILE, or --history DATA_DIR --asset NAME" in capsys.readouterr().err
+
+
+def test_stored_labels_and_confirmed_verdicts_are_left_out_and_listed(plant: Path) -> None:
+    # On the page: the fault labelled anomaly, a stretch unsure, and an alarm judged
+    # confirmed whose label the expert then deleted (its verdict still counts).
+    event = uuid.uuid4()
+
+    async def label() -> None:
+        async with LabelStore.open(plant / "data" / LABELS_FILE) as store:
+            fault = LabelDraft(
+                "pump1",
+                T0 + timedelta(seconds=FAULT[0]),
+                T0 + timedelta(seconds=FAULT[1]),
+                "anomaly",
+                "bearing",
+            )
+            await store.add(fault, "expert")
+            unsure = LabelDraft(
+                "pump1", T0 + timedelta(seconds=500), T0 + timedelta(seconds=520), "unsure"
+            )
+            await store.add(unsure, "expert")
+            start, end = T0 + timedelta(seconds=700), T0 + timedelta(seconds=710)
+            await store.record_events(
+                [Activation(event, "pump1_anomaly", "pump1.Anomaly", "pump1", start)],
+                [("pump1_anomaly", end)],
+            )
+            _, made = await store.judge(event, VerdictDraft("confirmed", "cavitation"), "expert")
+            assert made is not None
+            await store.delete(made.id)
+
+    asyncio.run(label())
+    assert train_history(plant) == 0
+    manifest = Model.load(plant / "candidate.onnx").manifest
+    history = manifest.recipe.params["history"]
+    used = history["labels_used"]
+    assert [(u.get("kind"), u.get("verdict"), u["fault_code"]) for u in used] == [
+        ("unsure", None, ""),
+        ("anomaly", None, "bearing"),
+        (None, "confirmed", "cavitation"),
+    ]
+    assert used[2]["event_id"] == str(event)
+    assert history["anomalous"] == [used[1]["range"], used[2]["range"]]
+    assert history["leave_out"] == [used[0]["range"]]
+    # The truth: the fault's 60 windows, flagged, and the confirmed alarm's 10, which the
+    # normal-looking rows there do not flag.
+    assert manifest.metrics["recall"] == pytest.approx(60 / 70)
+    assert manifest.metrics["held_back_far"] < 0.05  # the fault is no false alarm now
+
+
+RUN_S, RUNS = 240, 5
+
+
+def test_rul_from_runs_between_replacements_carries_an_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Five runs to failure: flow wears upwards through each, a replacement after each.
+    config_file(tmp_path)
+    rng = np.random.default_rng(5)
+    points, entries = [], []
+    for run in range(RUNS):
+        begun = T0 + timedelta(seconds=run * (RUN_S + 60))
+        for n in range(RUN_S):
+            at = begun + timedelta(seconds=n)
+            for name, centre in CENTRE.items():
+                wear = 1 + (0.5 * n / RUN_S if name == "flow" else 0.0)
+                value = centre * wear * (1 + 0.01 * rng.standard_normal())
+                points.append(Point(f"pump1.{name}", at, value, Quality.GOOD))
+        ended = begun + timedelta(seconds=RUN_S)
+        entries.append(
+            Draft(
+                "pump1",
+                ended,
+                ended + timedelta(seconds=60),
+                "part replacement",
+                "bearing",
+                "",
+                True,
+            )
+        )
+
+    async def write() -> None:
+        async with History.open(tmp_path / "data" / FILE_NAME, retention_s=1e9) as history:
+            history.record(points)
+        async with MaintenanceLog.open(tmp_path / "data" / "maintenance.sqlite") as log:
+            for entry in entries:
+                await log.add(entry, "fitter")
+
+    asyncio.run(write())
+    code = train_history(tmp_path, "--unit", "s", kind="rul")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "a 90% prediction interval" in out
+    manifest = Model.load(tmp_path / "candidate.onnx").manifest
+    assert manifest.rul_interval is not None
+    assert len(manifest.recipe.params["history"]["runs"]) == RUNS
