@@ -3,7 +3,9 @@
 They run on whatever validated: each device's own keys, and each tag, are validated on
 their own, so one bad tag does not hide its neighbours' problems and a device whose own
 keys are wrong still has its tags checked. Checks on a device's own keys (URL, unit id,
-names, limits) wait until all of them validate.
+names, limits) wait until all of them validate. A tag the model refused is checked on the
+keys it did accept (issue #14): a misspelled type still leaves its name to the duplicate
+check, a misspelled key or table still leaves its address to the bounds check.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ class DeviceParts:
     # The device's url as written, even when its other keys do not validate: it names the
     # driver whose address rules its tags are checked by.
     url: str | None = None
+    # Keys of a tag the model refused (already reported), by index: the tag in `tags` holds
+    # a stand-in (PLACEHOLDERS) or the default for each, and no check reads them.
+    refused: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+
+# Stand-ins for a tag's required keys the model refused, so that its other keys can be
+# checked; a tag with a stand-in table or type has only its address bounds checked.
+PLACEHOLDERS = {"name": "_", "table": "holding", "address": 0, "type": "uint16"}
+_PLACE = frozenset(("table", "address", "type", "bit", "length", "order"))
 
 
 def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> list[Finding]:
@@ -48,12 +59,20 @@ def check(devices: Sequence[DeviceParts], gateway_name: str | None = None) -> li
             findings += _device(at, part.device)
             findings += _reserved_device_name(at, part.device.name, gateway_name)
         tag_locs = {j: (*at, "tags", j) for j in part.tags}
-        findings += duplicate_names((tag_locs[j], tag.name) for j, tag in part.tags.items())
+        refused = {j: part.refused.get(j, frozenset()) for j in part.tags}
+        findings += duplicate_names(
+            (tag_locs[j], tag.name) for j, tag in part.tags.items() if "name" not in refused[j]
+        )
         max_registers = part.device.max_registers if part.device is not None else None
         driver = _driver(part)
         for j, tag in part.tags.items():
-            findings += _tag(tag_locs[j], tag, driver, max_registers)
-        findings += _overlaps([(tag_locs[j], tag) for j, tag in part.tags.items()], driver)
+            findings += [
+                finding
+                for finding in _tag(tag_locs[j], tag, driver, max_registers, refused[j])
+                if finding.loc[-1] not in refused[j]
+            ]
+        placed = [(tag_locs[j], tag) for j, tag in part.tags.items() if not refused[j] & _PLACE]
+        findings += _overlaps(placed, driver)
     return findings
 
 
@@ -145,7 +164,11 @@ def _reserved_device_name(at: Loc, name: str, gateway_name: str | None) -> list[
 
 
 def _tag(
-    at: Loc, tag: TagConfig, driver: Driver | None, max_registers: int | None
+    at: Loc,
+    tag: TagConfig,
+    driver: Driver | None,
+    max_registers: int | None,
+    refused: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     field_tag = tag.as_tag(tag.name)
     if driver is None:
@@ -156,6 +179,10 @@ def _tag(
             field_tag, writable=tag.writable, max_registers=max_registers
         )
         hints = driver.address_hints(field_tag)
+    if refused & {"table", "type"}:
+        # Stand-ins: only the address's own bounds hold whatever the table and type (the
+        # stand-in type is one register wide, so a span past the end is never made up).
+        return [Finding((*at, key), message) for key, message in problems if key == "address"]
     findings = [Finding((*at, key), message) for key, message in problems]
     findings += [Finding((*at, key), message, Severity.WARNING) for key, message in hints]
     if tag.name in RESERVED_TAG_NAMES:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from drivers.base import DataType
 from gateway.config.alarm_checks import check_alarms
 from gateway.config.asset_checks import check_assets
-from gateway.config.checks import DeviceParts, check
+from gateway.config.checks import PLACEHOLDERS, DeviceParts, check
 from gateway.config.messages import explain
 from gateway.config.model import (
     AlarmConfig,
@@ -178,14 +178,36 @@ def _parts(raw: dict[str, Any]) -> list[DeviceParts]:
         own = {key: value for key, value in device.items() if key != "tags"}
         tags = device.get("tags")
         valid_tags: dict[int, TagConfig] = {}
+        refused: dict[int, frozenset[str]] = {}
         for index, raw_tag in enumerate(tags if isinstance(tags, list) else []):
-            tag = _valid(TagConfig, raw_tag)
-            if tag is not None:
-                valid_tags[index] = tag
+            salvaged = _salvaged_tag(raw_tag)
+            if salvaged is not None:
+                valid_tags[index], keys = salvaged
+                if keys:
+                    refused[index] = keys
         url = own.get("url")
         url = url if isinstance(url, str) else None
-        parts.append(DeviceParts(_valid(DeviceConfig, own), valid_tags, url))
+        parts.append(DeviceParts(_valid(DeviceConfig, own), valid_tags, url, refused))
     return parts
+
+
+def _salvaged_tag(raw: object) -> tuple[TagConfig, frozenset[str]] | None:
+    """The tag validated without the keys the model refuses, and those keys (issue #14).
+
+    A refused optional key takes its default, a refused required one a stand-in, so the
+    checks can still run on the keys that were accepted; they skip the refused ones.
+    """
+    try:
+        return TagConfig.model_validate(raw), frozenset()
+    except ValidationError as exc:
+        errors = exc.errors()
+    if not isinstance(raw, dict) or any(not error["loc"] for error in errors):
+        return None
+    refused = frozenset(str(error["loc"][0]) for error in errors)
+    kept = {key: value for key, value in raw.items() if key not in refused}
+    stand_ins = {key: PLACEHOLDERS[key] for key in refused if key in PLACEHOLDERS}
+    tag = _valid(TagConfig, kept | stand_ins)
+    return None if tag is None else (tag, refused)
 
 
 def _asset_findings(
@@ -208,7 +230,8 @@ def _tag_types(parts: list[DeviceParts]) -> dict[str, DataType]:
         f"{part.device.name}.{tag.name}": tag.type
         for part in parts
         if part.device is not None
-        for tag in part.tags.values()
+        for index, tag in part.tags.items()
+        if not part.refused.get(index, frozenset()) & {"name", "type"}
     }
 
 
