@@ -27,6 +27,7 @@ import numpy as np
 from analytics.features import FEATURE_KINDS, FEATURE_VERSION, extract
 from analytics.manifest import METADATA_KEY, Manifest, ManifestError
 from analytics.model_file import ModelError, read_model_file
+from analytics.model_rules import check_model_bytes
 from analytics.rul_features import history_features
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class Model:
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> Model:
         """Like `load`, from the file's content; `source` names it in errors and logs."""
+        # onnxruntime would read the files a tensor's external data names (issue #14).
+        check_model_bytes(data, source)
         ort = import_runtime()
         options = ort.SessionOptions()
         # The gateway scores from one worker thread and keeps the other cores for polling:

@@ -44,13 +44,15 @@ from sklearn.pipeline import Pipeline
 from analytics.inference import INPUT_NAME, OUTPUT_NAME, Model
 from analytics.manifest import METADATA_KEY, Manifest
 from analytics.model_file import ModelError, write_atomically
+from analytics.model_rules import OPSETS
 from analytics.training.tree_ensemble import Tree, tree_ensemble_attributes
 
 logger = logging.getLogger(__name__)
 
 # Opsets old enough for the onnxruntime builds of common edge distributions (1.14+), new
 # enough for every operator we emit. skl2onnx picks lower ones per operator where it can.
-TARGET_OPSET: dict[str, int] = {"": 18, "ai.onnx.ml": 3}
+# The gateway refuses models of other domains or newer opsets (analytics.model_rules).
+TARGET_OPSET: dict[str, int] = OPSETS
 
 Dtype = Literal["float32", "float64"]
 

@@ -157,6 +157,8 @@ class ModelManager:
                 for user_slot in self._users(slot)
                 if (problem := mapping_problem(model, user_slot.kind, user_slot.asset))
             ]
+                # In the log too: a hostile file is someone's attempt (issue #14).
+                logger.warning("model %s: %r's upload refused: %s", file, user, exc)
             if problems:
                 return UploadOutcome(None, "; ".join(problems))
             entry, new = await asyncio.to_thread(
