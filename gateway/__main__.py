@@ -16,7 +16,7 @@ from gateway.cli.demo import DEMO_HELP, add_demo_arguments, demo_jobs
 from gateway.cli.demo_broker import BrokerUnavailable
 from gateway.cli.healthcheck import endpoint_accepts
 from gateway.cli.history_export import add_history_command
-from gateway.cli.history_training import add_history_source
+from gateway.cli.history_source import add_history_source
 from gateway.cli.report import add_report_command
 from gateway.cli.simulate import (
     add_simulator_arguments,
