@@ -73,6 +73,12 @@ def add_train_command(
     anomaly.add_argument(
         "--labels", action="store_true", help="supervised: learn from the 'anomaly' column"
     )
+    anomaly.add_argument(
+        "--univariate",
+        action="store_true",
+        help="the univariate recipe for an asset with one signal: the newest sample against"
+        " its trailing window (issue #13); needs --commissioning-rows of at least its window",
+    )
     anomaly.add_argument("--name", help="model name in the manifest (default: the file name)")
     anomaly.add_argument(
         "--seed", type=int, default=0, help="random seed of --labels training (default 0)"
@@ -141,6 +147,14 @@ def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     anomaly.add_argument("--data", type=Path, required=True, help="a folder of CSV recordings")
     anomaly.add_argument("--model", type=Path, help="score this model file instead")
+    anomaly.add_argument(
+        "--windows",
+        type=Path,
+        metavar="FILE",
+        help="NAB's protocol (issue #13): --data is one univariate CSV series, FILE a JSON"
+        " list of [start, end] anomaly windows; the univariate recipe streams it and NAB's"
+        " standard profile scores its alarms",
+    )
     _add_commissioning_rows(anomaly)
     _add_signals(anomaly)
     _add_nested_options(anomaly)
@@ -241,6 +255,8 @@ def _signal_list(text: str) -> tuple[str, ...]:
 
 
 def _train_anomaly(args: argparse.Namespace) -> int:
+    if args.univariate:
+        return reporting_errors("train anomaly", lambda: _train_univariate(_with_data(args)))
     train = _train_labelled if args.labels else _train_envelope
     return reporting_errors("train anomaly", lambda: train(_with_data(args)))
 
@@ -402,6 +418,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if detect_layout(args.data) != "recordings":
         raise UsageError(f"{args.data}: not a folder of CSV recordings (C-MAPSS is for rul)")
+    if args.windows is not None:
+        return _evaluate_nab(args)
     dataset = load_recordings(args.data)
     rows = args.commissioning_rows
     if args.labels or args.protocol == "nested":
@@ -417,6 +435,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         _print_evaluation(evaluation)
     return 0
+
+
+def _evaluate_nab(args: argparse.Namespace) -> int:
+    from analytics.univariate_commands import evaluate_nab
+
+    if args.model is not None or args.signals is not None or args.protocol != "skab":
+        raise UsageError("--windows runs NAB's protocol with the univariate recipe alone")
+    return evaluate_nab(args.data, args.windows, as_json=args.json)
+
+
+def _train_univariate(args: argparse.Namespace) -> int:
+    from analytics.univariate_commands import train_univariate
+
+    if args.labels or args.reference is not None:
+        raise UsageError("--univariate fits one signal's own commissioning rows alone")
+    return train_univariate(args.data, args.out, args.commissioning_rows, args.signals, args.name)
 
 
 def _evaluate_nested(args: argparse.Namespace, dataset: RecordingSet) -> int:
