@@ -31,6 +31,7 @@ from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.page.model_shadow import ShadowModels
 from gateway.page.running import Running
+from gateway.page.training_jobs import TrainingJobs, archived_as_candidate
 from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
@@ -201,7 +202,7 @@ class Gateway:
                     fleet=fleet, server=server, hub=hub,
                     recent_alarm_events=recent_alarm_events, assets=assets, scoring=scoring,
                     watcher=watcher, models=models, shadows=shadows, editor=editor,
-                    maintenance=maintenance,
+                    maintenance=maintenance, training=training,
                     bridge=bridge,
                     history=history, audit_log=audit_log, labels=labels, web=web,
                 )
@@ -223,6 +224,7 @@ class Gateway:
                     tasks["scoring"] = scoring.run
                 tasks["model-watch"] = watcher.run
                 tasks["model-timeline"] = shadows.run
+                tasks["training"] = training.run
                 tasks["alarms"] = functools.partial(hub.run, sinks)
                 if history is not None:
                     tasks["history"] = history.run

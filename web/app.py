@@ -28,6 +28,7 @@ from web.requests import ANONYMOUS_MAX_BYTES, body_limits
 from web.sessions import CookieSessions, load_key
 from web.settings import WebSettings
 from web.throttle import LoginQueue, LoginThrottle
+from web.training_routes import TrainingRoutes
 from web.trend_routes import TrendRoutes
 from web.user_routes import UserRoutes
 from web.users import UserStore
@@ -72,7 +73,7 @@ async def create_app(
     Live(facade).install(app)
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
                    AlarmRoutes(facade), AssetRoutes(facade), MaintenanceRoutes(facade),
-                   LabelRoutes(facade), UserRoutes(store, facade)):
+                   LabelRoutes(facade), TrainingRoutes(facade), UserRoutes(store, facade)):
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store

@@ -139,6 +139,20 @@ class MaintenanceFields:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingFields:
+    """A training job as the page asks for it (issue #12): the asset's `kind` model from
+    its history over [start, end) (None: the oldest, the newest recorded); `supervised`:
+    the recipe that learns from the asset's anomaly labels. The gateway checks what it
+    means and raises BadQuery if wrong."""
+
+    asset: str
+    kind: str
+    start: datetime | None = None
+    end: datetime | None = None
+    supervised: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LabelFields:
     """An expert label as the page sends it (issue #12): `kind` is normal, anomaly or
     unsure; the gateway checks what it means and raises BadQuery if wrong."""
@@ -345,6 +359,30 @@ class WebFacade(Protocol):
 
     async def delete_maintenance(self, number: int, user: str) -> None:
         """Delete entry `number` (audited). NotFound, Refused."""
+        ...
+
+    # -- training from history (issue #12) -------------------------------------------------
+
+    def training_jobs(self) -> Json:
+        """{"jobs": [newest first: id, request {asset, kind, start, end, labels, ...}, user,
+        created, state (queued, running, done, failed, cancelled, interrupted), stage,
+        fraction, reason, result {version, validation, range, labels_used, ...} once
+        done]}."""
+        ...
+
+    async def training_assets(self) -> Json:
+        """{"assets": [per asset with a model: asset, kinds, history {first, last} of its
+        inputs (null without any), retention_s, kept_from (older history is deleted),
+        anomaly_labels]}. Refused when the history is off or cannot be read."""
+        ...
+
+    async def submit_training(self, fields: TrainingFields, user: str) -> Json:
+        """Queue a training job (audited); the job. BadQuery (unknown asset or model,
+        a bad range), Refused (history off, the disk full)."""
+        ...
+
+    async def cancel_training(self, number: int, user: str) -> Json:
+        """Cancel job `number` (audited); the job. NotFound, Refused (it has ended)."""
         ...
 
     # -- expert labels and alarm verdicts (issue #12) --------------------------------------

@@ -26,6 +26,9 @@ from gateway.page.maintenance import repair_key
 from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelRequestError, model_json
 from gateway.page.running import Running
+from gateway.page.training_desk import Asked, asset_history, job_request
+from gateway.page.training_desk import BadRequest as TrainingRequestError
+from gateway.page.training_jobs import JobFinished, JobsNotSaved
 from gateway.page.trend_view import trends
 from gateway.page.views import alarms, asset, health, overview, tag_values, units
 from gateway.runtime.fleet import UnknownDevice
@@ -65,6 +68,7 @@ from web.facade import (
     Refused,
     Stale,
     TagChoices,
+    TrainingFields,
     VerdictFields,
 )
 
@@ -294,6 +298,49 @@ class GatewayWebFacade:
             raise Refused(f"{key}: {exc}") from None
         await self.record(user, "asset repaired", f"{asset}: {key} written true")
         return f"{asset}: repair sent ({key})"
+
+    # -- training from history (issue #12) -------------------------------------------------
+
+    def training_jobs(self) -> Json:
+        return {"jobs": [job.to_json() for job in self._running.training.jobs()]}
+
+    async def training_assets(self) -> Json:
+        history = self._open_history()
+        config = self._running.config.current
+        async with _label_refusals():
+            labelled = await self._running.labels.store.labels(kinds=["anomaly"])
+        counts: dict[str, int] = {}
+        for label in labelled:
+            counts[label.draft.asset] = counts.get(label.draft.asset, 0) + 1
+        now = self._running.clock.now()
+        return {"assets": await asset_history(history, config, counts, now)}
+
+    async def submit_training(self, fields: TrainingFields, user: str) -> Json:
+        self._open_history()  # what the job trains on
+        asked = Asked(fields.asset, fields.kind, fields.start, fields.end, fields.supervised)
+        try:
+            request = job_request(self._running.config.current, asked,
+                                  self._running.clock.now())
+            job = self._running.training.submit(request, user)
+        except TrainingRequestError as exc:
+            raise BadQuery(str(exc)) from None
+        except JobsNotSaved as exc:
+            raise Refused(str(exc)) from None
+        span = f"{request.start or 'the oldest history'} to {request.end or 'the newest'}"
+        await self.record(user, "training job queued", f"#{job.id} {request.asset} "
+                          f"{request.kind}{' supervised' if request.labels else ''}: {span}")
+        return job.to_json()
+
+    async def cancel_training(self, number: int, user: str) -> Json:
+        try:
+            job = self._running.training.cancel(number)
+        except KeyError:
+            raise NotFound(f"no training job {number}") from None
+        except JobFinished as exc:
+            raise Refused(str(exc)) from None
+        await self.record(user, "training job cancelled",
+                          f"#{job.id} {job.request.asset} {job.request.kind}")
+        return job.to_json()
 
     # -- alarms ----------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from gateway.core.clock import Clock
 from gateway.core.files import SHARED, write_atomically
 from gateway.runtime.model_slot import ModelFiles, ModelSlot
 from gateway.runtime.model_watch import ModelWatcher
-from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive
+from gateway.store.model_archive import Activation, ArchivedFile, ModelArchive, Origin
 from web.facade import MAX_MODEL_BYTES
 
 if TYPE_CHECKING:
@@ -78,7 +78,9 @@ class ArchivedVersion:
     created: datetime
     uploaded_at: datetime
     uploaded_by: str
-    origin: str  # "upload", or "in place": archived when another version replaced it
+    # "upload"; "in place": archived when another version replaced it; "candidate": a
+    # training job's (issue #12)
+    origin: str
     active: bool
     discarded: bool = False  # an engineer discarded it as a candidate (issue #12)
 
@@ -139,9 +141,13 @@ class ModelManager:
             by_asset.setdefault(slot.asset.name, []).append(self._info(slot))
         return [AssetModels(asset, tuple(models)) for asset, models in by_asset.items()]
 
-    async def upload(self, asset: str, kind: str, data: bytes, user: str) -> UploadOutcome:
+    async def upload(
+        self, asset: str, kind: str, data: bytes, user: str, origin: Origin = "upload"
+    ) -> UploadOutcome:
         """Check an uploaded model file for `asset`'s `kind` model and archive it, not
-        active yet; a refused file changes nothing and the outcome says why."""
+        active yet; a refused file changes nothing and the outcome says why. A training
+        job's model comes this way too, as a "candidate" (issue #12); the disk refusing
+        raises OSError, the archive as it was."""
         slot = self._slot(asset, kind)
         file = _file_of(slot)
         if len(data) > MAX_MODEL_BYTES:
@@ -151,21 +157,21 @@ class ModelManager:
             try:
                 model = await self._files.check(data, f"uploaded {file}")
             except ModelError as exc:
+                # In the log too: a hostile file is someone's attempt (issue #14).
+                logger.warning("model %s: %r's upload refused: %s", file, user, exc)
                 return UploadOutcome(None, str(exc))
             problems = [
                 f"{user_slot.asset.name}: {problem}"
                 for user_slot in self._users(slot)
                 if (problem := mapping_problem(model, user_slot.kind, user_slot.asset))
             ]
-                # In the log too: a hostile file is someone's attempt (issue #14).
-                logger.warning("model %s: %r's upload refused: %s", file, user, exc)
             if problems:
                 return UploadOutcome(None, "; ".join(problems))
             entry, new = await asyncio.to_thread(
-                self._archive.store, file, data, model, user, "upload", self._clock.now()
+                self._archive.store, file, data, model, user, origin, self._clock.now()
             )
         if new:
-            logger.info("model %s: %r uploaded %s", file, user, entry.version)
+            logger.info("model %s: %r archived %s (%s)", file, user, entry.version, origin)
         return UploadOutcome(entry.version, new=new)
 
     async def activate(self, asset: str, kind: str, version: str, user: str) -> str:
@@ -334,6 +340,7 @@ def _file_of(slot: ModelSlot) -> str:
 def _archived(entry: ArchivedFile, *, active: bool) -> ArchivedVersion:
     return ArchivedVersion(entry.version, entry.created, entry.uploaded_at, entry.uploaded_by,
                            entry.origin, active, entry.discarded)
+
 
 def model_json(asset: str, info: ModelInfo, repair: str | None = None) -> dict[str, Any]:
     """One model of an asset as the Models page shows it: what runs (its manifest, with the

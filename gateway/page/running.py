@@ -18,6 +18,7 @@ from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.page.model_shadow import ShadowModels
+from gateway.page.training_jobs import TrainingJobs
 from gateway.runtime.assets import Assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
@@ -60,6 +61,7 @@ class Running:
     shadows: ShadowModels  # candidates in shadow and the model timeline (issue #12)
     editor: DeviceEditor
     maintenance: MaintenanceDesk
+    training: TrainingJobs  # models trained from the history (issue #12)
     bridge: MqttBridge | None  # without [mqtt]
     history: HistoryKeeper | None  # with [history] enabled = false
     audit_log: AuditLog | None  # without [web]

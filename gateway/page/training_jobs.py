@@ -8,25 +8,34 @@ each stage as a JSON line, which the job shows. Nothing of training runs in the 
 process: its event loop only reads the child's lines.
 
 A job's state is kept in `<data_dir>/training/jobs.json`, written whole and atomically on
-each change of state (not of progress). A job the child ends without a result (SIGKILL,
-out of memory, an error) is failed with the reason; a cancelled one is cancelled; a job
-that was queued or running when the gateway stopped is `interrupted` at the next start.
+each change of state (not of progress); a job that cannot be written there (a full disk)
+is refused (`JobsNotSaved`). A job the child ends without a result (SIGKILL, out of
+memory, an error) is failed with the reason; a cancelled one is cancelled; a job that was
+queued or running when the gateway stopped is `interrupted` at the next start.
+
+The child's model file is handed to `store` (the gateway's: the model archive keeps it as
+a candidate, never active); a store that fails (the disk full while the candidate is
+written) fails the job with its reason, and the archive keeps what it held. The job's
+folder is deleted once the job ends: the archive holds the candidate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import shutil
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from gateway.core.files import write_atomically
+from gateway.page.model_manager import ModelManager, ModelRequestError
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +48,27 @@ State = Literal["queued", "running", "done", "failed", "cancelled", "interrupted
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 
+class JobsNotSaved(Exception):
+    """The jobs file cannot be written (a full disk): the job was not queued."""
+
+
+class JobFinished(Exception):
+    """The job has ended already: there is nothing to cancel."""
+
+
+class CandidateNotStored(Exception):
+    """`store` could not keep the trained model; str(exc) says why, for the page."""
+
+
+# What becomes of a done job's model file (`job.result["out"]`): the fields it adds to the
+# result (the archived version). Raises CandidateNotStored.
+Store = Callable[["Job"], Awaitable[dict[str, Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class JobRequest:
-    """What to train: an asset's `kind` model from its inputs over [start, end)."""
+    """What to train: an asset's `kind` model from its inputs over [start, end) (ISO 8601;
+    empty: from the oldest history, to the newest); `labels`: the supervised recipe."""
 
     asset: str
     kind: Literal["anomaly", "rul"]
@@ -78,12 +105,12 @@ class TrainingJobs:
         self,
         folder: Path,
         data_dir: Path,
-        on_done: Callable[[Job], Any] | None = None,
+        store: Store | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.folder = folder
         self._data_dir = data_dir
-        self._on_done = on_done
+        self._store = store
         self._clock = clock
         self._jobs: dict[int, Job] = {}
         self._wake = asyncio.Event()
@@ -92,22 +119,33 @@ class TrainingJobs:
 
     @classmethod
     def open(cls, folder: Path, data_dir: Path, **options: Any) -> TrainingJobs:
-        """The jobs kept in `folder`; those queued or running before are interrupted."""
+        """The jobs kept in `folder`; those queued or running before are interrupted. A
+        file that cannot be read is set aside (never deleted) and the list starts empty;
+        one that cannot be written is logged: the gateway starts all the same (issue #17)."""
         jobs = cls(folder, data_dir, **options)
+        path = folder / JOBS_FILE
         try:
-            saved = json.loads((folder / JOBS_FILE).read_text(encoding="utf-8"))
+            for raw in json.loads(path.read_text(encoding="utf-8")):
+                job = Job(**{**raw, "request": JobRequest(**raw["request"])})
+                if job.state not in FINISHED:
+                    job = replace(
+                        job,
+                        state="interrupted",
+                        reason="the gateway stopped while the job was " + job.state,
+                    )
+                jobs._jobs[job.id] = job
         except FileNotFoundError:
-            saved = []
-        for raw in saved:
-            job = Job(**{**raw, "request": JobRequest(**raw["request"])})
-            if job.state not in FINISHED:
-                job = replace(
-                    job,
-                    state="interrupted",
-                    reason="the gateway stopped while the job was " + job.state,
-                )
-            jobs._jobs[job.id] = job
-        jobs._save()
+            pass
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            aside = path.with_name(JOBS_FILE + ".damaged")
+            with contextlib.suppress(OSError):
+                path.replace(aside)
+            logger.warning(
+                "cannot read the training jobs %s (%s): set aside as %s", path, exc, aside
+            )
+            jobs._jobs.clear()
+        if jobs._jobs:
+            jobs._set(jobs.jobs()[0])  # the interrupted ones saved
         return jobs
 
     def jobs(self) -> Sequence[Job]:
@@ -117,16 +155,24 @@ class TrainingJobs:
         return self._jobs[number]
 
     def submit(self, request: JobRequest, user: str) -> Job:
+        """Queue a job; JobsNotSaved (nothing queued) when the jobs file cannot be written."""
         number = max(self._jobs, default=0) + 1
         job = Job(number, request, user, self._clock().isoformat())
         self._jobs[number] = job
-        self._save()
+        try:
+            self._save()
+        except OSError as exc:
+            del self._jobs[number]
+            raise JobsNotSaved(f"the training job cannot be kept in {self.folder}: {exc}") from None
         self._wake.set()
         return job
 
     def cancel(self, number: int) -> Job:
-        """Cancel a queued job, or end a running one's child (SIGTERM, then SIGKILL)."""
+        """Cancel a queued job, or end a running one's child (SIGTERM, then SIGKILL).
+        KeyError for an unknown job, JobFinished for one that has ended."""
         job = self._jobs[number]
+        if job.state in FINISHED:
+            raise JobFinished(f"job {number} has ended already ({job.state})")
         if job.state == "queued":
             self._set(replace(job, state="cancelled", reason="cancelled before it ran"))
         elif self._running is not None and self._running[0] == number:
@@ -150,7 +196,40 @@ class TrainingJobs:
     async def _work(self, job: Job) -> None:
         job = self._set(replace(job, state="running", stage="starting"))
         out = self.folder / f"job-{job.id}" / f"{job.request.asset}-{job.request.kind}.onnx"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            job = await self._trained(job, out)
+            if job.state == "done" and self._store is not None:
+                job = await self._stored(job)
+        finally:
+            # Without a store the file is the result: kept.
+            if self._store is not None or job.state != "done":
+                await asyncio.to_thread(shutil.rmtree, out.parent, ignore_errors=True)
+        self._set(job)
+        logger.info(
+            "training job %d (%s %s): %s %s",
+            job.id,
+            job.request.asset,
+            job.request.kind,
+            job.state,
+            job.reason,
+        )
+
+    async def _stored(self, job: Job) -> Job:
+        job = self._set(replace(job, stage="storing the candidate", fraction=0.0))
+        assert self._store is not None  # noqa: S101 - the caller's condition
+        try:
+            found = await self._store(job)
+        except CandidateNotStored as exc:
+            return replace(job, state="failed", reason=f"the candidate was not stored: {exc}")
+        kept = {key: value for key, value in job.result.items() if key != "out"}
+        return replace(job, stage="done", fraction=1.0, result={**kept, **found})
+
+    async def _trained(self, job: Job, out: Path) -> Job:
+        """The job as the child left it: done with its result, failed, or cancelled."""
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return replace(job, state="failed", reason=f"cannot create {out.parent}: {exc}")
         process = await asyncio.create_subprocess_exec(
             *self._command(job.request, out),
             stdout=asyncio.subprocess.PIPE,
@@ -164,7 +243,11 @@ class TrainingJobs:
                 raise RuntimeError("the training process has no pipes")
             errors = asyncio.ensure_future(process.stderr.read())
             async for line in process.stdout:
-                found = json.loads(line)
+                try:
+                    found = json.loads(line)
+                except ValueError:  # a library's own print: not ours to show
+                    logger.debug("training job %d: %r", job.id, line)
+                    continue
                 if "result" in found:
                     result = found["result"]
                 else:  # progress: kept in memory only, the page polls it
@@ -180,22 +263,18 @@ class TrainingJobs:
             self._running = None
         job = self._jobs[job.id]
         if job.id in self._cancelled:
-            job = replace(job, state="cancelled", reason="cancelled while it ran")
-        elif code == 0 and result:
-            job = replace(job, state="done", stage="done", fraction=1.0, result=result)
-        elif code is not None and code < 0:
+            return replace(job, state="cancelled", reason="cancelled while it ran")
+        if code == 0 and result:
+            return replace(job, state="done", stage="done", fraction=1.0, result=result)
+        if code is not None and code < 0:
             name = signal.Signals(-code).name
-            job = replace(
+            return replace(
                 job,
                 state="failed",
                 reason=f"the training process was ended by {name}"
                 + (" (out of memory, or killed)" if name == "SIGKILL" else ""),
             )
-        else:
-            job = replace(job, state="failed", reason=err[-1] if err else f"exit code {code}")
-        self._set(job)
-        if job.state == "done" and self._on_done is not None:
-            self._on_done(job)
+        return replace(job, state="failed", reason=err[-1] if err else f"exit code {code}")
 
     def _command(self, request: JobRequest, out: Path) -> list[str]:
         inputs = ",".join(f"{name}={key}" for name, key in request.inputs.items())
@@ -213,10 +292,8 @@ class TrainingJobs:
             inputs,
             "--interval",
             str(request.interval_s),
-            "--from",
-            request.start,
-            "--to",
-            request.end,
+            *(["--from", request.start] if request.start else []),
+            *(["--to", request.end] if request.end else []),
             "--out",
             str(out),
             "--progress-json",
@@ -228,10 +305,35 @@ class TrainingJobs:
         ]
 
     def _set(self, job: Job) -> Job:
+        """The job's new state, saved; kept in memory alone while the disk refuses (the
+        next change saves it all)."""
         self._jobs[job.id] = job
-        self._save()
+        try:
+            self._save()
+        except OSError as exc:
+            logger.warning(
+                "training job %d is %s; the jobs file cannot be written: %s", job.id, job.state, exc
+            )
         return job
 
     def _save(self) -> None:
         text = json.dumps([job.to_json() for job in self.jobs()], indent=1)
         write_atomically(self.folder / JOBS_FILE, text.encode("utf-8"))
+
+
+def archived_as_candidate(models: ModelManager) -> Store:
+    """The gateway's store: a job's model archived as a candidate of its asset's model,
+    checked as an upload is and never put in place (gateway.page.model_manager)."""
+
+    async def store(job: Job) -> dict[str, Any]:
+        request = job.request
+        try:
+            data = await asyncio.to_thread(Path(job.result["out"]).read_bytes)
+            outcome = await models.upload(request.asset, request.kind, data, job.user, "candidate")
+        except (ModelRequestError, OSError) as exc:
+            raise CandidateNotStored(str(exc)) from None
+        if outcome.reason is not None:
+            raise CandidateNotStored(outcome.reason)
+        return {"version": outcome.version}
+
+    return store

@@ -42,13 +42,14 @@ INDEX_FORMAT: Final = 1
 INDEX_NAME = "index.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
-Origin = Literal["upload", "in place"]
+# "candidate": trained on the gateway from its history (issue #12), archived, never active.
+Origin = Literal["upload", "in place", "candidate"]
 
 
 @pydantic_dataclasses.dataclass(frozen=True, slots=True)
 class ArchivedFile:
-    """One archived version: its file in the folder, from an upload or found in place
-    (in `models_dir` when another version replaced it)."""
+    """One archived version: its file in the folder, from an upload, found in place (in
+    `models_dir` when another version replaced it) or a training job's candidate."""
 
     version: str
     file: str

@@ -25,6 +25,7 @@ from web.facade import (
     Refused,
     Stale,
     TagChoices,
+    TrainingFields,
     VerdictFields,
 )
 
@@ -77,6 +78,8 @@ class FakeFacade:
     labels_made: dict[int, dict[str, Any]] = field(default_factory=dict)
     verdicts_given: dict[str, dict[str, Any]] = field(default_factory=dict)
     maintenance_entries: dict[int, dict[str, Any]] = field(default_factory=dict)
+    training: dict[int, dict[str, Any]] = field(default_factory=dict)
+    training_disk_full: bool = False  # the jobs file cannot be written
 
     def health(self) -> Mapping[str, object]:
         # A detail that /healthz must not show to anonymous askers.
@@ -219,6 +222,44 @@ class FakeFacade:
         if asset != "press-1":
             raise BadQuery(f"no asset {asset!r} with models")
         return {"asset": asset, "versions": []}
+
+    def training_jobs(self) -> Json:
+        return {"jobs": list(reversed(self.training.values()))}
+
+    async def training_assets(self) -> Json:
+        return {"assets": [{"asset": "press-1", "kinds": ["anomaly"],
+                            "history": {"first": (NOW - timedelta(days=2)).isoformat(),
+                                        "last": NOW.isoformat()},
+                            "retention_s": 7 * 86400.0,
+                            "kept_from": (NOW - timedelta(days=7)).isoformat(),
+                            "anomaly_labels": 0}]}
+
+    async def submit_training(self, fields: TrainingFields, user: str) -> Json:
+        if fields.asset != "press-1":
+            raise BadQuery(f"asset: no asset {fields.asset!r} (assets: press-1)")
+        if fields.start and fields.end and fields.end <= fields.start:
+            raise BadQuery("to: the end of the range must be after its start")
+        if self.training_disk_full:
+            raise Refused("the training job cannot be kept: [Errno 28] No space left on device")
+        number = max(self.training, default=0) + 1
+        self.training[number] = job = {
+            "id": number, "user": user, "state": "queued", "stage": "", "fraction": 0.0,
+            "reason": "", "result": {},
+            "request": {"asset": fields.asset, "kind": fields.kind, "labels": fields.supervised,
+                        "start": "" if fields.start is None else fields.start.isoformat(),
+                        "end": "" if fields.end is None else fields.end.isoformat()}}
+        await self.record(user, "training job queued", f"#{number}")
+        return job
+
+    async def cancel_training(self, number: int, user: str) -> Json:
+        if number not in self.training:
+            raise NotFound(f"no training job {number}")
+        job = self.training[number]
+        if job["state"] != "queued":
+            raise Refused(f"job {number} has ended already ({job['state']})")
+        job.update(state="cancelled", reason="cancelled before it ran")
+        await self.record(user, "training job cancelled", f"#{number}")
+        return job
 
     async def repair_asset(self, asset: str, user: str) -> str:
         if asset != "press-1":
