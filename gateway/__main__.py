@@ -24,6 +24,7 @@ from gateway.cli.simulate import (
     repair_simulated,
     simulator_options,
 )
+from gateway.cli.web_key import add_web_command
 from gateway.config import ConfigError, load_config
 from gateway.config.loader import checked_file
 from gateway.config.opcua_security import explain_security
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     add_evaluate_command(commands)
     add_history_command(commands)
     add_report_command(commands)
+    add_web_command(commands)
     return parser
 
 
@@ -99,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
-        if args.command in ("train", "evaluate", "history", "report"):
+        if args.command in ("train", "evaluate", "history", "report", "web"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":

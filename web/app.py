@@ -24,13 +24,15 @@ from web.live import Live
 from web.maintenance_routes import MaintenanceRoutes
 from web.model_routes import ModelRoutes
 from web.monitoring import monitoring_routes
+from web.private_files import keep_private
 from web.requests import ANONYMOUS_MAX_BYTES, body_limits
-from web.sessions import CookieSessions, load_key
+from web.sessions import KEY_FILE, CookieSessions, load_key
 from web.settings import WebSettings
 from web.throttle import LoginQueue, LoginThrottle
 from web.training_routes import TrainingRoutes
 from web.trend_routes import TrendRoutes
 from web.user_routes import UserRoutes
+from web.users import FILE_NAME as USERS_FILE
 from web.users import UserStore
 
 USERS = web.AppKey("uvelka_users", UserStore)
@@ -53,10 +55,12 @@ async def create_app(
     password waits in `take_first_admin_password(app)`. `wall_clock` times sessions and
     user changes, `monotonic_clock` the login throttle.
     """
+    secrets = [settings.folder / name for name in (USERS_FILE, KEY_FILE)]
+    await asyncio.to_thread(keep_private, secrets)
     store, generated = await UserStore.open(settings.folder, environ=environ, clock=wall_clock)
     key = await asyncio.to_thread(load_key, settings.folder)
     sessions = CookieSessions(key, max_age_s=settings.session_max_age_s, secure=settings.tls,
-                              clock=wall_clock)
+                              clock=wall_clock, key_file=settings.folder / KEY_FILE)
     # Outermost first: the session is loaded before anyone asks who is logged in, and the
     # login is known before the CSRF check, so an anonymous POST gets 401, not 403.
     # Body limits come first: nothing may read a body before its size is checked.

@@ -7,9 +7,14 @@ leaf: it cannot import the gateway, and the helper is too small to be a package 
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def ensure_private_folder(folder: Path) -> None:
@@ -41,3 +46,27 @@ def write_private(path: Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def keep_private(paths: Iterable[Path]) -> None:
+    """Make each existing file of `paths` readable by its owner only (issue #14): a secret
+    that group or others may read (copied with its mode, restored from a backup, made by
+    an older version) is set to 0600 and said with a WARNING, since whoever could read it
+    may have; one this process may not change (another user's) is an ERROR, and the
+    gateway serves on."""
+    for path in paths:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if not mode & 0o077:
+            continue
+        try:
+            path.chmod(0o600)
+        except OSError as exc:
+            logger.error("%s is readable by others (mode %04o) and cannot be made private "
+                         "(%s): make it 0600, owned by the gateway's user", path, mode, exc)
+            continue
+        logger.warning("%s was readable by others (mode %04o), now 0600: whoever could read "
+                       "it may have; rotate the session key (uvelka web rotate-key) and change "
+                       "the passwords or tokens it holds", path, mode)

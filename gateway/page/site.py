@@ -23,6 +23,7 @@ from web.users import UserError, UserStore
 logger = logging.getLogger(__name__)
 
 WEB_USERS = "web users"  # its name in StorageHealth, /metrics and the page
+WEB_FOLDER = "web"  # under data_dir: users, session key, tokens (`uvelka web` finds it here)
 
 
 class WebPage:
@@ -32,7 +33,7 @@ class WebPage:
     def __init__(self, section: WebSection, data_dir: Path, health: StorageHealth) -> None:
         self.port: int | None = None
         self.first_admin_password: str | None = None
-        self._settings: WebSettings = web_settings(section, data_dir / "web")
+        self._settings: WebSettings = web_settings(section, data_dir / WEB_FOLDER)
         self._health = health
         self._serve: Callable[[], Awaitable[None]] | None = None  # once open
         self._users: UserStore | None = None

@@ -21,6 +21,7 @@ from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 from tests.gateway.test_model_sigterm import config_text
 from tests.web.conftest import csrf_field
+from web.sessions import rotate_key
 
 INPUTS = ("flow", "pressure")
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test credential
@@ -134,6 +135,11 @@ async def test_a_model_reading_the_session_key_is_refused_everywhere(
             assert pump1["status"].startswith("rejected: ")
             assert EXTERNAL in pump1["status"]
             write_atomically(models_dir / "pump.onnx", good_model)
+
+            # Had the key leaked: `uvelka web rotate-key` ends every session at once.
+            rotate_key(data_dir / "web")
+            async with web.get(f"{base}/api/models") as response:
+                assert response.status == 401
 
 
 def test_check_config_names_the_reason(
