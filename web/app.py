@@ -29,6 +29,9 @@ from web.requests import ANONYMOUS_MAX_BYTES, body_limits
 from web.sessions import KEY_FILE, CookieSessions, load_key
 from web.settings import WebSettings
 from web.throttle import LoginQueue, LoginThrottle
+from web.token_routes import TokenRoutes
+from web.tokens import FILE_NAME as TOKENS_FILE
+from web.tokens import TokenStore
 from web.training_routes import TrainingRoutes
 from web.trend_routes import TrendRoutes
 from web.user_routes import UserRoutes
@@ -55,9 +58,10 @@ async def create_app(
     password waits in `take_first_admin_password(app)`. `wall_clock` times sessions and
     user changes, `monotonic_clock` the login throttle.
     """
-    secrets = [settings.folder / name for name in (USERS_FILE, KEY_FILE)]
+    secrets = [settings.folder / name for name in (USERS_FILE, KEY_FILE, TOKENS_FILE)]
     await asyncio.to_thread(keep_private, secrets)
     store, generated = await UserStore.open(settings.folder, environ=environ, clock=wall_clock)
+    tokens = await TokenStore.open(settings.folder, clock=wall_clock)
     key = await asyncio.to_thread(load_key, settings.folder)
     sessions = CookieSessions(key, max_age_s=settings.session_max_age_s, secure=settings.tls,
                               clock=wall_clock, key_file=settings.folder / KEY_FILE)
@@ -65,7 +69,7 @@ async def create_app(
     # login is known before the CSRF check, so an anonymous POST gets 401, not 403.
     # Body limits come first: nothing may read a body before its size is checked.
     app = web.Application(
-        middlewares=[body_limits, sessions.middleware, authentication(store, sessions),
+        middlewares=[body_limits, sessions.middleware, authentication(store, sessions, tokens),
                      csrf_protection],
         client_max_size=ANONYMOUS_MAX_BYTES,  # body_limits sets each route's own
     )
@@ -77,7 +81,8 @@ async def create_app(
     Live(facade).install(app)
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
                    AlarmRoutes(facade), AssetRoutes(facade), MaintenanceRoutes(facade),
-                   LabelRoutes(facade), TrainingRoutes(facade), UserRoutes(store, facade)):
+                   LabelRoutes(facade), TrainingRoutes(facade), UserRoutes(store, facade),
+                   TokenRoutes(tokens, facade)):
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store

@@ -4,6 +4,12 @@ Every route needs a login unless its handler is marked `public`; `requires(role)
 the bar. Files under /static/ are public (the login page needs its style sheet). The user
 comes from the session, but their role from the user store on every request, and a
 session issued before the user's last change (password, role) no longer counts.
+
+A script sends an API token instead (`Authorization: Bearer <token>`, web.tokens; issue
+#14): the request acts as the token's user, with that user's role now. A request that
+presents a token is judged by it alone: a wrong or revoked one is 401 even beside a valid
+session cookie. Such a request needs no CSRF token (`by_token`): a browser never adds
+the header by itself, so another site cannot make it send one.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from aiohttp.typedefs import Handler, Middleware
 from web.paths import is_machine, is_static
 from web.refusal import refuse
 from web.sessions import CookieSessions
+from web.tokens import TokenStore
 from web.users import Role, User, UserStore
 
 logger = logging.getLogger(__name__)
 
 USER = web.RequestKey("uvelka_user", User)
+_BY_TOKEN = web.RequestKey("uvelka_by_token", bool)
+_BEARER = "Bearer "
 _REQUIRED_ROLE = "uvelka_required_role"  # attribute on a marked handler; None = public
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -45,19 +54,29 @@ def current_user(request: web.Request) -> User:
     return request[USER]
 
 
-def authentication(store: UserStore, sessions: CookieSessions) -> Middleware:
+def by_token(request: web.Request) -> bool:
+    """True when the request presented an API token (whether or not it was valid)."""
+    return request.get(_BY_TOKEN) is True
+
+
+def authentication(store: UserStore, sessions: CookieSessions, tokens: TokenStore) -> Middleware:
     """The middleware: 401 (programs) or a redirect to /login (pages) without a login, 403
     below the route's role."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        user = _logged_in(request, store, sessions)
+        presented = _presented_token(request)
+        request[_BY_TOKEN] = presented is not None
+        user = (_logged_in(request, store, sessions) if presented is None
+                else tokens.user_of(presented, store.get))
         if user is not None:
             request[USER] = user
         required = _required_role(request)
         if required is None:
             return await handler(request)
         if user is None:
+            if presented is not None:
+                return refuse(request, 401, "unknown or revoked API token")
             if is_machine(request):
                 return refuse(request, 401, "log in first")
             raise web.HTTPSeeOther("/login")
@@ -103,6 +122,13 @@ def _required_role(request: web.Request) -> Role | None:
         return None
     # Unmatched paths (404, 405) land here too, so they tell nothing to anonymous askers.
     return cast(Role | None, mark_of(request, _REQUIRED_ROLE, Role.VIEWER))
+
+
+def _presented_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None or not header.startswith(_BEARER):
+        return None
+    return header.removeprefix(_BEARER).strip()
 
 
 def _logged_in(request: web.Request, store: UserStore, sessions: CookieSessions) -> User | None:

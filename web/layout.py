@@ -39,6 +39,7 @@ PAGES = {
     "/alarms": ("Alarms", "alarms", Role.VIEWER),
     "/audit": ("Audit log", "audit", Role.VIEWER),
     "/users": ("Users", "users", Role.ADMIN),
+    "/tokens": ("API tokens", "tokens", Role.VIEWER),
 }
 
 
