@@ -2,6 +2,12 @@
 
 Production points `[mqtt]` at a real broker (mosquitto, EMQX, HiveMQ); this one runs in the
 gateway's own event loop, keeps nothing on disk, and takes anonymous clients on loopback.
+
+Fit for the demo only (issue #14; docs/mqtt.md, "The demo's broker"): amqtt 0.12 speaks
+MQTT 3.1.1 only, and on every connect it sends the new client the retained messages of every
+client's subscriptions, so the bridge sees asset states on its ack subscription and must
+check each topic itself (gateway/mqtt/bridge.py). With that guard it does what the demo
+needs (one gateway on loopback, installed with pip); a plant uses a real broker.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ alarm and reason a minute, then how many more there were (RefusalLog, issue #17)
 Anything else one raises (a bug) is contained per command (issue #17): the command is
 refused and counted, the error logged once with its traceback, and the next one executed;
 a payload that killed the task would otherwise, retained, kill every restart.
+A message whose topic the ack filter does not match is no command (issue #14): a broker
+may deliver one (amqtt, the demo's broker, sends a newly connected client the retained
+messages of every client's subscriptions: gateway/cli/demo_broker.py), so it is ignored
+and counted (`commands_ignored`), logged once at WARNING and then at DEBUG.
 
 Verdicts (issue #12). An acknowledgement may carry a `verdict` on the activation it
 acknowledges (the alarm's latest); once the acknowledgement holds, `judge` stores it. A
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, topic_matches_sub
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -85,6 +89,7 @@ class BridgeStats:
     commands_accepted: int
     commands_refused: int
     commands_failed: int  # refused because handling raised an unexpected error (issue #17)
+    commands_ignored: int  # messages on a topic the ack filter does not match (issue #14)
 
 
 class MqttBridge:
@@ -136,6 +141,7 @@ class MqttBridge:
         self._problem: str | None = None  # the connection problem last logged
         self._accepted = 0
         self._refused = 0
+        self._ignored = 0
         self._refusals = RefusalLog(logger)
         self.command_failures = Failures("command handler", logger)
 
@@ -152,6 +158,7 @@ class MqttBridge:
             commands_accepted=self._accepted,
             commands_refused=self._refused,
             commands_failed=sum(h.failures for h in self.command_failures.parts.values()),
+            commands_ignored=self._ignored,
         )
 
     async def publish_alarms(self, events: Sequence[AlarmEvent]) -> None:
@@ -369,6 +376,16 @@ class MqttBridge:
         logger.warning("MQTT broker %s %s; retrying", self._settings.url, problem)
 
     def _command_arrived(self, topic: str, payload: bytes) -> None:
+        if not topic_matches_sub(self._topics.ack_filter, topic):
+            self._ignored += 1
+            log = logger.warning if self._ignored == 1 else logger.debug
+            log(
+                "MQTT message on %r ignored: not an acknowledgement topic (%s); the broker "
+                "delivered what this client did not subscribe to",
+                topic,
+                self._topics.ack_filter,
+            )
+            return
         try:
             self._commands.put_nowait((topic, payload))
         except asyncio.QueueFull:

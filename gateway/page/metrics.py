@@ -137,6 +137,7 @@ def mqtt_metrics(stats: BridgeStats) -> list[Metric]:
                                    labels=["outcome"])
     commands.add_metric(["accepted"], stats.commands_accepted)
     commands.add_metric(["refused"], stats.commands_refused)
+    commands.add_metric(["ignored"], stats.commands_ignored)  # not on the ack topics
     return [
         GaugeMetricFamily("uvelka_mqtt_connected", "1 while the MQTT broker is connected",
                           value=float(stats.connected)),
