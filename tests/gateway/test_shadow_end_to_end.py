@@ -40,8 +40,6 @@ data_dir = "{data_dir}"
 [opcua]
 endpoint = "{LOOPBACK_ENDPOINT}"
 namespace = "urn:uvelka:test"
-security = ["None"]
-anonymous = true
 
 [analytics]
 models_dir = "{models_dir}"
@@ -104,8 +102,7 @@ async def plant(
 
 
 def serving(plant: Plant) -> AbstractAsyncContextManager[tuple[Gateway, Client]]:
-    # A start checks the model in a child process: slow on a loaded machine.
-    return running(load_config(plant.config_file), plant.config_file, start_s=60.0)
+    return running(load_config(plant.config_file), plant.config_file)
 
 
 async def shadow_points(gateway: Gateway, since: datetime) -> list[float | None]:

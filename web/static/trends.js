@@ -158,9 +158,7 @@ function figure(series, panels, start, end, entries = []) {
           name: TEXT.band(key) });
       }
       traces.push({ x, y: s.mean, yaxis: panel.axis, name: s.unit ? `${key} (${s.unit})` : key, type: "scatter",
-        mode: "lines", connectgaps: false, legendgroup: key,
-        // A candidate in shadow (issue #12): dotted, beside the active model's line.
-        line: { color: colour, shape: panel.boolean ? "hv" : "linear", dash: info(key).shadow ? "dot" : "solid" },
+        mode: "lines", connectgaps: false, legendgroup: key, line: { color: colour, shape: panel.boolean ? "hv" : "linear" },
         ...(panel.boolean ? { fill: "tozeroy" } : {}) });
       for (const line of info(key).lines) {
         shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: panel.axis, y0: line.value, y1: line.value,
