@@ -21,8 +21,6 @@ from gateway.alarms.saved import AlarmStateFile
 from gateway.config.model import GatewayConfig
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.storage import StorageHealth
-from gateway.mqtt.asset_states import report_asset_states
-from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.condition_sources import add_conditions
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
@@ -50,6 +48,7 @@ from gateway.store.maintenance_log import MaintenanceLog
 from gateway.store.outbox import Outbox
 
 if TYPE_CHECKING:
+    from gateway.mqtt.bridge import MqttBridge
     from gateway.runtime.scoring import ScoringEngine
 
 logger = logging.getLogger(__name__)
@@ -112,8 +111,12 @@ class Gateway:
                     data_dir / LABELS_FILE, clock=clock.now, health=storage)),
                 [a.name for a in config.assets], hub.sources, clock)
             sinks: list[EventSink] = []
-            bridge = None
+            bridge: MqttBridge | None = None
             if config.mqtt is not None:
+                # paho and the bridge only with [mqtt], as the web stack with [web] below
+                # (issue #10).
+                from gateway.mqtt.bridge import MqttBridge  # noqa: PLC0415
+
                 outbox = await stack.enter_async_context(Outbox.open(
                     data_dir / "outbox.sqlite",
                     max_messages=config.mqtt.outbox_max_messages,
@@ -232,6 +235,8 @@ class Gateway:
                 if web is not None:
                     tasks["web"] = web.serve
                 if bridge is not None and config.mqtt is not None:
+                    from gateway.mqtt.asset_states import report_asset_states  # noqa: PLC0415
+
                     tasks["mqtt"] = bridge.run
                     tasks["asset-states"] = functools.partial(
                         report_asset_states, bridge, [asset.name for asset in config.assets],

@@ -3,6 +3,9 @@
 Every session cookie was encrypted with the old key, so every user must log in again; a
 running gateway takes the new key at its next request (web.sessions follows the file), no
 restart or signal needed. Meant for a key that may have leaked, or on a schedule.
+
+The web stack is imported when the command runs, not by every `uvelka` (`uvelka run`
+without [web] imports none of it: issue #10).
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import sys
 from pathlib import Path
 
 from gateway.config import load_config
-from gateway.page.site import WEB_FOLDER
-from web.sessions import rotate_key
 
 
 def add_web_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +31,9 @@ def add_web_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _rotate(args: argparse.Namespace) -> int:
+    from gateway.page.site import WEB_FOLDER  # noqa: PLC0415 (the web stack: see above)
+    from web.sessions import rotate_key  # noqa: PLC0415
+
     folder = load_config(args.config).gateway.data_dir / WEB_FOLDER
     try:
         path = rotate_key(folder)

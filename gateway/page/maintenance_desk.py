@@ -23,7 +23,6 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from gateway.core.clock import Clock
-from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.store import MessageRefused
 from gateway.store.maintenance_log import (
@@ -35,7 +34,9 @@ from gateway.store.maintenance_log import (
 )
 
 if TYPE_CHECKING:
-    # numpy with it: only a gateway with assets scores them (issue #10).
+    # paho with the one, numpy with the other: a gateway without [mqtt] or without assets
+    # does not import them (issue #10).
+    from gateway.mqtt.bridge import MqttBridge
     from gateway.runtime.scoring import ScoringEngine
 
 logger = logging.getLogger(__name__)

@@ -36,13 +36,14 @@ from gateway.alarms.hub import AlarmHub
 from gateway.core.failures import Failures
 from gateway.core.status import DeviceStatus
 from gateway.core.storage import StorageHealth
-from gateway.mqtt.bridge import BridgeStats
 from gateway.page.running import Running
 from gateway.runtime.model_slot import ModelSlot
 from gateway.store.history import HistoryStats
 
 if TYPE_CHECKING:
-    # numpy with it: only a gateway with assets scores them (issue #10).
+    # paho with the one, numpy with the other: a gateway without [mqtt] or without assets
+    # does not import them (issue #10).
+    from gateway.mqtt.bridge import BridgeStats
     from gateway.runtime.scoring import InferenceStats
 
 

@@ -11,7 +11,6 @@ from gateway.alarms.hub import AlarmHub
 from gateway.alarms.recent import RecentEvents
 from gateway.core.clock import Clock
 from gateway.core.storage import StorageHealth
-from gateway.mqtt.bridge import MqttBridge
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
 from gateway.page.label_desk import LabelDesk
@@ -30,10 +29,10 @@ from gateway.runtime.tag_cache import TagCache
 from gateway.store.audit import AuditLog
 
 if TYPE_CHECKING:
-    # The web stack is imported only by a gateway that serves the page (gateway.app).
+    # Imported only by a gateway that uses them (gateway.app, issue #10): paho with [mqtt],
+    # the web stack with [web], numpy and the scorers with assets.
+    from gateway.mqtt.bridge import MqttBridge
     from gateway.page.site import WebPage
-
-    # numpy with it: only a gateway with assets scores them (issue #10).
     from gateway.runtime.scoring import ScoringEngine
 
 

@@ -1,6 +1,7 @@
 """A serving gateway imports only what its configuration uses (issue #10): no numpy, ONNX
-runtime, scipy or training stack without assets, no web stack without [web], no Modbus
-simulator; the model runtime with assets, the training stack never."""
+runtime, scipy or training stack without assets, no web stack without [web], no MQTT client
+without [mqtt], no Modbus simulator; the model runtime with assets, the training stack
+never. The command line's own imports (`uvelka run`) are included."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ TRAINING = ("sklearn", "skl2onnx", "onnx", "analytics.training", "analytics.eval
 ANALYTICS = (*MODEL_RUNTIME, "scipy", *TRAINING)
 WEB = ("aiohttp", "aiohttp_session", "cryptography.fernet", "prometheus_client", "web.app",
        "gateway.page.site", "gateway.page.facade", "gateway.page.metrics")
-# pymodbus's server package loads its HTTP simulator (and aiohttp); the demo's broker.
-COMMANDS = ("pymodbus.server", "amqtt")
+MQTT = ("paho", "gateway.mqtt.bridge")
+# pymodbus's server package loads its HTTP simulator (and aiohttp); the demo's broker;
+# training from the gateway's history (numpy).
+COMMANDS = ("pymodbus.server", "amqtt", "gateway.cli.history_training")
 
 # Serves the configuration given until the OPC UA server accepts clients, then prints
 # which of the named modules the process holds.
@@ -30,6 +33,7 @@ PROBE = """
 import asyncio, json, sys
 from pathlib import Path
 
+import gateway.__main__  # what `uvelka run` imports before it serves
 from gateway.app import Gateway
 from gateway.config import load_config
 
@@ -103,13 +107,13 @@ def loaded_while_serving(config: Path, names: tuple[str, ...]) -> list[str]:
 @pytest.mark.timeout(60)
 def test_a_one_tag_gateway_without_assets_or_web_imports_neither(tmp_path: Path) -> None:
     config = one_tag_config(tmp_path, web=False)
-    assert loaded_while_serving(config, ANALYTICS + WEB + COMMANDS) == []
+    assert loaded_while_serving(config, ANALYTICS + WEB + MQTT + COMMANDS) == []
 
 
 @pytest.mark.timeout(60)
 def test_the_web_stack_comes_with_web(tmp_path: Path) -> None:
     config = one_tag_config(tmp_path, web=True)
-    assert loaded_while_serving(config, ANALYTICS + WEB + COMMANDS) == list(WEB)
+    assert loaded_while_serving(config, ANALYTICS + WEB + MQTT + COMMANDS) == list(WEB)
 
 
 @pytest.mark.timeout(60)
@@ -117,4 +121,4 @@ def test_the_model_runtime_comes_with_assets_and_the_training_stack_never(
     tmp_path: Path,
 ) -> None:
     config = one_tag_config(tmp_path, web=False, asset=True)
-    assert loaded_while_serving(config, ANALYTICS + WEB + COMMANDS) == list(MODEL_RUNTIME)
+    assert loaded_while_serving(config, ANALYTICS + WEB + MQTT + COMMANDS) == list(MODEL_RUNTIME)
