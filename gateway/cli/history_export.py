@@ -36,7 +36,8 @@ def add_history_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         description=(
             "Write the history of --keys over [--from, --to) as CSV to stdout: a time column,"
             " then one column per key. Without --step, every stored point (one row per"
-            " distinct time); with --step, one row per step holding each key's mean. Reads"
+            " distinct time); with --step, one row per step holding each key's mean, or its"
+            " value held while unchanged, empty in an outage (docs/web.md). Reads"
             " DIR/history.sqlite read-only, so a gateway may be running. Times without a UTC"
             " offset are UTC."
         ),
@@ -69,8 +70,8 @@ def add_history_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--step",
         type=float,
         metavar="S",
-        help="seconds per row, each key's mean over it (e.g. the asset's"
-        " interval); default: the stored points as they are",
+        help="seconds per row, each key's mean over it or its held value (e.g. the"
+        " asset's interval); default: the stored points as they are",
     )
     export.set_defaults(handler=export_history)
 

@@ -4,15 +4,20 @@ for `GET /api/history?format=csv` and `uvelka history export` alike.
 The shape: a header `time,<column>...`; one row per time, oldest first, times strictly
 increasing, ISO 8601 in UTC to the millisecond (`2026-12-07T10:00:00.000+00:00`); a value
 as Python writes a float (it reads back exactly), an empty cell where a key has no usable
-value (Bad quality, NaN, no point then), which the reader takes as a missing sample. A
-column is named by its key (`pump1.flow`), or as asked with `NAME=KEY`: a model is trained
-on its asset's input names (`flow=pump1.flow`), the names `[[assets]] inputs` maps.
+value, which the reader takes as a missing sample. A column is named by its key
+(`pump1.flow`), or as asked with `NAME=KEY`: a model is trained on its asset's input names
+(`flow=pump1.flow`), the names `[[assets]] inputs` maps.
 
 Without a step, the rows are the stored points as they are, one per distinct time among the
-keys (tags read in one request share their time). With a step, one row per step from
-`start`, each cell the mean of the key's usable values in it, and a row even when every
-cell is empty: a gap stays a gap, so a training window across an outage is incomplete
-rather than joined across it.
+keys (tags read in one request share their time); a Bad or NaN point is an empty cell.
+With a step, one row per step from `start`, a row even when every cell is empty, each cell
+as `BucketReader.steps` gives it (history_query.py says it in full): the mean of the key's
+points in the step when they are all Good; the last Good value carried forward through
+steps without a point (the gateway records a value only when it changes, so a steady
+value is not missing); empty for a step that holds a not-Good point, and from a not-Good
+point (an outage, an Uncertain value) to the key's next Good one, and after the newest
+point in the file. A gap stays a gap, so a training window across an outage is
+incomplete rather than joined across it.
 
 The range is read in slices, each from its own snapshot, so memory does not grow with the
 range and a running gateway's flushes go on in between. `open_read_only` reads a history
@@ -44,7 +49,6 @@ TIME_COLUMN = "time"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A slice of raw points: 60 chunks, 36,000 points of a 100 Hz key at most.
 RAW_SLICE_MS = 60 * CHUNK_MS
-STEP_SLICE = 10_000  # steps per slice
 
 
 class ExportError(ValueError):
@@ -105,8 +109,9 @@ async def csv_text(
     good_only: bool = False,
 ) -> AsyncIterator[str]:
     """The CSV of `columns` over [start, end), a header then a slice's rows at a time;
-    `ids` maps each key to its series. `good_only`: a cell whose points are not all Good
-    (Uncertain ones included) is empty, as training from history wants (issue #12)."""
+    `ids` maps each key to its series. `good_only`: a raw point that is not Good (Uncertain
+    ones included) is empty too, as training from history wants (issue #12); a step's
+    cell always is (module docstring)."""
     check_range(start, end, step)
     series = {column.key: ids.get(column.key) for column in columns}
     yield _lines([[TIME_COLUMN, *(column.name for column in columns)]])
@@ -119,10 +124,8 @@ async def csv_text(
                 yield _lines(rows)
     else:
         width = step // timedelta(milliseconds=1)
-        for lo in range(start_ms, end_ms, width * STEP_SLICE):
-            grid = Grid.every(lo, min(lo + width * STEP_SLICE, end_ms), width)
-            found = await reader.read(series, grid, raw=False)
-            yield _lines(_step_rows(found, columns, grid, good_only))
+        async for grid, values in reader.steps(series, start_ms, end_ms, width):
+            yield _lines(_step_rows(values, columns, grid))
 
 
 def _raw_rows(
@@ -131,31 +134,29 @@ def _raw_rows(
     at: dict[datetime, list[str]] = {}
     for index, column in enumerate(columns):
         for point in found[column.key]:
-            at.setdefault(point.start, [""] * len(columns))[index] = _cell(point, good_only)
+            usable = not good_only or point.quality is Quality.GOOD
+            at.setdefault(point.start, [""] * len(columns))[index] = _cell(
+                point.mean if usable else None
+            )
     return [[_time(t), *cells] for t, cells in sorted(at.items())]
 
 
 def _step_rows(
-    found: Mapping[str, list[Bucket]], columns: Sequence[Column], grid: Grid, good_only: bool
+    values: Mapping[str, list[float | None]], columns: Sequence[Column], grid: Grid
 ) -> list[list[str]]:
-    rows = [
-        [_time(from_ms(grid.start + n * grid.width))] + [""] * len(columns)
+    cells = [values[column.key] for column in columns]
+    return [
+        [_time(from_ms(grid.start + n * grid.width)), *(_cell(key[n]) for key in cells)]
         for n in range(grid.count)
     ]
-    for index, column in enumerate(columns, start=1):
-        for bucket in found[column.key]:
-            rows[(to_ms(bucket.start) - grid.start) // grid.width][index] = _cell(bucket, good_only)
-    return rows
 
 
 def _time(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds")
 
 
-def _cell(bucket: Bucket, good_only: bool) -> str:
-    if bucket.mean is None or (good_only and bucket.quality is not Quality.GOOD):
-        return ""
-    return repr(bucket.mean)
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(value)
 
 
 def _lines(rows: Iterable[Sequence[str]]) -> str:

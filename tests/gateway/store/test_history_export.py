@@ -89,7 +89,9 @@ def test_raw_points_read_back_by_the_training_reader_with_gaps_as_nan(
     )
 
 
-def test_a_step_gives_each_keys_mean_and_a_row_for_every_step(tmp_path: Path) -> None:
+def test_a_step_gives_each_keys_mean_or_its_held_value_and_a_row_for_every_step(
+    tmp_path: Path,
+) -> None:
     write(
         tmp_path,
         [
@@ -104,9 +106,10 @@ def test_a_step_gives_each_keys_mean_and_a_row_for_every_step(tmp_path: Path) ->
     assert text.splitlines() == [
         "time,a.x,b.y",
         "2027-01-15T06:00:00.000+00:00,2.0,10.0",
-        "2027-01-15T06:00:02.000+00:00,,",  # a gap stays a gap
-        "2027-01-15T06:00:04.000+00:00,,",
-        "2027-01-15T06:00:06.000+00:00,5.0,",  # the last step, cut short by the end
+        "2027-01-15T06:00:02.000+00:00,3.0,10.0",  # unchanged values, held (issue #12)
+        "2027-01-15T06:00:04.000+00:00,3.0,10.0",
+        # The last step, cut short by the end; b.y is not held past the file's newest point.
+        "2027-01-15T06:00:06.000+00:00,5.0,",
     ]
 
 
