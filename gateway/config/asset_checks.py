@@ -62,6 +62,12 @@ def check_assets(
             if key not in known:
                 findings.append(Finding((*at, "inputs", signal), _unknown_tag(key, known)))
         for kind, file in asset.models().items():
+            if Path(file).name != file or file in (".", ".."):
+                # The page's configuration editor may set it, and activating a version
+                # writes over it: never a file elsewhere, a secret (issue #14).
+                findings.append(Finding((*at, kind), f"a file name in models_dir, without "
+                                        f"folders (got {file!r})"))
+                continue
             findings += _model_findings((*at, kind), models_dir / file, kind, asset)
     return findings
 

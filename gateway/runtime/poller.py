@@ -20,7 +20,7 @@ from drivers.base import (
     Tag,
     Unavailable,
 )
-from gateway.config.model import DeviceConfig
+from gateway.config.model import DeviceConfig, TagConfig
 from gateway.core.clock import Clock, SystemClock
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
@@ -69,6 +69,16 @@ class _Read:
     block: ReadBlock
     decode: BlockDecoder
     states: tuple[TagState, ...]
+
+
+def _outside_range(config: TagConfig, value: Value) -> str | None:
+    """Why `value` is outside the tag's configured `range`, or None (NaN is outside too)."""
+    if config.range is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    low, high = config.range
+    if low <= value <= high:
+        return None
+    return f"{value!r} is outside the tag's range [{low:g}, {high:g}]"
 
 
 def _wake(waiting: asyncio.Future[None]) -> None:
@@ -164,6 +174,11 @@ class DevicePoller:
             raise WriteFailure(WriteFailureReason.UNKNOWN_TAG, f"{self.device.name}.{tag_name}")
         if not self._configs[tag_name].writable:
             raise WriteFailure(WriteFailureReason.NOT_WRITABLE, tag.key)
+        out_of_range = _outside_range(self._configs[tag_name], value)
+        if out_of_range is not None:
+            # Refused here, before the device is asked (issue #14): a SCADA engineer expects
+            # the tag's own range to answer BadOutOfRange, not the device's exception.
+            raise WriteFailure(WriteFailureReason.OUT_OF_RANGE, f"{tag.key}: {out_of_range}")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self._enqueue(_WriteRequest(tag, value, done)):
             raise WriteFailure(
