@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
@@ -325,7 +326,8 @@ class PlantSimulator:
         try:
             await server.serve_forever(background=True)
         except RuntimeError as exc:  # pymodbus reports a failed bind this way
-            raise OSError(f"{device.name}: cannot listen on {host}:{port}") from exc
+            why = _bind_problem(host, port)
+            raise OSError(f"{device.name}: cannot listen on {host}:{port}: {why}") from exc
         self._servers.append(server)
         listener = cast(asyncio.Server, server.transport)
         self.ports.append(listener.sockets[0].getsockname()[1])
@@ -364,3 +366,19 @@ async def run_simulator(options: SimulatorOptions) -> None:
     """Serve the simulated plant until cancelled."""
     async with PlantSimulator(options) as plant:
         await plant.wait()
+
+
+def _bind_problem(host: str, port: int) -> str:
+    """Why a listening socket cannot bind host:port, found by trying again (issue #14):
+    pymodbus only logs the OSError of its failed bind (at WARNING, which the CLI silences)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                # As asyncio's create_server binds: a port in TIME_WAIT is free to it.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+                probe.listen()
+    except OSError as exc:  # socket.gaierror included: the host does not resolve
+        return (exc.strerror or str(exc)).lower()
+    return "the address was busy and is free now; try again"
