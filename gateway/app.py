@@ -186,10 +186,11 @@ class Gateway:
             # Everything built so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise stop the event loop for ~0.5 s every
             # 10-20 s at 15,000 tags (measured, bench/opcua_notify.py). Not the editor's
-            # parsed file, opened next: an edit replaces it, and a frozen tree's reference
-            # cycles would never be freed (bench/config_edit.py).
+            # file, opened next, nor the tree its first edit parses: an edit replaces them,
+            # and a frozen tree's reference cycles would never be freed
+            # (bench/config_edit.py).
             gc.freeze()
-            # What is built after this (the editor's parsed file, clients' monitored items:
+            # What is built after this (the editor's file, clients' monitored items:
             # ~830,000 objects at 15,000 tags) still goes through full passes of ~0.7 s.
             # With the default young threshold (700) a poll-heavy loop promotes enough to
             # start one every 3-10 s, and those stalls set the latency p99 (199 ms in

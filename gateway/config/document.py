@@ -15,6 +15,11 @@ only while it is what parsing the text gives, i.e. while edits only change value
 table or key added or removed lays a tree out differently from a parse of its text,
 and later edits of it would then lay out the file differently (blank lines). A document
 without its tree parses its text when asked for an edit, as after a refused edit.
+
+The running gateway's document is read without its tree (`read(path, tree=False)`: the
+devices through tomllib): tomlkit's tree of a 10,000-tag file holds ~55 MiB, which a
+gateway nobody edits would keep for good (issue #10). Its first edit parses the text, as
+one after a refused edit does; later edits take the tree on as before.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import shutil
 import stat
 import threading
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -48,29 +54,41 @@ _NESTED_INDENT = 2
 class ConfigDocument:
     """A gateway TOML file, parsed with its comments and layout."""
 
-    def __init__(self, tree: tomlkit.TOMLDocument, *, as_parsed: bool = True) -> None:
-        """The document of `tree`, which it keeps for the next edit when `as_parsed`: the
-        tree is what tomlkit's parse of its own text gives."""
-        # Taken now: the tree may move to the next document and change there.
-        self._text = tree.as_string()
+    def __init__(
+        self, text: str, values: dict[str, Any], tree: tomlkit.TOMLDocument | None
+    ) -> None:
+        """The document of TOML `text`, `values` its plain values, `tree` (if kept for the
+        next edit) what tomlkit's parse of `text` gives. Use the class methods."""
+        self._text = text
         # A hash of the text, not a counter: the same text is the same revision, across
         # restarts too, and a change made against it loses nothing (issue #17).
         self.revision = hashlib.sha256(self._text.encode()).hexdigest()[:32]
-        devices = tree.unwrap().get(DEVICES, [])
+        devices = values.get(DEVICES, [])
         self._devices: list[dict[str, Any]] = devices if isinstance(devices, list) else []
-        self._tree = tree if as_parsed else None
+        self._tree = tree
         self._tree_lock = threading.Lock()  # edits run in worker threads
 
     @classmethod
-    def read(cls, path: Path) -> ConfigDocument:
-        """The document in `path` (blocking); raises OSError, UnicodeDecodeError, ValueError."""
+    def of_tree(cls, tree: tomlkit.TOMLDocument, *, as_parsed: bool = True) -> ConfigDocument:
+        """The document of `tree`, which it keeps for the next edit when `as_parsed`: the
+        tree is what tomlkit's parse of its own text gives."""
+        # Taken now: the tree may move to the next document and change there.
+        return cls(tree.as_string(), tree.unwrap(), tree if as_parsed else None)
+
+    @classmethod
+    def read(cls, path: Path, *, tree: bool = True) -> ConfigDocument:
+        """The document in `path` (blocking); raises OSError, UnicodeDecodeError, ValueError.
+        Without `tree`, its first edit parses it (see above)."""
         # utf-8-sig as the loader reads it: Windows editors like to prepend a byte order mark.
-        return cls.from_text(path.read_bytes().decode("utf-8-sig"))
+        text = path.read_bytes().decode("utf-8-sig")
+        if not tree:
+            return cls(text, tomllib.loads(text), None)  # TOMLDecodeError is a ValueError
+        return cls.from_text(text)
 
     @classmethod
     def from_text(cls, text: str) -> ConfigDocument:
         """The document of TOML `text`; raises ValueError (tomlkit's ParseError) on bad TOML."""
-        return cls(tomlkit.parse(text))
+        return cls.of_tree(tomlkit.parse(text))
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> ConfigDocument:
@@ -79,7 +97,7 @@ class ConfigDocument:
         document = tomlkit.document()
         for key, value in _no_nulls(config.model_dump(mode="json", exclude_defaults=True)).items():
             document[key] = _toml(value, 0)
-        return cls(document, as_parsed=False)
+        return cls.of_tree(document, as_parsed=False)
 
     def text(self) -> str:
         """The TOML text, as it would be saved."""
@@ -112,7 +130,7 @@ class ConfigDocument:
             reshaped = _merge_array(current, wanted)
         else:  # not tables either side: check-config will say so if it matters
             document[DEVICES] = _toml(wanted, 0)
-        return ConfigDocument(document, as_parsed=not reshaped)
+        return ConfigDocument.of_tree(document, as_parsed=not reshaped)
 
     def _take_tree(self) -> tomlkit.TOMLDocument:
         """The parsed tree for a new document to change: this one's, which it gives up,

@@ -122,7 +122,9 @@ class DeviceEditor:
         document = None
         if config_file is not None:
             try:
-                document = await asyncio.to_thread(ConfigDocument.read, config_file)
+                # Without tomlkit's tree, which the first edit parses: ~55 MiB at 10,000
+                # tags that a gateway nobody edits would keep (gateway.config.document).
+                document = await asyncio.to_thread(ConfigDocument.read, config_file, tree=False)
             except (OSError, ValueError) as exc:
                 logger.warning("%s: cannot read it again for editing (%s); edits will "
                                "rewrite it from the running configuration", config_file, exc)
