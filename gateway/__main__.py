@@ -17,6 +17,7 @@ from gateway.cli.demo_broker import BrokerUnavailable
 from gateway.cli.healthcheck import endpoint_accepts
 from gateway.cli.history_export import add_history_command
 from gateway.cli.history_source import add_history_source
+from gateway.cli.pki import add_pki_command
 from gateway.cli.report import add_report_command
 from gateway.cli.simulate import (
     add_simulator_arguments,
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     add_evaluate_command(commands)
     add_history_command(commands)
     add_report_command(commands)
+    add_pki_command(commands)
     add_web_command(commands)
     return parser
 
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
-        if args.command in ("train", "evaluate", "history", "report", "web"):
+        if args.command in ("train", "evaluate", "history", "report", "web", "pki"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":

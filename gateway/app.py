@@ -46,6 +46,7 @@ from gateway.store.labels import FILE_NAME as LABELS_FILE
 from gateway.store.labels import LabelStore
 from gateway.store.maintenance_log import MaintenanceLog
 from gateway.store.outbox import Outbox
+from web.users import UserStore
 
 if TYPE_CHECKING:
     from gateway.mqtt.bridge import MqttBridge
@@ -100,7 +101,11 @@ class Gateway:
         fleet = DeviceFleet(DRIVERS, lambda samples: fanout.samples(samples),
                             lambda status: fanout.status(status), clock, self._poller_options)
         async with AsyncExitStack() as stack:
-            server = await stack.enter_async_context(OpcuaServer(config, fleet.write, hub))
+            # OPC UA logs in the web page's users (issue #14): its own reader of their
+            # file, which the page or `uvelka users` creates.
+            opcua_users, _ = await UserStore.open(data_dir / "web", create=False)
+            server = await stack.enter_async_context(
+                OpcuaServer(config, fleet.write, hub, opcua_users))
             for scorer in assets.scorers:
                 manifests = {slot.kind: None if slot.model is None else slot.model.manifest
                              for slot in scorer.slots}

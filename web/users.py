@@ -5,6 +5,10 @@ password comes from the UVELKA_ADMIN_PASSWORD environment variable or, without i
 generated and handed back once to the caller to show to whoever installs the gateway; it
 is never logged or written anywhere in clear.
 
+Several stores may share the file (the page's, the OPC UA server's, `uvelka users` in
+another process): each reads it again when it changed before a login or a change
+(issue #14), so a user added or a password changed by one counts for the others.
+
 A full disk never stops the gateway (issue #17): when the first start cannot write the
 file, the admin exists in memory and `save_again` writes it later (`unsaved` holds the
 error meanwhile); a change that cannot be saved is refused (UserConflict) and not made.
@@ -111,6 +115,7 @@ class UserStore:
         self._users = dict(users)
         self._clock = clock
         self.unsaved = unsaved  # why the users in memory are not in the file yet, or None
+        self._seen = _signature(path)  # the file's state when last read or written
         self._lock = asyncio.Lock()
         self._hashing = asyncio.Semaphore(_HASHES_AT_ONCE)
 
@@ -121,14 +126,20 @@ class UserStore:
         *,
         environ: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.time,
+        create: bool = True,
     ) -> tuple[UserStore, str | None]:
         """The store of `folder`, and the first admin's password if this call generated it.
+
+        With `create` false a missing file is an empty store that creates nothing (the
+        OPC UA server's: the page or `uvelka users` makes the first admin).
 
         `clock` gives wall-clock seconds (time.time) for the created and changed times.
         Raises UserError when UVELKA_ADMIN_PASSWORD is too short, ValueError when the file
         is not a users file.
         """
         path = folder / FILE_NAME
+        if not create and not await asyncio.to_thread(path.exists):
+            return cls(path, {}, clock), None
         users, generated, unsaved = await asyncio.to_thread(
             _load_or_create, path, environ, clock)
         return cls(path, users, clock, unsaved), generated
@@ -144,6 +155,8 @@ class UserStore:
     async def authenticate(self, name: str, password: str) -> User | None:
         """The user when `name` exists and `password` is theirs, else None; an unknown name
         costs the same time as a wrong password."""
+        async with self._lock:
+            await self._reread()
         user = self._users.get(name)
         async with self._hashing:
             if user is None:
@@ -159,6 +172,7 @@ class UserStore:
         _check_name(name)
         _check_password(password)
         async with self._lock:
+            await self._reread()
             if name in self._users:
                 raise UserConflict(f"user {name!r} exists already")
             now = self._now()
@@ -172,6 +186,7 @@ class UserStore:
         """Give a user a new password (which ends their sessions)."""
         _check_password(password)
         async with self._lock:
+            await self._reread()
             user = self._require(name)
             password_hash = await self._hash(password)
             changed = user.model_copy(update={"password_hash": password_hash,
@@ -183,6 +198,7 @@ class UserStore:
     async def set_role(self, name: str, role: Role) -> User:
         """Give a user another role; UserConflict if that would leave no admin."""
         async with self._lock:
+            await self._reread()
             user = self._require(name)
             if role is not Role.ADMIN:
                 self._keep_an_admin(user)
@@ -194,6 +210,7 @@ class UserStore:
     async def delete(self, name: str) -> None:
         """Remove a user; UserConflict if that would leave no admin."""
         async with self._lock:
+            await self._reread()
             self._keep_an_admin(self._require(name))
             await self._save({key: user for key, user in self._users.items() if key != name})
         logger.info("user %r deleted", name)
@@ -220,6 +237,22 @@ class UserStore:
             if self.unsaved is not None:
                 await self._save(self._users)
 
+    async def _reread(self) -> None:
+        """Take the file's users if someone else changed it since this store last did
+        (holding the lock); users kept in memory only by a full disk stay as they are."""
+        if self.unsaved is not None:
+            return
+        seen = await asyncio.to_thread(_signature, self._path)
+        if seen == self._seen:
+            return
+        try:
+            users = await asyncio.to_thread(_read, self._path)
+        except (OSError, ValueError) as exc:
+            logger.error("cannot read %s again (%s): the users read before stay", self._path, exc)
+            return
+        self._users, self._seen = users, seen
+        logger.info("%s changed: %d users read again", self._path, len(users))
+
     async def _save(self, users: dict[str, User]) -> None:
         try:
             await asyncio.to_thread(_write, self._path, users.values())
@@ -228,6 +261,7 @@ class UserStore:
             raise UserConflict(f"cannot save the users file {self._path}: {exc}; "
                                "nothing was changed") from exc
         self._users = users
+        self._seen = await asyncio.to_thread(_signature, self._path)
         self.unsaved = None
 
     def _now(self) -> datetime:
@@ -244,11 +278,28 @@ def _load_or_create(
     if environ.get(ADMIN_ENV_VAR):
         logger.info("%s is ignored: %s exists (it only sets the first admin's password)",
                     ADMIN_ENV_VAR, path)
+    return _parse(path, text), None, None
+
+
+def _read(path: Path) -> dict[str, User]:
+    return _parse(path, path.read_text(encoding="utf-8"))
+
+
+def _parse(path: Path, text: str) -> dict[str, User]:
     try:
         stored = _UsersFile.model_validate_json(text)
     except ValidationError as exc:
         raise ValueError(f"{path}: not a users file of version {FILE_VERSION}: {exc}") from None
-    return {user.name: user for user in stored.users}, None, None
+    return {user.name: user for user in stored.users}
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is written again (it is replaced, not edited)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _create(

@@ -38,8 +38,9 @@ def explain_security(section: OpcuaSection) -> list[str]:
         lines.append(f"opcua.security {entry!r}: {meaning}")
     if section.anonymous:
         lines.append(
-            "opcua.anonymous = true: a session without a user name may browse, read "
-            "and subscribe (the viewer role)"
+            "opcua.anonymous = true: a session without a user name may do what an "
+            "engineer may (read, subscribe, acknowledge alarms, write tags); for a bench or "
+            "a demo"
         )
     else:
         lines.append(

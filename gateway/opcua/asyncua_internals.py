@@ -16,7 +16,12 @@ API, each measured or required by the spec where it is used:
 - the limits of issue #17 (gateway.opcua.limits): client sessions are wrapped, their
   services bounded and paced, request messages take turns (`on_session_created`,
   `wrap_session_service`, `take_turns`, `limit_request_size`, ...);
-- start and stop: the bound port (`bound_url`), the clock task (`stop_clock`).
+- start and stop: the bound port (`bound_url`), the clock task (`stop_clock`);
+- security (gateway.opcua.access, issue #14): every request message passes a guard
+  before asyncua handles it (`guard_requests`: a None channel asyncua accepts whatever
+  is configured, and RegisterServer, which it serves without a session), a user name
+  token is decrypted there for the password check (`user_token`), and a Read learns
+  its caller as a Call does (`track_callers`, `caller_user`).
 
 Every other module of gateway.opcua talks to asyncua's `Server` and `ua` only, plus the
 address-space data model its node builders write: `AddressSpace` (a mapping NodeId ->
@@ -78,16 +83,19 @@ __all__ = [
     "InternalSession",
     "NodeData",
     "Service",
+    "Request",
     "accept",
     "address_space",
     "bound_url",
     "caller_name",
+    "caller_user",
     "check",
     "client_session_count",
     "data_change_item",
     "deliver",
     "enqueue",
     "fill_standard_nodes",
+    "guard_requests",
     "is_live",
     "limit_request_size",
     "monitored_item_count",
@@ -104,6 +112,7 @@ __all__ = [
     "subscription_items",
     "take_turns",
     "track_callers",
+    "user_token",
     "wrap_session_service",
 ]
 
@@ -141,6 +150,7 @@ INTERNALS: tuple[Internal, ...] = (
         InternalServer,
         "aspace", "attribute_service", "subscription_service", "isession", "create_session",
         "_external_sessions", "asyncio_transports", "time_task", "endpoints",
+        "decrypt_user_token", "lookup_external_session",
     ),
     *_names(InternalSession, "session_id", "user", *SESSION_SERVICES),
     *_names(User, "name"),
@@ -163,10 +173,13 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     *_names(MonitoredItemValues, "current_dvalue", "old_dvalue"),
     *_names(WhereClauseEvaluator, "eval"),
-    *_names(UaProcessor, "forward_publish_response", "_connection", "_transport"),
-    *_names(SecureConnection, "message_to_binary"),
+    *_names(
+        UaProcessor, "forward_publish_response", "_connection", "_transport",
+        "_process_message", "session",
+    ),
+    *_names(SecureConnection, "message_to_binary", "security_policy"),
     *_names(PublishRequestData, "requesthdr", "seqhdr", "results"),
-    *_names(AttributeService, "write"),
+    *_names(AttributeService, "write", "read"),
     # The address-space data model the node builders write (see the module docstring).
     *_names(
         AddressSpace,
@@ -372,23 +385,91 @@ def take_turns(server: Server, turn: Callable[..., Awaitable[bool]]) -> None:
     """Have every request message of every connection processed as
     `turn(process, *args)`, which awaits `process(*args)` when the message's turn comes;
     before `start`."""
-    server.iserver.asyncio_transports = _Connections(turn)
+    _connections(server).turn = turn
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a request guard sees of a request message: its type (the encoding NodeId),
+    its body after the request header (a copy: reading it moves nothing), the channel's
+    SecurityPolicyUri, the session of the connection (None before CreateSession), and
+    the session a reconnecting ActivateSession names."""
+
+    type_id: ua.NodeId
+    body: Any
+    policy_uri: str
+    session: InternalSession | None
+    named_session: InternalSession | None
+
+
+RequestGuard = Callable[[Request], Awaitable[None]]
+
+
+def guard_requests(server: Server, guard: RequestGuard) -> None:
+    """Await `guard(request)` before asyncua handles each request message of every
+    connection; a ServiceError it raises is the client's ServiceFault. Before `start`."""
+    _connections(server).guards.append(guard)
+
+
+def user_token(
+    server: Server, session: InternalSession, token: ua.UserNameIdentityToken
+) -> tuple[str, str]:
+    """The user name and password of a token, decrypted with the server's key and the
+    session's nonce as asyncua's ActivateSession does; ValueError if it cannot be."""
+    try:
+        name, password = server.iserver.decrypt_user_token(session, token)
+    except Exception as exc:  # asyncua raises what cryptography or struct raise
+        raise ValueError(f"undecryptable user token: {exc}") from exc
+    return str(name or ""), str(password or "")
+
+
+def _connections(server: Server) -> _Connections:
+    transports = server.iserver.asyncio_transports
+    if not isinstance(transports, _Connections):
+        transports = server.iserver.asyncio_transports = _Connections(server)
+    return transports
 
 
 class _Connections(list[Any]):
     """InternalServer.asyncio_transports, to which asyncua's OPCUAProtocol adds its
     transport when a client connects, before it starts processing the client's messages:
-    here each message of the connection is made to wait for its turn."""
+    here each message of the connection is made to wait for its turn, and each request
+    to pass the guards."""
 
-    def __init__(self, turn: Callable[..., Awaitable[bool]]) -> None:
+    def __init__(self, server: Server) -> None:
         super().__init__()
-        self._turn = turn
+        self._server = server
+        self.turn: Callable[..., Awaitable[bool]] | None = None
+        self.guards: list[RequestGuard] = []
 
     def append(self, transport: Any) -> None:
         protocol = transport.get_protocol()
-        # OPCUAProtocol._process_received_message_loop calls this for every message.
-        protocol._process_one_msg = partial(self._turn, protocol._process_one_msg)
+        if self.turn is not None:
+            # OPCUAProtocol._process_received_message_loop calls this for every message.
+            protocol._process_one_msg = partial(self.turn, protocol._process_one_msg)
+        if self.guards:
+            processor = protocol.processor
+            processor._process_message = partial(
+                self._guarded, processor, processor._process_message
+            )
         super().append(transport)
+
+    async def _guarded(
+        self, processor: UaProcessor, process: Callable[..., Awaitable[Any]],
+        type_id: ua.NodeId, header: ua.RequestHeader, *args: Any,
+    ) -> Any:
+        """UaProcessor._process_message(typeid, requesthdr, seqhdr, body), guarded."""
+        body = args[-1]
+        named = None
+        if processor.session is None:
+            named = self._server.iserver.lookup_external_session(header.AuthenticationToken)
+        request = Request(
+            type_id, body.copy(), processor._connection.security_policy.URI,
+            processor.session, named,
+        )
+        for guard in self.guards:
+            await guard(request)
+        return await process(type_id, header, *args)
 
 
 # -- subscriptions and monitored items ---------------------------------------------------
@@ -664,6 +745,12 @@ def refresh_refusal(server: Server, subscription_id: int, item_id: int | None) -
     return None
 
 
+def caller_user() -> User | None:
+    """The user of the session whose Call or Read runs now; None for the server's own."""
+    caller = _CALLER.get()
+    return caller.user if caller is not None else None
+
+
 def caller_name() -> str:
     """The user identity of the session calling the current method, or "anonymous"."""
     caller = _CALLER.get()
@@ -684,16 +771,14 @@ def track_callers(server: Server) -> None:
         def wrap(call: Service) -> Service:
             return partial(_call_as, session, call)
 
+        # A Read too: a user's UserAccessLevel is that user's (gateway.opcua.writes).
         wrap_session_service(session, "call", wrap)
+        wrap_session_service(session, "read", wrap)
 
     on_session_created(server, record_calls)
 
 
-async def _call_as(
-    session: InternalSession,
-    call: Callable[[list[ua.CallMethodRequest]], Awaitable[list[ua.CallMethodResult]]],
-    params: list[ua.CallMethodRequest],
-) -> list[ua.CallMethodResult]:
+async def _call_as(session: InternalSession, call: Service, params: Any) -> Any:
     token = _CALLER.set(session)
     try:
         return await call(params)

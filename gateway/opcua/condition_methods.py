@@ -10,6 +10,10 @@ with the ObjectId and the input arguments as Variants; the arguments are checked
 (Part 4 §5.11.2), an acknowledgement's comment against the gateway's COMMENT_MAX. The
 hub's acknowledge is synchronous and cheap: nothing here waits.
 
+Each call needs the operator role (issue #14, gateway.opcua.access): a viewer's is refused
+with Bad_UserAccessDenied. The gateway's conditions are not shelvable (no ShelvingState):
+there is no Shelve or Unshelve to call.
+
 The gateway's conditions are always enabled, keep no comments but an acknowledgement's
 and have no branches: Enable answers Bad_ConditionAlreadyEnabled, Disable and AddComment
 Bad_NotSupported.
@@ -25,9 +29,11 @@ from typing import Any
 from asyncua import Server, ua
 
 from gateway.alarms import COMMENT_MAX, AlarmError, StaleEventId
+from gateway.opcua.access import caller_may
 from gateway.opcua.asyncua_internals import caller_name, refresh_refusal
 from gateway.opcua.conditions import AlarmHandler, Conditions
 from gateway.opcua.uatypes import make_status, standard_id
+from web.users import Role
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class ConditionMethods:
             ids.ConditionType_AddComment: self.not_supported,
         }
         for method_id, callback in callbacks.items():
-            server.link_method(server.get_node(standard_id(method_id)), callback)
+            server.link_method(server.get_node(standard_id(method_id)), _operators(callback))
 
     async def acknowledge(self, object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
         """Acknowledge(EventId, Comment) of the condition `object_id` (Part 9 §5.7.3)."""
@@ -134,6 +140,19 @@ class ConditionMethods:
         retained = self._handler.retained() if self._handler is not None else []
         await self._conditions.refresh(retained, subscription_id, item_id)
         return []
+
+
+def _operators(callback: Callback) -> Callback:
+    """`callback` for callers with the operator role; Bad_UserAccessDenied for others."""
+
+    async def checked(object_id: ua.NodeId, *args: ua.Variant) -> MethodResult:
+        if not caller_may(Role.OPERATOR):
+            logger.info("OPC UA method call on %s by %r refused: operators call it",
+                        object_id.to_string(), caller_name())
+            return make_status(ua.StatusCodes.BadUserAccessDenied)
+        return await callback(object_id, *args)
+
+    return checked
 
 
 def _arguments(

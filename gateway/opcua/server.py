@@ -3,19 +3,23 @@ the assets' model outputs, and the alarms as conditions."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
 
 from asyncua import Server, ua
 
 from gateway.alarms import Alarm, AlarmEvent
-from gateway.config.model import AssetConfig, DeviceConfig, GatewayConfig
+from gateway.config.model import NO_SECURITY, AssetConfig, DeviceConfig, GatewayConfig
 from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
+from gateway.opcua.access import Access, Users
 from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode, node_shape
 from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
 from gateway.opcua.asyncua_internals import (
@@ -33,6 +37,7 @@ from gateway.opcua.datatypes import checked_value
 from gateway.opcua.limits import apply_limits
 from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
+from gateway.opcua.pki import OwnCertificate, PkiFolders, TrustList, own_certificate
 from gateway.opcua.standard_nodes import use_standard_nodes
 from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status, scalar_variant, string_id
@@ -53,10 +58,12 @@ _WAITING = make_status(ua.StatusCodes.BadWaitingForInitialData)
 class OpcuaServer:
     """The OPC UA server; an async context manager that starts on enter and stops on exit.
 
-    Security: the configuration has no certificates or users yet, so the server offers
-    only the None security policy with anonymous logins, and remote admin is off (an
-    admin may add and delete nodes through NodeManagement). What clients may ask is
-    bounded by the [opcua] limits (gateway.opcua.limits).
+    Security (issue #14): the [opcua] security entries as endpoints, with the certificate
+    and trust list of `<data_dir>/pki` (gateway.opcua.pki) when any entry is not None;
+    sessions log in with a user of `users` (the web page's store) unless anonymous ones
+    are allowed; gateway.opcua.access guards the rest. Remote admin is off (an admin
+    may add and delete nodes through NodeManagement). What clients may ask is bounded by
+    the [opcua] limits (gateway.opcua.limits).
     """
 
     def __init__(
@@ -64,8 +71,11 @@ class OpcuaServer:
         config: GatewayConfig,
         write_handler: WriteHandler,
         alarm_handler: AlarmHandler | None = None,
+        users: Users | None = None,
     ) -> None:
         self._config = config
+        self._users = users
+        self.certificate: OwnCertificate | None = None  # once started with security
         self._write_handler = write_handler
         self._alarm_handler = alarm_handler
         self._server: Server | None = None
@@ -95,7 +105,16 @@ class OpcuaServer:
         return self._namespace_index
 
     async def __aenter__(self) -> Self:
-        server = Server()
+        opcua, gateway = self._config.opcua, self._config.gateway
+        trust = None
+        if any(entry != NO_SECURITY for entry in opcua.security):
+            folders = PkiFolders(gateway.data_dir / "pki")
+            self.certificate = await asyncio.to_thread(
+                own_certificate, folders, f"urn:uvelka:{gateway.name}",
+                host_names(opcua.endpoint), datetime.now(UTC))
+            trust = TrustList(folders)
+        access = Access(opcua.security, opcua.anonymous, self._users, trust)
+        server = Server(user_manager=access)  # type: ignore[arg-type]
         use_standard_nodes(server, self._config.gateway.data_dir)
         await server.init()
         # Before anything below reaches into asyncua: a release that moved one of its
@@ -104,9 +123,11 @@ class OpcuaServer:
         name = self._config.gateway.name
         server.set_server_name(f"Uvelka gateway {name}")
         await server.set_application_uri(f"urn:uvelka:{name}")
-        server.set_endpoint(self._config.opcua.endpoint)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        server.set_endpoint(opcua.endpoint)
+        if self.certificate is not None:
+            await server.load_certificate(str(self.certificate.cert))
+            await server.load_private_key(str(self.certificate.key))
+        access.install(server)
         server.allow_remote_admin(False)
         # Registered first, the configured namespace keeps index 2 whatever the NodeSets add.
         namespace_index = await server.register_namespace(self._config.opcua.namespace)
@@ -397,3 +418,11 @@ class OpcuaServer:
         self._tags.clear()
         self._assets.clear()
 
+
+def host_names(endpoint: str) -> list[str]:
+    """The names clients may reach the server by, for its certificate's subjectAltName."""
+    host = urlsplit(endpoint).hostname or ""
+    names = [socket.gethostname(), socket.getfqdn(), "localhost"]
+    if host and host not in ("0.0.0.0", "::"):  # noqa: S104 - compares, binds nothing
+        names.insert(0, host)
+    return names

@@ -13,6 +13,10 @@ a client's Write returns:
   to a tag awaits the handler and returns Good only once the device accepted it;
   everything else goes to asyncua's own AttributeService.
 
+Who may write (issue #14): the engineer and admin roles (gateway.opcua.access); any other
+session's Write is refused with Bad_UserAccessDenied item by item, and its Read of a
+tag's UserAccessLevel shows the tag as read-only.
+
 A write never stores the value in the address space: the next poll reports what the
 device really holds, with the device's timestamp.
 
@@ -32,9 +36,11 @@ from asyncua.crypto.permission_rules import User, UserRole
 
 from gateway.core.sample import Value
 from gateway.core.writes import WriteFailure, WriteFailureReason
+from gateway.opcua.access import role_of
 from gateway.opcua.address_space import TagNode
-from gateway.opcua.asyncua_internals import AddressSpace, AttributeService
+from gateway.opcua.asyncua_internals import AddressSpace, AttributeService, caller_user
 from gateway.opcua.uatypes import make_status
+from web.users import Role
 
 logger = logging.getLogger(__name__)
 
@@ -77,16 +83,29 @@ class TagWriteService(AttributeService):
         self._handler = handler
 
     async def write(self, params: ua.WriteParameters, user: User = _ADMIN) -> list[ua.StatusCode]:
+        if not role_of(user).at_least(Role.ENGINEER):
+            logger.info("OPC UA write of %d items by %r (%s) refused: engineers write",
+                        len(params.NodesToWrite), user.name, role_of(user))
+            return [make_status(ua.StatusCodes.BadUserAccessDenied)] * len(params.NodesToWrite)
         results: list[ua.StatusCode] = []
         for item in params.NodesToWrite:
             if item.NodeId.NamespaceIndex == self._ns and item.AttributeId == ua.AttributeIds.Value:
-                results.append(await self._write_value(item))
+                results.append(await self._write_value(item, user.name))
             else:
                 stock = await super().write(ua.WriteParameters(NodesToWrite=[item]), user=user)
                 results.extend(stock)
         return results
 
-    async def _write_value(self, item: ua.WriteValue) -> ua.StatusCode:
+    def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
+        results = super().read(params)
+        if role_of(caller_user()).at_least(Role.ENGINEER):
+            return results
+        for index, item in enumerate(params.NodesToRead):
+            if item.AttributeId == ua.AttributeIds.UserAccessLevel:
+                results[index] = _without_write(results[index])
+        return results
+
+    async def _write_value(self, item: ua.WriteValue, user: str | None) -> ua.StatusCode:
         identifier = item.NodeId.Identifier
         tag = self._tags.get(identifier) if isinstance(identifier, str) else None
         if tag is None:
@@ -103,10 +122,20 @@ class TagWriteService(AttributeService):
         try:
             await self._handler(tag.key, value)
         except WriteFailure as failure:
-            logger.warning("client write %s = %r failed: %s", tag.key, value, failure)
+            logger.warning("client write %s = %r by %r failed: %s", tag.key, value, user, failure)
             return make_status(FAILURE_CODES[failure.reason])
-        logger.info("client write %s = %r accepted by the device", tag.key, value)
+        logger.info("client write %s = %r by %r accepted by the device", tag.key, value, user)
         return make_status(ua.StatusCodes.Good)
+
+
+def _without_write(found: ua.DataValue) -> ua.DataValue:
+    """A UserAccessLevel as read, without CurrentWrite (a new value: the stored one is
+    the node's)."""
+    variant = found.Value
+    if variant is None or not isinstance(variant.Value, int):
+        return found
+    level = variant.Value & ~ua.AccessLevel.CurrentWrite.mask
+    return ua.DataValue(ua.Variant(level, ua.VariantType.Byte), StatusCode=found.StatusCode)
 
 
 def _refusal(item: ua.WriteValue, tag: TagNode) -> int | None:

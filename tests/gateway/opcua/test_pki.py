@@ -1,0 +1,52 @@
+"""The application instance certificate under <data_dir>/pki/own (issue #14): made once,
+kept across starts, replaced before it expires or for another ApplicationUri, never
+silently."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.opcua.pki import RENEW_DAYS, VALID_DAYS, PkiFolders, own_certificate
+
+NOW = datetime(2026, 12, 7, tzinfo=UTC)
+URI = "urn:uvelka:plant"
+
+
+def test_made_once_then_kept(tmp_path: Path) -> None:
+    folders = PkiFolders(tmp_path / "pki")
+
+    first = own_certificate(folders, URI, ["localhost"], NOW)
+    again = own_certificate(folders, URI, ["localhost"], NOW + timedelta(days=30))
+
+    assert first.replaced is None
+    assert again == first
+    for folder in (folders.certs, folders.issuers, folders.crl, folders.rejected):
+        assert folder.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("uri", "later", "reason"),
+    [
+        (URI, timedelta(days=VALID_DAYS - RENEW_DAYS + 1), "it expires"),
+        ("urn:uvelka:renamed", timedelta(days=1), "it does not name urn:uvelka:renamed"),
+    ],
+)
+def test_replaced_with_a_warning_and_the_old_one_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, uri: str, later: timedelta, reason: str
+) -> None:
+    folders = PkiFolders(tmp_path / "pki")
+    old = own_certificate(folders, URI, ["localhost"], NOW)
+
+    with caplog.at_level(logging.WARNING, logger="gateway.opcua.pki"):
+        new = own_certificate(folders, uri, ["localhost"], NOW + later)
+
+    assert new.thumbprint != old.thumbprint
+    assert new.replaced is not None
+    assert new.replaced.startswith(f"the OPC UA certificate was replaced ({reason}")
+    assert f"{old.thumbprint} -> {new.thumbprint}" in new.replaced
+    assert [record.getMessage() for record in caplog.records] == [new.replaced]
+    assert (folders.replaced / f"{old.thumbprint}.der").is_file()
