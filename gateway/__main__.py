@@ -25,6 +25,7 @@ from gateway.cli.simulate import (
     repair_simulated,
     simulator_options,
 )
+from gateway.cli.users import add_users_command
 from gateway.cli.web_key import add_web_command
 from gateway.config import ConfigError, load_config
 from gateway.config.loader import checked_file
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_command(commands)
     add_report_command(commands)
     add_pki_command(commands)
+    add_users_command(commands)
     add_web_command(commands)
     return parser
 
@@ -103,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
-        if args.command in ("train", "evaluate", "history", "report", "web", "pki"):
+        if args.command in ("train", "evaluate", "history", "report", "web", "pki", "users"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":
