@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from web.auth import current_user, requires
-from web.facade import MAX_MODEL_BYTES, Refused, WebFacade
+from web.facade import MAX_MODEL_BYTES, BadQuery, Refused, WebFacade
 from web.requests import (
     BadRequest,
     body_limit,
@@ -86,6 +86,8 @@ class ModelRoutes:
         )
         try:
             found = await self._facade.model_agreement(request.match_info["asset"], start, end)
+        except BadQuery as exc:
+            raise BadRequest(str(exc)) from None
         except Refused as exc:
             return refused(exc)
         return web.json_response(found)
