@@ -215,14 +215,15 @@ class TrainingJobs:
         )
 
     async def _stored(self, job: Job) -> Job:
-        job = self._set(replace(job, stage="storing the candidate", fraction=0.0))
+        # Running still: done once its candidate is stored.
+        job = self._set(replace(job, state="running", stage="storing the candidate", fraction=0.0))
         assert self._store is not None  # noqa: S101 - the caller's condition
         try:
             found = await self._store(job)
         except CandidateNotStored as exc:
             return replace(job, state="failed", reason=f"the candidate was not stored: {exc}")
         kept = {key: value for key, value in job.result.items() if key != "out"}
-        return replace(job, stage="done", fraction=1.0, result={**kept, **found})
+        return replace(job, state="done", stage="done", fraction=1.0, result={**kept, **found})
 
     async def _trained(self, job: Job, out: Path) -> Job:
         """The job as the child left it: done with its result, failed, or cancelled."""
