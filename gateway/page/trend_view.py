@@ -1,6 +1,7 @@
 """What the Trends page draws beside the history (issue #11): each key's unit, group and
 kind, the lines of its alarm limits and model threshold, the assets' keys, and the alarm
-activations and clears the gateway holds (no I/O)."""
+activations and clears the gateway holds (no I/O). A candidate in shadow's outputs
+(`<asset>.shadow.<output>`, issue #12) are its asset's keys too, with its threshold."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway.alarms.events import AlarmEvent, EventKind
 from gateway.config.sources import ASSET_OUTPUTS
 from gateway.page.running import Running
 from gateway.page.views import units
+from gateway.runtime.shadow import shadow_asset
 
 _MARKED = (EventKind.ACTIVATED, EventKind.CLEARED)
 
@@ -29,8 +31,9 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
         if tag.type == DataType.BOOL
     }
     booleans.update(
-        f"{asset.name}.{name}"
+        f"{owner}.{name}"
         for asset in config.assets
+        for owner in (asset.name, shadow_asset(asset.name))
         for name, output in ASSET_OUTPUTS.items()
         if output.boolean
     )
@@ -50,7 +53,18 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
                     "kind": "threshold",
                 }
             )
+    for scorer in [] if running.scoring is None else running.scoring.scorers:
+        for shadow in scorer.shadows.values():
+            threshold = shadow.model.manifest.threshold
+            if shadow.kind == "anomaly" and threshold is not None:
+                lines.setdefault(f"{shadow_asset(scorer.config.name)}.AnomalyScore", []).append(
+                    {"label": f"{scorer.config.name} shadow threshold", "value": threshold,
+                     "kind": "threshold"}
+                )
     kept = set(keys)
+    shadow_keys = {
+        f"{shadow_asset(asset.name)}.{name}" for asset in config.assets for name in ASSET_OUTPUTS
+    }
     return {
         "series": [
             {
@@ -58,6 +72,7 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
                 "unit": unit_of.get(key, ""),
                 "group": key.partition(".")[0],
                 "boolean": key in booleans,
+                "shadow": key in shadow_keys,
                 "lines": lines.get(key, []),
             }
             for key in keys
@@ -68,6 +83,7 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
                 for key in (
                     *asset.inputs.values(),
                     *(f"{asset.name}.{name}" for name in ASSET_OUTPUTS),
+                    *(f"{shadow_asset(asset.name)}.{name}" for name in ASSET_OUTPUTS),
                 )
                 if key in kept
             ]

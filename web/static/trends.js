@@ -158,7 +158,9 @@ function figure(series, panels, start, end, entries = []) {
           name: TEXT.band(key) });
       }
       traces.push({ x, y: s.mean, yaxis: panel.axis, name: s.unit ? `${key} (${s.unit})` : key, type: "scatter",
-        mode: "lines", connectgaps: false, legendgroup: key, line: { color: colour, shape: panel.boolean ? "hv" : "linear" },
+        mode: "lines", connectgaps: false, legendgroup: key,
+        // A candidate in shadow (issue #12): dotted, beside the active model's line.
+        line: { color: colour, shape: panel.boolean ? "hv" : "linear", dash: info(key).shadow ? "dot" : "solid" },
         ...(panel.boolean ? { fill: "tozeroy" } : {}) });
       for (const line of info(key).lines) {
         shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: panel.axis, y0: line.value, y1: line.value,
