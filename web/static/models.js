@@ -2,6 +2,7 @@
 // and its archived versions as a table; upload, activate, roll back; a candidate in shadow,
 // discard, and each version's agreement with the experts (issue #12).
 import { el, formatTime, formatValue, getJson, may, notify, postForm, postJson, table } from "./common.js";
+import { Training } from "./training_view.js";
 
 const app = document.getElementById("app");
 const editable = may("engineer");
@@ -15,7 +16,7 @@ const TEXT = {
   noAssets: "No assets have models.",
   archived: "Archived versions",
   archiveHeadings: ["Version", "Trained", "Origin", "Archived by", "Archived", "", "Candidate"],
-  origin: { upload: "uploaded", "in place": "was in place" },
+  origin: { upload: "uploaded", "in place": "was in place", candidate: "trained here" },
   running: "running",
   field: {
     version: "Version", status: "Status", trained: "Trained", data: "Training data",
@@ -142,8 +143,12 @@ function repair(asset, tag) {
     el("button", { type: "button", class: "secondary", title: TEXT.repairHint(tag), on: { click: send } }, TEXT.repair));
 }
 
+// Training from history (issue #12): a job that ends redraws the page.
+const training = new Training(() => load());
+
 async function load() {
   const entries = await getJson("/api/models");
+  await training.load();
   const assets = new Map();
   for (const entry of entries) {
     if (!assets.has(entry.asset)) assets.set(entry.asset, []);
@@ -153,8 +158,10 @@ async function load() {
     (models.some((m) => m.kind === "anomaly") ? agreement(asset) : null)));
   app.replaceChildren(...(assets.size ? [...assets].map(([asset, models], i) =>
     el("article", { class: "asset-models", dataset: { asset } }, el("h2", {}, asset),
-      repair(asset, models.find((m) => m.repair)?.repair), ...models.map(card), agreements[i]))
+      repair(asset, models.find((m) => m.repair)?.repair), ...models.map(card), agreements[i],
+      training.section(asset)))
     : [el("p", {}, TEXT.noAssets)]));
+  training.watch();
 }
 
 load().catch((error) => notify(error.message));
