@@ -6,6 +6,10 @@ discovery when None is not configured."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -298,3 +302,145 @@ async def test_anonymous_over_none_when_configured(tmp_path: Path, users: UserSt
                 await client.uaclient.register_server2(
                     ua.RegisterServer2Parameters(Server=ua.RegisteredServer(ServerUri="urn:x"))
                 )
+
+
+# -- the same through an independent client: node-opcua (bench/subscriber's install) ----
+
+NODE_CLIENT = Path(__file__).parent / "node" / "client.js"
+NODE_MODULES = Path(__file__).parents[3] / "bench" / "subscriber" / "node_modules"
+
+
+async def node_client(
+    server: OpcuaServer,
+    tmp_path: Path,
+    cert_key: tuple[Path, Path],
+    user: str | None,
+    policy: str = "Basic256Sha256",
+    **actions: Any,
+) -> dict[str, Any]:
+    """Run node-opcua's client once; what it reports."""
+    assert (NODE_MODULES / "node-opcua-client").is_dir(), "npm ci in bench/subscriber first"
+    settings = tmp_path / f"node-{uuid.uuid4().hex}.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "endpoint": server.endpoint_url,
+                "policy": policy,
+                "user": user,
+                "password": PASSWORD,
+                "cert": str(cert_key[0]),
+                "key": str(cert_key[1]),
+                "pkiDir": str(tmp_path / "node-pki"),
+                "applicationUri": CLIENT_URI,
+                "write": actions.get("write"),
+                "acknowledge": actions.get("acknowledge"),
+            }
+        ),
+        encoding="utf-8",
+    )
+    child = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_CLIENT),
+        str(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    out, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 0, err.decode()
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+async def test_node_opcua_sign_and_encrypt_with_each_policy_an_engineer_writes(
+    opcua_server: OpcuaServer,
+    tmp_path: Path,
+    trusted_client: tuple[Path, Path],
+    write_handler: RecordingWriteHandler,
+    policy: str,
+) -> None:
+    speed = tag(opcua_server, "pump.speed").to_string()
+    result = await node_client(
+        opcua_server,
+        tmp_path,
+        trusted_client,
+        "elena",
+        policy,
+        write={"nodeId": speed, "value": 900},
+    )
+
+    assert result["error"] is None
+    assert result["writeStatus"] == "Good"
+    assert write_handler.writes == [("pump.speed", 900)]
+
+
+async def test_node_opcua_anonymous_refused_and_a_viewer_write_refused(
+    opcua_server: OpcuaServer,
+    tmp_path: Path,
+    trusted_client: tuple[Path, Path],
+    write_handler: RecordingWriteHandler,
+) -> None:
+    anonymous = await node_client(opcua_server, tmp_path, trusted_client, None)
+    assert anonymous["connected"] is False
+    # The endpoints offer no anonymous token policy, so node-opcua does not even try
+    # (asyncua's client does: test_a_wrong_password_and_anonymous_are_refused).
+    assert anonymous["error"] == "Cannot find ANONYMOUS user token policy in end point description"
+
+    speed = tag(opcua_server, "pump.speed").to_string()
+    viewer = await node_client(
+        opcua_server, tmp_path, trusted_client, "vera", write={"nodeId": speed, "value": 900}
+    )
+    assert viewer["writeStatus"] == "BadUserAccessDenied"
+    assert write_handler.writes == []
+
+
+async def test_node_opcua_an_operator_acknowledges_and_the_event_names_them(
+    opcua_server: OpcuaServer,
+    tmp_path: Path,
+    trusted_client: tuple[Path, Path],
+    hub: AlarmHub,
+) -> None:
+    hot = await hub.add(Alarm(HOT), device="pump")
+    await hub.fire(hot.observe(85.0, Quality.GOOD, T0))
+    condition = ua.NodeId("Alarms.pump_hot", opcua_server.namespace_index).to_string()
+
+    result = await node_client(
+        opcua_server,
+        tmp_path,
+        trusted_client,
+        "oleg",
+        acknowledge={"conditionId": condition, "comment": "on it"},
+    )
+
+    assert result["error"] is None
+    assert result["ack"] == {
+        "status": "Good",
+        "clientUserId": "oleg",
+        "comment": "on it",
+        "acked": True,
+    }
+    assert hub.acknowledged == [("pump_hot", "oleg", "on it")]
+
+
+async def test_node_opcua_untrusted_then_trusted_with_the_cli(
+    opcua_server: OpcuaServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stranger = client_certificate(tmp_path, "node-stranger")
+    refused = await node_client(opcua_server, tmp_path, stranger, "vera")
+    assert refused["connected"] is False
+    [kept] = (tmp_path / "pki" / "trusted" / "rejected").iterdir()
+    assert kept.name.startswith("node-stranger [")
+    config_file = tmp_path / "gateway.toml"
+    config_file.write_text(
+        f'[gateway]\nname = "plant"\ndata_dir = "{tmp_path}"\n', encoding="utf-8"
+    )
+
+    assert main(["pki", "-c", str(config_file), "trust", kept.name]) == 0
+
+    accepted = await node_client(opcua_server, tmp_path, stranger, "vera")
+    assert accepted["connected"] is True
+    assert accepted["error"] is None
+    assert "trusted CN=node-stranger" in capsys.readouterr().out
