@@ -55,21 +55,62 @@ ROUTES = [
 ]
 # The names the routes read (grep field(body, ...) and friends in web/).
 FIELDS = [
-    "action", "address", "asset", "comment", "confirm", "count", "csv", "current", "device",
-    "devices", "end", "event_id", "fault_code", "finished", "format", "from", "hours", "id",
-    "kind", "labels", "limit", "name", "note", "order", "parts", "password", "resets_life",
-    "revision", "role", "start", "started", "table", "tags", "text", "time", "to", "type",
-    "verdict", "version", "words",
+    "action",
+    "address",
+    "asset",
+    "comment",
+    "confirm",
+    "count",
+    "csv",
+    "current",
+    "device",
+    "devices",
+    "end",
+    "event_id",
+    "fault_code",
+    "finished",
+    "format",
+    "from",
+    "hours",
+    "id",
+    "kind",
+    "labels",
+    "limit",
+    "name",
+    "note",
+    "order",
+    "parts",
+    "password",
+    "resets_life",
+    "revision",
+    "role",
+    "start",
+    "started",
+    "table",
+    "tags",
+    "text",
+    "time",
+    "to",
+    "type",
+    "verdict",
+    "version",
+    "words",
 ]
 SCALARS = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=40) | st.sampled_from(["", "0", "-1", "1e999", "2024-13-01", "ABCD",
-                                                "holding", "engineer", "v1", "e1", "press-1"])
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(
+        ["", "0", "-1", "1e999", "2024-13-01", "ABCD", "holding", "engineer", "v1", "e1", "press-1"]
+    )
 )
 JSON = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 OBJECTS = st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6)
@@ -84,12 +125,16 @@ async def admin_page(start_web: StartWeb, accounts: dict[Role, Account]) -> tupl
     return served, await served.login(accounts[Role.ADMIN])
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(route=st.sampled_from(ROUTES), body=st.one_of(OBJECTS, JSON), form=st.none() | FORMS)
 async def test_any_body_gets_2xx_or_4xx_with_a_reason(
-    admin_page: tuple[Web, str], caplog: pytest.LogCaptureFixture,
-    route: tuple[str, str], body: Any, form: dict[str, str] | None,
+    admin_page: tuple[Web, str],
+    caplog: pytest.LogCaptureFixture,
+    route: tuple[str, str],
+    body: Any,
+    form: dict[str, str] | None,
 ) -> None:
     served, token = admin_page
     method, path = route
@@ -101,8 +146,9 @@ async def test_any_body_gets_2xx_or_4xx_with_a_reason(
     else:
         data = {**form, "csrf_token": token}
     caplog.clear()
-    async with served.client.request(method, served.url(path), data=data, headers=headers,
-                                     allow_redirects=False) as response:
+    async with served.client.request(
+        method, served.url(path), data=data, headers=headers, allow_redirects=False
+    ) as response:
         text = await response.text()
     assert response.status < 500, f"{method} {path}: {response.status} {text}"
     if 400 <= response.status < 500:
