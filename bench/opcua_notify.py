@@ -2,6 +2,7 @@
 
     python bench/opcua_notify.py                    # both modes, 15,000 tags, 15,000 changes/s
     python bench/opcua_notify.py --mode lean --seconds 20 --profile /tmp/lean.prof
+    python bench/opcua_notify.py --mode lean --security both   # None next to SignAndEncrypt
     py-spy record -o lean.svg -- python bench/opcua_notify.py --mode lean
 
 A server with --tags Double variables (devices of 100 tags) gets one subscriber in
@@ -13,6 +14,11 @@ changes --rate values per second, in ten batches per second, each tag changing o
 - stock: a plain asyncua server; each change is `await server.write_attribute_value`,
   the fast path asyncua documents (node.write_value is slower still);
 - lean:  gateway.opcua.OpcuaServer; each batch is one `publish(samples)` call.
+
+`--security encrypt` (or `both`, after None) serves the lean server with
+Basic256Sha256:SignAndEncrypt only (issue #14): the subscriber's certificate is made and
+trusted under a temporary data_dir, and it logs in anonymously (anonymous = true), so
+the figure is the channel's signing and encryption, not the login.
 
 After a warm-up, the server process's CPU time over the window is divided by the
 notifications the subscriber received in that window. That figure includes everything
@@ -34,13 +40,15 @@ import multiprocessing
 import multiprocessing.connection
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from asyncua import Server, ua
+from asyncua import Client, Server, ua
+from asyncua.crypto import security_policies
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -56,6 +64,7 @@ PUBLISHING_MS = 100.0
 REPORT_TIMEOUT_S = 5.0
 # Monitored items per CreateMonitoredItems, or fewer if the server advertises fewer.
 ITEMS_PER_CALL = 1000
+CLIENT_URI = "urn:uvelka:bench:subscriber"
 
 
 def keys(tags: int) -> list[str]:
@@ -85,10 +94,21 @@ class _Counter:
 
 
 async def _subscribe(
-    url: str, ns: int, tags: int, conn: multiprocessing.connection.Connection
+    url: str,
+    ns: int,
+    tags: int,
+    conn: multiprocessing.connection.Connection,
+    pki: Path | None,
 ) -> None:
     counter = _Counter()
-    async with common.client(url) as connected:
+    connected = common.client(url)
+    if pki is not None:
+        connected.application_uri = CLIENT_URI
+        cert, key = pki / "client.der", pki / "client-key.pem"
+        await connected.set_security(
+            security_policies.SecurityPolicyBasic256Sha256, str(cert), str(key)
+        )
+    async with connected:
         subscription = await common.subscribe(connected, PUBLISHING_MS, 10_000, 100, counter)
         nodes = [ua.NodeId(key, ns) for key in keys(tags)]
         per_call = await common.items_per_call(connected, ITEMS_PER_CALL)
@@ -107,8 +127,10 @@ async def _subscribe(
         await connected.uaclient.delete_subscriptions([subscription])
 
 
-def subscriber(url: str, ns: int, tags: int, conn: multiprocessing.connection.Connection) -> None:
-    asyncio.run(_subscribe(url, ns, tags, conn))
+def subscriber(
+    url: str, ns: int, tags: int, conn: multiprocessing.connection.Connection, pki: Path | None
+) -> None:
+    asyncio.run(_subscribe(url, ns, tags, conn, pki))
 
 
 # -- servers --------------------------------------------------------------------------
@@ -123,11 +145,24 @@ class Running:
     ns: int
     publish: Publisher
     stop: Callable[[], Awaitable[None]]
+    pki: Path | None = None  # where the subscriber finds its certificate, when secure
 
 
-async def start_lean(tags: int) -> Running:
+async def start_lean(tags: int, data_dir: Path | None = None) -> Running:
+    """The gateway's server; with a `data_dir`, Basic256Sha256:SignAndEncrypt only, and a
+    trusted client certificate for the subscriber made there."""
     devices = [f"d{d}" for d in range(tags // TAGS_PER_DEVICE)]
-    server = OpcuaServer(common.server_config(devices, TAGS_PER_DEVICE), common.refuse_write)
+    config = common.server_config(devices, TAGS_PER_DEVICE)
+    pki = None
+    if data_dir is not None:
+        config = common.server_config(
+            devices, TAGS_PER_DEVICE, security=["Basic256Sha256:SignAndEncrypt"]
+        )
+        config = config.model_copy(
+            update={"gateway": config.gateway.model_copy(update={"data_dir": data_dir})}
+        )
+        pki = await _client_certificate(data_dir)
+    server = OpcuaServer(config, common.refuse_write)
     started = time.perf_counter()
     await server.__aenter__()
     print(f"  lean: started with {tags} tags in {time.perf_counter() - started:.1f} s")
@@ -144,7 +179,21 @@ async def start_lean(tags: int) -> Running:
     async def stop() -> None:
         await server.__aexit__(None, None, None)
 
-    return Running(server.endpoint_url, server.namespace_index, publish, stop)
+    return Running(server.endpoint_url, server.namespace_index, publish, stop, pki)
+
+
+async def _client_certificate(data_dir: Path) -> Path:
+    """The subscriber's certificate and key in data_dir/client, trusted by the server."""
+    folder = data_dir / "client"
+    maker = Client("opc.tcp://127.0.0.1:0")
+    maker.application_uri = CLIENT_URI
+    cert, _ = await maker.setup_self_signed_certificate(
+        folder / "client-key.pem", folder / "client.der"
+    )
+    trusted = data_dir / "pki" / "trusted" / "certs"
+    trusted.mkdir(parents=True, exist_ok=True)
+    (trusted / "bench-client.der").write_bytes(cert.read_bytes())
+    return folder
 
 
 async def start_stock(tags: int) -> Running:
@@ -254,10 +303,17 @@ class Window:
 
 
 async def measure(
-    mode: str, tags: int, rate: int, seconds: float, profile: Path | None, freeze: bool
+    mode: str,
+    tags: int,
+    rate: int,
+    seconds: float,
+    profile: Path | None,
+    freeze: bool,
+    secure_dir: Path | None = None,
 ) -> None:
-    print(f"{mode}: {tags} tags, asking {rate} changes/s for {seconds:.0f} s")
-    running = await (start_lean(tags) if mode == "lean" else start_stock(tags))
+    security = "Basic256Sha256:SignAndEncrypt" if secure_dir is not None else "None"
+    print(f"{mode} ({security}): {tags} tags, asking {rate} changes/s for {seconds:.0f} s")
+    running = await (start_lean(tags, secure_dir) if mode == "lean" else start_stock(tags))
     if freeze:
         # What the application can do once everything is built: the address space is
         # long-lived, and full collections would otherwise traverse all of it.
@@ -266,7 +322,7 @@ async def measure(
         print(f"  gc.freeze(): {gc.get_freeze_count()} objects out of the collector's sight")
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=subscriber, args=(running.url, running.ns, tags, child), daemon=True
+        target=subscriber, args=(running.url, running.ns, tags, child, running.pki), daemon=True
     )
     process.start()
     child.close()  # the subscriber's end: its exit then shows as EOF here
@@ -351,6 +407,12 @@ def main() -> None:
     parser.add_argument(
         "--gc-freeze", action="store_true", help="gc.freeze() once the server is built"
     )
+    parser.add_argument(
+        "--security",
+        choices=["none", "encrypt", "both"],
+        default="none",
+        help="the lean server's channel: None, Basic256Sha256:SignAndEncrypt, or both in turn",
+    )
     args = parser.parse_args()
     per_batch = args.rate // BATCHES_PER_S
     if args.tags % TAGS_PER_DEVICE or args.rate % BATCHES_PER_S or args.tags % per_batch:
@@ -359,9 +421,23 @@ def main() -> None:
             f"--rate a multiple of {BATCHES_PER_S}"
         )
     modes = ["stock", "lean"] if args.mode == "both" else [args.mode]
-    for mode in modes:
-        asyncio.run(measure(mode, args.tags, args.rate, args.seconds, args.profile, args.gc_freeze))
-        gc.unfreeze()
+    secure = {"none": [False], "encrypt": [True], "both": [False, True]}[args.security]
+    with tempfile.TemporaryDirectory(prefix="opcua-notify-") as work:
+        for mode in modes:
+            for encrypted in secure if mode == "lean" else [False]:
+                secure_dir = Path(work) / "data" if encrypted else None
+                asyncio.run(
+                    measure(
+                        mode,
+                        args.tags,
+                        args.rate,
+                        args.seconds,
+                        args.profile,
+                        args.gc_freeze,
+                        secure_dir,
+                    )
+                )
+                gc.unfreeze()
 
 
 if __name__ == "__main__":
