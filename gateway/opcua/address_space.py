@@ -198,6 +198,7 @@ class GatewayNodes:
         self._types = types
         self._constants: dict[tuple[object, ua.VariantType], ua.DataValue] = {}
         self._fixed_attributes: dict[tuple[int, object, ua.VariantType], AttributeValue] = {}
+        self._descriptions: dict[tuple[str | None, str | None], AttributeValue] = {}
         self._type_refs: dict[ua.NodeId, ua.ReferenceDescription] = {}
         root = self._folder(gateway, gateway)
         devices = self._folder(DEVICES_FOLDER, DEVICES_FOLDER)
@@ -530,11 +531,7 @@ class GatewayNodes:
         attrs[_A.DisplayName] = AttributeValue(
             ua.DataValue(ua.Variant(display, ua.VariantType.LocalizedText))
         )
-        attrs[_A.Description] = AttributeValue(
-            ua.DataValue(
-                ua.Variant(description or ua.LocalizedText(""), ua.VariantType.LocalizedText)
-            )
-        )
+        attrs[_A.Description] = self._description(description or ua.LocalizedText(""))
         attrs[_A.WriteMask] = self._fixed(_A.WriteMask, 0, ua.VariantType.UInt32)
         attrs[_A.UserWriteMask] = self._fixed(_A.UserWriteMask, 0, ua.VariantType.UInt32)
         return node
@@ -560,6 +557,18 @@ class GatewayNodes:
         shared = self._fixed_attributes.get(key)
         if shared is None:
             shared = self._fixed_attributes[key] = AttributeValue(self._constant(value, vtype))
+        return shared
+
+    def _description(self, text: ua.LocalizedText) -> AttributeValue:
+        # Nothing writes a Description either (a tag's changed description builds its nodes
+        # again: node_shape), so nodes with the same one share it as `_fixed` shares; most
+        # tags have none (issue #10: ~0.35 KiB less a tag). LocalizedText is unhashable.
+        key = (text.Locale, text.Text)
+        shared = self._descriptions.get(key)
+        if shared is None:
+            shared = self._descriptions[key] = AttributeValue(
+                ua.DataValue(ua.Variant(text, ua.VariantType.LocalizedText))
+            )
         return shared
 
     # -- references ----------------------------------------------------------------------

@@ -20,7 +20,8 @@ async def test_tags_share_their_fixed_attributes_and_clients_read_them(
 ) -> None:
     aspace = opcua_server._require_aspace()
     code, flow = (aspace[tag_node(key).nodeid].attributes for key in ("pump.code", "pump.flow"))
-    for attr in (_A.NodeClass, _A.ValueRank, _A.AccessLevel, _A.WriteMask, _A.Historizing):
+    for attr in (_A.NodeClass, _A.ValueRank, _A.AccessLevel, _A.WriteMask, _A.Historizing,
+                 _A.Description):
         assert code[attr] is flow[attr]
     for attr in (_A.Value, _A.MinimumSamplingInterval, _A.NodeId, _A.DataType):
         assert code[attr] is not flow[attr]
@@ -29,6 +30,14 @@ async def test_tags_share_their_fixed_attributes_and_clients_read_them(
     assert await tag_node("pump.running").read_attribute(_A.AccessLevel) != await tag_node(
         "pump.code"
     ).read_attribute(_A.AccessLevel)
+
+
+async def test_each_tag_reads_its_own_description(tag_node: Callable[[str], Node]) -> None:
+    assert await tag_node("pump.pressure").read_description() == ua.LocalizedText(
+        "Discharge pressure"
+    )
+    for key in ("pump.code", "pump.flow"):
+        assert await tag_node(key).read_description() == ua.LocalizedText("")
 
 
 async def test_a_client_cannot_write_a_shared_attribute(tag_node: Callable[[str], Node]) -> None:
