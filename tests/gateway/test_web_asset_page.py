@@ -151,16 +151,23 @@ async def test_the_asset_page_shows_a_due_date_consistent_with_its_rul(
     await expect(figure).not_to_have_attribute("data-due", "", timeout=WAIT_S * 1000)
     # One drawing's due date, scored time and RUL, all read before the next push.
     shown = await figure.evaluate(
-        "node => [node.textContent, node.dataset.due, node.dataset.time, node.dataset.value]"
+        "node => [node.textContent, node.dataset.due, node.dataset.time, node.dataset.value,"
+        " node.dataset.low, node.dataset.high]"
     )
     text, due_iso, time_iso, value = shown[0], shown[1], shown[2], float(shown[3])
+    # The shipped RUL model carries a prediction interval (issue #13), shown beside the value.
+    low, high = float(shown[4]), float(shown[5])
+    assert low < high
     due, scored = datetime.fromisoformat(due_iso), datetime.fromisoformat(time_iso)
     assert abs((due - scored) - timedelta(hours=max(value, 0.0))) < timedelta(milliseconds=1)
     zone = ZoneInfo(await page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone"))
     weekday = await page.evaluate(
         "iso => new Date(iso).toLocaleDateString(undefined, { weekday: 'short' })", due_iso
     )
-    assert text == f"about {people(value)} h: due {weekday} {due.astimezone(zone):%H:%M}"
+    assert text == (
+        f"about {people(value)} h ({people(low)}–{people(high)} h):"
+        f" due {weekday} {due.astimezone(zone):%H:%M}"
+    )
     # The threshold is the running model's (the manifest's 3.0), the version its own.
     slot = next(s for s in plant.gateway.running.assets.slots if s.kind == "anomaly")
     assert slot.threshold == 3.0
