@@ -4,7 +4,10 @@
   model's threshold, as its decisions use it: `ModelSlot.threshold`, set when a model
   is taken, so a hot swap changes it); a rul model brings RemainingUsefulLife
   (EngineeringUnits from the manifest's output_unit, StartValue and LimitValue = the
-  top and bottom of its score_range, as the DI LifetimeVariableType has them).
+  top and bottom of its score_range, as the DI LifetimeVariableType has them) and
+  RemainingUsefulLifeLow and High, its prediction interval (issue #13), with the value's
+  quality; from a model file without an interval (trained before issue #13) they are
+  BadConfigurationError with no value while the value itself is shown, never made up.
   ModelVersion, LastScored, ModelStatus and LastMaintenance (the end of the asset's
   latest maintenance entry, issue #12) are always there.
 - AnomalyScore has no EURange (a BaseAnalogType, whose EURange is optional): an anomaly
@@ -152,8 +155,7 @@ class AssetState:
                 updates.append(output(REMAINING_USEFUL_LIFE_LOW, low, ua.VariantType.Double))
                 updates.append(output(REMAINING_USEFUL_LIFE_HIGH, high, ua.VariantType.Double))
             else:  # a model file without an interval: never a made-up one
-                updates += [(values[name], data_value(_NULL, _NO_MODEL, now, now), None)
-                            for name in _RUL_OUTPUTS[1:]]
+                updates += self._without_value(_RUL_OUTPUTS[1:], _NO_MODEL, now)
         scored_at = ua.Variant(score.scored_at, ua.VariantType.DateTime)
         updates.append((values[LAST_SCORED], data_value(scored_at, _GOOD, score.scored_at, now),
                         None))
@@ -187,18 +189,18 @@ class AssetState:
             updates.append((values[ANOMALY_THRESHOLD], data_value(variant, _GOOD, now, now), None))
         return updates
 
-    def _without_value(
-        self, names: Iterable[str], status: ua.StatusCode, now: datetime
-    ) -> list[Update]:
-        values = self.nodes.values
-        return [(values[name], data_value(_NULL, status, now, now), None) for name in names]
-
     def maintenance_update(self, finished: datetime | None, now: datetime) -> Update:
         """LastMaintenance: the end of the asset's latest maintenance entry (issue #12),
         the null DateTime when there is none."""
         at = NO_MAINTENANCE if finished is None else finished
         variant = ua.Variant(at, ua.VariantType.DateTime)
         return self.nodes.values[LAST_MAINTENANCE], data_value(variant, _GOOD, now, now), None
+
+    def _without_value(
+        self, names: Iterable[str], status: ua.StatusCode, now: datetime
+    ) -> list[Update]:
+        values = self.nodes.values
+        return [(values[name], data_value(_NULL, status, now, now), None) for name in names]
 
     def _text(self, texts: Mapping[str, str], now: datetime) -> ua.DataValue:
         text = "; ".join(f"{kind}: {texts[kind]}" for kind in self.kinds if kind in texts)

@@ -59,7 +59,6 @@ ASSET = {
 }
 
 
-
 @dataclass
 class FakeFacade:
     status: str = "ok"

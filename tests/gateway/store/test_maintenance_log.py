@@ -34,8 +34,14 @@ def remount(path: Path, mode: str) -> None:
 
 
 def draft(
-    asset: str = "pump1", start_h: float = 0, hours: float = 1, *, kind: str = "inspection",
-    parts: str = "", note: str = "", resets_life: bool = False,
+    asset: str = "pump1",
+    start_h: float = 0,
+    hours: float = 1,
+    *,
+    kind: str = "inspection",
+    parts: str = "",
+    note: str = "",
+    resets_life: bool = False,
 ) -> Draft:
     started = T0 + start_h * H
     return Draft(asset, started, started + hours * H, kind, parts, note, resets_life)
@@ -69,7 +75,11 @@ async def test_a_change_keeps_who_entered_it_and_a_delete_gives_it_back(tmp_path
         before, after = await log.update(entry.id, draft(kind="calibration"), "eve")
         assert before == entry
         assert (after.user, after.entered, after.changed_by, after.changed) == (
-            "anna", NOW, "eve", later)
+            "anna",
+            NOW,
+            "eve",
+            later,
+        )
         assert await log.get(entry.id) == after
         assert await log.delete(entry.id) == after
         assert await log.entries() == []
@@ -79,17 +89,29 @@ async def test_a_change_keeps_who_entered_it_and_a_delete_gives_it_back(tmp_path
             await log.update(entry.id, draft(), "eve")
 
 
-@pytest.mark.parametrize(("entry", "problems"), [
-    (draft("pump9"), ["asset: no asset 'pump9' (the assets: pump1, pump2)"]),
-    (draft(kind="polishing"), ["kind: 'polishing' is not one of inspection, lubrication, "
-                               "repair, part_replacement, calibration, other"]),
-    (draft(hours=-1), ["finished: before started"]),
-    (draft(start_h=24 * 10), ["finished: in the future; enter the work once it is done"]),
-    (Draft("pump1", datetime(2026, 12, 1), T0, "other"),  # noqa: DTZ001 - the mistake tested
-     ["started: give a time with its time zone"]),
-    (draft(parts="x" * 501, note="y" * 501), ["parts: at most 500 characters (got 501)",
-                                              "note: at most 500 characters (got 501)"]),
-])
+@pytest.mark.parametrize(
+    ("entry", "problems"),
+    [
+        (draft("pump9"), ["asset: no asset 'pump9' (the assets: pump1, pump2)"]),
+        (
+            draft(kind="polishing"),
+            [
+                "kind: 'polishing' is not one of inspection, lubrication, "
+                "repair, part_replacement, calibration, other"
+            ],
+        ),
+        (draft(hours=-1), ["finished: before started"]),
+        (draft(start_h=24 * 10), ["finished: in the future; enter the work once it is done"]),
+        (
+            Draft("pump1", datetime(2026, 12, 1), T0, "other"),  # noqa: DTZ001 - the mistake tested
+            ["started: give a time with its time zone"],
+        ),
+        (
+            draft(parts="x" * 501, note="y" * 501),
+            ["parts: at most 500 characters (got 501)", "note: at most 500 characters (got 501)"],
+        ),
+    ],
+)
 def test_an_entry_is_refused_with_every_reason(entry: Draft, problems: list[str]) -> None:
     with pytest.raises(InvalidEntry) as refused:
         check_entry(entry, {"pump1", "pump2"}, NOW)
@@ -119,8 +141,11 @@ async def test_a_full_disk_refuses_an_entry_and_loses_none_stored(small_disk: Sm
     async with MaintenanceLog.open(small_disk.path / "m.sqlite", health=health) as log:
         kept = await log.add(draft(note="kept"), "anna")
         small_disk.fill()
-        with pytest.raises(NotStored, match="could not store the entry: database or disk is "
-                                            "full; nothing stored before is lost"):
+        with pytest.raises(
+            NotStored,
+            match="could not store the entry: database or disk is "
+            "full; nothing stored before is lost",
+        ):
             # Big enough that SQLite must grow the file: the last pages may still be free.
             await log.add(draft(note="n" * 500, parts="p" * 500), "boris")
         assert STORE in health.problems()
@@ -167,7 +192,8 @@ async def test_a_read_only_data_dir_refuses_entries_with_the_reason(
                 await log.add(draft(), "boris")
             assert str(refused.value) == (
                 f"the maintenance log {path} cannot be opened now, so it cannot store the "
-                "entry: see the gateway's problems")
+                "entry: see the gateway's problems"
+            )
             assert health.problems()[STORE].message.startswith(f"cannot open {path}: ")
     finally:
         await asyncio.to_thread(remount, small_disk.path, "rw")
