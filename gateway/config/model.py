@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from drivers.base import ByteOrder, DataType, Table, Tag
 from drivers.link import control_character, host_problem
+from gateway.config.frozen import FilePath
+from gateway.config.frozen import Frozen as _Frozen
+from gateway.config.notify import EmailSection, NotifySection
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _NAME_MAX = 64
@@ -41,16 +44,6 @@ def _valid_name(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_valid_name)]
-
-
-def _no_nul(value: Path) -> Path:
-    # The OS refuses a path with a NUL with ValueError, at start rather than here (issue #17).
-    if "\0" in str(value):
-        raise ValueError("must not hold a NUL character")
-    return value
-
-
-FilePath = Annotated[Path, Field(strict=False), AfterValidator(_no_nul)]
 
 
 def _host(value: str) -> str:
@@ -75,10 +68,6 @@ def _url_problem(url: str, lowest_port: int) -> str | None:
     if port is not None and not lowest_port <= port <= 65535:
         return f"port must be a number from {lowest_port} to 65535"
     return None
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class GatewaySection(_Frozen):
@@ -341,6 +330,9 @@ class GatewayConfig(_Frozen):
     mqtt: MqttSection | None = None
     web: WebSection | None = None
     history: HistorySection = Field(default_factory=HistorySection)
+    # Issue #15: notifications, and the e-mail channel when configured.
+    notify: NotifySection = Field(default_factory=NotifySection)
+    email: EmailSection | None = None
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:
