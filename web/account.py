@@ -10,6 +10,7 @@ from aiohttp import web
 
 from web.auth import current_user, public
 from web.csrf import token_of
+from web.language import language_of
 from web.pages import render
 from web.requests import form_fields
 from web.sessions import CookieSessions
@@ -99,7 +100,7 @@ class Account:
         headers: Mapping[str, str] | None = None,
     ) -> web.Response:
         return render("login.html", status=status, headers=headers, message=message,
-                      csrf_token=token_of(request))
+                      csrf_token=token_of(request), language=language_of(request))
 
     def _log_failure(self, name: str, address: str) -> None:
         locked = self._throttle.retry_after(name, address) is not None

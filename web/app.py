@@ -19,6 +19,7 @@ from web.device_routes import DeviceRoutes
 from web.facade import WebFacade
 from web.headers import install_security_headers
 from web.label_routes import LabelRoutes
+from web.language import DEFAULT_LANGUAGE
 from web.layout import page_routes
 from web.live import Live
 from web.maintenance_routes import MaintenanceRoutes
@@ -86,6 +87,7 @@ async def create_app(
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store
+    app[DEFAULT_LANGUAGE] = settings.language
     app[_FIRST_ADMIN_PASSWORD] = [generated] if generated is not None else []
     return app
 

@@ -7,11 +7,12 @@ from aiohttp import web
 
 from web.auth import requires
 from web.facade import NotFound, WebFacade
+from web.i18n import N_
 from web.layout import page
 from web.requests import refused
 from web.users import Role
 
-ASSET_PAGE = page("Asset", "asset")
+ASSET_PAGE = page(N_("Asset"), "asset")
 
 
 class AssetRoutes:

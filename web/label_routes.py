@@ -14,11 +14,12 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.facade import BadQuery, Json, LabelFields, Refused, VerdictFields, WebFacade
+from web.i18n import N_
 from web.layout import page
 from web.requests import BadRequest, integer_field, json_object, refused, text_field, time_text
 from web.users import Role
 
-LABELS_PAGE = page("Labels", "labels")
+LABELS_PAGE = page(N_("Labels"), "labels")
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 

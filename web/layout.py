@@ -12,6 +12,8 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.csrf import token_of
+from web.i18n import N_
+from web.language import language_of, script_catalogue, translations
 from web.pages import render
 from web.users import Role
 
@@ -23,23 +25,24 @@ def page(title: str, script: str) -> Handler:
 
     async def show(request: web.Request) -> web.Response:
         user = current_user(request)
-        return render("page.html", title=title, script=script, name=user.name,
-                      role=user.role, csrf_token=token_of(request))
+        return render("page.html", title=translations(request).gettext(title), script=script,
+                      name=user.name, role=user.role, csrf_token=token_of(request),
+                      language=language_of(request), messages=script_catalogue(request))
 
     return show
 
 
-# path: (title, script, role needed to open it)
+# path: (title, script, role needed to open it); titles are translated when shown
 PAGES = {
-    "/": ("Overview", "overview", Role.VIEWER),
-    "/devices": ("Devices and tags", "devices", Role.VIEWER),
-    "/byte-order": ("Byte-order helper", "byteorder", Role.ENGINEER),
-    "/trends": ("Trends", "trends", Role.VIEWER),
-    "/models": ("Models", "models", Role.VIEWER),
-    "/alarms": ("Alarms", "alarms", Role.VIEWER),
-    "/audit": ("Audit log", "audit", Role.VIEWER),
-    "/users": ("Users", "users", Role.ADMIN),
-    "/tokens": ("API tokens", "tokens", Role.VIEWER),
+    "/": (N_("Overview"), "overview", Role.VIEWER),
+    "/devices": (N_("Devices and tags"), "devices", Role.VIEWER),
+    "/byte-order": (N_("Byte-order helper"), "byteorder", Role.ENGINEER),
+    "/trends": (N_("Trends"), "trends", Role.VIEWER),
+    "/models": (N_("Models"), "models", Role.VIEWER),
+    "/alarms": (N_("Alarms"), "alarms", Role.VIEWER),
+    "/audit": (N_("Audit log"), "audit", Role.VIEWER),
+    "/users": (N_("Users"), "users", Role.ADMIN),
+    "/tokens": (N_("API tokens"), "tokens", Role.VIEWER),
 }
 
 

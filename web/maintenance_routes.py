@@ -14,6 +14,7 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.facade import BadQuery, Json, MaintenanceFields, Refused, WebFacade
+from web.i18n import N_
 from web.layout import page
 from web.requests import (
     BadRequest,
@@ -25,7 +26,7 @@ from web.requests import (
 )
 from web.users import Role
 
-MAINTENANCE_PAGE = page("Maintenance log", "maintenance")
+MAINTENANCE_PAGE = page(N_("Maintenance log"), "maintenance")
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 10_000
 CSV_COLUMNS = (

@@ -7,6 +7,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from web.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language
+
 DEFAULT_SESSION_MAX_AGE_S = 8 * 3600  # one shift
 
 
@@ -21,6 +23,7 @@ class WebSettings:
     `folder` holds users.json and session.key. `allow_plain_http` permits a non-loopback
     address without TLS, for a TLS-terminating reverse proxy in front. `metrics_open`
     serves /metrics without a login (for a scraper), else engineers and admins only.
+    `language` is the page's language for users who chose none, and the login page's.
     """
 
     folder: Path
@@ -31,12 +34,16 @@ class WebSettings:
     tls_key: Path | None = None
     allow_plain_http: bool = False
     metrics_open: bool = False
+    language: Language = DEFAULT_LANGUAGE
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"web port must be 0 to 65535 (got {self.port})")
         if self.session_max_age_s <= 0:
             raise ValueError(f"session_max_age_s must be positive (got {self.session_max_age_s})")
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)} "
+                             f"(got {self.language!r})")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("web TLS needs both tls_cert and tls_key")
         if not self.tls and not self.allow_plain_http and not _is_loopback(self.host):

@@ -30,6 +30,7 @@ from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from web.i18n import Language
 from web.passwords import hash_password, verify_nothing, verify_password
 from web.private_files import write_private
 
@@ -75,6 +76,8 @@ class User(BaseModel):
     password_hash: str = Field(repr=False)
     created: AwareDatetime
     changed: AwareDatetime
+    # The page's language for this user; None follows the gateway's default (issue #15).
+    language: Language | None = None
 
 
 class _UsersFile(BaseModel):

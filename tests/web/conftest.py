@@ -243,7 +243,9 @@ async def start_web(web_folder: Path, clock: FakeClock) -> AsyncIterator[StartWe
             environ: Mapping[str, str] | None = None,
             **settings_fields: Any,
         ) -> Web:
-            settings = WebSettings(**{"folder": web_folder, "port": 0, **settings_fields})
+            # The tests read the page's English texts; the Russian page has its own tests.
+            settings = WebSettings(**{"folder": web_folder, "port": 0, "language": "en",
+                                      **settings_fields})
             app = await create_app(facade or FakeFacade(), settings, environ=environ or {},
                                    wall_clock=clock.wall, monotonic_clock=clock.monotonic)
             app.router.add_routes(routes)

@@ -1,4 +1,35 @@
-// Shared by every page: JSON calls that carry the CSRF token, messages, small DOM helpers.
+// Shared by every page: JSON calls that carry the CSRF token, messages, small DOM helpers,
+// and the page's language (issue #15; web/i18n.py says how texts are marked).
+
+// The frame carries the catalogue of the user's language (web/language.py): no inline
+// script (the CSP forbids it) and no second request before a page can draw.
+const catalogue = JSON.parse(document.documentElement.dataset.messages
+  || '{"language":"en","plural":["one","other"],"messages":{}}');
+export const language = catalogue.language;
+const pluralRules = new Intl.PluralRules(language);
+
+function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
+
+// t("Device {device} is down", { device }): the text in the page's language, or the
+// English msgid when the catalogue has no translation.
+export function t(msgid, values = {}) {
+  const translated = catalogue.messages[msgid];
+  return fill(typeof translated === "string" ? translated : msgid, values);
+}
+
+// tn("{n} alarm", "{n} alarms", count, values): the plural form the language gives count;
+// {n} is the count formatted for the language.
+export function tn(singular, plural, n, values = {}) {
+  const forms = catalogue.messages[singular];
+  let text = n === 1 ? singular : plural;
+  if (Array.isArray(forms)) {
+    const index = catalogue.plural.indexOf(pluralRules.select(n));
+    text = forms[index >= 0 ? index : forms.length - 1];
+  }
+  return fill(text, { n: n.toLocaleString(language), ...values });
+}
 
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 export const role = document.body.dataset.role;
