@@ -186,7 +186,7 @@ class Gateway:
 
                 audit_log = await stack.enter_async_context(
                     AuditLog.open(data_dir / "audit.sqlite", health=storage))
-                web = WebPage(config.web, data_dir, storage)
+                web = WebPage(config.web, data_dir, storage, config.gateway.language)
             stack.callback(self._stopped)
             # Everything built so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise stop the event loop for ~0.5 s every

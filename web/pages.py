@@ -19,11 +19,16 @@ def render(
     *,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
+    markup: Mapping[str, str] | None = None,
     **values: str,
 ) -> web.Response:
-    """The template file `template` filled with `values` (escaped), as text/html."""
+    """The template file `template` filled with `values` (escaped), as text/html.
+
+    `markup` holds fragments of HTML the caller built from escaped values (a menu), put in
+    as they are.
+    """
     escaped = {key: html.escape(value) for key, value in values.items()}
-    text = _template(template).substitute(escaped)
+    text = _template(template).substitute({**escaped, **(markup or {})})
     return web.Response(text=text, status=status, headers=headers, content_type="text/html")
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from web.auth import current_user, requires
 from web.facade import WebFacade
+from web.i18n import LANGUAGES, parse_language
 from web.requests import BadRequest, json_object, text_field
 from web.users import Role, UnknownUser, User, UserConflict, UserError, UserStore
 
@@ -27,6 +28,7 @@ class UserRoutes:
             web.put("/api/users/{name}", admin(self.change)),
             web.delete("/api/users/{name}", admin(self.delete)),
             web.post("/api/me/password", self.own_password),
+            web.put("/api/me/language", self.own_language),
         ]
 
     async def users(self, request: web.Request) -> web.Response:
@@ -74,6 +76,17 @@ class UserRoutes:
         await self._record(request, "own password changed", name)
         return response
 
+    async def own_language(self, request: web.Request) -> web.Response:
+        """The page's language for the logged-in user: `language` one of LANGUAGES, or
+        null for the gateway's default."""
+        body = await json_object(request)
+        chosen = body.get("language")
+        language = None if chosen is None else parse_language(str(chosen))
+        if chosen is not None and language is None:
+            raise BadRequest(f"language: expected one of {', '.join(LANGUAGES)} or null "
+                             f"(got {chosen!r})")
+        return await _answer(self._store.set_language(current_user(request).name, language))
+
     async def _record(self, request: web.Request, action: str, detail: str) -> None:
         await self._facade.record(current_user(request).name, action, detail)
 
@@ -102,5 +115,6 @@ def _refusal(exc: UserError) -> web.HTTPException:
     return kind(text=json.dumps({"error": str(exc)}), content_type="application/json")
 
 
-def _described(user: User) -> dict[str, str]:
-    return {"name": user.name, "role": user.role, "changed": user.changed.isoformat()}
+def _described(user: User) -> dict[str, str | None]:
+    return {"name": user.name, "role": user.role, "changed": user.changed.isoformat(),
+            "language": user.language}

@@ -217,6 +217,16 @@ class UserStore:
             self._keep_an_admin(self._require(name))
             await self._save({key: user for key, user in self._users.items() if key != name})
         logger.info("user %r deleted", name)
+    async def set_language(self, name: str, language: Language | None) -> User:
+        """Choose the page's language for a user (None: the gateway's default); their
+        sessions go on, as this changes nothing about who they are or what they may do."""
+        async with self._lock:
+            await self._reread()
+            changed = self._require(name).model_copy(update={"language": language})
+            await self._save({**self._users, name: changed})
+        logger.info("user %r: language %s", name, language or "the gateway's default")
+        return changed
+
 
     def _require(self, name: str) -> User:
         user = self._users.get(name)

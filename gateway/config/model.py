@@ -28,6 +28,7 @@ from drivers.link import control_character, host_problem
 from gateway.config.frozen import FilePath
 from gateway.config.frozen import Frozen as _Frozen
 from gateway.config.notify import EmailSection, NotifySection
+from web.i18n import DEFAULT_LANGUAGE, Language
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _NAME_MAX = 64
@@ -73,6 +74,8 @@ def _url_problem(url: str, lowest_port: int) -> str | None:
 class GatewaySection(_Frozen):
     name: Name = "uvelka"
     data_dir: FilePath = Path("./var")
+    # The web page's language for users who chose none, and the login page's (issue #15).
+    language: Language = DEFAULT_LANGUAGE
 
     @field_validator("name")
     @classmethod

@@ -8,6 +8,7 @@ from pathlib import Path
 from gateway.config.model import WebSection
 from gateway.config.problem import Finding
 from gateway.config.tls_checks import missing_files, unpaired
+from web.i18n import DEFAULT_LANGUAGE, Language
 from web.settings import InsecureListen, WebSettings
 
 _AT = ("web",)
@@ -24,8 +25,11 @@ def check_web(section: WebSection) -> list[Finding]:
     return findings
 
 
-def web_settings(section: WebSection, folder: Path) -> WebSettings:
-    """The web page's settings; InsecureListen for plain HTTP beyond loopback."""
+def web_settings(
+    section: WebSection, folder: Path, language: Language = DEFAULT_LANGUAGE,
+) -> WebSettings:
+    """The web page's settings, `language` its default ([gateway] language); InsecureListen
+    for plain HTTP beyond loopback."""
     tls = section.tls_cert is not None and section.tls_key is not None
     return WebSettings(
         folder=folder,
@@ -36,4 +40,5 @@ def web_settings(section: WebSection, folder: Path) -> WebSettings:
         tls_key=section.tls_key if tls else None,
         allow_plain_http=section.allow_plain_http,
         metrics_open=section.metrics_open,
+        language=language,
     )

@@ -16,6 +16,7 @@ from gateway.core.storage import StorageHealth
 from gateway.page.facade import GatewayWebFacade
 from gateway.page.running import Running
 from web.app import USERS, create_app, take_first_admin_password
+from web.i18n import Language
 from web.server import serve_web
 from web.settings import WebSettings
 from web.users import UserError, UserStore
@@ -30,10 +31,12 @@ class WebPage:
     """The page's app and users while the gateway serves; `port` once it listens, and
     `first_admin_password` when one was generated (None when it came from the environment)."""
 
-    def __init__(self, section: WebSection, data_dir: Path, health: StorageHealth) -> None:
+    def __init__(
+        self, section: WebSection, data_dir: Path, health: StorageHealth, language: Language,
+    ) -> None:
         self.port: int | None = None
         self.first_admin_password: str | None = None
-        self._settings: WebSettings = web_settings(section, data_dir / WEB_FOLDER)
+        self._settings: WebSettings = web_settings(section, data_dir / WEB_FOLDER, language)
         self._health = health
         self._serve: Callable[[], Awaitable[None]] | None = None  # once open
         self._users: UserStore | None = None

@@ -159,4 +159,20 @@ export function hideUnlessAllowed() {
   }
 }
 
+// The header's language menu: the user's choice is kept with them (PUT /api/me/language)
+// and the page is drawn again in it.
+function offerLanguages() {
+  const menu = document.getElementById("language");
+  if (!menu) return;
+  menu.addEventListener("change", async () => {
+    try {
+      await putJson("/api/me/language", { language: menu.value });
+      window.location.reload();
+    } catch (error) {
+      notify(t("The language was not changed: {reason}", { reason: error.message }));
+    }
+  });
+}
+
 hideUnlessAllowed();
+offerLanguages();
