@@ -155,6 +155,13 @@ class UserStore:
         """Every user, by name."""
         return sorted(self._users.values(), key=lambda user: user.name)
 
+    async def current(self, name: str) -> User | None:
+        """The user called `name` as the file says now (read again if another store changed
+        it): for those who act without a login, as the Telegram bot's linked users do."""
+        async with self._lock:
+            await self._reread()
+        return self._users.get(name)
+
     async def authenticate(self, name: str, password: str) -> User | None:
         """The user when `name` exists and `password` is theirs, else None; an unknown name
         costs the same time as a wrong password."""

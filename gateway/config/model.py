@@ -28,6 +28,7 @@ from drivers.link import control_character, host_problem
 from gateway.config.frozen import FilePath
 from gateway.config.frozen import Frozen as _Frozen
 from gateway.config.notify import EmailSection, NotifySection
+from gateway.config.telegram import TelegramSection
 from web.i18n import DEFAULT_LANGUAGE, Language
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -340,5 +341,6 @@ class GatewayConfig(_Frozen):
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:
             if device.name == name:
+    telegram: TelegramSection | None = None  # the Telegram channel (issue #15)
                 return device
         raise KeyError(name)
