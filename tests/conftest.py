@@ -13,6 +13,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.mqtt",
     "tests.fixtures.browser",
     "tests.fixtures.disk",
+    "tests.fixtures.smtp",
     "tests.fixtures.telegram",
 ]
 
