@@ -104,8 +104,14 @@ class Gateway:
             # OPC UA logs in the web page's users (issue #14): its own reader of their
             # file, which the page or `uvelka users` creates.
             opcua_users, _ = await UserStore.open(data_dir / "web", create=False)
+            audit_log = None
+            if config.web is not None:
+                # Before the server: OPC UA clients' writes, acknowledgements and shelving
+                # are recorded with their user, as the page's changes are (issue #14).
+                audit_log = await stack.enter_async_context(
+                    AuditLog.open(data_dir / "audit.sqlite", health=storage))
             server = await stack.enter_async_context(
-                OpcuaServer(config, fleet.write, hub, opcua_users))
+                OpcuaServer(config, fleet.write, hub, opcua_users, audit_log))
             for scorer in assets.scorers:
                 manifests = {slot.kind: None if slot.model is None else slot.model.manifest
                              for slot in scorer.slots}
@@ -177,15 +183,13 @@ class Gateway:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
-            audit_log, web = None, None
+            web = None
             if config.web is not None:
                 # The web stack (aiohttp and its sessions, the templates, prometheus_client)
                 # is imported by a gateway that serves the page, not by every gateway
                 # (issue #10, bench/README.md "Footprint").
                 from gateway.page.site import WebPage  # noqa: PLC0415
 
-                audit_log = await stack.enter_async_context(
-                    AuditLog.open(data_dir / "audit.sqlite", health=storage))
                 web = WebPage(config.web, data_dir, storage, config.gateway.language)
             stack.callback(self._stopped)
             # Everything built so far lives as long as the process: keep it out of the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from gateway.core.quality import Quality
@@ -14,6 +14,10 @@ from gateway.core.sample import Value
 # whichever way it comes (MQTT command, OPC UA Acknowledge): a comment is stored with
 # the alarm's state and published with its event, so it is bounded (issue #17).
 COMMENT_MAX = 4096
+# The longest an alarm stays shelved, however it was shelved (ISA-18.2 §11.5 wants
+# shelving time-limited): OPC UA's MaxTimeShelved, and the end of a one-shot shelving
+# whose alarm never clears.
+MAX_TIME_SHELVED = timedelta(days=7)
 
 
 class AlarmState(StrEnum):
@@ -59,6 +63,8 @@ class AlarmEvent:
     user: str | None = None  # acknowledge and shelve only
     comment: str | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    shelved_until: datetime | None = None  # when a shelved alarm unshelves at the latest
+    one_shot: bool = False  # shelved until it next clears (OPC UA OneShotShelve)
 
     @property
     def state(self) -> AlarmState:

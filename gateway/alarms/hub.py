@@ -89,9 +89,13 @@ class AlarmHub:
         self._queue([event])
         return event
 
-    def shelve(self, name: str, until: datetime, user: str, comment: str) -> AlarmEvent:
-        """Shelve alarm `name` until `until`; KeyError if unknown, AlarmError if refused."""
-        event = self.alarms[name].shelve(until, user, comment, self._clock.now())
+    def shelve(
+        self, name: str, until: datetime, user: str, comment: str, *, one_shot: bool = False
+    ) -> AlarmEvent:
+        """Shelve alarm `name` until `until` (`one_shot`: or until it next clears);
+        KeyError if unknown, AlarmError if refused."""
+        event = self.alarms[name].shelve(until, user, comment, self._clock.now(),
+                                         one_shot=one_shot)
         self._queue([event])
         return event
 
@@ -100,6 +104,14 @@ class AlarmHub:
         event = self.alarms[name].unshelve(user, self._clock.now())
         self._queue([event])
         return event
+
+    def shelving(self, name: str) -> str | None:
+        """How alarm `name` is shelved: "timed", "one-shot" or None; KeyError if unknown."""
+        return self.alarms[name].shelving
+
+    def now(self) -> datetime:
+        """The hub's clock: what shelving times count from."""
+        return self._clock.now()
 
     def retained(self) -> list[AlarmEvent]:
         """The latest event of every alarm that is not Normal (what a refresh replays)."""

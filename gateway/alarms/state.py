@@ -53,6 +53,7 @@ class Alarm:
         self._debounce = Debounce()
         self.acked = True  # Normal is acknowledged: there is nothing to acknowledge
         self.shelved_until: datetime | None = None
+        self.one_shot = False  # shelved until the alarm next clears, or shelved_until
         self.quality = Quality.WAITING
         self.value: Value = None
         self.changed_at: datetime | None = None  # time of the last transition
@@ -66,6 +67,13 @@ class Alarm:
     @property
     def shelved(self) -> bool:
         return self.shelved_until is not None
+
+    @property
+    def shelving(self) -> str | None:
+        """How the alarm is shelved: "timed", "one-shot" or None."""
+        if not self.shelved:
+            return None
+        return "one-shot" if self.one_shot else "timed"
 
     @property
     def state(self) -> AlarmState:
@@ -88,6 +96,11 @@ class Alarm:
                 self.acked = False
             kind = EventKind.ACTIVATED if self.active else EventKind.CLEARED
             events.append(self._event(kind, at))
+            if not self.active and self.one_shot:
+                # Part 9 §5.8.10: a one-shot shelving ends when the alarm returns to normal.
+                self._unshelved()
+                events.append(self._event(EventKind.UNSHELVED, at, comment="one-shot "
+                                          "shelving ended: the alarm cleared"))
         elif quality_changed and self.state is not AlarmState.NORMAL:
             events.append(self._event(EventKind.QUALITY, at))
         return events
@@ -110,9 +123,11 @@ class Alarm:
         self.acked = True
         return self._event(EventKind.ACKNOWLEDGED, at, user, comment)
 
-    def shelve(self, until: datetime, user: str, comment: str, at: datetime) -> AlarmEvent:
-        """Shelve (or re-shelve) until `until`; shelved alarms keep their state but do not
-        annunciate."""
+    def shelve(
+        self, until: datetime, user: str, comment: str, at: datetime, *, one_shot: bool = False
+    ) -> AlarmEvent:
+        """Shelve (or re-shelve) until `until` (`one_shot`: or until the alarm next clears,
+        whichever comes first); shelved alarms keep their state but do not annunciate."""
         _require_aware(at)
         _require_aware(until)
         if until <= at:
@@ -121,6 +136,7 @@ class Alarm:
                 f"(got {until.isoformat()})"
             )
         self.shelved_until = until
+        self.one_shot = one_shot
         return self._event(EventKind.SHELVED, at, user, comment)
 
     def unshelve(self, user: str, at: datetime) -> AlarmEvent:
@@ -128,7 +144,7 @@ class Alarm:
         _require_aware(at)
         if not self.shelved:
             raise AlarmError(f"alarm {self.rule.name!r} is not shelved")
-        self.shelved_until = None
+        self._unshelved()
         return self._event(EventKind.UNSHELVED, at, user)
 
     def expire(self, at: datetime) -> list[AlarmEvent]:
@@ -137,8 +153,12 @@ class Alarm:
         if self.shelved_until is None or at < self.shelved_until:
             return []
         expired_at = self.shelved_until
-        self.shelved_until = None
+        self._unshelved()
         return [self._event(EventKind.UNSHELVED, expired_at, comment="shelving expired")]
+
+    def _unshelved(self) -> None:
+        self.shelved_until = None
+        self.one_shot = False
 
     def _event(
         self, kind: EventKind, at: datetime, user: str | None = None, comment: str | None = None
@@ -183,6 +203,8 @@ class Alarm:
             user=user,
             comment=comment,
             id=event_id,
+            shelved_until=self.shelved_until,
+            one_shot=self.one_shot,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +216,7 @@ class Alarm:
             active=self.active,
             acked=self.acked,
             shelved_until=self.shelved_until,
+            one_shot=self.one_shot,
             quality=self.quality,
             value=self.value,
             changed_at=self.changed_at,
@@ -222,6 +245,7 @@ class Alarm:
         alarm._debounce = Debounce(saved.active)
         alarm.acked = saved.acked
         alarm.shelved_until = saved.shelved_until
+        alarm.one_shot = saved.one_shot and saved.shelved_until is not None
         alarm.quality = saved.quality
         alarm.value = saved.value
         alarm.changed_at = saved.changed_at
@@ -277,6 +301,7 @@ class _SavedAlarm(BaseModel):
     active: bool
     acked: bool
     shelved_until: _SavedTime | None
+    one_shot: bool = False  # absent before OPC UA's OneShotShelve (issue #14)
     # Saved by name ("LAST_USABLE"), readable in the file.
     quality: Annotated[
         Quality, BeforeValidator(_quality_named), PlainSerializer(_quality_name, return_type=str)

@@ -22,7 +22,7 @@ from typing import Any
 
 from asyncua import ua
 
-from gateway.alarms import AlarmEvent, AlarmRule, AlarmState, Condition
+from gateway.alarms import MAX_TIME_SHELVED, AlarmEvent, AlarmRule, AlarmState, Condition
 from gateway.opcua.status import status_code
 from gateway.opcua.uatypes import standard_id
 
@@ -33,6 +33,17 @@ _OFF_NORMAL = standard_id(ua.ObjectIds.OffNormalAlarmType)
 _ENABLED = ua.LocalizedText("Enabled")
 _ACTIVE = {True: ua.LocalizedText("Active"), False: ua.LocalizedText("Inactive")}
 _ACKED = {True: ua.LocalizedText("Acknowledged"), False: ua.LocalizedText("Unacknowledged")}
+# ShelvingState/CurrentState and its Id by (shelved, one_shot) (Part 9 §5.8.10).
+_SHELVING = {
+    (False, False): (ua.LocalizedText("Unshelved"), ua.ObjectIds.ShelvedStateMachineType_Unshelved),
+    (True, False): (
+        ua.LocalizedText("TimedShelved"), ua.ObjectIds.ShelvedStateMachineType_TimedShelved
+    ),
+    (True, True): (
+        ua.LocalizedText("OneShotShelved"), ua.ObjectIds.ShelvedStateMachineType_OneShotShelved
+    ),
+}
+_MAX_TIME_SHELVED_MS = MAX_TIME_SHELVED.total_seconds() * 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +94,8 @@ class ConditionIdentity:
     @property
     def optional(self) -> tuple[str, ...]:
         """The optional InstanceDeclarations the condition's node needs."""
-        return () if self.limit is None else (self.limit.field,)
+        shelving = ("ShelvingState", "MaxTimeShelved")
+        return shelving if self.limit is None else (*shelving, self.limit.field)
 
 
 def identity(
@@ -179,6 +191,8 @@ def fields(
         "ActiveState/Id": ua.Variant(event.active, _V.Boolean),
         "InputNode": ua.Variant(condition.input_node, _V.NodeId),
         "SuppressedOrShelved": ua.Variant(event.shelved, _V.Boolean),
+        "MaxTimeShelved": ua.Variant(_MAX_TIME_SHELVED_MS, _V.Double),
+        **_shelving(event),
     }
     limit = condition.limit
     if limit is None:
@@ -193,6 +207,21 @@ def fields(
             ua.Variant(limit.state_id, _V.NodeId) if active else _NULL
         )
     return values
+
+
+def _shelving(event: AlarmEvent) -> dict[str, ua.Variant]:
+    """ShelvingState's fields; UnshelveTime is the time left as of the event (Part 9
+    §5.8.10.2: milliseconds until the alarm unshelves itself, 0 when unshelved)."""
+    shelved = event.shelved and event.shelved_until is not None
+    state, state_id = _SHELVING[shelved, shelved and event.one_shot]
+    left_ms = 0.0
+    if shelved and event.shelved_until is not None:
+        left_ms = max(0.0, (event.shelved_until - event.time).total_seconds() * 1000.0)
+    return {
+        "ShelvingState/CurrentState": ua.Variant(state, _V.LocalizedText),
+        "ShelvingState/CurrentState/Id": ua.Variant(standard_id(state_id), _V.NodeId),
+        "ShelvingState/UnshelveTime": ua.Variant(left_ms, _V.Double),
+    }
 
 
 def system_event_fields(

@@ -55,9 +55,10 @@ _NOTIFIER = {
 }
 
 
-def condition_id(name: str, namespace_index: int) -> ua.NodeId:
-    """The NodeId of an alarm's condition: the ConditionId its events carry."""
-    return string_id(_identifier(name), namespace_index)
+def condition_id(name: str, namespace_index: int, path: str = "") -> ua.NodeId:
+    """The NodeId of an alarm's condition (the ConditionId its events carry), or of its
+    node at browse path `path` below it ("ShelvingState")."""
+    return string_id(_identifier(name, path), namespace_index)
 
 
 def _identifier(name: str, path: str = "") -> str:

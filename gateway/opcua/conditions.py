@@ -53,6 +53,25 @@ class AlarmHandler(Protocol):
         StaleEventId or AlarmError."""
         ...
 
+    def shelve(
+        self, name: str, until: datetime, user: str, comment: str, *, one_shot: bool = False
+    ) -> AlarmEvent:
+        """Shelve alarm `name` until `until` (`one_shot`: or until it next clears); the hub
+        fires the event. Raises KeyError (unknown alarm) or AlarmError."""
+        ...
+
+    def unshelve(self, name: str, user: str) -> AlarmEvent:
+        """Unshelve alarm `name`; raises KeyError or AlarmError (not shelved)."""
+        ...
+
+    def shelving(self, name: str) -> str | None:
+        """How alarm `name` is shelved: "timed", "one-shot" or None; KeyError if unknown."""
+        ...
+
+    def now(self) -> datetime:
+        """The time shelving counts from."""
+        ...
+
     def retained(self) -> list[AlarmEvent]:
         """The latest event of every alarm that is not Normal, for ConditionRefresh."""
         ...
@@ -87,6 +106,7 @@ class Conditions:
         self._root = root
         self._conditions: dict[str, _Condition] = {}
         self._by_id: dict[ua.NodeId, str] = {}
+        self._by_shelving_state: dict[ua.NodeId, str] = {}
         self._sources: dict[ua.NodeId, set[str]] = {}
         self._unknown: set[str] = set()
         # Keeps a refresh's bracket free of other events, and events in order.
@@ -125,6 +145,7 @@ class Conditions:
         )
         self._conditions[rule.name] = condition
         self._by_id[nodeid] = rule.name
+        self._by_shelving_state[condition_id(rule.name, self._ns, "ShelvingState")] = rule.name
         self._unknown.discard(rule.name)
         state, event_id = _current(alarm)
         condition.note = Note.of(state)
@@ -138,6 +159,7 @@ class Conditions:
         """Delete alarm `name`'s condition; its monitored items get BadNodeIdUnknown."""
         condition = self._conditions.pop(name)
         del self._by_id[condition.identity.nodeid]
+        del self._by_shelving_state[condition_id(name, self._ns, "ShelvingState")]
         for attribute in condition.nodes.value_attributes():
             self._notifier.forget(attribute, self._aspace)
         self._notifier.flush()
@@ -152,6 +174,11 @@ class Conditions:
     def name_of(self, nodeid: ua.NodeId) -> str | None:
         """The alarm whose ConditionId is `nodeid`, if any."""
         return self._by_id.get(nodeid)
+
+    def shelving_name_of(self, nodeid: ua.NodeId) -> str | None:
+        """The alarm whose ShelvingState object is `nodeid` (the ObjectId of a shelving
+        method, Part 9 §5.8.10), if any."""
+        return self._by_shelving_state.get(nodeid)
 
     async def fire(self, events: Sequence[AlarmEvent]) -> None:
         """Update each event's condition and announce the event, in order."""

@@ -31,6 +31,7 @@ from gateway.opcua.asyncua_internals import (
     stop_clock,
     track_callers,
 )
+from gateway.opcua.audit import AuditTrail
 from gateway.opcua.condition_methods import ConditionMethods
 from gateway.opcua.conditions import AlarmHandler, Conditions
 from gateway.opcua.datatypes import checked_value
@@ -72,9 +73,11 @@ class OpcuaServer:
         write_handler: WriteHandler,
         alarm_handler: AlarmHandler | None = None,
         users: Users | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._config = config
         self._users = users
+        self._audit = audit  # records what clients change, with their user
         self.certificate: OwnCertificate | None = None  # once started with security
         self._write_handler = write_handler
         self._alarm_handler = alarm_handler
@@ -135,7 +138,10 @@ class OpcuaServer:
         aspace = address_space(server)
         self._nodes = GatewayNodes(aspace, namespace_index, name, self._units, types)
         replace_attribute_service(
-            server, TagWriteService(aspace, namespace_index, self._tags, self._write_handler)
+            server,
+            TagWriteService(
+                aspace, namespace_index, self._tags, self._write_handler, self._audit
+            ),
         )
         self._conditions = Conditions(
             server,
@@ -144,7 +150,7 @@ class OpcuaServer:
             string_id(name, namespace_index),
             (self._nodes.devices_folder, self._nodes.assets_folder),
         )
-        ConditionMethods(server, self._conditions, self._alarm_handler).link()
+        ConditionMethods(server, self._conditions, self._alarm_handler, self._audit).link()
         track_callers(server)
         await apply_limits(server, self._config.opcua)
         self._server = server

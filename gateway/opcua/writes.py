@@ -17,6 +17,10 @@ Who may write (issue #14): the engineer and admin roles (gateway.opcua.access); 
 session's Write is refused with Bad_UserAccessDenied item by item, and its Read of a
 tag's UserAccessLevel shows the tag as read-only.
 
+Each write that reaches the device is recorded in the audit log (when the gateway keeps
+one) with the session's user, the tag, the value and the outcome, as the web page records
+its changes.
+
 A write never stores the value in the address space: the next poll reports what the
 device really holds, with the device's timestamp.
 
@@ -39,6 +43,7 @@ from gateway.core.writes import WriteFailure, WriteFailureReason
 from gateway.opcua.access import role_of
 from gateway.opcua.address_space import TagNode
 from gateway.opcua.asyncua_internals import AddressSpace, AttributeService, caller_user
+from gateway.opcua.audit import AuditTrail
 from gateway.opcua.uatypes import make_status
 from web.users import Role
 
@@ -75,12 +80,14 @@ class TagWriteService(AttributeService):
         namespace_index: int,
         tags: Mapping[str, TagNode],
         handler: WriteHandler,
+        audit: AuditTrail | None = None,
     ) -> None:
         super().__init__(aspace)
         self._nodes = aspace
         self._ns = namespace_index
         self._tags = tags
         self._handler = handler
+        self._audit = audit
 
     async def write(self, params: ua.WriteParameters, user: User = _ADMIN) -> list[ua.StatusCode]:
         if not role_of(user).at_least(Role.ENGINEER):
@@ -119,13 +126,23 @@ class TagWriteService(AttributeService):
         if refused is not None:
             return make_status(refused)
         value = item.Value.Value.Value  # _refusal checked both levels exist
+        # Sessions with a user name carry it; anonymous ones (allowed only with
+        # [opcua] anonymous = true) are named as caller_name names them.
+        who = user or "anonymous"
         try:
             await self._handler(tag.key, value)
         except WriteFailure as failure:
-            logger.warning("client write %s = %r by %r failed: %s", tag.key, value, user, failure)
+            logger.warning("client write %s = %r by %r failed: %s", tag.key, value, who, failure)
+            await self._record(who, "tag write over OPC UA failed",
+                               f"{tag.key} = {value!r}: {failure}")
             return make_status(FAILURE_CODES[failure.reason])
-        logger.info("client write %s = %r by %r accepted by the device", tag.key, value, user)
+        logger.info("client write %s = %r by %r accepted by the device", tag.key, value, who)
+        await self._record(who, "tag written over OPC UA", f"{tag.key} = {value!r}")
         return make_status(ua.StatusCodes.Good)
+
+    async def _record(self, user: str, action: str, detail: str) -> None:
+        if self._audit is not None:
+            await self._audit.record(user, action, detail)
 
 
 def _without_write(found: ua.DataValue) -> ua.DataValue:

@@ -386,3 +386,40 @@ def test_latest_event_survives_a_restart() -> None:
     assert restored.last_event == activated
     restored.acknowledge("op", "", T0 + timedelta(seconds=1), event_id=activated.id)
     assert restored.acked
+
+
+def test_a_one_shot_shelving_ends_when_the_alarm_clears() -> None:
+    alarm = make_alarm()
+    alarm.observe(HIGH, GOOD, at(0))
+    shelved = alarm.shelve(at(3600), "olga", "", at(1), one_shot=True)
+    assert (shelved.shelved, shelved.one_shot, shelved.shelved_until) == (True, True, at(3600))
+    assert alarm.observe(0.85, GOOD, at(2)) == []  # still active: still shelved
+    cleared, unshelved = alarm.observe(LOW, GOOD, at(3))
+    assert (cleared.kind, cleared.shelved) == (EventKind.CLEARED, True)
+    assert (unshelved.kind, unshelved.shelved, unshelved.one_shot, unshelved.user) == (
+        EventKind.UNSHELVED, False, False, None)
+    assert unshelved.comment == "one-shot shelving ended: the alarm cleared"
+    assert (alarm.shelved_until, alarm.one_shot) == (None, False)
+
+
+def test_a_normal_alarm_one_shot_shelved_stays_shelved_through_its_next_activation() -> None:
+    alarm = make_alarm()
+    alarm.shelve(at(3600), "olga", "", at(0), one_shot=True)
+    (activated,) = alarm.observe(HIGH, GOOD, at(1))
+    assert (activated.shelved, activated.annunciates) == (True, False)
+    assert [event.kind for event in alarm.observe(LOW, GOOD, at(2))] == [
+        EventKind.CLEARED, EventKind.UNSHELVED]
+
+
+def test_a_timed_shelving_outlives_the_alarm_clearing_and_a_one_shot_one_is_restored() -> None:
+    timed = make_alarm()
+    timed.observe(HIGH, GOOD, at(0))
+    timed.shelve(at(3600), "olga", "", at(1))
+    assert [event.kind for event in timed.observe(LOW, GOOD, at(2))] == [EventKind.CLEARED]
+    assert timed.shelved
+    one_shot = make_alarm()
+    one_shot.observe(HIGH, GOOD, at(0))
+    one_shot.shelve(at(3600), "olga", "", at(1), one_shot=True)
+    restored = Alarm.from_dict(one_shot.rule, saved_through_json(one_shot))
+    assert (restored.one_shot, restored.shelved_until) == (True, at(3600))
+    assert restored.to_dict() == one_shot.to_dict()
