@@ -50,6 +50,7 @@ from web.users import UserStore
 
 if TYPE_CHECKING:
     from gateway.mqtt.bridge import MqttBridge
+    from gateway.notify.telegram.service import Telegram
     from gateway.runtime.scoring import ScoringEngine
 
 logger = logging.getLogger(__name__)
@@ -198,6 +199,13 @@ class Gateway:
             # file, opened next, nor the tree its first edit parses: an edit replaces them,
             # and a frozen tree's reference cycles would never be freed
             # (bench/config_edit.py).
+            telegram: Telegram | None = None
+            if config.telegram is not None:
+                # aiohttp's client and the bot only with [telegram] (issue #10's footprint).
+                from gateway.notify.telegram.service import open_telegram  # noqa: PLC0415
+
+                telegram = await stack.enter_async_context(
+                    open_telegram(config.telegram, data_dir, clock))
             gc.freeze()
             # What is built after this (the editor's file, clients' monitored items:
             # ~830,000 objects at 15,000 tags) still goes through full passes of ~0.7 s.
@@ -225,6 +233,7 @@ class Gateway:
                     await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
+                    telegram=None if telegram is None else telegram.linking,
                 retries = [alarm_states(state_file), maintenance.retry, labels.retry]
                 if history is not None:
                     retries.append(history.retry)
@@ -253,6 +262,12 @@ class Gateway:
                         scores.of, hub, clock, config.mqtt.state_interval)
                 for name, run in tasks.items():
                     group.create_task(running.supervisor.keep_running(name, run), name=name)
+                if telegram is not None:
+                    # Presses act as the page's buttons do: through its facade (audited).
+                    from gateway.page.facade import GatewayWebFacade  # noqa: PLC0415
+
+                    tasks["telegram-bot"] = telegram.bot(
+                        hub, GatewayWebFacade(running), config.notify.language, clock).run
                 logger.info("%s: serving %d devices, %d alarms at %s", config.gateway.name,
                             len(config.devices), len(hub.alarms), server.endpoint_url)
                 self.started.set()

@@ -29,6 +29,7 @@ from web.private_files import keep_private
 from web.requests import ANONYMOUS_MAX_BYTES, body_limits
 from web.sessions import KEY_FILE, CookieSessions, load_key
 from web.settings import WebSettings
+from web.telegram_routes import TelegramRoutes
 from web.throttle import LoginQueue, LoginThrottle
 from web.token_routes import TokenRoutes
 from web.tokens import FILE_NAME as TOKENS_FILE
@@ -83,7 +84,7 @@ async def create_app(
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
                    AlarmRoutes(facade), AssetRoutes(facade), MaintenanceRoutes(facade),
                    LabelRoutes(facade), TrainingRoutes(facade), UserRoutes(store, facade),
-                   TokenRoutes(tokens, facade)):
+                   TokenRoutes(tokens, facade), TelegramRoutes(facade)):
         app.router.add_routes(routes.routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store

@@ -431,3 +431,21 @@ class WebFacade(Protocol):
     async def judge_latest(self, alarm: str, fields: VerdictFields, user: str) -> Json:
         """As `judge_alarm`, on the latest activation of `alarm` (the alarms page's rows)."""
         ...
+
+    # -- Telegram links (issue #15) --------------------------------------------------------
+
+    def telegram_links(self, user: str | None) -> Json:
+        """{"configured": whether [telegram] is, "links": [telegram_id, telegram_name, user,
+        linked]}: the links of `user` (None: everyone's)."""
+        ...
+
+    async def telegram_code(self, user: str, by: str) -> Json:
+        """A one-time code for `user` to send to the bot as `/link CODE`, asked by `by`
+        (audited): {"code", "user", "expires"}. NotFound (no such user), Refused (no
+        [telegram])."""
+        ...
+
+    async def telegram_unlink(self, telegram_id: int, user: str | None, by: str) -> Json:
+        """End the link of `telegram_id`, only if it is `user`'s (None: anyone's), as `by`
+        (audited); the link as it was. NotFound, Refused."""
+        ...

@@ -52,6 +52,7 @@ NAVIGATION = (
     ("/audit", N_("Audit log"), Role.VIEWER),
     ("/users", N_("Users"), Role.ADMIN),
     ("/tokens", N_("API tokens"), Role.VIEWER),
+    ("/telegram", N_("Telegram"), Role.VIEWER),
 )
 ROLE_NAMES = {Role.VIEWER: N_("viewer"), Role.OPERATOR: N_("operator"),
               Role.ENGINEER: N_("engineer"), Role.ADMIN: N_("admin")}
@@ -82,6 +83,7 @@ PAGES = {
     "/audit": (N_("Audit log"), "audit", Role.VIEWER),
     "/users": (N_("Users"), "users", Role.ADMIN),
     "/tokens": (N_("API tokens"), "tokens", Role.VIEWER),
+    "/telegram": (N_("Telegram"), "telegram", Role.VIEWER),
 }
 
 

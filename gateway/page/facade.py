@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.base import ByteOrder, DataType, DriverError, Table
 from drivers.modbus.codec import decode_every_way
@@ -19,6 +19,7 @@ from gateway.alarms.hub import AlarmHub
 from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
 from gateway.core.writes import WriteFailure
+from gateway.notify.telegram.links import LinkError, NoLink
 from gateway.page.agreement import AgreementError
 from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.label_desk import training_csv
@@ -71,6 +72,10 @@ from web.facade import (
     TrainingFields,
     VerdictFields,
 )
+
+if TYPE_CHECKING:
+    # With [telegram] only: it brings aiohttp's client (gateway.app, issue #10).
+    from gateway.notify.telegram.linking import Linking
 
 # The helper's read waits its turn in the device's poll loop, which may be backing off.
 REGISTER_READ_TIMEOUT_S = 10.0
@@ -487,6 +492,41 @@ class GatewayWebFacade:
         if self._running.history is None:
             raise Refused("history is turned off in the configuration ([history] enabled)")
         history = self._history()
+    # -- Telegram links (issue #15) --------------------------------------------------------
+
+    def telegram_links(self, user: str | None) -> Json:
+        linking = self._running.telegram
+        links = [] if linking is None else linking.links(user)
+        return {"configured": linking is not None,
+                "links": [link.model_dump(mode="json", exclude={"user_created"})
+                          for link in links]}
+
+    async def telegram_code(self, user: str, by: str) -> Json:
+        try:
+            code = await self._linking().issue(user)
+        except LinkError as exc:
+            raise NotFound(str(exc)) from None
+        await self.record(by, "Telegram link code issued", f"for {user}, until "
+                          f"{code.expires.isoformat(timespec='seconds')}")
+        return {"code": code.code, "user": code.user, "expires": code.expires.isoformat()}
+
+    async def telegram_unlink(self, telegram_id: int, user: str | None, by: str) -> Json:
+        try:
+            link = await self._linking().unlink(telegram_id, user)
+        except NoLink as exc:
+            raise NotFound(str(exc)) from None
+        except LinkError as exc:
+            raise Refused(str(exc)) from None
+        await self.record(by, "Telegram unlinked", f"{link.telegram_name} ({link.telegram_id})"
+                          f" of {link.user}")
+        return link.model_dump(mode="json", exclude={"user_created"})
+
+    def _linking(self) -> Linking:
+        linking = self._running.telegram
+        if linking is None:
+            raise Refused("Telegram is not configured: no [telegram] in the configuration")
+        return linking
+
         if history is None:
             raise Refused("the history file cannot be opened now: see the gateway's problems")
         return history

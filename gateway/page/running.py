@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     # Imported only by a gateway that uses them (gateway.app, issue #10): paho with [mqtt],
     # the web stack with [web], numpy and the scorers with assets.
     from gateway.mqtt.bridge import MqttBridge
+    from gateway.notify.telegram.linking import Linking
     from gateway.page.site import WebPage
     from gateway.runtime.scoring import ScoringEngine
 
@@ -66,6 +67,7 @@ class Running:
     audit_log: AuditLog | None  # without [web]
     labels: LabelDesk  # expert labels and alarm verdicts (issue #12)
     web: WebPage | None  # without [web]
+    telegram: Linking | None  # Telegram accounts linked to users; without [telegram]
 
     def failing(self) -> list[str]:
         """One line per part failing now (issue #17), for the page."""

@@ -121,14 +121,16 @@ class Polled:
 class BotApi:
     """A bot's calls to `api_url` with `token`; use `async with BotApi(...) as api`."""
 
-    def __init__(self, api_url: str, token: str, *, poll_s: float = 50.0) -> None:
-        self._base = f"{api_url.rstrip('/')}/bot{token}/"
-        self._token = token
+    def __init__(self, api_url: str, token: str | None, *, poll_s: float = 50.0) -> None:
+        # Without a token every call is refused as ChannelDown (gateway.notify.telegram.
+        # service says why, once).
+        self._token = token or ""
+        self._base = f"{api_url.rstrip('/')}/bot{self._token}/"
         self._poll_s = poll_s
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
-        return f"BotApi({self._base.replace(self._token, '<token>')!r})"
+        return f"BotApi({self._redacted(self._base)!r})"
 
     async def __aenter__(self) -> Self:
         self._session = aiohttp.ClientSession(
@@ -206,6 +208,8 @@ class BotApi:
     ) -> Any:  # noqa: ANN401 - the JSON `result` of the method, checked by the caller
         if self._session is None:
             raise RuntimeError("BotApi is used outside `async with`")
+        if not self._token:
+            raise ChannelDown(f"{method}: no Telegram token")
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S + extra_timeout_s)
         try:
             async with self._session.post(self._base + method, json=body,
@@ -216,10 +220,10 @@ class BotApi:
             raise ChannelDown(f"{method}: {self._redacted(error)}") from None
         return _result(method, status, raw)
 
-    def _redacted(self, error: BaseException) -> str:
+    def _redacted(self, error: BaseException | str) -> str:
         """The error in words without the token (aiohttp's errors may quote the URL)."""
         text = str(error) or type(error).__name__
-        return text.replace(self._token, "<token>")
+        return text.replace(self._token, "<token>") if self._token else text
 
 
 def _result(method: str, status: int, raw: bytes) -> Any:  # noqa: ANN401 - JSON

@@ -43,6 +43,10 @@ class LinkError(Exception):
     """A code or a link refused; str(exc) says why, for the person who asked."""
 
 
+class NoLink(LinkError):
+    """No such link (or none of the user's)."""
+
+
 class Link(BaseModel):
     """One Telegram user linked to one gateway user."""
 
@@ -146,7 +150,7 @@ class LinkStore:
         saved."""
         found = self._links.get(telegram_id)
         if found is None:
-            raise LinkError(f"no Telegram user {telegram_id} is linked")
+            raise NoLink(f"no Telegram user {telegram_id} is linked")
         await self._save({key: link for key, link in self._links.items() if key != telegram_id})
         return found
 

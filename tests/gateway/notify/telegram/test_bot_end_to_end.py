@@ -1,0 +1,63 @@
+"""The Telegram bot on a real gateway (issue #15), against the fake Bot API server: an
+engineer gets link codes on the page, users send them with /link, /status and /alarms
+answer linked users only, and the page ends a link (the presses: test_press_end_to_end)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.modbus import PymodbusServer
+from tests.fixtures.mqtt import Mosquitto
+from tests.fixtures.telegram import FakeBotApi
+from tests.gateway.notify.telegram.support import (
+    GATEWAY,
+    OLGA,
+    STRANGER,
+    ask,
+    audit,
+    gateway_with_telegram,
+)
+
+
+async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
+    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
+                                     monkeypatch) as page:
+        assert await page.get("/api/telegram") == {"configured": True, "links": []}
+        assert "Only linked users" in await ask(bot_api, STRANGER, "/status")
+        assert "Not linked: this code is wrong" in await ask(bot_api, STRANGER, "/link ABCDEFGH")
+
+        status, code = await page.post("/api/telegram/codes", {"user": "olga"})
+        assert status == 201
+        reply = await ask(bot_api, OLGA, f"/link {code['code'].lower()}", username="olga_tg")
+        assert reply == "Linked: you act as gateway user olga."
+        # Single use: nobody else links with it.
+        assert "wrong, expired or used" in await ask(bot_api, STRANGER, f"/link {code['code']}")
+        status, unknown = await page.post("/api/telegram/codes", {"user": "nobody"})
+        assert (status, unknown) == (404, {"error": "no user 'nobody'"})
+
+        state = await ask(bot_api, OLGA, "/status")
+        assert state.splitlines()[:2] == [f"Gateway {GATEWAY}: serving",
+                                          "Devices: 1 of 1 connected"]
+        assert "Alarms: 0 standing, 0 unacknowledged, 0 shelved" in state
+        assert await ask(bot_api, OLGA, "/alarms@uvelka_bot") == (
+            "No alarm: everything is normal.")
+        assert "/link CODE" in await ask(bot_api, OLGA, "hello")  # the help
+
+        links = (await page.get("/api/telegram"))["links"]
+        assert [(link["telegram_id"], link["telegram_name"], link["user"]) for link in links] == [
+            (OLGA, "@olga_tg", "olga")]
+        (linked,) = await audit(page, "Telegram linked")
+        assert (linked["user"], linked["detail"]) == ("olga", f"@olga_tg ({OLGA})")
+        assert len(await audit(page, "Telegram link code issued")) == 1  # not for nobody
+
+        # The page ends the link: the bot no longer answers her with the state.
+        status, ended = await page.send("DELETE", f"/api/telegram/links/{OLGA}")
+        assert (status, ended["user"]) == (200, "olga")
+        assert "Only linked users" in await ask(bot_api, OLGA, "/status")
+        status, _ = await page.send("DELETE", f"/api/telegram/links/{OLGA}")
+        assert status == 404
