@@ -44,8 +44,9 @@ def _clock_time(value: str) -> str:
 
 
 class QuietHours(Frozen):
-    """Hours in the gateway's local time when only events of `min_severity` or more go out;
-    the others wait for the end. `start` after `end` spans midnight."""
+    """Hours in the gateway's local time when only events of `min_severity` or more are
+    sent; the others are not (the page still lists them). `start` after `end` spans
+    midnight."""
 
     start: str
     end: str
@@ -62,13 +63,6 @@ class QuietHours(Frozen):
         if start <= end:
             return start <= at < end
         return at >= start or at < end
-
-    def ends_after(self, at: time) -> float:
-        """Seconds from the local time of day `at` to the end of the quiet hours."""
-        end = time.fromisoformat(self.end)
-        seconds = (end.hour * 3600 + end.minute * 60) - (
-            at.hour * 3600 + at.minute * 60 + at.second + at.microsecond / 1e6)
-        return seconds % 86400.0
 
 
 class AudienceRules(Frozen):

@@ -55,14 +55,10 @@ class Renderer:
         subject = self._subject(_headline(event, _), _)
         lines = _facts(event, tr, language)
         link = self._url(event.link)
-        return RenderedMessage(
-            subject=subject,
-            text=_text(subject, lines, link, _),
-            html=_html(subject, lines, link, _),
-            language=language,
-            event_id=event.event_id,
-            actions=_actions(event, _),
-        )
+        # The alarm's event id is the actions'; an escalation shares it with the alarm's
+        # first message, and the outbox takes one message per id and recipient.
+        return _rendered(subject, lines, link, _, language, f"{event.kind}:{event.event_id}",
+                         _actions(event, _))
 
     def digest(self, events: Sequence[NotificationEvent], language: str) -> RenderedMessage:
         """Many events as one message listing them (a flood, issue #15)."""
@@ -77,13 +73,7 @@ class Renderer:
             more = count - DIGEST_LINES
             lines.append(("…", tr.ngettext("and {n} more", "and {n} more", more).format(n=more)))
         link = self._url("/alarms")
-        return RenderedMessage(
-            subject=subject,
-            text=_text(subject, lines, link, _),
-            html=_html(subject, lines, link, _),
-            language=language,
-            event_id=f"digest-{events[0].event_id}",
-        )
+        return _rendered(subject, lines, link, _, language, f"digest-{events[0].event_id}")
 
     def _subject(self, headline: str, _: _Translate) -> str:
         return _("{gateway}: {headline}").format(gateway=self._gateway, headline=headline)
@@ -143,6 +133,14 @@ def _actions(event: NotificationEvent, _: _Translate) -> tuple[Action, ...]:
     }
     return tuple(Action(kind, event.event_id, label, event.alarm)
                  for kind, label in labels.items())
+
+
+def _rendered(subject: str, lines: list[tuple[str, str]], link: str | None, _: _Translate,
+              language: str, event_id: str, actions: tuple[Action, ...] = ()
+              ) -> RenderedMessage:
+    return RenderedMessage(subject=subject, text=_text(subject, lines, link, _),
+                           html=_html(subject, lines, link, _), language=language,
+                           event_id=event_id, actions=actions)
 
 
 def _text(subject: str, lines: list[tuple[str, str]], link: str | None,
