@@ -10,7 +10,8 @@ from aiohttp import web
 
 from web.auth import current_user, public
 from web.csrf import token_of
-from web.language import language_of
+from web.i18n import N_
+from web.language import language_of, translations
 from web.pages import render
 from web.requests import form_fields
 from web.sessions import CookieSessions
@@ -54,24 +55,24 @@ class Account:
         form = await form_fields(request)
         name, password = form.get("name"), form.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
-            return self._login_form(request, "Enter a user name and a password.", status=400)
+            return self._login_form(request, N_("Enter a user name and a password."), status=400)
         address = request.remote or "unknown"
         try:
             attempt = self._throttle.begin(name, address)
         except LoginLocked as locked:
             return self._login_form(
-                request, "Too many failed logins: try again later.", status=429,
+                request, N_("Too many failed logins: try again later."), status=429,
                 headers={"Retry-After": str(math.ceil(locked.retry_after_s))})
         try:
             with self._queue.place():
                 user = await self._store.authenticate(name, password)
         except LoginQueueFull:
             self._throttle.take_back(attempt)
-            return self._login_form(request, "The gateway is busy: try again in a moment.",
+            return self._login_form(request, N_("The gateway is busy: try again in a moment."),
                                     status=503, headers={"Retry-After": "1"})
         if user is None:
             self._log_failure(name, address)
-            return self._login_form(request, "Wrong user name or password.", status=401)
+            return self._login_form(request, N_("Wrong user name or password."), status=401)
         self._throttle.take_back(attempt)
         await self._sessions.start(request, user.name)
         token_of(request)  # a new token with the new session
@@ -101,8 +102,12 @@ class Account:
         status: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> web.Response:
-        return render("login.html", status=status, headers=headers, message=message,
-                      csrf_token=token_of(request), language=language_of(request))
+        _ = translations(request).gettext
+        return render("login.html", status=status, headers=headers,
+                      message=_(message) if message else "", csrf_token=token_of(request),
+                      language=language_of(request), log_in_title=_("log in"),
+                      heading=_("Uvelka gateway"), user_name=_("User name"),
+                      password=_("Password"), log_in=_("Log in"))
 
     def _log_failure(self, name: str, address: str) -> None:
         locked = self._throttle.retry_after(name, address) is not None

@@ -42,7 +42,8 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
     for name, alarm in sorted(hub.alarms.items()):
         if alarm.rule.limit is not None:
             lines.setdefault(hub.sources[name].key, []).append(
-                {"label": f"{name} limit", "value": alarm.rule.limit, "kind": "alarm"}
+                {"label": f"{name} limit", "value": alarm.rule.limit, "kind": "alarm",
+                 "of": name}
             )
     for slot in running.assets.slots:
         if slot.kind == "anomaly" and slot.threshold is not None:
@@ -51,6 +52,7 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
                     "label": f"{slot.asset.name} model threshold",
                     "value": slot.threshold,
                     "kind": "threshold",
+                    "of": slot.asset.name,
                 }
             )
     for scorer in [] if running.scoring is None else running.scoring.scorers:
@@ -59,7 +61,7 @@ def trends(running: Running, keys: Iterable[str], events: Iterable[AlarmEvent]) 
             if shadow.kind == "anomaly" and threshold is not None:
                 lines.setdefault(f"{shadow_asset(scorer.config.name)}.AnomalyScore", []).append(
                     {"label": f"{scorer.config.name} shadow threshold", "value": threshold,
-                     "kind": "threshold"}
+                     "kind": "threshold", "of": scorer.config.name, "shadow": True}
                 )
     kept = set(keys)
     shadow_keys = {

@@ -1,39 +1,42 @@
 // An alarm and an alarm event as a table row, in words a person uses (issue #11): the
 // alarms page and each asset's page draw them alike.
-import { el, formatNumber, formatTime, trendsUrl } from "./common.js";
+import { el, formatNumber, formatTime, t, tn, trendsUrl } from "./common.js";
 
 // ISA-18.2 states (gateway.alarms.events.AlarmState) in words, and the class that colours them.
 export const STATES = {
-  active_unacked: "Active, not acknowledged",
-  active_acked: "Active, acknowledged",
-  returned_unacked: "Cleared, not acknowledged",
-  normal: "Normal",
+  active_unacked: t("Active, not acknowledged"),
+  active_acked: t("Active, acknowledged"),
+  returned_unacked: t("Cleared, not acknowledged"),
+  normal: t("Normal"),
 };
 const EVENTS = {
-  activated: "Activated", cleared: "Cleared", acknowledged: "Acknowledged",
-  shelved: "Shelved", unshelved: "Unshelved", quality: "Input quality changed",
+  activated: t("Activated"), cleared: t("Cleared"), acknowledged: t("Acknowledged"),
+  shelved: t("Shelved"), unshelved: t("Unshelved"), quality: t("Input quality changed"),
 };
 
 // OPC UA Part 9's severity 1-1000 in three bands.
 export function severityWords(severity) {
   if (severity === null || severity === undefined) return "";
-  return `${severity >= 700 ? "High" : severity >= 400 ? "Medium" : "Low"} (${severity})`;
+  const band = severity >= 700 ? t("High") : severity >= 400 ? t("Medium") : t("Low");
+  return `${band} (${severity})`;
 }
 
 export function stateWords(alarm) {
   const words = STATES[alarm.state] || alarm.state;
-  return alarm.shelved ? `${words}; shelved until ${formatTime(alarm.shelved_until)}` : words;
+  return alarm.shelved ? t("{state}; shelved until {time}", { state: words, time: formatTime(alarm.shelved_until) }) : words;
 }
 
 // What the overview's header and the alarms page say they count, in the same words
 // (gateway/page/views.py alarm_counts): "standing" is every alarm not Normal, and the
 // overview lists those per device and asset.
 export function countsText(counts) {
-  return `${counts.standing} standing alarms (${counts.active} active, ${counts.returned_unacked} cleared `
-    + `but not acknowledged); ${counts.unacknowledged} not acknowledged, ${counts.shelved} shelved`;
+  const standing = tn("{n} standing alarm", "{n} standing alarms", counts.standing);
+  return t("{standing} ({active} active, {cleared} cleared but not acknowledged); {unacknowledged} not acknowledged, {shelved} shelved",
+    { standing, active: counts.active, cleared: counts.returned_unacked, unacknowledged: counts.unacknowledged,
+      shelved: counts.shelved });
 }
 
-export const ALARM_HEADINGS = ["Alarm", "State", "Severity", "Value", "Message", "Since", "Trend"];
+export const ALARM_HEADINGS = [t("Alarm"), t("State"), t("Severity"), t("Value"), t("Message"), t("Since"), t("Trend")];
 
 // `extra`: cells after the standard ones (the alarms page's actions).
 export function alarmRow(alarm, ...extra) {
@@ -50,7 +53,7 @@ export function alarmRow(alarm, ...extra) {
     ...extra);
 }
 
-export const EVENT_HEADINGS = ["Time", "Alarm", "Event", "State after", "User", "Comment", "Value"];
+export const EVENT_HEADINGS = [t("Time"), t("Alarm"), t("Event"), t("State after"), t("User"), t("Comment"), t("Value")];
 
 export function eventRow(event) {
   return el("tr", {},

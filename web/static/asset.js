@@ -1,6 +1,6 @@
 // An asset's page (/assets/<name>): health at a glance, pushed every second by the server
 // (`asset` events of /api/events?asset=<name>). Issue #11.
-import { el, formatDue, formatNumber, formatTime, getJson, listen, notify, table, trendsUrl } from "./common.js";
+import { el, formatDue, formatNumber, formatTime, getJson, listen, modelKind, modelStatus, notify, serverWords, t, table, trendsUrl } from "./common.js";
 import { alarmRow, ALARM_HEADINGS, eventRow, EVENT_HEADINGS } from "./alarm_view.js";
 import { canAdd, entryForm, entryTable, TEXT as MAINTENANCE } from "./maintenance_view.js";
 
@@ -17,8 +17,8 @@ const maintenanceForm = canAdd() ? entryForm({ asset: name, saved: loadMaintenan
 app.replaceChildren(live,
   el("section", { id: "maintenance" }, el("h2", {}, MAINTENANCE.title), maintenanceForm, maintenanceEntries,
     el("p", {}, el("a", { href: `/maintenance?asset=${encodeURIComponent(name)}` }, MAINTENANCE.all))),
-  el("section", { id: "labels" }, el("h2", {}, "Labels"),
-    el("p", { class: "placeholder" }, "Labels will be shown here.")));
+  el("section", { id: "labels" }, el("h2", {}, t("Labels")),
+    el("p", { class: "placeholder" }, t("Labels will be shown here."))));
 
 document.querySelector("h1").textContent = name;
 document.title = `Uvelka - ${name}`;
@@ -34,7 +34,7 @@ function scoreBar(anomaly) {
   const top = anomaly.threshold > 0 ? 2 * anomaly.threshold : (anomaly.range || [0, 1])[1] || 1;
   const share = anomaly.score === null ? 0 : Math.max(0, Math.min(1, anomaly.score / top));
   const over = anomaly.threshold !== null && anomaly.score !== null && anomaly.score > anomaly.threshold;
-  return el("div", { class: `bar ${over ? "bad" : "good"}`, role: "meter", "aria-label": "anomaly score",
+  return el("div", { class: `bar ${over ? "bad" : "good"}`, role: "meter", "aria-label": t("anomaly score"),
                      "aria-valuemin": "0", "aria-valuemax": String(top), "aria-valuenow": String(anomaly.score ?? 0) },
     el("div", { class: "fill", style: `width: ${(share * 100).toFixed(1)}%` }),
     anomaly.threshold === null ? null : el("div", { class: "limit", style: `left: ${(Math.min(1, anomaly.threshold / top) * 100).toFixed(1)}%` }));
@@ -43,7 +43,7 @@ function scoreBar(anomaly) {
 function sparkline(threshold) {
   const width = 300, height = 60;
   const box = svg("svg", { class: "spark", viewBox: `0 0 ${width} ${height}`, role: "img",
-                           "aria-label": "anomaly score, last ten minutes" });
+                           "aria-label": t("anomaly score, last ten minutes") });
   if (spark.length === 0) return box;
   const end = spark[spark.length - 1][0], start = end - SPARK_S * 1000;
   const top = Math.max(threshold ?? 0, ...spark.map(([, v]) => v)) * 1.1 || 1;
@@ -66,29 +66,30 @@ function remember(anomaly) {
 
 function anomalyPanel(anomaly) {
   if (!anomaly) return null;
-  const verdict = anomaly.anomaly === null ? "no score yet" : anomaly.anomaly ? "anomalous" : "normal";
+  const verdict = anomaly.anomaly === null ? t("no score yet") : anomaly.anomaly ? t("anomalous") : t("normal");
   return el("section", { id: "anomaly", class: "panel" },
-    el("h2", {}, "Anomaly score"),
+    el("h2", {}, t("Anomaly score")),
     el("p", { class: "figure" },
       el("span", { id: "score" }, formatNumber(anomaly.score)),
-      " of threshold ", el("span", { id: "threshold" }, formatNumber(anomaly.threshold)),
+      ` ${t("of threshold")} `, el("span", { id: "threshold" }, formatNumber(anomaly.threshold)),
       `: ${verdict}`),
     scoreBar(anomaly), sparkline(anomaly.threshold),
-    anomaly.good ? null : el("p", { class: "error-text" }, anomaly.quality));
+    anomaly.good ? null : el("p", { class: "error-text" }, serverWords(anomaly.quality)));
 }
 
 function rulPanel(rul) {
   if (!rul) return null;
-  const due = rul.due ? `: due ${formatDue(rul.due)}` : "";
+  const due = rul.due ? t(": due {time}", { time: formatDue(rul.due) }) : "";
   // The model's prediction interval (issue #13); a model file without one shows none.
   const range = rul.low == null || rul.high == null ? ""
     : ` (${formatNumber(rul.low)}–${formatNumber(rul.high, rul.unit)})`;
   return el("section", { id: "rul", class: "panel" },
-    el("h2", {}, "Remaining useful life"),
+    el("h2", {}, t("Remaining useful life")),
     el("p", { class: "figure", dataset: { due: rul.due || "", time: rul.time || "", value: rul.value ?? "",
                                           low: rul.low ?? "", high: rul.high ?? "" } },
-      rul.value === null ? "no estimate yet" : `about ${formatNumber(rul.value, rul.unit)}${range}${due}`),
-    rul.good ? null : el("p", { class: "error-text" }, rul.quality));
+      rul.value === null ? t("no estimate yet")
+        : t("about {value}{range}{due}", { value: formatNumber(rul.value, rul.unit), range, due })),
+    rul.good ? null : el("p", { class: "error-text" }, serverWords(rul.quality)));
 }
 
 function render(asset) {
@@ -96,18 +97,18 @@ function render(asset) {
   const keys = asset.inputs.map((i) => i.key)
     .concat(asset.anomaly ? [asset.anomaly.key] : [], asset.rul ? [asset.rul.key] : []);
   const models = asset.models.map((m) => el("tr", { class: m.status.startsWith("ok") ? "" : "bad" },
-    el("td", {}, m.kind), el("td", {}, m.version || "no model"), el("td", {}, m.status)));
+    el("td", {}, modelKind(m.kind)), el("td", {}, m.version || t("no model")), el("td", {}, modelStatus(m.status))));
   const inputs = asset.inputs.map((i) => el("tr", { class: i.good ? "" : "bad", dataset: { input: i.key } },
     el("td", {}, i.signal), el("td", {}, i.key), el("td", { class: "number" }, formatNumber(i.value, i.unit)),
-    el("td", {}, i.quality), el("td", {}, formatTime(i.time))));
+    el("td", {}, serverWords(i.quality)), el("td", {}, formatTime(i.time))));
   live.replaceChildren(
     el("p", {}, el("a", { href: trendsUrl({ asset: asset.name }), id: "trends-link", dataset: { keys: keys.join(",") } },
-      `Trends of ${asset.name}'s inputs and outputs`)),
+      t("Trends of {asset}'s inputs and outputs", { asset: asset.name }))),
     el("div", { class: "panels" }, anomalyPanel(asset.anomaly), rulPanel(asset.rul)),
-    el("section", {}, el("h2", {}, "Models"), table(["Kind", "Version", "Status"], models)),
-    el("section", {}, el("h2", {}, "Alarms"), table(ALARM_HEADINGS, asset.alarms.map((a) => alarmRow(a)))),
-    el("section", {}, el("h2", {}, "Recent alarm events"), table(EVENT_HEADINGS, asset.recent.map(eventRow))),
-    el("section", {}, el("h2", {}, "Inputs"), table(["Signal", "Tag", "Value", "Quality", "Time"], inputs)));
+    el("section", {}, el("h2", {}, t("Models")), table([t("Kind"), t("Version"), t("Status")], models)),
+    el("section", {}, el("h2", {}, t("Alarms")), table(ALARM_HEADINGS, asset.alarms.map((a) => alarmRow(a)))),
+    el("section", {}, el("h2", {}, t("Recent alarm events")), table(EVENT_HEADINGS, asset.recent.map(eventRow))),
+    el("section", {}, el("h2", {}, t("Inputs")), table([t("Signal"), t("Tag"), t("Value"), t("Quality"), t("Time")], inputs)));
 }
 
 // The asset's newest maintenance entries (issue #12), again after each change.

@@ -1,9 +1,9 @@
 // Audit log: who changed what, and when, newest first.
-import { el, formatTime, getJson, notify, table } from "./common.js";
+import { el, formatTime, getJson, notify, t, table } from "./common.js";
 
 async function load() {
   const entries = await getJson("/api/audit");
-  document.getElementById("app").replaceChildren(table(["Time", "User", "Action", "Detail"],
+  document.getElementById("app").replaceChildren(table([t("Time"), t("User"), t("Action"), t("Detail")],
     entries.map((e) => el("tr", {}, el("td", {}, formatTime(e.time)), el("td", {}, e.user),
       el("td", {}, e.action), el("td", { class: "detail" }, e.detail)))));
 }

@@ -1,5 +1,5 @@
 // Byte-order helper: read a tag's registers live and show them decoded every way.
-import { el, formatValue, getJson, notify, postJson, table } from "./common.js";
+import { el, formatValue, getJson, notify, postJson, t, table } from "./common.js";
 
 const app = document.getElementById("app");
 const WORDS = { int16: 1, uint16: 1, int32: 2, uint32: 2, float32: 2, int64: 4, uint64: 4, float64: 4 };
@@ -15,7 +15,7 @@ async function start() {
       }
     }
   }
-  const chooser = el("select", { id: "tag" }, el("option", { value: "" }, "choose a tag"), ...options);
+  const chooser = el("select", { id: "tag" }, el("option", { value: "" }, t("choose a tag")), ...options);
   const device = el("input", { id: "device", name: "device", list: "device-names" });
   const tableInput = el("select", { id: "table" }, el("option", { value: "holding" }, "holding"),
     el("option", { value: "input" }, "input"));
@@ -44,10 +44,10 @@ async function start() {
   };
   app.replaceChildren(
     el("form", { id: "read-form", class: "inline", on: { submit: read } },
-      el("label", {}, "Tag ", chooser),
-      el("label", {}, "Device ", device), el("datalist", { id: "device-names" }, ...devices.map((d) => el("option", { value: d.name }))),
-      el("label", {}, "Table ", tableInput), el("label", {}, "Address ", address),
-      el("label", {}, "Registers ", count), el("button", { type: "submit", id: "read" }, "Read live")),
+      el("label", {}, `${t("Tag")} `, chooser),
+      el("label", {}, `${t("Device")} `, device), el("datalist", { id: "device-names" }, ...devices.map((d) => el("option", { value: d.name }))),
+      el("label", {}, `${t("Table")} `, tableInput), el("label", {}, `${t("Address")} `, address),
+      el("label", {}, `${t("Registers")} `, count), el("button", { type: "submit", id: "read" }, t("Read live"))),
     result);
 }
 
@@ -61,7 +61,7 @@ function show(result, answer) {
     const mark = `${type} ${order}` === configured ? "configured" : "";
     return el("td", { class: mark, dataset: { type, order } }, found ? found.text ?? formatValue(found.value) : "");
   })));
-  result.replaceChildren(el("p", {}, `Registers read: ${words}`), table(["Type", ...orders], rows));
+  result.replaceChildren(el("p", {}, t("Registers read: {words}", { words })), table([t("Type"), ...orders], rows));
 }
 
 start().catch((error) => notify(error.message));

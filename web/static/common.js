@@ -35,13 +35,53 @@ const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 export const role = document.body.dataset.role;
 const RANKS = ["viewer", "operator", "engineer", "admin"];
 
+// The roles in the page's language (web/layout.py names them in the header alike).
+const ROLE_NAMES = { viewer: t("viewer"), operator: t("operator"), engineer: t("engineer"), admin: t("admin") };
+
+export function roleName(name) {
+  return ROLE_NAMES[name] || name;
+}
+
+// The fixed words the JSON API answers in English (gateway/page/views.py: quality, the
+// gateway's and MQTT's state), as people read them; other texts are shown as they come.
+const SERVER_WORDS = {
+  "Good": t("Good"),
+  "Uncertain (last usable value)": t("Uncertain (last usable value)"),
+  "Bad (waiting for initial data)": t("Bad (waiting for initial data)"),
+  "Bad (communication failure)": t("Bad (communication failure)"),
+  "Bad (device failure)": t("Bad (device failure)"),
+  "Bad (configuration error)": t("Bad (configuration error)"),
+  "ok": t("ok"),
+  "starting": t("starting"),
+  "connected": t("connected"),
+  "disconnected (alarms are kept)": t("disconnected (alarms are kept)"),
+};
+
+export function serverWords(text) {
+  return SERVER_WORDS[text] ?? text;
+}
+
+const MODEL_KINDS = { anomaly: t("anomaly model"), rul: t("remaining-useful-life model") };
+
+export function modelKind(kind) {
+  return MODEL_KINDS[kind] || kind;
+}
+
+// A model's status ("ok: <version>", "rejected: <reason>"): its first word translated.
+export function modelStatus(status) {
+  if (typeof status !== "string") return status ?? "";
+  const [word, ...rest] = status.split(": ");
+  const named = { ok: t("ok"), rejected: t("rejected") }[word];
+  return named === undefined ? status : [named, ...rest].join(": ");
+}
+
 export function may(needed) {
   return RANKS.indexOf(role) >= RANKS.indexOf(needed);
 }
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body && body.error ? body.error : `the gateway answered ${status}`);
+    super(body && body.error ? body.error : t("the gateway answered {status}", { status }));
     this.status = status;
     this.body = body;
   }
@@ -110,21 +150,26 @@ export function formatValue(value) {
 // digits ("6 h", not "6.00484 h"), integers as they are, the unit always after the number
 // ("" leaves it out), "–" for no value. formatValue above keeps a value's digits, where
 // they matter (a register's decodings, a tag being edited).
+// Written the page language's way (Russian: 6,5 h), without grouping (1234, as a register holds it).
+const threeDigits = new Intl.NumberFormat(language, { maximumSignificantDigits: 3, useGrouping: false });
+const wholeNumber = new Intl.NumberFormat(language, { maximumFractionDigits: 0, useGrouping: false });
+
 export function formatNumber(value, unit = "") {
   if (value === null || value === undefined) return "–";
   let text = String(value);
-  if (typeof value === "number") {
-    text = Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(3)));
+  if (typeof value === "number" && Number.isFinite(value)) {
+    text = Number.isInteger(value) ? wholeNumber.format(value) : threeDigits.format(value);
   }
   return unit ? `${text} ${unit}` : text;
 }
 
-// "Tue 14:00" in the browser's time zone; the date as well when more than six days away.
+// "Tue 14:00" in the browser's time zone and the page's language; the date as well when
+// more than six days away.
 export function formatDue(iso, now = new Date()) {
   const due = new Date(iso);
-  const clock = due.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
+  const clock = due.toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit", hour12: false });
   const far = Math.abs(due - now) > 6 * 24 * 3600 * 1000;
-  const day = due.toLocaleDateString(undefined, far
+  const day = due.toLocaleDateString(language, far
     ? { weekday: "short", day: "numeric", month: "short" } : { weekday: "short" });
   return `${day} ${clock}`;
 }
@@ -138,8 +183,9 @@ export function trendsUrl({ asset, keys = [] }) {
   return `/trends?${query}`;
 }
 
+// A time in the browser's time zone, written the page language's way.
 export function formatTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
+  return iso ? new Date(iso).toLocaleString(language) : "";
 }
 
 // Server-sent events: `handlers` maps an event name to a function of its parsed data.

@@ -6,26 +6,26 @@
 // validator too, checked as the engineer edits, each shown in its cell. Every change names
 // the revision of the file this page loaded (If-Match): a change someone else made since is
 // never overwritten; the page offers to load it instead (issue #17).
-import { ApiError, el, formatTime, formatValue, getJson, listen, may, notify, postJson, putJson } from "./common.js";
+import { ApiError, el, formatTime, formatValue, getJson, listen, may, notify, postJson, putJson, serverWords, t, tn } from "./common.js";
 
 const DEVICE_FIELDS = [
-  ["name", "Name"], ["url", "URL"], ["unit_id", "Unit id"], ["poll_interval", "Poll interval (s)"],
-  ["timeout", "Timeout (s)"], ["stale_after", "Stale after (s)"], ["max_registers", "Max registers per read"],
-  ["max_gap", "Max gap"],
+  ["name", t("Name")], ["url", t("URL")], ["unit_id", t("Unit id")], ["poll_interval", t("Poll interval (s)")],
+  ["timeout", t("Timeout (s)")], ["stale_after", t("Stale after (s)")], ["max_registers", t("Max registers per read")],
+  ["max_gap", t("Max gap")],
 ];
 // The grid's columns: key, heading, and how it is edited (a select offers the API's choices).
 const COLUMNS = [
-  ["name", "Name", "text"], ["table", "Table", "select"], ["address", "Address", "text"],
-  ["type", "Type", "select"], ["order", "Order", "select"], ["bit", "Bit", "text"],
-  ["length", "Length", "text"], ["scale", "Scale", "text"], ["offset", "Offset", "text"],
-  ["unit", "Unit", "text"], ["range", "Range", "text"], ["deadband", "Deadband", "text"],
-  ["writable", "Writable", "check"], ["description", "Description", "text"],
+  ["name", t("Name"), "text"], ["table", t("Table"), "select"], ["address", t("Address"), "text"],
+  ["type", t("Type"), "select"], ["order", t("Order"), "select"], ["bit", t("Bit"), "text"],
+  ["length", t("Length"), "text"], ["scale", t("Scale"), "text"], ["offset", t("Offset"), "text"],
+  ["unit", t("Unit"), "text"], ["range", t("Range"), "text"], ["deadband", t("Deadband"), "text"],
+  ["writable", t("Writable"), "check"], ["description", t("Description"), "text"],
 ];
 const FILTERED = ["name", "table", "address", "type", "order", "unit", "description"];
 // Shown in empty fields: what the gateway takes when a key is left out (docs/configuration.md).
 const DEFAULTS = {
-  unit_id: "1", poll_interval: "1.0", timeout: "1.0", stale_after: "0 (off)", max_registers: "125",
-  max_gap: "8", order: "ABCD", scale: "1.0", offset: "0.0", range: "low, high", deadband: "0",
+  unit_id: "1", poll_interval: "1.0", timeout: "1.0", stale_after: t("0 (off)"), max_registers: "125",
+  max_gap: "8", order: "ABCD", scale: "1.0", offset: "0.0", range: t("low, high"), deadband: "0",
 };
 // Not more: 1,000 rows of form controls took seconds to lay out (docs/web.md, "Devices grid").
 const PAGE_SIZES = [50, 100, 250];
@@ -149,9 +149,9 @@ function deviceList() {
     el("li", { class: index === state.selected ? "selected" : "" },
       el("button", { type: "button", class: "link", dataset: { device: device.name || "" },
         on: { click: () => choose(index) } },
-        device.name || "(new device)", troubled.has(String(index)) ? " ⚠" : "")));
+        device.name || t("(new device)"), troubled.has(String(index)) ? " ⚠" : "")));
   return el("nav", { class: "device-list" }, el("ul", {}, ...items),
-    editable ? el("button", { type: "button", id: "add-device", on: { click: addDevice } }, "Add device") : null);
+    editable ? el("button", { type: "button", id: "add-device", on: { click: addDevice } }, t("Add device")) : null);
 }
 
 function choose(index) {
@@ -203,14 +203,14 @@ function shownRows(device) {
   return rows;
 }
 
-function tagRow(device, t) {
-  const tag = device.tags[t];
-  const base = `devices[${state.selected}].tags[${t}]`;
+function tagRow(device, index) {
+  const tag = device.tags[index];
+  const base = `devices[${state.selected}].tags[${index}]`;
   const key = tagKey(device, tag);
-  const who = tag.name || `row ${t + 1}`;
+  const who = tag.name || t("row {row}", { row: index + 1 });
   const cells = COLUMNS.map(([k, heading, kind]) => {
     const path = `${base}.${k}`;
-    const labelText = `${heading} of ${who}`;
+    const labelText = t("{field} of {tag}", { field: heading, tag: who });
     const control = kind === "select" ? select(tag, k, path, labelText)
       : kind === "check" ? checkbox(tag, k, path, labelText, false) : input(tag, k, path, labelText);
     return el("td", { class: `col-${k}` }, boxed(control, path, null, "cell"));
@@ -219,10 +219,10 @@ function tagRow(device, t) {
   const quality = el("span", { class: "quality", dataset: { qualityOf: key } });
   state.live.set(key, { value, quality });
   paintValue(state.values.get(key));
-  const choice = el("input", { type: "checkbox", class: "choose", "aria-label": `select ${who}`,
+  const choice = el("input", { type: "checkbox", class: "choose", "aria-label": t("select {tag}", { tag: who }),
     on: { change: (event) => { chooseRow(tag, event.target.checked); } } });
   choice.checked = state.chosen.has(tag);
-  return el("tr", { dataset: { tag: tag.name || "", key, row: String(t) } },
+  return el("tr", { dataset: { tag: tag.name || "", key, row: String(index) } },
     editable ? el("td", {}, choice) : null, ...cells, el("td", { class: "live" }, value), el("td", {}, quality));
 }
 
@@ -256,26 +256,26 @@ function renderGrid() {
   state.page = Math.min(state.page, pages - 1);
   const first = state.page * state.pageSize;
   const page = rows.slice(first, first + state.pageSize);
-  const all = el("input", { type: "checkbox", id: "choose-shown", "aria-label": `select all ${rows.length} shown`,
+  const all = el("input", { type: "checkbox", id: "choose-shown", "aria-label": tn("select the {n} shown", "select all {n} shown", rows.length),
     on: { change: (event) => {
       for (const t of rows) chooseRow(device.tags[t], event.target.checked);
     } } });
   all.checked = rows.length > 0 && rows.every((t) => state.chosen.has(device.tags[t]));
   const table = el("table", { class: "grid" },
     el("thead", {}, el("tr", {}, editable ? el("th", { class: "col-choose" }, all) : null,
-      ...COLUMNS.map(([k, label]) => heading(k, label)), el("th", { class: "col-value" }, "Value"),
-      el("th", { class: "col-quality" }, "Quality"))),
+      ...COLUMNS.map(([k, label]) => heading(k, label)), el("th", { class: "col-value" }, t("Value")),
+      el("th", { class: "col-quality" }, t("Quality")))),
     el("tbody", {}, ...page.map((t) => tagRow(device, t))));
-  const shown = rows.length === device.tags.length ? `${rows.length} tags`
-    : `${rows.length} of ${device.tags.length} tags shown`;
-  const range = rows.length ? `rows ${first + 1}–${first + page.length} of ` : "";
+  const shown = rows.length === device.tags.length ? tn("{n} tag", "{n} tags", rows.length)
+    : tn("{shown} of {n} tag shown", "{shown} of {n} tags shown", device.tags.length, { shown: rows.length });
+  const range = rows.length ? t("rows {first}–{last} of ", { first: first + 1, last: first + page.length }) : "";
   const pager = el("div", { class: "pager" },
     el("button", { type: "button", class: "secondary", disabled: state.page === 0,
-      on: { click: () => { state.page -= 1; renderGrid(); } } }, "‹ Previous"),
-    el("span", { id: "grid-position" }, `Page ${state.page + 1} of ${pages}: ${range}${shown}`),
+      on: { click: () => { state.page -= 1; renderGrid(); } } }, `‹ ${t("Previous")}`),
+    el("span", { id: "grid-position" }, t("Page {page} of {pages}: {range}{shown}", { page: state.page + 1, pages, range, shown })),
     el("button", { type: "button", class: "secondary", disabled: state.page >= pages - 1,
-      on: { click: () => { state.page += 1; renderGrid(); } } }, "Next ›"),
-    el("label", {}, "Rows per page ", el("select", { id: "page-size", on: { change: (event) => {
+      on: { click: () => { state.page += 1; renderGrid(); } } }, `${t("Next")} ›`),
+    el("label", {}, `${t("Rows per page")} `, el("select", { id: "page-size", on: { change: (event) => {
       state.pageSize = Number(event.target.value); state.page = 0; renderGrid(); } } },
     ...PAGE_SIZES.map((n) => el("option", { value: n, selected: n === state.pageSize }, String(n))))));
   grid.replaceChildren(el("div", { class: "grid-scroll" }, table), pager);
@@ -298,7 +298,7 @@ function showChosen() {
   if (!count) return;
   const device = state.devices[state.selected];
   const chosen = device.tags.filter((tag) => state.chosen.has(tag)).length;
-  count.textContent = `${chosen} selected`;
+  count.textContent = t("{count} selected", { count: chosen });
   for (const button of document.querySelectorAll("[data-bulk]")) button.disabled = chosen === 0;
 }
 
@@ -349,7 +349,8 @@ function renumber() {
 function deleteChosen() {
   const device = state.devices[state.selected];
   const count = chosenTags(device).length;
-  if (!confirm(`Delete ${count} tags of ${device.name}? Nothing is applied until you press Apply.`)) return;
+  if (!confirm(tn("Delete {n} tag of {device}? Nothing is applied until you press Apply.",
+    "Delete {n} tags of {device}? Nothing is applied until you press Apply.", count, { device: device.name }))) return;
   device.tags = device.tags.filter((tag) => !state.chosen.has(tag));
   state.chosen = new Set();
   edited(true);
@@ -360,7 +361,7 @@ function addConsecutive() {
   const device = state.devices[state.selected];
   const count = Number(bulkValue("add-count"));
   if (!Number.isInteger(count) || count < 1 || count > 10000) {
-    notify("Add consecutive tags: the count must be a whole number from 1 to 10000.");
+    notify(t("Add consecutive tags: the count must be a whole number from 1 to 10000."));
     return;
   }
   const table = bulkValue("add-table"), type = bulkValue("add-type"), order = bulkValue("add-order");
@@ -368,7 +369,7 @@ function addConsecutive() {
   const start = bulkValue("add-start");
   let address = start === "" ? nextFree(device, table) : Number(start);
   if (!Number.isInteger(address) || address < 0) {
-    notify("Add consecutive tags: the first address must be a whole number from 0.");
+    notify(t("Add consecutive tags: the first address must be a whole number from 0."));
     return;
   }
   const prefix = bulkValue("add-prefix") || "tag";
@@ -390,8 +391,9 @@ function addConsecutive() {
   state.page = Math.floor((device.tags.length - count) / state.pageSize);
   edited(true);
   render();
-  notify(`Added ${count} tags (${added[0].name} to ${added.at(-1).name}), selected: `
-    + "press Apply to make them live.", "ok");
+  notify(tn("Added {n} tag ({first} to {last}), selected: press Apply to make it live.",
+    "Added {n} tags ({first} to {last}), selected: press Apply to make them live.", count,
+    { first: added[0].name, last: added.at(-1).name }), "ok");
 }
 
 function choiceSelect(id, key, blank, label) {
@@ -405,28 +407,28 @@ function bulkTools() {
     el("button", { type: "button", class: "secondary", dataset: { bulk: "" }, ...attributes, on: { click: action } },
       label);
   return el("div", { class: "grid-tools" },
-    el("fieldset", { class: "bulk" }, el("legend", {}, "Selected tags"),
+    el("fieldset", { class: "bulk" }, el("legend", {}, t("Selected tags")),
       el("span", { id: "chosen-count" }, ""),
-      choiceSelect("bulk-type", "type", null, "type for the selected tags"),
-      bulk("Set type", {}, () => setForChosen("type", bulkValue("bulk-type"))),
-      choiceSelect("bulk-order", "order", `(${DEFAULTS.order})`, "order for the selected tags"),
-      bulk("Set order", {}, () => setForChosen("order", bulkValue("bulk-order"))),
-      el("input", { id: "bulk-scale", "aria-label": "scale for the selected tags", placeholder: DEFAULTS.scale,
+      choiceSelect("bulk-type", "type", null, t("type for the selected tags")),
+      bulk(t("Set type"), {}, () => setForChosen("type", bulkValue("bulk-type"))),
+      choiceSelect("bulk-order", "order", `(${DEFAULTS.order})`, t("order for the selected tags")),
+      bulk(t("Set order"), {}, () => setForChosen("order", bulkValue("bulk-order"))),
+      el("input", { id: "bulk-scale", "aria-label": t("scale for the selected tags"), placeholder: DEFAULTS.scale,
         size: 6 }),
-      bulk("Set scale", {}, () => setForChosen("scale", bulkValue("bulk-scale"))),
-      bulk("Renumber addresses", { title: "consecutive from the first selected, each type's width apart" },
+      bulk(t("Set scale"), {}, () => setForChosen("scale", bulkValue("bulk-scale"))),
+      bulk(t("Renumber addresses"), { title: t("consecutive from the first selected, each type's width apart") },
         renumber),
-      bulk("Delete selected", { class: "danger" }, deleteChosen)),
-    el("fieldset", { class: "bulk" }, el("legend", {}, "Add consecutive tags"),
-      el("input", { id: "add-count", type: "number", min: 1, max: 10000, value: 10, "aria-label": "how many",
+      bulk(t("Delete selected"), { class: "danger" }, deleteChosen)),
+    el("fieldset", { class: "bulk" }, el("legend", {}, t("Add consecutive tags")),
+      el("input", { id: "add-count", type: "number", min: 1, max: 10000, value: 10, "aria-label": t("how many"),
         class: "narrow" }),
-      el("input", { id: "add-prefix", value: "tag", "aria-label": "name prefix", size: 8 }),
-      choiceSelect("add-table", "table", null, "table of the new tags"),
-      choiceSelect("add-type", "type", null, "type of the new tags"),
-      choiceSelect("add-order", "order", `(${DEFAULTS.order})`, "order of the new tags"),
-      el("input", { id: "add-length", "aria-label": "length of new string tags", placeholder: "length", size: 6 }),
-      el("input", { id: "add-start", "aria-label": "first address", placeholder: "next free", size: 8 }),
-      el("button", { type: "button", class: "secondary", on: { click: addConsecutive } }, "Add consecutive")));
+      el("input", { id: "add-prefix", value: "tag", "aria-label": t("name prefix"), size: 8 }),
+      choiceSelect("add-table", "table", null, t("table of the new tags")),
+      choiceSelect("add-type", "type", null, t("type of the new tags")),
+      choiceSelect("add-order", "order", `(${DEFAULTS.order})`, t("order of the new tags")),
+      el("input", { id: "add-length", "aria-label": t("length of new string tags"), placeholder: t("length"), size: 6 }),
+      el("input", { id: "add-start", "aria-label": t("first address"), placeholder: t("next free"), size: 8 }),
+      el("button", { type: "button", class: "secondary", on: { click: addConsecutive } }, t("Add consecutive"))));
 }
 
 // -- CSV ------------------------------------------------------------------------------------
@@ -439,7 +441,7 @@ async function importCsv(event) {
   const device = state.devices[d];
   try {
     const parsed = await postJson("/api/tags/csv", { text: await file.text() });
-    let bad = parsed.problems.map((p) => `line ${p.line}: ${p.message}`);
+    let bad = parsed.problems.map((p) => t("line {line}: {problem}", { line: p.line, problem: p.message }));
     if (!bad.length) {
       // The whole configuration as it would be, checked by the validator: a tag's problems
       // are said on the tag's line.
@@ -448,24 +450,28 @@ async function importCsv(event) {
       bad = answer.problems.filter((p) => p.severity === "error").flatMap((p) => {
         const match = TAG_PATH.exec(p.path);
         if (!match || Number(match[1]) !== d) return [];
-        return [`line ${parsed.lines[Number(match[2])]}: ${match[3] || "tag"}: ${p.message}`];
+        return [t("line {line}: {problem}", { line: parsed.lines[Number(match[2])],
+          problem: `${match[3] || t("tag")}: ${p.message}` })];
       });
     }
     if (bad.length) {
       showImportProblems(file.name, bad);
-      notify(`Not imported: ${file.name} has ${bad.length} problems (listed below); nothing was changed.`);
+      notify(tn("Not imported: {file} has {n} problem (listed below); nothing was changed.",
+        "Not imported: {file} has {n} problems (listed below); nothing was changed.", bad.length, { file: file.name }));
       return;
     }
-    if (!confirm(`Replace the ${device.tags.length} tags of ${device.name || "this device"} with the `
-      + `${parsed.tags.length} tags of ${file.name}? Nothing is applied until you press Apply.`)) {
-      notify("Not imported: nothing was changed.", "ok");
+    if (!confirm(t("Replace the {old} of {device} with the {new} of {file}? Nothing is applied until you press Apply.", {
+      old: tn("{n} tag", "{n} tags", device.tags.length), device: device.name || t("this device"),
+      new: tn("{n} tag", "{n} tags", parsed.tags.length), file: file.name }))) {
+      notify(t("Not imported: nothing was changed."), "ok");
       return;
     }
     device.tags = parsed.tags;
     Object.assign(state, { chosen: new Set(), page: 0, filter: "", onlyProblems: false });
     edited(true);
     render();
-    notify(`Imported ${parsed.tags.length} tags from ${file.name}: press Apply to make them live.`, "ok");
+    notify(tn("Imported {n} tag from {file}: press Apply to make it live.",
+      "Imported {n} tags from {file}: press Apply to make them live.", parsed.tags.length, { file: file.name }), "ok");
   } catch (error) {
     notify(error instanceof ApiError ? error.message : String(error));
   }
@@ -482,10 +488,10 @@ function csvTools(device) {
   const picker = el("input", { type: "file", id: "import-csv", accept: ".csv,text/csv", hidden: true,
     on: { change: importCsv } });
   return el("div", { class: "toolbar" },
-    exists ? el("a", { class: "button", download: `${device.name}-tags.csv`, title: "the tags as applied",
-      href: `/api/devices/${encodeURIComponent(device.name)}/tags.csv` }, "Export tags (CSV)") : null,
+    exists ? el("a", { class: "button", download: `${device.name}-tags.csv`, title: t("the tags as applied"),
+      href: `/api/devices/${encodeURIComponent(device.name)}/tags.csv` }, t("Export tags (CSV)")) : null,
     editable ? el("button", { type: "button", class: "secondary", on: { click: () => picker.click() } },
-      "Import tags (CSV)") : null,
+      t("Import tags (CSV)")) : null,
     picker);
 }
 
@@ -493,39 +499,39 @@ function csvTools(device) {
 
 function gridFilter() {
   let timer = null;
-  const search = el("input", { id: "tag-filter", type: "search", value: state.filter, placeholder: "name, type, unit…",
-    "aria-label": "filter tags" });
+  const search = el("input", { id: "tag-filter", type: "search", value: state.filter, placeholder: t("name, type, unit…"),
+    "aria-label": t("filter tags") });
   search.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(() => { state.filter = search.value; state.page = 0; renderGrid(); }, 150);
   });
   const troubled = el("input", { type: "checkbox", id: "only-problems", checked: state.onlyProblems });
   troubled.addEventListener("change", () => { state.onlyProblems = troubled.checked; state.page = 0; renderGrid(); });
-  return el("div", { class: "toolbar" }, el("label", {}, "Filter ", search),
-    el("label", {}, troubled, " Only rows with problems"));
+  return el("div", { class: "toolbar" }, el("label", {}, `${t("Filter")} `, search),
+    el("label", {}, troubled, ` ${t("Only rows with problems")}`));
 }
 
 function deviceForm() {
   const d = state.selected;
   const device = state.devices[d];
-  if (!device) return el("p", {}, "No devices are configured.");
+  if (!device) return el("p", {}, t("No devices are configured."));
   device.tags = device.tags || [];
   const base = `devices[${d}]`;
   return el("div", { id: "device-form" },
-    el("fieldset", { class: "device" }, el("legend", {}, "Device"),
+    el("fieldset", { class: "device" }, el("legend", {}, t("Device")),
       ...DEVICE_FIELDS.map(([k, label]) => field(device, k, `${base}.${k}`, label)),
-      boxed(checkbox(device, "enabled", `${base}.enabled`, undefined, true), `${base}.enabled`, "Enabled",
+      boxed(checkbox(device, "enabled", `${base}.enabled`, undefined, true), `${base}.enabled`, t("Enabled"),
         "field check")),
-    el("h2", {}, "Tags"),
+    el("h2", {}, t("Tags")),
     csvTools(device),
     el("ul", { id: "import-problems" }),
     gridFilter(),
     bulkTools(),
     el("div", { id: "tag-grid" }),
     editable ? el("div", { class: "actions" },
-      el("button", { type: "button", id: "add-tag", class: "secondary", on: { click: addTag } }, "Add tag"),
-      el("button", { type: "button", id: "apply", on: { click: apply } }, "Apply"),
-      el("button", { type: "button", id: "delete-device", class: "danger", on: { click: deleteDevice } }, "Delete device"))
+      el("button", { type: "button", id: "add-tag", class: "secondary", on: { click: addTag } }, t("Add tag")),
+      el("button", { type: "button", id: "apply", on: { click: apply } }, t("Apply")),
+      el("button", { type: "button", id: "delete-device", class: "danger", on: { click: deleteDevice } }, t("Delete device")))
       : null,
     el("ul", { id: "other-problems" }));
 }
@@ -555,10 +561,10 @@ function showProblems() {
     if (!match || Number(match[1]) !== state.selected) {
       return el("li", { class: `problem ${p.severity}`, role: "alert" }, where);
     }
-    const t = Number(match[2]);
+    const index = Number(match[2]);
     return el("li", { class: `problem ${p.severity}`, role: "alert" },
-      el("button", { type: "button", class: "link", on: { click: () => showRow(t) } },
-        `row ${t + 1} (${device.tags[t]?.name || "no name"})`), `: ${match[3] || "tag"}: ${p.message}`);
+      el("button", { type: "button", class: "link", on: { click: () => showRow(index) } },
+        t("row {row} ({tag})", { row: index + 1, tag: device.tags[index]?.name || t("no name") })), `: ${match[3] || t("tag")}: ${p.message}`);
   }));
 }
 
@@ -577,13 +583,13 @@ function showRow(t) {
 }
 
 function toolbar() {
-  const saved = state.file ? `Changes are saved to ${state.file} (the previous file is kept as .bak).`
-    : "This gateway runs without a configuration file: changes apply live but are not saved.";
+  const saved = state.file ? t("Changes are saved to {file} (the previous file is kept as .bak).", { file: state.file })
+    : t("This gateway runs without a configuration file: changes apply live but are not saved.");
   const importInput = el("input", { type: "file", id: "import-file", accept: ".toml,text/plain", hidden: true,
     on: { change: importFile } });
   return el("div", { class: "toolbar" }, el("p", {}, saved),
-    editable ? el("a", { href: "/api/config", download: "uvelka.toml", class: "button" }, "Export TOML") : null,
-    editable ? el("button", { type: "button", on: { click: () => importInput.click() } }, "Import TOML") : null,
+    editable ? el("a", { href: "/api/config", download: "uvelka.toml", class: "button" }, t("Export TOML")) : null,
+    editable ? el("button", { type: "button", on: { click: () => importInput.click() } }, t("Import TOML")) : null,
     importInput);
 }
 
@@ -606,7 +612,7 @@ function paintValue(v) {
   const nodes = v && state.live.get(v.key);
   if (!nodes) return;
   nodes.value.textContent = `${formatValue(v.value)} ${v.unit || ""}`.trim();
-  nodes.quality.textContent = `${v.quality} ${formatTime(v.time)}`;
+  nodes.quality.textContent = `${serverWords(v.quality)} ${formatTime(v.time)}`;
   nodes.quality.className = `quality ${v.quality.startsWith("Good") ? "good" : "bad"}`;
 }
 
@@ -620,13 +626,14 @@ function showValues(values) {
 function report(outcome) {
   state.problems = outcome.problems;
   if (!outcome.applied) {
-    notify("Not applied: fix the fields marked below.");
+    notify(t("Not applied: fix the fields marked below."));
     return false;
   }
-  const changes = outcome.changes.length ? outcome.changes.join("; ") : "nothing changed";
-  const restart = outcome.restart_needed.length ? ` Takes effect at the next start: ${outcome.restart_needed.join(", ")}.` : "";
-  const saved = outcome.saved ? " Saved." : "";
-  notify(`Applied: ${changes}.${saved}${restart}`, "ok");
+  const changes = outcome.changes.length ? outcome.changes.join("; ") : t("nothing changed");
+  const restart = outcome.restart_needed.length
+    ? ` ${t("Takes effect at the next start: {changes}.", { changes: outcome.restart_needed.join(", ") })}` : "";
+  const saved = outcome.saved ? ` ${t("Saved.")}` : "";
+  notify(`${t("Applied: {changes}.", { changes })}${saved}${restart}`, "ok");
   return true;
 }
 
@@ -636,9 +643,8 @@ function isStale(error) {
 }
 
 async function offerReload() {
-  notify("Not applied: the configuration was changed by someone else since this page loaded it.");
-  if (confirm("The configuration was changed by another user since this page loaded it. "
-    + "Load it again? Your changes on this page will be lost.")) {
+  notify(t("Not applied: the configuration was changed by someone else since this page loaded it."));
+  if (confirm(t("The configuration was changed by another user since this page loaded it. Load it again? Your changes on this page will be lost."))) {
     state.problems = [];
     await load();
   }
@@ -663,7 +669,7 @@ function apply() {
 
 function deleteDevice() {
   const device = state.devices[state.selected];
-  if (!confirm(`Delete device ${device.name} and its tags?`)) return;
+  if (!confirm(t("Delete device {device} and its tags?", { device: device.name }))) return;
   const rest = state.devices.filter((_, i) => i !== state.selected);
   state.selected = 0;
   send(rest);
@@ -683,14 +689,14 @@ async function importFile(event) {
       // An import the gateway wants confirmed (no [web], another [opcua], no devices).
       if (!(error instanceof ApiError && error.status === 409 && error.body.confirm)) throw error;
       const dangers = error.body.confirm.map((danger) => `- ${danger}`).join("\n");
-      if (!confirm(`Import ${file.name}? This import:\n${dangers}`)) {
-        notify("Not imported: nothing was changed.", "ok");
+      if (!confirm(t("Import {file}? This import:\n{dangers}", { file: file.name, dangers }))) {
+        notify(t("Not imported: nothing was changed."), "ok");
         return;
       }
       outcome = await postJson("/api/config", { text, confirm: true }, revision);
     }
     if (report(outcome)) await load();
-    else { notify(`Not imported: ${outcome.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`); }
+    else { notify(t("Not imported: {problems}", { problems: outcome.problems.map((p) => `${p.path}: ${p.message}`).join("; ") })); }
   } catch (error) {
     if (isStale(error)) await offerReload();
     else notify(error.message);

@@ -3,41 +3,41 @@
 // table with Edit and Delete, their bands on a chart, and the verdict form. The gateway
 // checks every label and verdict and says why it refuses one; who made it is the
 // logged-in user.
-import { ApiError, deleteJson, el, formatTime, may, notify, postJson, putJson, table } from "./common.js";
+import { ApiError, deleteJson, el, formatTime, may, notify, postJson, putJson, t, table } from "./common.js";
 
 // Everything a person reads about labels and verdicts, in one place.
 export const TEXT = {
-  label: "Label",
-  labelRange: "Label a range",
-  labelRangeHelp: "Drag across the chart to select the range to label",
-  add: "Save label",
-  save: "Save changes",
-  cancel: "Cancel",
-  edit: "Edit",
-  remove: "Delete",
-  asset: "Asset",
-  start: "From",
-  end: "To",
-  kind: "Label",
-  faultCode: "Fault code",
-  note: "Note",
-  user: "By",
-  changed: "Changed",
-  verdictOf: "From the verdict on",
-  none: "No labels.",
-  exportCsv: "Export CSV for training",
-  exportJson: "Export JSON",
-  editing: (label) => `Changing label #${label.id} of ${label.asset}`,
-  confirmDelete: (label) => `Delete label #${label.id} of ${label.asset}?`,
-  added: (label) => `Label #${label.id} saved.`,
-  deleted: (label) => `Label #${label.id} deleted.`,
+  label: t("Label"),
+  labelRange: t("Label a range"),
+  labelRangeHelp: t("Drag across the chart to select the range to label"),
+  add: t("Save label"),
+  save: t("Save changes"),
+  cancel: t("Cancel"),
+  edit: t("Edit"),
+  remove: t("Delete"),
+  asset: t("Asset"),
+  start: t("From"),
+  end: t("To"),
+  kind: t("Label"),
+  faultCode: t("Fault code"),
+  note: t("Note"),
+  user: t("By"),
+  changed: t("Changed"),
+  verdictOf: t("From the verdict on"),
+  none: t("No labels."),
+  exportCsv: t("Export CSV for training"),
+  exportJson: t("Export JSON"),
+  editing: (label) => t("Changing label #{id} of {asset}", { id: label.id, asset: label.asset }),
+  confirmDelete: (label) => t("Delete label #{id} of {asset}?", { id: label.id, asset: label.asset }),
+  added: (label) => t("Label #{id} saved.", { id: label.id }),
+  deleted: (label) => t("Label #{id} deleted.", { id: label.id }),
   band: (label) => `${KINDS[label.kind] || label.kind}${label.fault_code ? ` ${label.fault_code}` : ""}`,
-  verdict: "Verdict",
-  giveVerdict: "Give verdict",
-  judged: (alarm, verdict) => `${alarm}: verdict "${VERDICTS[verdict] || verdict}" saved.`,
+  verdict: t("Verdict"),
+  giveVerdict: t("Give verdict"),
+  judged: (alarm, verdict) => t('{alarm}: verdict "{verdict}" saved.', { alarm, verdict: VERDICTS[verdict] || verdict }),
 };
-export const KINDS = { normal: "Normal", anomaly: "Anomaly", unsure: "Unsure" };
-export const VERDICTS = { confirmed: "Confirmed (a real fault)", false: "False alarm", unsure: "Unsure" };
+export const KINDS = { normal: t("Normal"), anomaly: t("Anomaly"), unsure: t("Unsure") };
+export const VERDICTS = { confirmed: t("Confirmed (a real fault)"), false: t("False alarm"), unsure: t("Unsure") };
 export const COLOURS = { normal: "#2e7d32", anomaly: "#c62828", unsure: "#9e9e9e" };
 const HEADINGS = [TEXT.asset, TEXT.start, TEXT.end, TEXT.kind, TEXT.faultCode, TEXT.note, TEXT.user, TEXT.changed, ""];
 const MAX_CODE = 64; // the gateway's limits (gateway/store/labels.py)
@@ -176,7 +176,7 @@ export function labelBands(labels, at) {
 
 // A verdict on an alarm: `url` takes {verdict, fault_code, note}; `done()` after.
 export function verdictForm({ alarm, url, codes = [], done }) {
-  const choice = el("select", { name: "verdict", "aria-label": `${TEXT.verdict} ${alarm}` },
+  const choice = el("select", { name: "verdict", "aria-label": t("Verdict on {alarm}", { alarm }) },
     ...Object.entries(VERDICTS).map(([value, words]) => el("option", { value }, words)));
   const [code, suggestions] = codeInput(`verdict-${alarm}`, codes);
   code.classList.add("comment"); // typing here holds the page's refresh, as a comment does

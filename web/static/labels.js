@@ -1,17 +1,17 @@
 // The Labels page (issue #12): every expert label, by asset (?asset=A), edited and deleted
 // by engineers (a new one is drawn on Trends: brush a range), exported as JSON and, for one
 // asset, as the CSV `uvelka train anomaly --labels` reads; the alarm verdicts given so far.
-import { el, formatTime, getJson, notify, table, trendsUrl } from "./common.js";
+import { el, formatTime, getJson, notify, t, table, trendsUrl } from "./common.js";
 import { labelForm, labelTable, TEXT, VERDICTS } from "./label_view.js";
 
 const app = document.getElementById("app");
 const PAGE = {
-  anyAsset: "(every asset)",
-  draw: "To add a label, brush a range of an asset's chart on Trends.",
-  labels: "Labels",
-  verdicts: "Alarm verdicts",
-  noVerdicts: "No verdicts yet: give them on the Alarms page.",
-  verdictHeadings: ["Alarm", "Activated", "Cleared", "Verdict", "Fault code", "Note", "By"],
+  anyAsset: t("(every asset)"),
+  draw: t("To add a label, brush a range of an asset's chart on Trends."),
+  labels: t("Labels"),
+  verdicts: t("Alarm verdicts"),
+  noVerdicts: t("No verdicts yet: give them on the Alarms page."),
+  verdictHeadings: [t("Alarm"), t("Activated"), t("Cleared"), t("Verdict"), t("Fault code"), t("Note"), t("By")],
 };
 let form = null;
 

@@ -1,11 +1,11 @@
 // The Maintenance log page (issue #12): the whole gateway's entries, filtered by asset, kind
 // and time (the URL holds the filter: ?asset=A&kind=K&start=ISO&end=ISO), added, changed
 // and deleted here, exported as CSV.
-import { el, getJson, notify } from "./common.js";
+import { el, getJson, notify, t } from "./common.js";
 import { canAdd, entryForm, entryTable, KINDS, localInput, TEXT } from "./maintenance_view.js";
 
 const app = document.getElementById("app");
-const FILTER = { anyAsset: "(every asset)", anyKind: "(every kind)", from: "From", to: "To", apply: "Apply" };
+const FILTER = { anyAsset: t("(every asset)"), anyKind: t("(every kind)"), from: t("From"), to: t("To"), apply: t("Apply") };
 let form = null;
 
 function query() {

@@ -2,42 +2,42 @@
 // page: a form to add one (operators and engineers) or change one (engineers), and a table
 // of them with Edit and Delete (engineers). The gateway checks every entry and says why
 // it refuses one; who entered it is the logged-in user.
-import { ApiError, deleteJson, el, formatTime, may, notify, postJson, putJson, table } from "./common.js";
+import { ApiError, deleteJson, el, formatTime, may, notify, postJson, putJson, t, table } from "./common.js";
 
 // Everything a person reads about maintenance entries, in one place.
 export const TEXT = {
-  title: "Maintenance",
-  add: "Add entry",
-  save: "Save changes",
-  cancel: "Cancel",
-  edit: "Edit",
-  remove: "Delete",
-  asset: "Asset",
-  started: "Started",
-  finished: "Finished",
-  kind: "Kind",
-  parts: "Parts",
-  note: "Note",
-  resetsLife: "Resets life",
-  resetsLifeHelp: "as good as new: the RUL commissioning restarts and a new normal period begins",
-  user: "Entered by",
-  none: "No maintenance entries.",
-  all: "All maintenance entries",
-  exportCsv: "Export CSV",
-  renews: "resets life",
-  editing: (entry) => `Changing entry #${entry.id} of ${entry.asset}`,
-  confirmDelete: (entry) => `Delete maintenance entry #${entry.id} of ${entry.asset}?`,
-  added: (entry) => `Entry #${entry.id} added.`,
-  saved: (entry) => `Entry #${entry.id} saved.`,
-  deleted: (entry) => `Entry #${entry.id} deleted.`,
+  title: t("Maintenance"),
+  add: t("Add entry"),
+  save: t("Save changes"),
+  cancel: t("Cancel"),
+  edit: t("Edit"),
+  remove: t("Delete"),
+  asset: t("Asset"),
+  started: t("Started"),
+  finished: t("Finished"),
+  kind: t("Kind"),
+  parts: t("Parts"),
+  note: t("Note"),
+  resetsLife: t("Resets life"),
+  resetsLifeHelp: t("as good as new: the RUL commissioning restarts and a new normal period begins"),
+  user: t("Entered by"),
+  none: t("No maintenance entries."),
+  all: t("All maintenance entries"),
+  exportCsv: t("Export CSV"),
+  renews: t("resets life"),
+  editing: (entry) => t("Changing entry #{id} of {asset}", { id: entry.id, asset: entry.asset }),
+  confirmDelete: (entry) => t("Delete maintenance entry #{id} of {asset}?", { id: entry.id, asset: entry.asset }),
+  added: (entry) => t("Entry #{id} added.", { id: entry.id }),
+  saved: (entry) => t("Entry #{id} saved.", { id: entry.id }),
+  deleted: (entry) => t("Entry #{id} deleted.", { id: entry.id }),
 };
 export const KINDS = {
-  inspection: "Inspection",
-  lubrication: "Lubrication",
-  repair: "Repair",
-  part_replacement: "Part replacement",
-  calibration: "Calibration",
-  other: "Other",
+  inspection: t("Inspection"),
+  lubrication: t("Lubrication"),
+  repair: t("Repair"),
+  part_replacement: t("Part replacement"),
+  calibration: t("Calibration"),
+  other: t("Other"),
 };
 export const HEADINGS = [TEXT.asset, TEXT.started, TEXT.finished, TEXT.kind, TEXT.parts, TEXT.note, TEXT.user, ""];
 const MAX_TEXT = 500; // the gateway's limit for parts and note (as an alarm comment)

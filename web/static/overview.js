@@ -2,7 +2,7 @@
 // Rows are kept and only their changed cells rewritten, and devices are shown a page at a
 // time, those needing attention first: a change in a table lays out all its rows again,
 // and 500 of them every second kept the browser busy ~15 % (issue #11's budget is 20 %).
-import { el, formatNumber, formatTime, listen, table } from "./common.js";
+import { el, formatNumber, formatTime, listen, serverWords, t, table, tn } from "./common.js";
 import { countsText } from "./alarm_view.js";
 
 const app = document.getElementById("app");
@@ -11,16 +11,16 @@ let first = 0; // the first device shown
 let latest = null;
 const summary = el("p", { id: "summary" });
 const problems = el("div", { id: "problems" });
-const deviceTable = table(["Device", "Link", "Round trip", "Error rate", "Polls / errors", "Last error", "Standing alarms"], []);
-const assetTable = table(["Asset", "Anomaly score / threshold", "Anomaly", "Remaining useful life", "Standing alarms"], []);
+const deviceTable = table([t("Device"), t("Link"), t("Round trip"), t("Error rate"), t("Polls / errors"), t("Last error"), t("Standing alarms")], []);
+const assetTable = table([t("Asset"), t("Anomaly score / threshold"), t("Anomaly"), t("Remaining useful life"), t("Standing alarms")], []);
 const shown = el("span", { id: "devices-shown" });
 const turn = (by) => () => { first = Math.max(0, first + by * PAGE_ROWS); if (latest) render(latest); };
-const previous = el("button", { type: "button", class: "secondary", on: { click: turn(-1) } }, "Previous");
-const next = el("button", { type: "button", class: "secondary", on: { click: turn(1) } }, "Next");
+const previous = el("button", { type: "button", class: "secondary", on: { click: turn(-1) } }, t("Previous"));
+const next = el("button", { type: "button", class: "secondary", on: { click: turn(1) } }, t("Next"));
 app.replaceChildren(
-  el("section", { id: "health" }, el("h2", {}, "Gateway"), summary, problems),
-  el("section", {}, el("h2", {}, "Devices"), el("p", {}, shown, " ", previous, next), deviceTable),
-  el("section", {}, el("h2", {}, "Assets"), assetTable));
+  el("section", { id: "health" }, el("h2", {}, t("Gateway")), summary, problems),
+  el("section", {}, el("h2", {}, t("Devices")), el("p", {}, shown, " ", previous, next), deviceTable),
+  el("section", {}, el("h2", {}, t("Assets")), assetTable));
 
 // Rows of `tbody` keyed by `dataset[key]`, one per item, in the items' order; `cells(item)`
 // gives each cell's text, `first(item)` the first cell's content when new.
@@ -61,10 +61,15 @@ function needsLook(device) {
 function render(overview) {
   latest = overview;
   const gateway = overview.gateway || {};
-  summary.textContent = `${gateway.name || ""}: ${gateway.status || "unknown"}; `
-    + `${gateway.devices_connected ?? 0} of ${gateway.devices ?? 0} devices connected; `
-    + `${gateway.alarms ? countsText(gateway.alarms) : "no alarms"}; MQTT ${gateway.mqtt || "not configured"}; `
-    + `updated ${formatTime(overview.time)}`;
+  summary.textContent = t("{gateway}: {status}; {connected}; {alarms}; MQTT {mqtt}; updated {time}", {
+    gateway: gateway.name || "",
+    status: gateway.status ? serverWords(gateway.status) : t("unknown"),
+    connected: tn("{connected} of {n} device connected", "{connected} of {n} devices connected",
+      gateway.devices ?? 0, { connected: gateway.devices_connected ?? 0 }),
+    alarms: gateway.alarms ? countsText(gateway.alarms) : t("no alarms"),
+    mqtt: gateway.mqtt ? serverWords(gateway.mqtt) : t("not configured"),
+    time: formatTime(overview.time),
+  });
   // What cannot be written under data_dir (issue #17), e.g. a full disk.
   const lines = gateway.problems || [];
   if (lines.join("\n") !== [...problems.children].map((p) => p.textContent).join("\n")) {
@@ -75,13 +80,14 @@ function render(overview) {
   const ordered = devices.filter(needsLook).concat(devices.filter((d) => !needsLook(d)));
   first = Math.min(first, Math.max(0, ordered.length - 1 - ((ordered.length - 1) % PAGE_ROWS)));
   const page = ordered.slice(first, first + PAGE_ROWS);
-  shown.textContent = devices.length <= PAGE_ROWS ? `${devices.length} devices`
-    : `Devices ${first + 1}–${first + page.length} of ${devices.length}, not connected or with alarms first`;
+  shown.textContent = devices.length <= PAGE_ROWS ? tn("{n} device", "{n} devices", devices.length)
+    : t("Devices {first}–{last} of {count}, not connected or with alarms first",
+      { first: first + 1, last: first + page.length, count: devices.length });
   previous.hidden = next.hidden = devices.length <= PAGE_ROWS;
   previous.disabled = first === 0;
   next.disabled = first + PAGE_ROWS >= ordered.length;
   sync(deviceTable.tBodies[0], "device", page, (d) => d.name, (d) => [
-    d.connected ? "connected" : "not connected",
+    d.connected ? t("connected") : t("not connected"),
     d.round_trip_ms === null ? "–" : formatNumber(d.round_trip_ms, "ms"),
     formatNumber(d.error_rate * 100, "%"),
     `${d.poll_count} / ${d.error_count}`,
@@ -91,7 +97,7 @@ function render(overview) {
   sync(assetTable.tBodies[0], "asset", overview.assets || [],
     (a) => el("a", { href: `/assets/${encodeURIComponent(a.name)}` }, a.name), (a) => [
       scoreText(a),
-      a.anomaly === null ? "–" : a.anomaly ? "anomalous" : "normal",
+      a.anomaly === null ? "–" : a.anomaly ? t("anomalous") : t("normal"),
       a.rul === null ? "–" : formatNumber(a.rul, a.rul_unit),
       a.alarms.join(", "),
     ], (a) => !a.alarms.length);

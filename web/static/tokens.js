@@ -1,18 +1,18 @@
 // API tokens (issue #14): a script sends one as "Authorization: Bearer <token>" and acts as
 // you, with your role. Shown once, when created; an admin sees and revokes everyone's.
-import { deleteJson, el, formatTime, getJson, notify, postJson, role, table } from "./common.js";
+import { deleteJson, el, formatTime, getJson, notify, postJson, role, t, table } from "./common.js";
 
 export const TEXT = {
-  intro: "A script uses the JSON API with a token: Authorization: Bearer <token>. It acts as you, with your role.",
-  name: "What uses it",
-  user: "User",
-  created: "Created",
-  create: "Create token",
-  revoke: "Revoke",
-  confirmRevoke: (token) => `Revoke ${token.name}? Scripts using it are refused from now on.`,
-  revoked: (token) => `${token.name} revoked`,
-  shownOnce: "Copy the token now: it is shown only this once.",
-  none: "No tokens.",
+  intro: t("A script uses the JSON API with a token: Authorization: Bearer <token>. It acts as you, with your role."),
+  name: t("What uses it"),
+  user: t("User"),
+  created: t("Created"),
+  create: t("Create token"),
+  revoke: t("Revoke"),
+  confirmRevoke: (token) => t("Revoke {token}? Scripts using it are refused from now on.", { token: token.name }),
+  revoked: (token) => t("{token} revoked", { token: token.name }),
+  shownOnce: t("Copy the token now: it is shown only this once."),
+  none: t("No tokens."),
 };
 
 const app = document.getElementById("app");

@@ -2,7 +2,7 @@
 // inputs have and what retention keeps, a job form (engineers), and its jobs with their
 // stages and progress, polled while one is queued or running, with Cancel. A job that ends
 // redraws the whole page (`onEnded`): its candidate is then in the archived versions.
-import { el, formatTime, formatValue, getJson, may, notify, postJson, table } from "./common.js";
+import { el, formatTime, formatValue, getJson, may, notify, postJson, t, table, tn } from "./common.js";
 import { localInput } from "./label_view.js";
 
 const editable = may("engineer");
@@ -13,28 +13,34 @@ const ACTIVE = new Set(["queued", "running"]);
 
 // Every text a person reads in this part of the page, in one place.
 const TEXT = {
-  title: "Train from history",
-  history: (h) => `History of its inputs: ${formatTime(h.first)} to ${formatTime(h.last)}`
-    + ` (${formatValue((Date.parse(h.last) - Date.parse(h.first)) / 3600e3)} h).`,
-  retention: (a) => `Retention keeps ${formatValue(a.retention_s / 86400)} days: history before ${formatTime(a.kept_from)} is deleted.`,
-  noHistory: "Its inputs have no history yet: the gateway records them with [history] on; let it record normal operation first.",
-  unavailable: (reason) => `Training from history is not available: ${reason}`,
-  kind: "Model", from: "From", to: "To",
-  kinds: { anomaly: "anomaly", rul: "remaining useful life" },
-  wholeRange: "Leave From and To empty to train on all the history there is.",
-  supervised: "Supervised: learn from its anomaly labels",
-  labels: (n) => `(${n} labelled)`,
-  start: "Start training",
-  cancel: "Cancel",
-  cut: (keptFrom) => `Retention deletes history before ${formatTime(keptFrom)}: this range starts earlier, or soon will be, and would be cut.`,
-  headings: ["Job", "Model", "Range", "State", "Progress", "Outcome", "By", ""],
-  state: { queued: "queued", running: "running", done: "done", failed: "failed", cancelled: "cancelled", interrupted: "interrupted" },
-  oldest: "oldest", newest: "newest",
-  outcome: (r) => `candidate ${r.version}; held-back false alarms ${formatValue(100 * r.validation.false_alarm_rate)} %`
-    + (r.validation.recall === null || r.validation.recall === undefined ? "" : `, recall ${formatValue(r.validation.recall)}`),
-  rulOutcome: (r) => `candidate ${r.version}; ${r.runs.length} runs to failure`,
-  queuedJob: (job) => `training job ${job.id} queued`,
-  noJobs: "No training jobs for it yet.",
+  title: t("Train from history"),
+  history: (h) => t("History of its inputs: {first} to {last} ({hours} h).", { first: formatTime(h.first),
+    last: formatTime(h.last), hours: formatValue((Date.parse(h.last) - Date.parse(h.first)) / 3600e3) }),
+  retention: (a) => t("Retention keeps {days} days: history before {time} is deleted.",
+    { days: formatValue(a.retention_s / 86400), time: formatTime(a.kept_from) }),
+  noHistory: t("Its inputs have no history yet: the gateway records them with [history] on; let it record normal operation first."),
+  unavailable: (reason) => t("Training from history is not available: {reason}", { reason }),
+  kind: t("Model"), from: t("From"), to: t("To"),
+  kinds: { anomaly: t("anomaly"), rul: t("remaining useful life") },
+  wholeRange: t("Leave From and To empty to train on all the history there is."),
+  supervised: t("Supervised: learn from its anomaly labels"),
+  labels: (n) => tn("({n} labelled)", "({n} labelled)", n),
+  start: t("Start training"),
+  cancel: t("Cancel"),
+  cut: (keptFrom) => t("Retention deletes history before {time}: this range starts earlier, or soon will be, and would be cut.",
+    { time: formatTime(keptFrom) }),
+  headings: [t("Job"), t("Model"), t("Range"), t("State"), t("Progress"), t("Outcome"), t("By"), ""],
+  state: { queued: t("queued"), running: t("running"), done: t("done"), failed: t("failed"), cancelled: t("cancelled"),
+    interrupted: t("interrupted") },
+  oldest: t("oldest"), newest: t("newest"),
+  outcome: (r) => (r.validation.recall === null || r.validation.recall === undefined
+    ? t("candidate {version}; held-back false alarms {rate} %", { version: r.version, rate: formatValue(100 * r.validation.false_alarm_rate) })
+    : t("candidate {version}; held-back false alarms {rate} %, recall {recall}", { version: r.version,
+      rate: formatValue(100 * r.validation.false_alarm_rate), recall: formatValue(r.validation.recall) })),
+  rulOutcome: (r) => tn("candidate {version}; {n} run to failure", "candidate {version}; {n} runs to failure", r.runs.length,
+    { version: r.version }),
+  queuedJob: (job) => t("training job {job} queued", { job: job.id }),
+  noJobs: t("No training jobs for it yet."),
 };
 
 const field = (label, input) => el("label", {}, `${label} `, input);

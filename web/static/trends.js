@@ -6,37 +6,43 @@
 // selection (?asset=A&key=K&range=8h, docs/web.md), so a link opens the same chart. The
 // maintenance entries of the shown series' assets are bands (issue #12).
 // Drawn with Plotly (MIT), which the gateway serves itself from the plotly package.
-import { el, getJson, may, notify } from "./common.js";
+import { el, getJson, may, notify, t } from "./common.js";
 // Expert labels (issue #12): bands, and a range brushed on the chart labelled (engineers).
 import { labelBands, labelForm, TEXT as LABEL_TEXT } from "./label_view.js";
+import { KINDS as MAINTENANCE_KINDS, TEXT as MAINTENANCE_TEXT } from "./maintenance_view.js";
 
 // Everything a person reads on this page, in one place.
 const TEXT = {
-  asset: "Asset",
-  anyAsset: "(choose an asset)",
-  search: "Search series",
-  chosen: "Shown",
-  remove: (key) => `Remove ${key}`,
-  range: "Range",
-  custom: "Custom",
-  from: "From",
-  to: "To",
-  apply: "Apply",
-  draw: "Draw",
-  rows: "Rows",
-  exportCsv: "Export CSV",
-  everyPoint: "every point",
-  activated: "Alarm activations",
-  cleared: "Alarm clears",
-  band: (key) => `${key} min/max`,
-  tooMany: (n) => `At most ${n} series at once.`,
-  choose: "Choose series by asset or search.",
-  noHistory: "No history yet: is [history] on in the configuration?",
-  noMatch: "No series matches.",
-  maintenance: (entry) => `${entry.asset}: ${entry.kind.replace("_", " ")}${entry.resets_life ? " (resets life)" : ""}`,
+  asset: t("Asset"),
+  anyAsset: t("(choose an asset)"),
+  search: t("Search series"),
+  chosen: t("Shown"),
+  remove: (key) => t("Remove {key}", { key }),
+  range: t("Range"),
+  custom: t("Custom"),
+  from: t("From"),
+  to: t("To"),
+  apply: t("Apply"),
+  draw: t("Draw"),
+  rows: t("Rows"),
+  exportCsv: t("Export CSV"),
+  everyPoint: t("every point"),
+  activated: t("Alarm activations"),
+  cleared: t("Alarm clears"),
+  band: (key) => t("{key} min/max", { key }),
+  tooMany: (n) => t("At most {count} series at once.", { count: n }),
+  choose: t("Choose series by asset or search."),
+  noHistory: t("No history yet: is [history] on in the configuration?"),
+  noMatch: t("No series matches."),
+  maintenance: (entry) => `${entry.asset}: ${MAINTENANCE_KINDS[entry.kind] || entry.kind}`
+    + `${entry.resets_life ? ` (${MAINTENANCE_TEXT.renews})` : ""}`,
+  line: { alarm: (name) => t("{alarm} limit", { alarm: name }), threshold: (name) => t("{asset} model threshold", { asset: name }),
+    shadow: (name) => t("{asset} shadow threshold", { asset: name }) },
 };
-const PRESETS = [["1h", "1 h", 1], ["8h", "8 h", 8], ["24h", "24 h", 24], ["7d", "7 d", 168]];
-const STEPS = [["", TEXT.everyPoint], ["1", "1 s"], ["10", "10 s"], ["60", "1 min"], ["600", "10 min"]];
+const PRESETS = [["1h", t("{n} h", { n: 1 }), 1], ["8h", t("{n} h", { n: 8 }), 8], ["24h", t("{n} h", { n: 24 }), 24],
+  ["7d", t("{n} d", { n: 7 }), 168]];
+const STEPS = [["", TEXT.everyPoint], ["1", t("{n} s", { n: 1 })], ["10", t("{n} s", { n: 10 })],
+  ["60", t("{n} min", { n: 1 })], ["600", t("{n} min", { n: 10 })]];
 const POINTS = 600; // per series and range: about one per two pixels of a wide chart
 const MAX_KEYS = 12; // the history API's limit
 const MAX_MATCHES = 50;
@@ -55,7 +61,7 @@ function loadLibrary() {
   return new Promise((resolve, reject) => {
     const script = el("script", { src: "/vendor/plotly/plotly.min.js" });
     script.onload = () => resolve(window.Plotly);
-    script.onerror = () => reject(new Error("the chart library did not load"));
+    script.onerror = () => reject(new Error(t("the chart library did not load")));
     document.head.append(script);
   });
 }
@@ -135,6 +141,12 @@ function bands(entries) {
     label: { text: TEXT.maintenance(entry), textposition: "top left", font: { size: 10 } } }));
 }
 
+// A limit's or threshold's name on the chart; `label` is the API's English one.
+function lineLabel(line) {
+  if (line.of === undefined) return line.label;
+  return (line.shadow ? TEXT.line.shadow : TEXT.line[line.kind] || (() => line.label))(line.of);
+}
+
 function figure(series, panels, start, end, entries = []) {
   const traces = [];
   const shapes = [];
@@ -165,7 +177,7 @@ function figure(series, panels, start, end, entries = []) {
       for (const line of info(key).lines) {
         shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: panel.axis, y0: line.value, y1: line.value,
           line: { color: LINE_COLOURS[line.kind] || "#444", dash: "dash", width: 1.5 },
-          label: { text: `${line.label} ${Number(line.value.toPrecision(3))}`, textposition: "end", font: { size: 11 } } });
+          label: { text: `${lineLabel(line)} ${Number(line.value.toPrecision(3))}`, textposition: "end", font: { size: 11 } } });
       }
       for (const [kind, label, symbol, colour2] of [["activated", TEXT.activated, "triangle-up", "#b3261e"],
         ["cleared", TEXT.cleared, "circle-open", "#2e7d32"]]) {
@@ -175,7 +187,7 @@ function figure(series, panels, start, end, entries = []) {
         markers += events.length;
         traces.push({ x: events.map((e) => localText(new Date(e.time))), yaxis: panel.axis,
           y: events.map((e) => valueAt(s, new Date(e.time)) ?? (info(key).lines[0] || {}).value ?? 0),
-          text: events.map((e) => `${e.alarm} ${kind}`), hoverinfo: "text+x", mode: "markers", name: label,
+          text: events.map((e) => `${e.alarm}: ${label}`), hoverinfo: "text+x", mode: "markers", name: label,
           legendgroup: kind, showlegend: !traces.some((t) => t.legendgroup === kind),
           marker: { symbol, size: 11, color: colour2, line: { width: 2, color: colour2 } } });
       }

@@ -1,11 +1,11 @@
 // Users (admins): add, change role, set a password, delete.
-import { deleteJson, el, formatTime, getJson, notify, postJson, putJson, table } from "./common.js";
+import { deleteJson, el, formatTime, getJson, notify, postJson, putJson, roleName, t, table } from "./common.js";
 
 const ROLES = ["viewer", "operator", "engineer", "admin"];
 const app = document.getElementById("app");
 
 function roleSelect(value) {
-  const select = el("select", {}, ...ROLES.map((r) => el("option", { value: r }, r)));
+  const select = el("select", {}, ...ROLES.map((r) => el("option", { value: r }, roleName(r))));
   select.value = value;
   return select;
 }
@@ -17,31 +17,31 @@ function act(promise, done) {
 function row(user) {
   const base = `/api/users/${encodeURIComponent(user.name)}`;
   const role = roleSelect(user.role);
-  role.addEventListener("change", () => act(putJson(base, { role: role.value }), `${user.name} is now ${role.value}`));
-  const password = el("input", { type: "password", autocomplete: "new-password", placeholder: "new password" });
+  role.addEventListener("change", () => act(putJson(base, { role: role.value }), t("{user} is now {role}", { user: user.name, role: roleName(role.value) })));
+  const password = el("input", { type: "password", autocomplete: "new-password", placeholder: t("new password") });
   return el("tr", { dataset: { user: user.name } }, el("td", {}, user.name), el("td", {}, role),
     el("td", {}, formatTime(user.changed)),
     el("td", {}, password, el("button", { type: "button", class: "secondary",
-      on: { click: () => act(putJson(base, { password: password.value }), `${user.name}: password set`) } }, "Set password")),
+      on: { click: () => act(putJson(base, { password: password.value }), t("{user}: password set", { user: user.name })) } }, t("Set password"))),
     el("td", {}, el("button", { type: "button", class: "danger", on: { click: () => {
-      if (confirm(`Delete user ${user.name}?`)) act(deleteJson(base), `${user.name} deleted`);
-    } } }, "Delete")));
+      if (confirm(t("Delete user {user}?", { user: user.name }))) act(deleteJson(base), t("{user} deleted", { user: user.name }));
+    } } }, t("Delete"))));
 }
 
 async function load() {
   const users = await getJson("/api/users");
-  const name = el("input", { name: "name", required: true, placeholder: "name", "aria-label": "New user's name" });
+  const name = el("input", { name: "name", required: true, placeholder: t("name"), "aria-label": t("New user's name") });
   const password = el("input", { name: "password", type: "password", autocomplete: "new-password", required: true,
-    placeholder: "password (12+ characters)", "aria-label": "New user's password" });
+    placeholder: t("password (12+ characters)"), "aria-label": t("New user's password") });
   const role = roleSelect("viewer");
-  role.setAttribute("aria-label", "New user's role");
+  role.setAttribute("aria-label", t("New user's role"));
   const add = (event) => {
     event.preventDefault();
-    act(postJson("/api/users", { name: name.value, role: role.value, password: password.value }), `${name.value} added`);
+    act(postJson("/api/users", { name: name.value, role: role.value, password: password.value }), t("{user} added", { user: name.value }));
   };
-  app.replaceChildren(table(["User", "Role", "Changed", "Password", ""], users.map(row)),
-    el("h2", {}, "Add a user"),
-    el("form", { class: "inline", on: { submit: add } }, name, role, password, el("button", { type: "submit" }, "Add user")));
+  app.replaceChildren(table([t("User"), t("Role"), t("Changed"), t("Password"), ""], users.map(row)),
+    el("h2", {}, t("Add a user")),
+    el("form", { class: "inline", on: { submit: add } }, name, role, password, el("button", { type: "submit" }, t("Add user"))));
 }
 
 load().catch((error) => notify(error.message));
