@@ -43,13 +43,14 @@ from gateway.notify.telegram.bot_api import (
 )
 from gateway.notify.telegram.buttons import parse, without
 from gateway.notify.telegram.linking import Linking
-from gateway.notify.telegram.links import LinkError
+from gateway.notify.telegram.links import LinkError, TooManyWrongCodes, WrongCode
 from gateway.notify.telegram.pace import Pace
 from gateway.notify.telegram.replies import (
     alarms_text,
     done_answer,
     done_line,
     help_text,
+    role_name,
     status_text,
     translations,
 )
@@ -192,6 +193,11 @@ class TelegramBot:
         except LinkError as refused:
             logger.info("Telegram user %s (%d): link refused: %s", sender.shown, sender.id,
                         refused)
+            if isinstance(refused, WrongCode):
+                return t.gettext("Not linked: this code is wrong, expired or used; get a new "
+                                 "one on the page.")
+            if isinstance(refused, TooManyWrongCodes):
+                return t.gettext("Not linked: too many wrong codes; try again in 10 minutes.")
             return t.gettext("Not linked: {reason}").format(reason=refused)
         replaced = "" if before is None or before.user == link.user else f", was {before.user}"
         await self._audit(link.user, "Telegram linked",
@@ -232,12 +238,16 @@ class TelegramBot:
             logger.info("Telegram press refused: %s is a %s", user.name, user.role)
             await self._answer(query, t.gettext(
                 "Refused: user {user} is a {role}; acknowledging, shelving and verdicts need "
-                "an operator or above.").format(user=user.name, role=user.role.value),
+                "an operator or above.").format(user=user.name, role=role_name(t, user.role)),
                 alert=True)
             return
         alarm = press.alarm_among(self._hub.alarms)
         if alarm is None:
             await self._answer(query, t.gettext("This alarm is no longer configured."))
+            return
+        if press.kind is ActionKind.ACKNOWLEDGE and self._hub.alarms[alarm].acked:
+            await self._answer(query, t.gettext("Alarm {alarm} is already acknowledged.")
+                               .format(alarm=alarm))
             return
         try:
             await self._act(press.kind, alarm, user.name, query.sender)

@@ -47,6 +47,14 @@ class NoLink(LinkError):
     """No such link (or none of the user's)."""
 
 
+class WrongCode(LinkError):
+    """A code that is wrong, expired or used."""
+
+
+class TooManyWrongCodes(LinkError):
+    """This Telegram user tried too many wrong codes lately."""
+
+
 class Link(BaseModel):
     """One Telegram user linked to one gateway user."""
 
@@ -94,17 +102,17 @@ class LinkCodes:
         return code
 
     def redeem(self, text: str, telegram_id: int) -> Code:
-        """The code `text` names, used up; LinkError when it is wrong, expired or used, or
-        this Telegram user tried too many wrong ones."""
+        """The code `text` names, used up; WrongCode when it is wrong, expired or used,
+        TooManyWrongCodes when this Telegram user tried too many wrong ones lately."""
         self._forget_expired()
         now = self._clock()
         tries = [at for at in self._wrong.get(telegram_id, []) if at > now - CODE_LIFETIME]
         if len(tries) >= MAX_WRONG_CODES:
-            raise LinkError("too many wrong codes: ask for a new one in 10 minutes")
+            raise TooManyWrongCodes("too many wrong codes: ask for a new one in 10 minutes")
         code = self._waiting.pop(text.strip().upper().replace(" ", ""), None)
         if code is None:
             self._wrong[telegram_id] = [*tries, now]
-            raise LinkError("this code is wrong, expired or used: get a new one on the page")
+            raise WrongCode("this code is wrong, expired or used: get a new one on the page")
         return code
 
     def _forget_expired(self) -> None:

@@ -7,16 +7,15 @@ from __future__ import annotations
 import gettext
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from gateway.alarms.events import AlarmState
 from gateway.alarms.state import Alarm
 from gateway.notify.channel import SHELVE_HOURS, ActionKind
-from web.i18n import catalogue
+from gateway.notify.render import DOMAIN, LOCALE_DIR
+from web.i18n import N_, catalogue
+from web.users import Role
 
-LOCALE_DIR = Path(__file__).parents[1] / "locale"
-DOMAIN = "notify"
 ALARMS_LISTED = 30  # /alarms lists the most severe ones; a message holds 4096 characters
 
 
@@ -107,6 +106,13 @@ def done_answer(t: gettext.NullTranslations, kind: ActionKind, alarm: str) -> st
              ActionKind.CONFIRMED: _("Alarm {alarm}: confirmed"),
              ActionKind.FALSE_ALARM: _("Alarm {alarm}: false alarm")}
     return texts[kind].format(alarm=alarm, hours=SHELVE_HOURS)
+
+
+def role_name(t: gettext.NullTranslations, role: Role) -> str:
+    """A user's role in the reader's language, as the page names it."""
+    names = {Role.VIEWER: N_("viewer"), Role.OPERATOR: N_("operator"),
+             Role.ENGINEER: N_("engineer"), Role.ADMIN: N_("admin")}
+    return t.gettext(names[role])
 
 
 def local_time(at: datetime) -> str:
