@@ -252,6 +252,8 @@ class Gateway:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)
                 if web is not None:
+                # Renewed before it expires, without a restart (issue #14).
+                tasks["opcua-certificate"] = server.keep_certificate
                     tasks["web"] = web.serve
                 if bridge is not None and config.mqtt is not None:
                     from gateway.mqtt.asset_states import report_asset_states  # noqa: PLC0415
