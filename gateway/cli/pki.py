@@ -5,17 +5,14 @@ creates a session (gateway.opcua.pki): no restart."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from gateway.config import load_config
-from gateway.opcua.pki import (
-    PkiFolders,
-    find_file,
-    read_certificate,
-    thumbprint,
-    trust,
-    untrust,
-)
+from gateway.opcua.pki import PkiFolders, read_certificate, rejected_name, thumbprint
 
 
 def add_pki_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,21 +80,37 @@ def _describe(path: Path) -> str:
     )
 
 
+def _find(folder: Path, file: str) -> Path | None:
+    """`file` as a name in `folder`, or a thumbprint of one of its certificates."""
+    named = folder / file
+    if named.is_file() and named.parent == folder:
+        return named
+    matches = [path for path in folder.iterdir() if path.is_file() and f"[{file}]" in path.name]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _trust(folders: PkiFolders, file: str) -> str:
-    rejected = find_file(folders.rejected, file)
+    rejected = _find(folders.rejected, file)
     source = rejected or Path(file)
     if not source.is_file():
         raise ValueError(f"{file}: neither a file of {folders.rejected} nor a certificate file")
-    cert, target = trust(folders, source)
+    cert = read_certificate(source)
+    target = folders.certs / rejected_name(cert)
+    # DER whatever it came as: one form in the folder, named by its thumbprint.
+    target.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    if rejected is not None:
+        rejected.unlink()
     return f"trusted {cert.subject.rfc4514_string()} (thumbprint {thumbprint(cert)}): {target}"
 
 
 def _reject(folders: PkiFolders, file: str) -> str:
-    trusted = find_file(folders.certs, file)
+    trusted = _find(folders.certs, file)
     if trusted is not None:
-        target = untrust(folders, trusted)
+        cert: x509.Certificate = read_certificate(trusted)
+        target = folders.rejected / rejected_name(cert)
+        os.replace(trusted, target)
         return f"no longer trusted: {trusted.name}, kept as {target}"
-    rejected = find_file(folders.rejected, file)
+    rejected = _find(folders.rejected, file)
     if rejected is not None:
         rejected.unlink()
         return f"deleted {rejected}"

@@ -120,10 +120,6 @@ class OpcuaSection(_Frozen):
         default_factory=lambda: list(DEFAULT_SECURITY))
     anonymous: bool = False
     max_monitored_items_per_session: Annotated[int, Field(ge=1, le=4_294_967_295)] = 20_000
-    # The application certificate is renewed when it expires within this many days: at a
-    # start and by the running server's daily check (gateway/opcua/pki.py). It is valid
-    # 5 years, so at most a year ahead.
-    certificate_renew_days: Annotated[int, Field(ge=1, le=365)] = 30
 
     @field_validator("security")
     @classmethod
@@ -328,6 +324,10 @@ class HistorySection(_Frozen):
     max_pending: Annotated[int, Field(ge=1000, le=10_000_000)] = 200_000
 
 
+# Here, not at the top: [sparkplug]'s broker is an MqttSection, defined above (issue #16).
+from gateway.config.sparkplug import SparkplugSection  # noqa: E402
+
+
 class GatewayConfig(_Frozen):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     opcua: OpcuaSection = Field(default_factory=OpcuaSection)
@@ -341,6 +341,7 @@ class GatewayConfig(_Frozen):
     # Issue #15: notifications, and the e-mail channel when configured.
     notify: NotifySection = Field(default_factory=NotifySection)
     email: EmailSection | None = None
+    sparkplug: SparkplugSection | None = None  # the Sparkplug B edge node (issue #16)
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:

@@ -38,9 +38,19 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
+class EdgeNode(Protocol):
+    """The Sparkplug edge node as the fan-out feeds it (gateway.sparkplug.node, issue #16)."""
+
+    def samples(self, samples: Sequence[Sample]) -> None: ...
+
+    def scores(self, scores: Sequence[Score]) -> None: ...
+
+    def status(self, status: DeviceStatus) -> None: ...
+
+
 class Fanout:
     """Samples, device statuses, scores and model changes to their sinks, in order; the
-    history only when it is configured."""
+    history and the Sparkplug edge node only when they are configured."""
 
     def __init__(
         self,
@@ -49,8 +59,10 @@ class Fanout:
         server: Publisher,
         hub: AlarmHub,
         history: HistoryKeeper | None,
+        edge: EdgeNode | None = None,
     ) -> None:
         self.failures = Failures("sink", logger)
+        self._edge = edge
         self._cache = cache
         self._scores = scores
         self._server = server
@@ -67,6 +79,8 @@ class Fanout:
         failures.call("alarms", self._hub.observe_samples, samples)
         if self._history is not None:
             failures.call("history", self._history.record_samples, samples)
+        if self._edge is not None:
+            failures.call("sparkplug", self._edge.samples, samples)
 
     def scores(self, scores: Sequence[Score]) -> None:
         """The assets' model outputs."""
@@ -76,10 +90,14 @@ class Fanout:
         failures.call("alarms-scores", self._hub.observe_scores, scores)
         if self._history is not None:
             failures.call("history-scores", self._history.record_scores, scores)
+        if self._edge is not None:
+            failures.call("sparkplug-scores", self._edge.scores, scores)
 
     def status(self, status: DeviceStatus) -> None:
         """A device's link status."""
         self.failures.call("opcua-status", self._server.publish_status, status)
+        if self._edge is not None:
+            self.failures.call("sparkplug-status", self._edge.status, status)
 
     def model(self, slot: ModelSlot) -> None:
         """A model slot that took or refused a file."""

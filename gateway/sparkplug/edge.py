@@ -1,0 +1,77 @@
+"""The edge node built from the configuration: its broker, identity, outbox file and link."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from gateway.config.model import GatewayConfig, MqttSection
+from gateway.config.sparkplug import SparkplugSection
+from gateway.core.quality import Quality
+from gateway.core.storage import StorageHealth
+from gateway.mqtt.client import client_id
+from gateway.opcua.status import status_code
+from gateway.sparkplug import payloads
+from gateway.sparkplug.catalogue import catalogue
+from gateway.sparkplug.link import Link
+from gateway.sparkplug.node import SparkplugNode, Write
+from gateway.sparkplug.topics import Topics, state_topic
+from gateway.store import Outbox
+
+OUTBOX_FILE = "sparkplug.sqlite"
+
+
+def broker(section: SparkplugSection, mqtt: MqttSection | None, gateway: str) -> MqttSection:
+    """[sparkplug.broker], or the [mqtt] connection under a client id of its own (one
+    client id on two connections would make the broker drop one for the other); without
+    a client id, the link takes "uvelka-<gateway>-sparkplug"."""
+    if section.broker is not None:
+        return section.broker
+    if mqtt is None:
+        raise ValueError("[sparkplug] needs a broker: [sparkplug.broker] or [mqtt]")
+    return mqtt.model_copy(update={"client_id": f"{client_id(mqtt, gateway)}-sparkplug"})
+
+
+def opc_status(quality: Quality) -> int:
+    """The OPC UA StatusCode of a quality, as a number (gateway.opcua.status's map)."""
+    return int(status_code(quality).value)
+
+
+@asynccontextmanager
+async def edge_node(
+    config: GatewayConfig, write: Write, storage: StorageHealth, *, reconnect_max_s: int = 30
+) -> AsyncIterator[SparkplugNode]:
+    """The configured edge node with its outbox open; run it with `node.run()`."""
+    section = config.sparkplug
+    if section is None:
+        raise ValueError("no [sparkplug] section")
+    gateway = config.gateway.name
+    settings = broker(section, config.mqtt, gateway)
+    topics = Topics(section.group_id, section.edge_node_id or gateway)
+    async with Outbox.open(
+        config.gateway.data_dir / OUTBOX_FILE,
+        max_messages=section.outbox_max_messages,
+        max_age_s=section.outbox_max_age,
+        health=storage,
+    ) as outbox:
+        node = SparkplugNode(
+            catalogue(config.devices, config.assets), topics, outbox, write, opc_status,
+            gateway=gateway, version=_version(), primary_host=section.primary_host_id,
+            writes=section.writes,
+        )
+        host_state = None if section.primary_host_id is None else state_topic(
+            section.primary_host_id)
+        node.attach(Link(
+            settings, settings.client_id or f"uvelka-{gateway}-sparkplug", topics, host_state,
+            lambda bd_seq: payloads.ndeath(bd_seq, payloads.epoch_now()), node,
+            reconnect_max_s=reconnect_max_s,
+        ))
+        yield node
+
+
+def _version() -> str:
+    try:
+        return metadata.version("uvelka-gateway")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"

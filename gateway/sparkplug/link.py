@@ -1,0 +1,215 @@
+"""The edge node's MQTT connection: paho-mqtt, the NDEATH Will with bdSeq, reconnects.
+
+Decisions, in the order a reader meets them:
+- The Will is the NDEATH, QoS 1, not retained, carrying the connection's bdSeq
+  (tck-id-payloads-ndeath-will-message, -will-message-qos, -will-message-retain,
+  tck-id-message-flow-edge-node-birth-publish-will-message-topic). bdSeq starts at 0 and
+  goes up by one on every CONNECT packet, wrapping after 255
+  (tck-id-topics-nbirth-bdseq-increment); paho sends a CONNECT from its own thread when it
+  reconnects, so the Will is set in on_pre_connect, which paho calls before each one.
+- Clean sessions (Sparkplug 3.0 §5.4: every Sparkplug client sets Clean Session/Clean
+  Start): the outbox, not the broker, keeps what must survive.
+- NCMD and DCMD are subscribed with QoS 1 on every connect, before anything is published
+  on it (tck-id-message-flow-edge-node-ncmd-subscribe, tck-id-message-flow-device-dcmd-
+  subscribe), and the primary host's STATE too when one is configured.
+- paho's thread only hands over: every callback crosses into the loop with
+  call_soon_threadsafe; written QoS 0 messages (on_publish) are gathered into one call.
+- The first connection is opened here with backoff, so its failure is logged with the
+  reason; later ones are paho's (reconnect_delay_set). `close` ends a connection on
+  purpose (a stop, or the primary host went offline): NDEATH, then DISCONNECT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.config.model import MqttSection
+from gateway.mqtt.client import CONNECT_TIMEOUT_S, connect, tls_context
+from gateway.sparkplug.topics import Topics
+
+logger = logging.getLogger(__name__)
+
+WILL_QOS = 1
+COMMAND_QOS = 1
+STOP_S = 2.0  # a clean stop waits this long for its NDEATH to be written
+
+
+class Listener(Protocol):
+    """What the link tells the edge node, on the event loop."""
+
+    def connected(self, bd_seq: int) -> None: ...
+
+    def disconnected(self, reason: str) -> None: ...
+
+    def arrived(self, topic: str, payload: bytes) -> None: ...
+
+    def written(self, mids: list[int]) -> None: ...
+
+
+class Link:
+    """One paho client for the edge node; build it inside the event loop."""
+
+    def __init__(
+        self,
+        settings: MqttSection,
+        client_id: str,
+        topics: Topics,
+        state_topic: str | None,
+        will: Callable[[int], bytes],
+        listener: Listener,
+        *,
+        reconnect_max_s: int = 30,
+    ) -> None:
+        self._settings = settings
+        self._topics = topics
+        self._state_topic = state_topic
+        self._will = will  # bdSeq -> the NDEATH payload
+        self._listener = listener
+        self._reconnect_max_s = reconnect_max_s
+        self._client_id = client_id
+        self._loop = asyncio.get_running_loop()
+        self._client = self._make_client()
+        # paho's thread's own: the bdSeq of the next CONNECT, and of the one in use.
+        self._next_bd_seq = 0
+        self.bd_seq = 0
+        self._written: collections.deque[int] = collections.deque()
+        self._written_scheduled = False
+        self._looping = False
+        self._problem: str | None = None
+
+    def _make_client(self) -> Client:
+        settings = self._settings
+        v5 = settings.version == "5"
+        client = Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else True,
+        )
+        client.connect_timeout = CONNECT_TIMEOUT_S
+        client.reconnect_delay_set(1, self._reconnect_max_s)
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            client.tls_set_context(tls_context(settings))
+        client.on_pre_connect = self._on_pre_connect
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> int | None:
+        """Hand a message to paho; its mid, or None when there is no connection (a QoS 0
+        message is then dropped by paho: the caller keeps what it must not lose)."""
+        info = self._client.publish(topic, payload, qos=qos, retain=False)
+        return None if info.rc is MQTTErrorCode.MQTT_ERR_NO_CONN else info.mid
+
+    async def open(self) -> None:
+        """Connect (retrying with backoff) and start paho's network thread."""
+        delay_s = 1
+        while True:
+            try:
+                await asyncio.to_thread(connect, self._client, self._settings)
+            except OSError as error:
+                self._report(f"cannot be reached: {error}")
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, self._reconnect_max_s)
+            else:
+                self._client.loop_start()
+                self._looping = True
+                return
+
+    async def close(self, *, ndeath: bool) -> None:
+        """End the connection on purpose: NDEATH first if asked, then DISCONNECT
+        (tck-id-operational-behavior-edge-node-intentional-disconnect-ndeath, -packet)."""
+        if ndeath and self._client.is_connected():
+            info = self._client.publish(
+                self._topics.node("NDEATH"), self._will(self.bd_seq), qos=WILL_QOS)
+            try:
+                await asyncio.to_thread(info.wait_for_publish, STOP_S)
+            except RuntimeError as error:  # the connection went down meanwhile
+                logger.debug("Sparkplug NDEATH not published: %s", error)
+        self._client.disconnect()
+        if self._looping:
+            await asyncio.to_thread(self._client.loop_stop)
+            self._looping = False
+        # A fresh client for the next `open`: paho 2.2's loop_start makes a new socket
+        # pair each time and never closes the previous one (Client.loop_start), while a
+        # client that is dropped closes its own (Client.__del__).
+        self._client = self._make_client()
+
+    def _report(self, problem: str) -> None:
+        """Log a connection problem once, until it changes."""
+        log = logger.debug if problem == self._problem else logger.warning
+        self._problem = problem
+        log("Sparkplug broker %s %s; retrying", self._settings.url, problem)
+
+    # -- paho's thread: only hand over to the event loop --
+
+    def _on_pre_connect(self, client: Client, userdata: Any) -> None:
+        self.bd_seq = self._next_bd_seq
+        self._next_bd_seq = (self.bd_seq + 1) % 256
+        client.will_set(self._topics.node("NDEATH"), self._will(self.bd_seq), qos=WILL_QOS,
+                        retain=False)
+
+    def _on_connect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._loop.call_soon_threadsafe(self._report, f"refused the connection: {reason}")
+            return
+        client.subscribe(self._topics.node("NCMD"), qos=COMMAND_QOS)
+        client.subscribe(self._topics.dcmd_filter, qos=COMMAND_QOS)
+        if self._state_topic is not None:
+            client.subscribe(self._state_topic, qos=COMMAND_QOS)
+        self._loop.call_soon_threadsafe(self._connected, self.bd_seq)
+
+    def _connected(self, bd_seq: int) -> None:
+        self._problem = None
+        self._listener.connected(bd_seq)
+
+    def _on_disconnect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        why = "connection lost" if reason == "Unspecified error" else str(reason)
+        self._loop.call_soon_threadsafe(self._listener.disconnected, why)
+
+    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
+        self._loop.call_soon_threadsafe(
+            self._listener.arrived, message.topic, bytes(message.payload))
+
+    def _on_publish(
+        self, client: Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties
+    ) -> None:
+        # One loop wake-up per burst; the loop clears the flag before it empties the deque.
+        self._written.append(mid)
+        if not self._written_scheduled:
+            self._written_scheduled = True
+            self._loop.call_soon_threadsafe(self._take_written)
+
+    def _take_written(self) -> None:
+        self._written_scheduled = False
+        mids = []
+        while self._written:
+            mids.append(self._written.popleft())
+        self._listener.written(mids)

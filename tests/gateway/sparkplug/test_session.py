@@ -1,0 +1,126 @@
+"""The edge node's session rules on a real mosquitto, fed by the test: asset births, seq
+wrapping, the primary host, store-and-forward with is_historical, a clean stop's NDEATH.
+Payloads are decoded by Eclipse Tahu's JavaScript codec; tck-ids are Sparkplug 3.0's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.core.quality import Quality
+from gateway.core.score import Score
+from tests.fixtures.modbus import wait_until
+from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
+from tests.gateway.sparkplug.harness import edge, level
+from tests.gateway.sparkplug.support import host_state, topic, watch
+
+
+async def test_assets_are_devices_with_their_model_outputs(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    async with edge(mosquitto.url, tmp_path) as node:
+        await scada.until("DBIRTH", "tank")
+        dbirth = await scada.next()
+        assert dbirth.topic == topic("DBIRTH", "asset-pump1")
+        types = {m["name"]: m["type"] for m in dbirth.payload["metrics"]}
+        assert types == {
+            "AnomalyScore": "Double", "Anomaly": "Boolean", "Models/anomaly/Version": "String",
+            "RemainingUsefulLife": "Double", "RemainingUsefulLifeLow": "Double",
+            "RemainingUsefulLifeHigh": "Double", "Models/rul/Version": "String",
+        }
+        # No output yet: null with a Bad quality, never a made-up value.
+        score = dbirth.metric("AnomalyScore")
+        assert (score["value"], score["properties"]["Quality"]["value"]) == (None, 0)
+
+        now = datetime.now(UTC)
+        node.scores([Score("pump1", "anomaly", 0.82, True, Quality.GOOD, now, now, "v3")])
+        ddata = await scada.next()
+        assert ddata.topic == topic("DDATA", "asset-pump1")
+        by_alias = ddata.by_alias()
+        values = {m["name"]: by_alias[int(m["alias"])]["value"]
+                  for m in dbirth.payload["metrics"] if int(m["alias"]) in by_alias}
+        assert values == {"AnomalyScore": 0.82, "Anomaly": True, "Models/anomaly/Version": "v3"}
+        # Good again after Bad: the quality goes along once (192), then no more.
+        assert {m["properties"]["Quality"]["value"] for m in ddata.payload["metrics"]} == {192}
+
+
+async def test_seq_counts_every_message_and_wraps_after_255(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    async with edge(mosquitto.url, tmp_path) as node:
+        await scada.until("DBIRTH", "asset-pump1")  # seq 0, 1, 2
+        for value in range(300):
+            node.samples(level(value))
+        seqs = [seen.seq for seen in await scada.many(300)]
+    # tck-id-payloads-sequence-num-always-included, tck-id-payloads-sequence-num-incrementing,
+    # tck-id-payloads-ddata-seq-inc
+    assert seqs == [(3 + i) % 256 for i in range(300)]
+    assert seqs[252:254] == [255, 0]
+
+
+async def test_births_wait_for_the_primary_host_and_stored_data_is_replayed_historical(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    host = await subscribers(mosquitto)
+    await host_state(host, online=False, bd_seq=0)
+    async with edge(mosquitto.url, tmp_path, primary_host_id="scada") as node:
+        for value in (10, 11, 12):
+            node.samples(level(value))
+        await wait_until(lambda: node.stats.stored == 3, 10.0, "three messages stored")
+        # tck-id-message-flow-edge-node-birth-publish-phid-wait,
+        # tck-id-operational-behavior-edge-node-birth-sequence-wait: nothing is born while
+        # the host is offline.
+        assert await scada.quiet(1.0) == []
+
+        await host_state(host, online=True, bd_seq=1)
+        nbirth, before = await scada.until("NBIRTH")
+        assert before == []
+        await scada.until("DBIRTH", "asset-pump1")
+        node.samples(level(13))  # live, while or after the stored ones go out
+        replayed = await scada.many(4)
+        # In order, before anything newer; marked historical but the live one.
+        assert [s.topic for s in replayed] == [topic("DDATA", "tank")] * 4
+        assert [s.payload["metrics"][0]["value"] for s in replayed] == [10, 11, 12, 13]
+        assert [s.payload["metrics"][0].get("isHistorical", False) for s in replayed] == [
+            True, True, True, False]
+        assert [s.seq for s in replayed] == [3, 4, 5, 6]
+        await wait_until(lambda: node.stats.queued == 0, 10.0, "the outbox emptied")
+
+        # An offline STATE of an older host session is not this host going away
+        # (tck-id-operational-behavior-edge-node-termination-host-offline-bdSeq).
+        await host_state(host, online=False, bd_seq=0)
+        assert await scada.quiet(1.0) == []
+
+        # The host goes offline: NDEATH, a new connection (the next bdSeq), and data
+        # stored until it is back (tck-id-message-flow-edge-node-birth-publish-phid-offline,
+        # tck-id-operational-behavior-edge-node-termination-host-offline).
+        await host_state(host, online=False, bd_seq=1)
+        ndeath, _ = await scada.until("NDEATH")
+        assert ndeath.metric("bdSeq")["value"] == nbirth.metric("bdSeq")["value"]
+        await wait_until(lambda: not node.stats.online, 10.0, "the session ended")
+        node.samples(level(14))
+        await wait_until(lambda: node.stats.stored == 4, 10.0, "the fourth stored")
+        assert await scada.quiet(1.0) == []
+        await host_state(host, online=True, bd_seq=2)
+        reborn, _ = await scada.until("NBIRTH")
+        assert int(reborn.metric("bdSeq")["value"]) == int(nbirth.metric("bdSeq")["value"]) + 1
+        ddata, _ = await scada.until("DDATA", "tank")
+        assert ddata.payload["metrics"][0]["value"] == 14
+        assert ddata.payload["metrics"][0]["isHistorical"] is True
+
+
+async def test_a_clean_stop_publishes_ndeath_first(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    async with edge(mosquitto.url, tmp_path):
+        nbirth, _ = await scada.until("NBIRTH")
+    # tck-id-operational-behavior-edge-node-intentional-disconnect-ndeath, -packet (the
+    # broker then sends no Will: exactly one NDEATH arrives)
+    ndeath, _ = await scada.until("NDEATH")
+    assert ndeath.metric("bdSeq")["value"] == nbirth.metric("bdSeq")["value"]
+    assert await scada.quiet(1.0) == []
+
