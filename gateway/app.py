@@ -259,6 +259,8 @@ class Gateway:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)
                 if web is not None:
+                # Renewed before it expires, without a restart (issue #14).
+                tasks["opcua-certificate"] = server.keep_certificate
                     tasks["web"] = web.serve
                 if edge is not None:
                     tasks["sparkplug"] = edge.run

@@ -5,14 +5,17 @@ creates a session (gateway.opcua.pki): no restart."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from gateway.config import load_config
-from gateway.opcua.pki import PkiFolders, read_certificate, rejected_name, thumbprint
+from gateway.opcua.pki import (
+    PkiFolders,
+    find_file,
+    read_certificate,
+    thumbprint,
+    trust,
+    untrust,
+)
 
 
 def add_pki_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,37 +83,21 @@ def _describe(path: Path) -> str:
     )
 
 
-def _find(folder: Path, file: str) -> Path | None:
-    """`file` as a name in `folder`, or a thumbprint of one of its certificates."""
-    named = folder / file
-    if named.is_file() and named.parent == folder:
-        return named
-    matches = [path for path in folder.iterdir() if path.is_file() and f"[{file}]" in path.name]
-    return matches[0] if len(matches) == 1 else None
-
-
 def _trust(folders: PkiFolders, file: str) -> str:
-    rejected = _find(folders.rejected, file)
+    rejected = find_file(folders.rejected, file)
     source = rejected or Path(file)
     if not source.is_file():
         raise ValueError(f"{file}: neither a file of {folders.rejected} nor a certificate file")
-    cert = read_certificate(source)
-    target = folders.certs / rejected_name(cert)
-    # DER whatever it came as: one form in the folder, named by its thumbprint.
-    target.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    if rejected is not None:
-        rejected.unlink()
+    cert, target = trust(folders, source)
     return f"trusted {cert.subject.rfc4514_string()} (thumbprint {thumbprint(cert)}): {target}"
 
 
 def _reject(folders: PkiFolders, file: str) -> str:
-    trusted = _find(folders.certs, file)
+    trusted = find_file(folders.certs, file)
     if trusted is not None:
-        cert: x509.Certificate = read_certificate(trusted)
-        target = folders.rejected / rejected_name(cert)
-        os.replace(trusted, target)
+        target = untrust(folders, trusted)
         return f"no longer trusted: {trusted.name}, kept as {target}"
-    rejected = _find(folders.rejected, file)
+    rejected = find_file(folders.rejected, file)
     if rejected is not None:
         rejected.unlink()
         return f"deleted {rejected}"

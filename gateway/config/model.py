@@ -120,6 +120,10 @@ class OpcuaSection(_Frozen):
         default_factory=lambda: list(DEFAULT_SECURITY))
     anonymous: bool = False
     max_monitored_items_per_session: Annotated[int, Field(ge=1, le=4_294_967_295)] = 20_000
+    # The application certificate is renewed when it expires within this many days: at a
+    # start and by the running server's daily check (gateway/opcua/pki.py). It is valid
+    # 5 years, so at most a year ahead.
+    certificate_renew_days: Annotated[int, Field(ge=1, le=365)] = 30
 
     @field_validator("security")
     @classmethod

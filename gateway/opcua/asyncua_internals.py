@@ -21,7 +21,8 @@ API, each measured or required by the spec where it is used:
   before asyncua handles it (`guard_requests`: a None channel asyncua accepts whatever
   is configured, and RegisterServer, which it serves without a session), a user name
   token is decrypted there for the password check (`user_token`), and a Read learns
-  its caller as a Call does (`track_callers`, `caller_user`).
+  its caller as a Call does (`track_callers`, `caller_user`); a renewed application
+  certificate is put in place while the server runs (`use_certificate`).
 
 Every other module of gateway.opcua talks to asyncua's `Server` and `ua` only, plus the
 address-space data model its node builders write: `AddressSpace` (a mapping NodeId ->
@@ -52,6 +53,7 @@ import asyncua
 from asyncua import Server, ua
 from asyncua.common.connection import SecureConnection, TransportLimits
 from asyncua.crypto.permission_rules import User
+from asyncua.crypto.security_policies import SecurityPolicyFactory, SecurityPolicyNone
 from asyncua.server.address_space import AddressSpace, AttributeService, AttributeValue, NodeData
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
@@ -65,6 +67,7 @@ from asyncua.server.monitored_item_service import (
 )
 from asyncua.server.subscription_service import SubscriptionService
 from asyncua.server.uaprocessor import PublishRequestData, UaProcessor
+from cryptography.hazmat.primitives import serialization
 
 from gateway.opcua.encoding import publish_response
 
@@ -112,6 +115,7 @@ __all__ = [
     "subscription_items",
     "take_turns",
     "track_callers",
+    "use_certificate",
     "user_token",
     "wrap_session_service",
 ]
@@ -188,6 +192,10 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     *_names(NodeData, "nodeid", "attributes", "references", "call"),
     *_names(AttributeValue, "value", "datachange_callbacks"),
+    # Where the application certificate and key live once the server runs (use_certificate).
+    *_names(Server, "_policies"),
+    *_names(InternalServer, "certificate", "private_key"),
+    *_names(SecurityPolicyFactory, "certificate", "private_key"),
     # The standard address space, built or read from the cache (gateway.opcua.standard_nodes).
     *_names(InternalServer, "load_standard_address_space", "node_mgt_service"),
     *_names(AddressSpace, "_nodes"),
@@ -243,6 +251,12 @@ def samples(server: Server) -> dict[type, object]:
         (UaProcessor, lambda: UaProcessor(iserver, _NoTransport(), limits)),
         (PublishRequestData, PublishRequestData),
         (NodeData, lambda: NodeData(ua.NodeId())),
+        (
+            SecurityPolicyFactory,
+            lambda: SecurityPolicyFactory(  # type: ignore[no-untyped-call]
+                SecurityPolicyNone, ua.MessageSecurityMode.None_
+            ),
+        ),
         (AttributeValue, lambda: AttributeValue(ua.DataValue())),
     ]
     for owner, build in builders:
@@ -322,6 +336,29 @@ def bound_url(server: Server) -> str:
         endpoint.EndpointUrl = url
         endpoint.Server.DiscoveryUrls = [url]
     return url
+
+
+async def use_certificate(server: Server, cert: str, key: str) -> None:
+    """Serve with the certificate and key in the files `cert` and `key` from now on,
+    without a restart.
+
+    asyncua keeps them in three places: the InternalServer (a user token's decryption,
+    the session's signature), every EndpointDescription (what GetEndpoints tells
+    clients) and the security policy factories from which each new SecureChannel's
+    policy is made (`Server._policies`, the very list the binary server and every
+    connection hold). Channels already open keep the policy they were opened with until
+    they close.
+    """
+    await server.load_certificate(cert)
+    await server.load_private_key(key)
+    iserver = server.iserver
+    der = iserver.certificate.public_bytes(serialization.Encoding.DER)
+    for endpoint in iserver.endpoints:
+        if endpoint.ServerCertificate:
+            endpoint.ServerCertificate = der
+    for factory in server._policies:
+        factory.certificate = iserver.certificate
+        factory.private_key = iserver.private_key
 
 
 def limit_request_size(server: Server, max_bytes: int, chunk_bytes: int) -> None:

@@ -10,14 +10,17 @@ folder layout):
     trusted/rejected/         client certificates refused, for an admin to trust or delete
 
 The own certificate is RSA 2048 with SHA-256, valid `VALID_DAYS`, its subjectAltName the
-ApplicationUri and the host names. It is made again at a start when it expires within
-`RENEW_DAYS` or no longer names the ApplicationUri: never silently, since every client that
-trusted the old one must trust the new one (a WARNING with both thumbprints, and
-`OwnCertificate.replaced` for the page).
+ApplicationUri and the host names. It is made again when it expires within the renewal
+window ([opcua] certificate_renew_days: at a start, and by the running server's daily
+check) or no longer names the ApplicationUri: never silently, since every client that
+trusted the old one must trust the new one (a WARNING with both thumbprints, the old one
+kept in own/replaced/ with the time it was replaced as its modification time, and
+`OwnCertificate.replaced` for the page and the audit log).
 
 The trust list is read again when one of its folders changed, at the next client that
-creates a session: trusting a certificate (`uvelka pki trust`) takes effect without a
-restart. Blocking file I/O: callers run these functions in a thread.
+creates a session: trusting a certificate (`uvelka pki trust`, the page) takes effect
+without a restart. `trust` and `reject` are what both do. Blocking file I/O: callers run
+these functions in a thread.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -42,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 KEY_BITS = 2048
 VALID_DAYS = 5 * 365
-RENEW_DAYS = 60
+RENEW_DAYS = 30  # the default of [opcua] certificate_renew_days
 CERT_SUFFIXES = (".der", ".pem", ".crt", ".cer")
 
 
@@ -112,28 +115,49 @@ def read_certificate(path: Path) -> x509.Certificate:
 
 
 def own_certificate(
-    folders: PkiFolders, application_uri: str, hosts: list[str], now: datetime
+    folders: PkiFolders,
+    application_uri: str,
+    hosts: list[str],
+    now: datetime,
+    renew_days: int = RENEW_DAYS,
 ) -> OwnCertificate:
-    """The server's certificate and key, made when missing, expiring or for another URI."""
+    """The server's certificate and key, made when missing, expiring within `renew_days`
+    of `now` or for another URI. A certificate made is valid from the wall clock's now
+    (`now` only judges the current one's expiry: tests pass a later time)."""
     folders.make()
-    reason = None
     if folders.own_cert.is_file() and folders.own_key.is_file():
-        current = read_certificate(folders.own_cert)
-        reason = _renewal_reason(current, application_uri, now)
-        if reason is None:
-            return _own(folders, current, None)
-        old = thumbprint(current)
-        folders.replaced.mkdir(exist_ok=True)
-        os.replace(folders.own_cert, folders.replaced / f"{old}.der")
-    certificate = _make(folders, application_uri, hosts, now)
+        renewed = renew_if_due(folders, application_uri, hosts, now, renew_days)
+        return renewed or _own(folders, read_certificate(folders.own_cert), None)
+    certificate = _make(folders, application_uri, hosts, datetime.now(UTC))
+    logger.info(
+        "OPC UA application certificate made: %s (thumbprint %s, valid to %s)",
+        folders.own_cert,
+        thumbprint(certificate),
+        certificate.not_valid_after_utc,
+    )
+    return _own(folders, certificate, None)
+
+
+def renew_if_due(
+    folders: PkiFolders,
+    application_uri: str,
+    hosts: list[str],
+    now: datetime,
+    renew_days: int = RENEW_DAYS,
+) -> OwnCertificate | None:
+    """A new certificate and key in place of the current ones if these expire within
+    `renew_days` of `now` or no longer name `application_uri`; None if they are kept.
+    The new one is valid from the wall clock's now."""
+    current = read_certificate(folders.own_cert)
+    reason = _renewal_reason(current, application_uri, now, renew_days)
     if reason is None:
-        logger.info(
-            "OPC UA application certificate made: %s (thumbprint %s, valid to %s)",
-            folders.own_cert,
-            thumbprint(certificate),
-            certificate.not_valid_after_utc,
-        )
-        return _own(folders, certificate, None)
+        return None
+    old = thumbprint(current)
+    folders.replaced.mkdir(exist_ok=True)
+    kept = folders.replaced / f"{old}.der"
+    os.replace(folders.own_cert, kept)
+    os.utime(kept)  # when it was replaced, for the page
+    certificate = _make(folders, application_uri, hosts, datetime.now(UTC))
     replaced = (
         f"the OPC UA certificate was replaced ({reason}): thumbprint {old} -> "
         f"{thumbprint(certificate)}; every client that trusted the old one must "
@@ -156,9 +180,9 @@ def _own(
 
 
 def _renewal_reason(
-    certificate: x509.Certificate, application_uri: str, now: datetime
+    certificate: x509.Certificate, application_uri: str, now: datetime, renew_days: int
 ) -> str | None:
-    if certificate.not_valid_after_utc - now < timedelta(days=RENEW_DAYS):
+    if certificate.not_valid_after_utc - now < timedelta(days=renew_days):
         return f"it expires {certificate.not_valid_after_utc:%Y-%m-%d}"
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -228,6 +252,85 @@ def _make(
     )
     folders.own_cert.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
     return certificate
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFile:
+    """A certificate file of the PKI folders, as the page and `uvelka pki` show it."""
+
+    path: Path
+    subject: str
+    thumbprint: str
+    application_uri: str | None  # the subjectAltName URI: the client's ApplicationUri
+    not_before: datetime
+    not_after: datetime
+    # The file's modification time: when a client's certificate was first refused (a
+    # rejected one is written once), trusted, or an own certificate replaced.
+    changed: datetime
+
+    @classmethod
+    def read(cls, path: Path) -> CertificateFile:
+        """The certificate in `path`; ValueError if it holds none."""
+        certificate = read_certificate(path)
+        try:
+            names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            uris = names.value.get_values_for_type(x509.UniformResourceIdentifier)
+        except x509.ExtensionNotFound:
+            uris = []
+        return cls(
+            path,
+            certificate.subject.rfc4514_string(),
+            thumbprint(certificate),
+            uris[0] if uris else None,
+            certificate.not_valid_before_utc,
+            certificate.not_valid_after_utc,
+            datetime.fromtimestamp(path.stat().st_mtime, UTC),
+        )
+
+
+def certificate_files(folder: Path) -> tuple[list[CertificateFile], list[str]]:
+    """The certificates of `folder`, oldest change first, and one line per file that
+    holds none."""
+    found, problems = [], []
+    for path in _files(folder):
+        if path.suffix.lower() not in CERT_SUFFIXES:
+            continue
+        try:
+            found.append(CertificateFile.read(path))
+        except ValueError as exc:
+            problems.append(f"{path.name}: not a certificate ({exc})")
+    return sorted(found, key=lambda file: file.changed), problems
+
+
+def find_file(folder: Path, file: str) -> Path | None:
+    """`file` as a name in `folder`, or the thumbprint of one of its certificates."""
+    named = folder / file
+    if named.is_file() and named.parent == folder:
+        return named
+    matches = [path for path in _files(folder) if f"[{file}]" in path.name]
+    if not matches:
+        files, _ = certificate_files(folder)
+        matches = [found.path for found in files if found.thumbprint == file.lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def trust(folders: PkiFolders, source: Path) -> tuple[x509.Certificate, Path]:
+    """Trust the certificate in `source` (a file of rejected/, which is then deleted, or
+    any file): copied as DER to trusted/certs/, named by its thumbprint."""
+    certificate = read_certificate(source)
+    target = folders.certs / rejected_name(certificate)
+    target.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+    if source.parent == folders.rejected:
+        source.unlink()
+    return certificate, target
+
+
+def untrust(folders: PkiFolders, trusted: Path) -> Path:
+    """Stop trusting the certificate file `trusted` of trusted/certs/: it moves to
+    rejected/, where it can be trusted again or deleted."""
+    target = folders.rejected / rejected_name(read_certificate(trusted))
+    os.replace(trusted, target)
+    return target
 
 
 class Untrusted(Exception):

@@ -30,6 +30,7 @@ from gateway.opcua.asyncua_internals import (
     replace_attribute_service,
     stop_clock,
     track_callers,
+    use_certificate,
 )
 from gateway.opcua.audit import AuditTrail
 from gateway.opcua.condition_methods import ConditionMethods
@@ -38,7 +39,13 @@ from gateway.opcua.datatypes import checked_value
 from gateway.opcua.limits import apply_limits
 from gateway.opcua.nodesets import import_nodesets
 from gateway.opcua.notify import Notifier
-from gateway.opcua.pki import OwnCertificate, PkiFolders, TrustList, own_certificate
+from gateway.opcua.pki import (
+    OwnCertificate,
+    PkiFolders,
+    TrustList,
+    own_certificate,
+    renew_if_due,
+)
 from gateway.opcua.standard_nodes import use_standard_nodes
 from gateway.opcua.status import keeps_value, status_code
 from gateway.opcua.uatypes import data_value, make_status, scalar_variant, string_id
@@ -54,6 +61,7 @@ logger = logging.getLogger(__name__)
 _NULL = ua.Variant(None, ua.VariantType.Null)
 _GOOD = make_status(ua.StatusCodes.Good)
 _WAITING = make_status(ua.StatusCodes.BadWaitingForInitialData)
+CERTIFICATE_CHECK_S = 24 * 3600.0  # how often a running server looks at its certificate
 
 
 class OpcuaServer:
@@ -114,7 +122,7 @@ class OpcuaServer:
             folders = PkiFolders(gateway.data_dir / "pki")
             self.certificate = await asyncio.to_thread(
                 own_certificate, folders, f"urn:uvelka:{gateway.name}",
-                host_names(opcua.endpoint), datetime.now(UTC))
+                host_names(opcua.endpoint), datetime.now(UTC), opcua.certificate_renew_days)
             trust = TrustList(folders)
         access = Access(opcua.security, opcua.anonymous, self._users, trust)
         server = Server(user_manager=access)  # type: ignore[arg-type]
@@ -187,6 +195,37 @@ class OpcuaServer:
         finally:
             await server.stop()
             self._reset()
+
+    async def renew_certificate(self, now: datetime | None = None) -> OwnCertificate | None:
+        """Renew the application certificate if it expires within [opcua]
+        certificate_renew_days of `now` (default: the wall clock's) and serve with the new
+        one at once; the new one, or None if none was due or the server has none.
+
+        Never silently: a WARNING naming both thumbprints (gateway.opcua.pki), and an
+        audit entry by "gateway"."""
+        server, current = self._server, self.certificate
+        if server is None or current is None:
+            return None
+        config = self._config
+        renewed = await asyncio.to_thread(
+            renew_if_due, PkiFolders(config.gateway.data_dir / "pki"),
+            f"urn:uvelka:{config.gateway.name}", host_names(config.opcua.endpoint),
+            now or datetime.now(UTC), config.opcua.certificate_renew_days)
+        if renewed is None:
+            return None
+        await use_certificate(server, str(renewed.cert), str(renewed.key))
+        self.certificate = renewed
+        if self._audit is not None:
+            await self._audit.record("gateway", "OPC UA certificate renewed",
+                                     renewed.replaced or "")
+        return renewed
+
+    async def keep_certificate(self, interval_s: float = CERTIFICATE_CHECK_S) -> None:
+        """Check the application certificate every `interval_s` and renew it before it
+        expires, for as long as the server runs (a gateway runs for years)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.renew_certificate()
 
     async def add_device(self, device: DeviceConfig) -> None:
         """Expose a device's tags and Status object (all BadWaitingForInitialData)."""

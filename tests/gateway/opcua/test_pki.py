@@ -50,3 +50,17 @@ def test_replaced_with_a_warning_and_the_old_one_kept(
     assert f"{old.thumbprint} -> {new.thumbprint}" in new.replaced
     assert [record.getMessage() for record in caplog.records] == [new.replaced]
     assert (folders.replaced / f"{old.thumbprint}.der").is_file()
+
+
+@pytest.mark.parametrize(("renew_days", "renewed"), [(45, True), (43, False)])
+def test_the_renewal_window_is_the_configured_one(
+    tmp_path: Path, renew_days: int, renewed: bool
+) -> None:
+    folders = PkiFolders(tmp_path / "pki")
+    made = own_certificate(folders, URI, ["localhost"], NOW)
+    days_left_44 = made.not_after - timedelta(days=44)
+
+    again = own_certificate(folders, URI, ["localhost"], days_left_44, renew_days)
+
+    assert (again.thumbprint != made.thumbprint) is renewed
+    assert (again.replaced is not None) is renewed
