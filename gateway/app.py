@@ -20,7 +20,10 @@ from gateway.alarms.recent import RecentEvents
 from gateway.alarms.saved import AlarmStateFile
 from gateway.config.model import GatewayConfig
 from gateway.core.clock import Clock, SystemClock
+from gateway.core.status import DeviceStatus
 from gateway.core.storage import StorageHealth
+from gateway.notify.notifier import FinishedJob
+from gateway.notify.outlets import ChannelAudiences, email_channel, open_notifications
 from gateway.opcua.condition_sources import add_conditions
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
@@ -29,7 +32,7 @@ from gateway.page.maintenance_desk import MaintenanceDesk
 from gateway.page.model_manager import ModelManager
 from gateway.page.model_shadow import ShadowModels
 from gateway.page.running import Running
-from gateway.page.training_jobs import TrainingJobs, archived_as_candidate
+from gateway.page.training_jobs import FINISHED, TrainingJobs, archived_as_candidate
 from gateway.runtime.assets import Assets, open_assets
 from gateway.runtime.fanout import Fanout
 from gateway.runtime.fleet import DeviceFleet
@@ -52,7 +55,6 @@ if TYPE_CHECKING:
     from gateway.mqtt.bridge import MqttBridge
     from gateway.notify.telegram.service import Telegram
     from gateway.runtime.scoring import ScoringEngine
-    from gateway.sparkplug.node import SparkplugNode
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ class Gateway:
         # The fleet publishes through the fan-out, which feeds the server built next: no
         # device is polled before `fanout` is bound below (fleet.start, in the TaskGroup).
         fleet = DeviceFleet(DRIVERS, lambda samples: fanout.samples(samples),
-                            lambda status: fanout.status(status), clock, self._poller_options)
+                            lambda status: status_changed(status), clock, self._poller_options)
         async with AsyncExitStack() as stack:
             # OPC UA logs in the web page's users (issue #14): its own reader of their
             # file, which the page or `uvelka users` creates.
@@ -148,14 +150,8 @@ class Gateway:
                     data_dir / "history.sqlite", config.history,
                     lambda: clock.now().timestamp(), storage,
                 ))
-            edge: SparkplugNode | None = None
-            if config.sparkplug is not None and config.sparkplug.enabled:
-                # The Sparkplug B edge node (issue #16), with protobuf, only when enabled.
-                from gateway.sparkplug.edge import edge_node  # noqa: PLC0415
-
-                edge = await stack.enter_async_context(edge_node(config, fleet.write, storage))
             cache, scores = TagCache(), ScoreCache()
-            fanout = Fanout(cache, scores, server, hub, history, edge)
+            fanout = Fanout(cache, scores, server, hub, history)
             scoring: ScoringEngine | None = None
             if assets.scorers:
                 # The scoring engine and numpy with the assets, as their scorers
@@ -172,6 +168,7 @@ class Gateway:
             def model_changed(slot: ModelSlot) -> None:
                 fanout.model(slot)
                 shadows.slot_changed(slot)  # bound below, before the watcher runs
+                notifier.model_changed(slot.asset.name, slot.kind, slot.status)  # as shadows
 
             watcher = ModelWatcher(assets.files, assets.slots, model_changed,
                                    config.analytics.reload_interval)
@@ -213,6 +210,23 @@ class Gateway:
 
                 telegram = await stack.enter_async_context(
                     open_telegram(config.telegram, data_dir, clock))
+            # Notifications by e-mail and Telegram, each through its outbox (issue #15).
+            channels = [c for c in [await email_channel(config)] if c is not None]
+            if telegram is not None:
+                channels.append(ChannelAudiences(telegram.channel, [
+                    (str(chat.chat_id), chat) for chat in telegram.section.chats]))
+            notifications = await stack.enter_async_context(open_notifications(
+                config, channels, hub.sources, scores.of, _units(config, assets), clock=clock,
+                storage=storage, jobs=lambda: _finished_jobs(training)))
+            notifier = notifications.notifier
+            notifier.seed(hub.retained())
+            # On disk before the hub saves its states, as the bridge's (gateway.alarms.hub).
+            sinks.insert(1 if bridge is not None else 0, notifier.alarm_events)
+
+            def status_changed(status: DeviceStatus) -> None:
+                fanout.status(status)
+                notifier.device_status(status)
+
             gc.freeze()
             # What is built after this (the editor's file, clients' monitored items:
             # ~830,000 objects at 15,000 tags) still goes through full passes of ~0.7 s.
@@ -255,15 +269,12 @@ class Gateway:
                 tasks["model-timeline"] = shadows.run
                 tasks["training"] = training.run
                 tasks["alarms"] = functools.partial(hub.run, sinks)
+                tasks.update(notifications.tasks())
                 if history is not None:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)
                 if web is not None:
-                # Renewed before it expires, without a restart (issue #14).
-                tasks["opcua-certificate"] = server.keep_certificate
                     tasks["web"] = web.serve
-                if edge is not None:
-                    tasks["sparkplug"] = edge.run
                 if bridge is not None and config.mqtt is not None:
                     from gateway.mqtt.asset_states import report_asset_states  # noqa: PLC0415
 
@@ -285,6 +296,21 @@ class Gateway:
 
     def _stopped(self) -> None:
         self._running = None
+
+
+def _units(config: GatewayConfig, assets: Assets) -> dict[str, str]:
+    """The unit of each alarm source that has one: tags', and RUL models' outputs."""
+    units = {f"{device.name}.{tag.name}": tag.unit
+             for device in config.devices for tag in device.tags if tag.unit}
+    for slot in assets.slots:
+        if slot.kind == "rul" and slot.model is not None and slot.model.manifest.output_unit:
+            units[f"{slot.asset.name}.RemainingUsefulLife"] = slot.model.manifest.output_unit
+    return units
+
+
+def _finished_jobs(training: TrainingJobs) -> list[FinishedJob]:
+    return [FinishedJob(job.id, job.request.asset, job.request.kind, job.state, job.reason)
+            for job in training.jobs() if job.state in FINISHED]
 
 
 def _alarm_hub(

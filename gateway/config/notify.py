@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.frozen import FilePath, Frozen
+from gateway.config.problem import Finding
+from gateway.config.tls_checks import missing_files
 
 # What `events` takes: "alarm" (raised, and cleared with `alarm_cleared = true`), or a kind.
 EVENT_NAMES = (
@@ -166,3 +168,9 @@ class EmailSection(Frozen):
             lines = Path(self.password_file).read_text(encoding="utf-8").splitlines()
             return lines[0].strip() if lines else ""
         return os.environ.get(PASSWORD_ENV)
+
+
+def check_email(email: EmailSection) -> list[Finding]:
+    """The files [email] names are there (the password is read at start)."""
+    return missing_files(("email",), {"password_file": email.password_file,
+                                      "ca_file": email.ca_file})

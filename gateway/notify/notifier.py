@@ -116,7 +116,8 @@ class Notifier:
         self._down_since: dict[str, float] = {}
         self._down_told: set[str] = set()
         self._last_error: dict[str, str] = {}
-        self._jobs_seen = {job.id for job in jobs()} if jobs is not None else set()
+        # The jobs that had ended before the first look are not news: None until then.
+        self._jobs_seen: set[int] | None = None
         self._pending: asyncio.Queue[NotificationEvent] = asyncio.Queue(maxsize=10_000)
         self.counts: Counter[str] = Counter()  # events, messages, held, dropped
 
@@ -263,8 +264,11 @@ class Notifier:
     def _jobs_finished(self, at: datetime) -> list[NotificationEvent]:
         if self._jobs is None:
             return []
+        jobs = self._jobs()
+        if self._jobs_seen is None:
+            self._jobs_seen = {job.id for job in jobs}
         events = []
-        for job in self._jobs():
+        for job in jobs:
             if job.id in self._jobs_seen:
                 continue
             self._jobs_seen.add(job.id)
