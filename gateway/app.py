@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from gateway.mqtt.bridge import MqttBridge
     from gateway.notify.telegram.service import Telegram
     from gateway.runtime.scoring import ScoringEngine
+    from gateway.sparkplug.node import SparkplugNode
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +151,14 @@ class Gateway:
                     data_dir / "history.sqlite", config.history,
                     lambda: clock.now().timestamp(), storage,
                 ))
+            edge: SparkplugNode | None = None
+            if config.sparkplug is not None and config.sparkplug.enabled:
+                # The Sparkplug B edge node (issue #16), with protobuf, only when enabled.
+                from gateway.sparkplug.edge import edge_node  # noqa: PLC0415
+
+                edge = await stack.enter_async_context(edge_node(config, fleet.write, storage))
             cache, scores = TagCache(), ScoreCache()
-            fanout = Fanout(cache, scores, server, hub, history)
+            fanout = Fanout(cache, scores, server, hub, history, edge)
             scoring: ScoringEngine | None = None
             if assets.scorers:
                 # The scoring engine and numpy with the assets, as their scorers
@@ -274,7 +281,11 @@ class Gateway:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)
                 if web is not None:
+                # Renewed before it expires, without a restart (issue #14).
+                tasks["opcua-certificate"] = server.keep_certificate
                     tasks["web"] = web.serve
+                if edge is not None:
+                    tasks["sparkplug"] = edge.run
                 if bridge is not None and config.mqtt is not None:
                     from gateway.mqtt.asset_states import report_asset_states  # noqa: PLC0415
 

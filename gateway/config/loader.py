@@ -35,6 +35,7 @@ from gateway.config.model import (
 from gateway.config.mqtt_checks import check_mqtt
 from gateway.config.notify import EmailSection, check_email
 from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
+from gateway.config.sparkplug import SparkplugSection, check_sparkplug
 from gateway.config.web_checks import check_web
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,11 @@ def validate_text(
     email = _valid(EmailSection, raw["email"]) if "email" in raw else None
     if email is not None:
         findings += check_email(email)
+    sparkplug = _valid(SparkplugSection, raw["sparkplug"]) if "sparkplug" in raw else None
+    if sparkplug is not None:
+        findings += check_sparkplug(
+            sparkplug, "mqtt" in raw, (p.device.name for p in parts if p.device is not None),
+            {index: asset.name for index, asset in assets.items()})
     positions = _document_order(raw)
     findings.sort(key=lambda finding: _position(positions, finding.loc))
     problems = [
