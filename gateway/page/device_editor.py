@@ -122,9 +122,9 @@ class DeviceEditor:
         document = None
         if config_file is not None:
             try:
-                # Without tomlkit's tree, which the first edit parses: ~55 MiB at 10,000
-                # tags that a gateway nobody edits would keep (gateway.config.document).
-                document = await asyncio.to_thread(ConfigDocument.read, config_file, tree=False)
+                # Read through tomllib: an edit parses with tomlkit only the device tables
+                # it changes (gateway.config.document, issue #10).
+                document = await asyncio.to_thread(ConfigDocument.read, config_file)
             except (OSError, ValueError) as exc:
                 logger.warning("%s: cannot read it again for editing (%s); edits will "
                                "rewrite it from the running configuration", config_file, exc)

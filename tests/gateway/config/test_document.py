@@ -219,8 +219,9 @@ def test_any_device_list_reads_back_exactly(base: str, devices: list[dict[str, A
 def test_a_chain_of_edits_writes_what_fresh_parses_write(
     base: str, chain: list[list[dict[str, Any]]]
 ) -> None:
-    """Each edit builds on the tree of the one before (bench/config_edit.py: no second
-    parse); the text must be what editing a fresh parse of the previous text gives."""
+    """Each edit builds on the text and values the one before left (no tomlkit tree is
+    kept, issue #10); the text must be what editing a fresh read of the previous text
+    gives."""
     document = ConfigDocument.from_text(base)
     for devices in chain:
         fresh = ConfigDocument.from_text(document.text()).with_devices(copy.deepcopy(devices))
