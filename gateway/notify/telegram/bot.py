@@ -279,10 +279,10 @@ class TelegramBot:
         rows = [[Button(b.text, b.callback_data) for b in row if b.callback_data is not None]
                 for row in (message.reply_markup.inline_keyboard
                             if message.reply_markup is not None else [])]
-        await self._pace.turn(message.chat.id)
         try:
-            await self._api.edit_message_text(message.chat.id, message.message_id, text,
-                                              without(rows, kind))
+            async with self._pace.turn(message.chat.id):
+                await self._api.edit_message_text(message.chat.id, message.message_id, text,
+                                                  without(rows, kind))
         except ChannelError as error:
             logger.warning("Telegram: the message of chat %d not edited to show the %s: %s",
                            message.chat.id, kind.value, error)
@@ -296,9 +296,9 @@ class TelegramBot:
         return translations(language)
 
     async def _reply(self, chat_id: int, text: str) -> None:
-        await self._pace.turn(chat_id)
         try:
-            await self._api.send_message(chat_id, text)
+            async with self._pace.turn(chat_id):
+                await self._api.send_message(chat_id, text)
         except ChannelError as error:
             logger.warning("Telegram: no reply to chat %d: %s", chat_id, error)
 

@@ -37,10 +37,10 @@ class TelegramChannel:
             chat_id = int(recipient)
         except ValueError:
             raise Undeliverable(f"{recipient!r} is not a Telegram chat id") from None
-        await self._pace.turn(chat_id)
         try:
-            message_id = await self._api.send_message(chat_id, message_text(message),
-                                                      keyboard(message.actions))
+            async with self._pace.turn(chat_id):
+                message_id = await self._api.send_message(chat_id, message_text(message),
+                                                          keyboard(message.actions))
         except ChannelDown as down:
             if down.retry_after is not None:
                 self._pace.hold(chat_id, down.retry_after)

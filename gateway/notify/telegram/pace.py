@@ -10,7 +10,8 @@ clock and `sleep`, so tests and the bench run minutes of Telegram time in second
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 PER_CHAT_INTERVAL_S = 1.0
@@ -19,7 +20,7 @@ OVERALL_INTERVAL_S = 1.0 / 30
 
 @dataclass
 class Pace:
-    """Waits until a chat may be sent the next message, and takes its turn."""
+    """Waits until a chat may be sent the next message (`turn`)."""
 
     monotonic: Callable[[], float]
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -32,8 +33,11 @@ class Pace:
         self._lock = asyncio.Lock()
         self.waited_s = 0.0  # time spent waiting for a turn, for the status
 
-    async def turn(self, chat_id: int) -> None:
-        """Wait for `chat_id`'s next turn and take it (turns are taken one at a time)."""
+    @asynccontextmanager
+    async def turn(self, chat_id: int) -> AsyncIterator[None]:
+        """`async with pace.turn(chat)`: wait for the chat's turn, send inside. Turns are
+        taken one at a time; the chat's next one is a second after this send *ended*, so
+        two messages arrive at Telegram a second apart whatever the network's delays."""
         async with self._lock:
             now = self.monotonic()
             ready = max(now, self._free_at, self._chat_free_at.get(chat_id, 0.0))
@@ -42,6 +46,11 @@ class Pace:
                 await self.sleep(ready - now)
             self._free_at = ready + self.overall_s
             self._chat_free_at[chat_id] = ready + self.per_chat_s
+        try:
+            yield
+        finally:
+            self._chat_free_at[chat_id] = max(self._chat_free_at[chat_id],
+                                              self.monotonic() + self.per_chat_s)
 
     def hold(self, chat_id: int | None, seconds: float) -> None:
         """Telegram said 429: no message to `chat_id` (None: to anyone) for `seconds`."""
