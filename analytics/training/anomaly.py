@@ -399,6 +399,22 @@ def labelled_features(recording: Recording, inputs: Sequence[str]) -> tuple[np.n
     return features, window_ends(len(recording.values), WINDOW)
 
 
+def class_blocks(y: np.ndarray, folds: int) -> np.ndarray:
+    """Fold numbers for the windows of one recording: each class's windows, in time order,
+    cut into `folds` contiguous blocks, block k of both classes in fold k.
+
+    Blocks of the whole recording would leave a fold without anomalies to learn from
+    whenever the anomalous windows lie in one block, as one fault in an asset's history
+    does (issue #12); per class, every fold keeps most of both classes and still holds
+    out contiguous spans, never shuffled windows.
+    """
+    groups = np.empty(len(y), dtype=int)
+    for label in (False, True):
+        (members,) = np.nonzero(y == label)
+        groups[members] = np.arange(len(members)) * folds // max(len(members), 1)
+    return groups
+
+
 def fit_labelled(
     recordings: Sequence[Recording],
     chosen: Sequence[str] | None = None,
@@ -420,7 +436,7 @@ def fit_labelled(
     # Folds are whole recordings, so the threshold is chosen on data the classifier did
     # not see; one recording is cut into contiguous blocks instead.
     if len(recordings) == 1:
-        groups = np.arange(len(y)) * LABELLED_FOLDS // len(y)
+        groups = class_blocks(y, LABELLED_FOLDS)
     folds = min(LABELLED_FOLDS, len(np.unique(groups)))
     if folds < 2:
         raise RecipeError("too few windows to validate the threshold")

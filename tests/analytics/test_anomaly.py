@@ -20,6 +20,7 @@ from analytics.training.anomaly import (
     DriftAllowance,
     EnvelopeScore,
     RecipeError,
+    class_blocks,
     fit_envelope,
     fit_labelled,
     labelled_windows,
@@ -190,6 +191,30 @@ def test_labelled_detector_learns_exports_and_reproduces(tmp_path: Path) -> None
     )
     assert loaded.metrics["cv_f1"] == pytest.approx(fit.validation.f1)
     assert loaded.recipe.params["folds"] == 3
+
+
+def test_one_fault_in_one_recording_is_enough_to_learn_from() -> None:
+    # Issue #12: an asset's history is one recording, and its one labelled fault lies in
+    # one fifth of it; every fold still learns from both classes.
+    rng = np.random.default_rng(5)
+    n = 600
+    values = rng.normal(size=(n, 2)) * [0.1, 1.0] + [1.0, 20.0]
+    labels = np.zeros(n, dtype=bool)
+    values[520:560, 0] += rng.normal(0.6, 0.3, size=40)
+    labels[520:560] = True
+    stamps = np.datetime64("2024-01-01T00:00:00", "us") + np.arange(n) * np.timedelta64(1, "s")
+    history = Recording("history", stamps, values, ("vib", "temp"), labels, None)
+    fit = fit_labelled([history], seed=1)
+    assert fit.folds == 5
+    assert fit.validation.f1 is not None
+    assert fit.validation.f1 > 0.7  # each fold learns from 32 of the 40 anomalous windows
+    _, y, _ = labelled_windows([history], fit.inputs)
+    groups = class_blocks(y, 5)
+    for fold in range(5):  # both classes in every fold: held out, and learnt from
+        assert y[groups == fold].any()
+        assert not y[groups == fold].all()
+    for label in (False, True):  # each class in time order: fold 0's block, then 1's ...
+        assert (np.diff(groups[y == label]) >= 0).all()
 
 
 def test_labelled_detector_on_one_recording_and_bad_input() -> None:
