@@ -118,8 +118,18 @@ class Link:
         """Connect (retrying with backoff) and start paho's network thread."""
         delay_s = 1
         while True:
+            attempt = asyncio.ensure_future(
+                asyncio.to_thread(connect, self._client, self._settings))
             try:
-                await asyncio.to_thread(connect, self._client, self._settings)
+                # Shielded: a stop waits for an attempt under way, and a connection it
+                # made gets its network thread, so that `close` ends it properly.
+                await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                await asyncio.wait([attempt])
+                if not attempt.cancelled() and attempt.exception() is None:
+                    self._client.loop_start()
+                    self._looping = True
+                raise
             except OSError as error:
                 self._report(f"cannot be reached: {error}")
                 await asyncio.sleep(delay_s)

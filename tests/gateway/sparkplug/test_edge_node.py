@@ -169,9 +169,11 @@ async def test_device_down_ddeath_within_two_polls_and_dbirth_when_back(
         assert (ddeath.qos, ddeath.retain) == (0, False)
         assert ddeath.seq is not None
         assert "timestamp" in ddeath.payload
-        # The node's own metric follows (NDATA), and no data of the device after its death.
+        # The node's own metric follows (NDATA: tck-id-topics-ndata-topic, -mqtt, -seq-num),
+        # and no data of the device after its death.
         ndata = await scada.next()
-        assert ndata.topic == topic("NDATA")
+        assert (ndata.topic, ndata.qos, ndata.retain) == (topic("NDATA"), 0, False)
+        assert ndata.seq == (ddeath.seq + 1) % 256
         assert [m["value"] for m in ndata.payload["metrics"]] == ["0"]  # devices connected
         assert [s.kind for s in await scada.quiet(3 * POLL_S)] == []
 
@@ -242,7 +244,8 @@ async def test_broker_restart_ndeath_then_new_bdseq_and_births(
         await mosquitto.stop()  # mosquitto sends its clients' Wills as it shuts down
         # tck-id-payloads-ndeath-will-message, -will-message-qos, -will-message-retain,
         # tck-id-topics-ndeath-topic, tck-id-topics-ndeath-payload, tck-id-topics-ndeath-seq,
-        # tck-id-payloads-ndeath-bdseq (the NBIRTH's bdSeq)
+        # tck-id-payloads-ndeath-bdseq, tck-id-topics-nbirth-bdseq-matching (the Will's
+        # bdSeq is the NBIRTH's)
         ndeath, _ = await scada.until("NDEATH")
         assert (ndeath.qos, ndeath.retain) == (1, False)
         assert ndeath.seq is None
@@ -254,9 +257,28 @@ async def test_broker_restart_ndeath_then_new_bdseq_and_births(
         again = await watch(subscribers, mosquitto)
         reborn, before = await again.until("NBIRTH", timeout_s=30.0)
         assert before == []
-        # tck-id-topics-nbirth-bdseq-increment, tck-id-topics-nbirth-bdseq-matching: a new
-        # CONNECT, the next bdSeq, in the NBIRTH as in the new Will
+        # tck-id-topics-nbirth-bdseq-increment: a new CONNECT, the next bdSeq
         assert reborn.metric("bdSeq")["value"] == "1"
         assert reborn.seq == 0
         dbirth = await again.next()
         assert dbirth.topic == topic("DBIRTH", "pump1")
+
+
+async def test_the_mqtt_broker_is_shared_under_a_client_id_of_its_own(
+    device: PymodbusServer, mosquitto: Mosquitto, scada: Watcher, subscribers: SubscriberFactory,
+    tmp_path: Path,
+) -> None:
+    status = await subscribers(mosquitto, f"uvelka/{EDGE}/status")
+    config = config_for(device, mosquitto, tmp_path).model_dump(mode="json", exclude_none=True)
+    del config["sparkplug"]["broker"]
+    config["mqtt"] = {"url": mosquitto.url}
+    async with running(GatewayConfig.model_validate(config)):
+        await scada.until("DBIRTH", "pump1")
+        online = await status.get()
+        assert online.payload == b"online"
+        # Both clients stay connected: neither takes the other's client id (a taken one
+        # would show as NDEATH and a new NBIRTH), and the bridge stays online.
+        assert {s.kind for s in await scada.quiet(8 * POLL_S)} <= {"DDATA"}
+        with pytest.raises(TimeoutError):
+            await status.get(0.5)  # no "offline" of the bridge
+        assert "uvelka-plant-sparkplug" in mosquitto.log()
