@@ -304,6 +304,11 @@ class WebFacade(Protocol):
         status. Raises NotFound, Refused."""
         ...
 
+    async def stop_shadow(self, asset: str, kind: str, version: str, user: str) -> str:
+        """Stop the candidate's shadow; it stays a candidate (to shadow or activate later).
+        What was done. Raises Refused."""
+        ...
+
     async def discard_model(self, asset: str, kind: str, version: str, user: str) -> str:
         """Take a candidate out of shadow and mark it discarded; what was done. Refused."""
         ...

@@ -1,5 +1,6 @@
-"""Models: what each asset runs, upload of a new .onnx file, activate, roll back; the
-simulated plant's repair of an asset (the demo's maintenance action)."""
+"""Models: what each asset runs, upload of a new .onnx file, activate, roll back; a
+candidate in shadow, stopped or discarded (issue #12); the simulated plant's repair of an
+asset (the demo's maintenance action)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class ModelRoutes:
             web.post(base + "/activate", engineer(self.activate)),
             web.post(base + "/rollback", engineer(self.roll_back)),
             web.post(base + "/shadow", engineer(self.shadow)),
+            web.post(base + "/shadow/stop", engineer(self.stop_shadow)),
             web.post(base + "/discard", engineer(self.discard)),
             web.get("/api/models/{asset}/agreement", self.agreement),
             web.post("/api/assets/{asset}/repair", engineer(self.repair)),
@@ -70,6 +72,13 @@ class ModelRoutes:
         version = text_field(await json_object(request), "version")
         user = current_user(request).name
         return await _answer("status", self._facade.shadow_model(asset, kind, version, user))
+
+    async def stop_shadow(self, request: web.Request) -> web.Response:
+        """{"version": V}: out of shadow, kept as a candidate (to shadow or activate later)."""
+        asset, kind = request.match_info["asset"], request.match_info["kind"]
+        version = text_field(await json_object(request), "version")
+        user = current_user(request).name
+        return await _answer("status", self._facade.stop_shadow(asset, kind, version, user))
 
     async def discard(self, request: web.Request) -> web.Response:
         """{"version": V}: out of shadow, and marked discarded in the archive."""

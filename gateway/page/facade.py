@@ -276,6 +276,14 @@ class GatewayWebFacade:
         await self.record(user, "model in shadow", f"{asset} {kind}: {version}: {status}")
         return status
 
+    async def stop_shadow(self, asset: str, kind: str, version: str, user: str) -> str:
+        try:
+            status = await self._running.shadows.stop(asset, kind, version, user)
+        except ModelRequestError as exc:
+            raise Refused(str(exc)) from None
+        await self.record(user, "shadow stopped", f"{asset} {kind}: {version}")
+        return status
+
     async def discard_model(self, asset: str, kind: str, version: str, user: str) -> str:
         try:
             status = await self._running.shadows.discard(asset, kind, version, user)

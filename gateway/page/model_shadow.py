@@ -9,8 +9,9 @@ version ran, active or in shadow, and the asset's anomaly alarm delays: a restar
 the shadows back, and the agreement view attributes each output to its version.
 
 Activation is the model manager's (the validated hot swap, with roll back); activating
-the candidate in shadow stops its shadow once the slot runs it. Discard stops the shadow
-and marks the version discarded in the archive (never the running one).
+the candidate in shadow stops its shadow once the slot runs it. Stop ends the shadow and
+keeps the version a candidate; discard stops the shadow and marks the version discarded in
+the archive (never the running one).
 """
 
 from __future__ import annotations
@@ -149,6 +150,21 @@ class ShadowModels:
         await self._save_now()
         logger.info("%s: %r put the %s model %s in shadow", asset, user, kind, version)
         return shadow.status
+
+    async def stop(self, asset: str, kind: str, version: str, user: str) -> str:
+        """Stop the candidate's shadow; it stays a candidate in the archive, to be put in
+        shadow or activated later. Raises ModelRequestError when it is not in shadow."""
+        scorer = self._scorer(asset)
+        running = scorer.shadows.get(kind)
+        if running is None or running.version != version:
+            now = "nothing" if running is None else running.version
+            raise ModelRequestError(
+                f"{version} is not in shadow for {asset}'s {kind} model (in shadow: {now})"
+            )
+        self._stop(asset, kind)
+        await self._save_now()
+        logger.info("%s: %r stopped the shadow of the %s model %s", asset, user, kind, version)
+        return f"{version} out of shadow; kept as a candidate"
 
     async def discard(self, asset: str, kind: str, version: str, user: str) -> str:
         """Stop the candidate's shadow, if it runs, and mark it discarded in the archive."""

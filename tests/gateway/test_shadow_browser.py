@@ -1,6 +1,6 @@
 """A candidate in shadow from the Models page, in headless Chromium against the real
 gateway (issue #12): put it in shadow, see its series beside the active model's on
-Trends, read the agreement view, activate it."""
+Trends, read the agreement view, stop its shadow and shadow it again, activate it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ __all__ = ["plant"]  # the fixture, imported for pytest
 WAIT_MS = 15_000
 
 
-async def test_put_a_candidate_in_shadow_see_it_on_trends_and_activate_it(
+async def test_put_a_candidate_in_shadow_see_it_on_trends_stop_and_activate_it(
     plant: Plant, page: Page, browser_log: BrowserLog
 ) -> None:
     async with serving(plant) as (gateway, client):
@@ -33,7 +33,7 @@ async def test_put_a_candidate_in_shadow_see_it_on_trends_and_activate_it(
         await page.goto(base + "/models")
         row = page.locator(f'section.model[data-asset="pump1"] tr[data-version="{candidate}"]')
         since = datetime.now(UTC)
-        await row.get_by_role("button", name="Shadow").click()
+        await row.get_by_role("button", name="Shadow", exact=True).click()
         card = page.locator('section.model[data-asset="pump1"]')
         await expect(card.locator("p.shadow")).to_contain_text(
             f"In shadow: {candidate}", timeout=WAIT_MS
@@ -55,6 +55,15 @@ async def test_put_a_candidate_in_shadow_see_it_on_trends_and_activate_it(
         await expect(
             agreement.locator(f'tr[data-role="shadow"][data-version="{candidate}"]')
         ).to_be_visible(timeout=WAIT_MS)
+        # Out of shadow, still a candidate; then in shadow again.
+        await row.get_by_role("button", name="Stop shadow").click()
+        await expect(card.locator("p.shadow")).to_have_count(0, timeout=WAIT_MS)
+        shadow_button = row.get_by_role("button", name="Shadow", exact=True)
+        await expect(row).not_to_contain_text("in shadow")
+        await shadow_button.click()
+        await expect(card.locator("p.shadow")).to_contain_text(
+            f"In shadow: {candidate}", timeout=WAIT_MS
+        )
         first = await node_of(gateway, client)("pump1.ModelVersion").read_value()
         await row.get_by_role("button", name="Activate").click()
         await expect(row).to_contain_text("running", timeout=WAIT_MS)
@@ -67,5 +76,6 @@ async def test_put_a_candidate_in_shadow_see_it_on_trends_and_activate_it(
         assert parts.audit_log is not None
         audit = [record.action for record in await parts.audit_log.recent(20)]
         assert "model in shadow" in audit
+        assert "shadow stopped" in audit
         assert "model activated" in audit
     browser_log.assert_clean()

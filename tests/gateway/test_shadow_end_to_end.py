@@ -2,11 +2,13 @@
 outputs reach the history under pump1.shadow.* and nothing else (no alarm, no OPC UA
 variable, ModelVersion unchanged, seen by an asyncua client); a failing shadow leaves the
 active model scoring; the shadow survives a restart; activation (ModelVersion changes),
-roll back and discard; the agreement view counts the shadow's episodes."""
+roll back and discard; the agreement view counts the shadow's episodes; a stopped shadow
+stays a candidate, to be shadowed or activated later."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -237,3 +239,50 @@ async def test_a_candidate_in_shadow_goes_to_the_history_only_and_can_be_activat
     assert ("active", candidate, False) in periods
     assert periods[-1] == ("active", first_version, True)
     assert timeline.shadows == []
+
+
+async def test_a_stopped_shadow_stays_a_candidate_to_shadow_or_activate_later(
+    plant: Plant,
+) -> None:
+    async with serving(plant) as (gateway, _):
+        parts = gateway.running
+        outcome = await parts.models.upload("pump1", "anomaly", plant.candidate, "admin")
+        candidate = outcome.version
+        assert candidate is not None
+        with pytest.raises(ModelRequestError, match=r"is not in shadow .*\(in shadow: nothing\)"):
+            await parts.shadows.stop("pump1", "anomaly", candidate, "admin")
+        await parts.shadows.start("pump1", "anomaly", candidate, "admin")
+        with pytest.raises(ModelRequestError, match=re.escape(f"(in shadow: {candidate})")):
+            await parts.shadows.stop("pump1", "anomaly", "v0-unknown", "admin")
+        assert await parts.shadows.stop("pump1", "anomaly", candidate, "admin") == (
+            f"{candidate} out of shadow; kept as a candidate"
+        )
+        assert parts.shadows.shadow_of("pump1", "anomaly") is None
+        scorer = parts.scoring.scorers[0] if parts.scoring is not None else None
+        assert scorer is not None
+        assert "anomaly" not in scorer.shadows
+        versions = {v.version: v for v in parts.models.assets()[0].models[0].archive}
+        assert not versions[candidate].discarded
+        assert not versions[candidate].active
+        data_dir = load_config(plant.config_file).gateway.data_dir
+
+    timeline = ModelTimeline.read(data_dir / FILE_NAME)
+    assert timeline.shadows == []  # a restart does not put it back
+    assert [(p.version, p.end is None) for p in timeline.of("pump1") if p.role == "shadow"] == [
+        (candidate, False)
+    ]
+    async with serving(plant) as (gateway, client):
+        parts = gateway.running
+        assert parts.shadows.shadow_of("pump1", "anomaly") is None
+        # Still a candidate: into shadow again, then activated.
+        assert await parts.shadows.start("pump1", "anomaly", candidate, "admin") == (
+            f"shadow: {candidate}"
+        )
+        assert (await parts.shadows.activate("pump1", "anomaly", candidate, "admin")).startswith(
+            "ok"
+        )
+        await wait_value(
+            node_of(gateway, client)("pump1.ModelVersion"),
+            lambda dv: dv.Value is not None and candidate in dv.Value.Value,
+            "the stopped candidate active",
+        )

@@ -212,6 +212,9 @@ class FakeFacade:
     async def shadow_model(self, asset: str, kind: str, version: str, user: str) -> str:
         return f"shadow: {version}"
 
+    async def stop_shadow(self, asset: str, kind: str, version: str, user: str) -> str:
+        return f"{version} out of shadow; kept as a candidate"
+
     async def discard_model(self, asset: str, kind: str, version: str, user: str) -> str:
         return f"{version} discarded"
 

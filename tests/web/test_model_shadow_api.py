@@ -1,5 +1,6 @@
-"""The API of candidates in shadow, discard and the agreement view (issue #12): engineers
-only for changes, with the CSRF token; viewers read the agreement; bad requests say why."""
+"""The API of candidates in shadow, stopped, discarded, and the agreement view (issue #12):
+engineers only for changes, with the CSRF token; viewers read the agreement; bad requests
+say why."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ BASE = "/api/models/press-1/anomaly"
 __all__ = ["facade"]  # the fixture, imported for pytest
 
 
-async def test_an_engineer_puts_a_candidate_in_shadow_and_discards_it(
+async def test_an_engineer_puts_a_candidate_in_shadow_stops_it_and_discards_it(
     start_web: StartWeb, facade: FakeFacade, accounts: dict[Role, Account]
 ) -> None:
     served, token = await logged_in(start_web, facade, accounts[Role.ENGINEER])
     assert await call(served, "POST", BASE + "/shadow", token, {"version": "v2"}) == (
         200,
         {"status": "shadow: v2"},
+    )
+    assert await call(served, "POST", BASE + "/shadow/stop", token, {"version": "v2"}) == (
+        200,
+        {"status": "v2 out of shadow; kept as a candidate"},
     )
     assert await call(served, "POST", BASE + "/discard", token, {"version": "v2"}) == (
         200,
@@ -31,11 +36,11 @@ async def test_an_engineer_puts_a_candidate_in_shadow_and_discards_it(
     assert (await call(served, "POST", BASE + "/shadow", None, {"version": "v2"}))[0] == 403
 
 
-async def test_an_operator_may_not_shadow_or_discard(
+async def test_an_operator_may_not_shadow_stop_or_discard(
     start_web: StartWeb, facade: FakeFacade, accounts: dict[Role, Account]
 ) -> None:
     served, token = await logged_in(start_web, facade, accounts[Role.OPERATOR])
-    for action in ("/shadow", "/discard"):
+    for action in ("/shadow", "/shadow/stop", "/discard"):
         status, answer = await call(served, "POST", BASE + action, token, {"version": "v2"})
         assert (status, answer) == (403, {"error": "this needs the engineer role"})
 

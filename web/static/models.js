@@ -1,6 +1,6 @@
 // Models: per asset, each running model as a card (version, training, evaluation, inputs)
 // and its archived versions as a table; upload, activate, roll back; a candidate in shadow,
-// discard, and each version's agreement with the experts (issue #12).
+// stopped, discarded, and each version's agreement with the experts (issue #12).
 import { el, formatTime, formatValue, getJson, may, notify, postForm, postJson, table } from "./common.js";
 import { Training } from "./training_view.js";
 
@@ -30,7 +30,7 @@ const TEXT = {
   upload: "Upload", activate: "Activate", rollBack: "Roll back",
   repair: "Repair (simulated)",
   repairHint: (tag) => `Writes true to ${tag}: the simulated pump gets a new bearing and any trip is cleared.`,
-  shadow: "Shadow", discard: "Discard", inShadow: "in shadow", discarded: "discarded",
+  shadow: "Shadow", stopShadow: "Stop shadow", discard: "Discard", inShadow: "in shadow", discarded: "discarded",
   shadowNow: (asset, s) => `In shadow: ${s.version} (${s.status}), since ${formatTime(s.since)} by ${s.by}; its outputs are ${asset}.shadow.* on Trends.`,
   agreement: "Agreement with the experts",
   agreementHeadings: ["Role", "Version", "Scored", "Alarm episodes", "Confirmed / false / unsure", "Recall on anomaly labels",
@@ -101,13 +101,18 @@ function card(entry) {
       : null);
 }
 
-// A candidate (an archived version that does not run): into shadow, or discarded.
+// A candidate (an archived version that does not run): into shadow, or discarded; out of
+// shadow again, still a candidate (Stop shadow).
 function candidateActions(entry, v, base, act) {
   if (v.active) return "";
   if (v.discarded) return TEXT.discarded;
   if (entry.shadow && entry.shadow.version === v.version) {
-    return editable ? el("span", {}, `${TEXT.inShadow} `, el("button", { type: "button", class: "discard secondary",
-      on: { click: () => act(postJson(`${base}/discard`, { version: v.version })) } }, TEXT.discard)) : TEXT.inShadow;
+    return editable ? el("span", {}, `${TEXT.inShadow} `,
+      el("button", { type: "button", class: "stop-shadow secondary",
+        on: { click: () => act(postJson(`${base}/shadow/stop`, { version: v.version })) } }, TEXT.stopShadow),
+      " ",
+      el("button", { type: "button", class: "discard secondary",
+        on: { click: () => act(postJson(`${base}/discard`, { version: v.version })) } }, TEXT.discard)) : TEXT.inShadow;
   }
   if (!editable) return "";
   return el("span", {},
