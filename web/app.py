@@ -25,6 +25,7 @@ from web.live import Live
 from web.maintenance_routes import MaintenanceRoutes
 from web.model_routes import ModelRoutes
 from web.monitoring import monitoring_routes
+from web.pki_routes import PkiRoutes
 from web.private_files import keep_private
 from web.requests import ANONYMOUS_MAX_BYTES, body_limits
 from web.sessions import KEY_FILE, CookieSessions, load_key
@@ -86,6 +87,7 @@ async def create_app(
                    LabelRoutes(facade), TrainingRoutes(facade), UserRoutes(store, facade),
                    TokenRoutes(tokens, facade), TelegramRoutes(facade)):
         app.router.add_routes(routes.routes())
+    app.router.add_routes(PkiRoutes(facade).routes())
     app.router.add_static("/static", STATIC_FOLDER)
     app[USERS] = store
     app[DEFAULT_LANGUAGE] = settings.language

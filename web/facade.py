@@ -343,6 +343,30 @@ class WebFacade(Protocol):
     async def unshelve_alarm(self, name: str, user: str) -> None:
         ...
 
+    # -- OPC UA certificates (issue #14) ---------------------------------------------------
+
+    async def certificates(self) -> Json:
+        """{"own": the server's certificate or None, "previous": the one it replaced (its
+        "changed": when) or None, "rejected": [client certificates refused, "changed": first
+        seen], "trusted": [...], "problems": [files that hold no certificate]}; each
+        certificate {file, subject, thumbprint, application_uri, not_before, not_after,
+        changed}."""
+        ...
+
+    async def trust_certificate(self, thumbprint: str, user: str) -> Json:
+        """Trust the rejected client certificate `thumbprint` (audited); it as trusted now.
+        NotFound, Refused."""
+        ...
+
+    async def delete_certificate(self, thumbprint: str, user: str) -> None:
+        """Delete the rejected client certificate `thumbprint` (audited). NotFound, Refused."""
+        ...
+
+    async def untrust_certificate(self, thumbprint: str, user: str) -> Json:
+        """Stop trusting `thumbprint` (audited): it moves to the rejected ones. NotFound,
+        Refused."""
+        ...
+
     # -- maintenance log (issue #12) -------------------------------------------------------
 
     async def maintenance(

@@ -51,6 +51,7 @@ NAVIGATION = (
     ("/maintenance", N_("Maintenance"), Role.VIEWER),
     ("/audit", N_("Audit log"), Role.VIEWER),
     ("/users", N_("Users"), Role.ADMIN),
+    ("/pki", N_("Certificates"), Role.ADMIN),
     ("/tokens", N_("API tokens"), Role.VIEWER),
     ("/telegram", N_("Telegram"), Role.VIEWER),
 )
@@ -82,6 +83,7 @@ PAGES = {
     "/alarms": (N_("Alarms"), "alarms", Role.VIEWER),
     "/audit": (N_("Audit log"), "audit", Role.VIEWER),
     "/users": (N_("Users"), "users", Role.ADMIN),
+    "/pki": (N_("OPC UA certificates"), "pki", Role.ADMIN),
     "/tokens": (N_("API tokens"), "tokens", Role.VIEWER),
     "/telegram": (N_("Telegram"), "telegram", Role.VIEWER),
 }

@@ -20,12 +20,14 @@ from gateway.alarms.state import AlarmError
 from gateway.config.problem import Problem
 from gateway.core.writes import WriteFailure
 from gateway.notify.telegram.links import LinkError, NoLink
+from gateway.opcua.pki import PkiFolders
 from gateway.page.agreement import AgreementError
 from gateway.page.device_editor import DangerousImport, StaleRevision
 from gateway.page.label_desk import training_csv
 from gateway.page.maintenance import repair_key
 from gateway.page.metrics import GatewayMetrics
 from gateway.page.model_manager import ModelRequestError, model_json
+from gateway.page.pki_desk import PkiDesk, described
 from gateway.page.running import Running
 from gateway.page.training_desk import Asked, asset_history, job_request
 from gateway.page.training_desk import BadRequest as TrainingRequestError
@@ -87,6 +89,7 @@ class GatewayWebFacade:
     def __init__(self, running: Running) -> None:
         self._running = running
         self._metrics = GatewayMetrics(running)
+        self._pki = PkiDesk(PkiFolders(running.config.current.gateway.data_dir / "pki"))
 
     # -- monitoring ------------------------------------------------------------------------
 
@@ -376,6 +379,25 @@ class GatewayWebFacade:
     async def unshelve_alarm(self, name: str, user: str) -> None:
         self._alarm_action(lambda hub: hub.unshelve(name, user), name)
         await self.record(user, "alarm unshelved", name)
+
+    # -- OPC UA certificates (issue #14) ---------------------------------------------------
+
+    async def certificates(self) -> Json:
+        return await self._pki.view()
+
+    async def trust_certificate(self, thumbprint: str, user: str) -> Json:
+        found = await self._pki.trust(thumbprint)
+        await self.record(user, "OPC UA certificate trusted", described(found))
+        return {"thumbprint": found.thumbprint, "file": found.path.name}
+
+    async def delete_certificate(self, thumbprint: str, user: str) -> None:
+        found = await self._pki.delete(thumbprint)
+        await self.record(user, "rejected OPC UA certificate deleted", described(found))
+
+    async def untrust_certificate(self, thumbprint: str, user: str) -> Json:
+        found = await self._pki.untrust(thumbprint)
+        await self.record(user, "OPC UA certificate no longer trusted", described(found))
+        return {"thumbprint": found.thumbprint, "file": found.path.name}
 
     # -- maintenance log (issue #12) -------------------------------------------------------
 
