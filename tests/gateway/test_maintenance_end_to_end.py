@@ -22,9 +22,9 @@ from tests.fixtures.assets import words
 from tests.fixtures.gateway import node_of, running
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
+from tests.fixtures.page_api import logged_in
 from tests.gateway.mqtt.support import schema
 from tests.gateway.test_web_asset_page import LEVEL, PASSWORD, SHIPPED, SIGNALS, config_text
-from tests.web.conftest import csrf_field
 
 WAIT_S = 30.0
 LIVED_ROWS = 200  # samples of the pump's first life before its bearing is renewed (10 s)
@@ -33,17 +33,6 @@ LIVED_ROWS = 200  # samples of the pump's first life before its bearing is renew
 def rul_cycle(gateway: Gateway) -> int:
     scorer = gateway.running.assets.scorers[0]
     return scorer.rul_states["rul"].cycle if "rul" in scorer.rul_states else 0
-
-
-async def logged_in(client: aiohttp.ClientSession, base: str) -> str:
-    """Log in as admin; the session's CSRF token."""
-    async with client.get(f"{base}/login") as response:
-        token = csrf_field(await response.text())
-    form = {"name": "admin", "password": PASSWORD, "csrf_token": token}
-    async with client.post(f"{base}/login", data=form, allow_redirects=False) as response:
-        assert response.status == 303
-    async with client.get(f"{base}/maintenance") as response:
-        return csrf_field(await response.text())  # the logged-in session's, in its frame
 
 
 async def test_a_renewing_entry_is_audited_sent_shown_and_restarts_the_rul_life(

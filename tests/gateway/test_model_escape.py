@@ -19,12 +19,12 @@ from tests.fixtures.escaping_models import custom_operator, huge_initializer, re
 from tests.fixtures.gateway import node_of, running, wait_value
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
+from tests.fixtures.page_api import logged_in
 from tests.gateway.test_model_sigterm import config_text
-from tests.web.conftest import csrf_field
+from tests.gateway.test_web_browser import PASSWORD
 from web.sessions import rotate_key
 
 INPUTS = ("flow", "pressure")
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test credential
 EXTERNAL = "(external data); a model file must hold all of its tensors, refused"
 
 
@@ -52,17 +52,6 @@ def relative(path: Path) -> str:
     """`path` from the gateway's working folder, where onnxruntime resolves a location when
     it loads a model from bytes (as the gateway does)."""
     return os.path.relpath(path)
-
-
-async def logged_in(client: aiohttp.ClientSession, base: str) -> str:
-    """Log in as the admin; the session's CSRF token."""
-    async with client.get(f"{base}/login") as response:
-        token = csrf_field(await response.text())
-    form = {"name": "admin", "password": PASSWORD, "csrf_token": token}
-    async with client.post(f"{base}/login", data=form, allow_redirects=False) as response:
-        assert response.status == 303
-    async with client.get(f"{base}/api/me") as response:
-        return str((await response.json())["csrf_token"])
 
 
 @pytest.mark.timeout(120)

@@ -7,29 +7,25 @@ candidate is written fails the job with that reason and the archive keeps what i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 from analytics.inference import Model
-from gateway.app import Gateway
 from gateway.config import load_config
 from tests.fixtures.assets import CENTRE, normal_recording, train
 from tests.fixtures.disk import SmallDiskFactory
-from tests.fixtures.gateway import running
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
+from tests.fixtures.page_api import JOB_WAIT_S, Page, serving_page, wait_for_state
 from tests.gateway.test_history_training import SECONDS, T0, record_history
-from tests.gateway.test_maintenance_end_to_end import logged_in
 from tests.gateway.test_web_browser import PASSWORD, serve_floats
 
-WAIT_S = 180.0  # a child process that imports the recipes and fits, on a loaded machine
+WAIT_S = JOB_WAIT_S
 pytestmark = pytest.mark.timeout(2 * WAIT_S)
 SIGNALS = tuple(CENTRE)
 RANGE = {"from": T0.isoformat(), "to": (T0 + timedelta(seconds=SECONDS)).isoformat()}
@@ -105,61 +101,8 @@ async def plant(
     return Plant(config_file, data_dir)
 
 
-@dataclass
-class Page:
-    """The gateway's API as the Models page calls it, logged in as admin."""
-
-    gateway: Gateway
-    http: aiohttp.ClientSession
-    base: str
-    token: str
-
-    async def get(self, path: str) -> Any:
-        async with self.http.get(self.base + path) as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
-
-    async def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        async with self.http.post(
-            self.base + path, json=body, headers={"X-CSRF-Token": self.token}
-        ) as response:
-            return response.status, await response.json()
-
-    async def job(self, number: int) -> dict[str, Any]:
-        jobs = (await self.get("/api/training/jobs"))["jobs"]
-        found: dict[str, Any] = next(job for job in jobs if job["id"] == number)
-        return found
-
-    async def polls(self) -> int:
-        overview = await self.get("/api/overview")
-        count: int = overview["devices"][0]["poll_count"]
-        return count
-
-    async def versions(self) -> list[dict[str, Any]]:
-        models = await self.get("/api/models")
-        found: list[dict[str, Any]] = models[0]["versions"]
-        return found
-
-
-@asynccontextmanager
-async def page_of(plant: Plant) -> AsyncIterator[Page]:
-    config = load_config(plant.config_file)
-    async with running(config, plant.config_file, start_s=60) as (gateway, _):
-        web = gateway.running.web
-        assert web is not None
-        await wait_until(lambda: web.port is not None, 15, "the web page")
-        base = f"http://127.0.0.1:{web.port}"
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            yield Page(gateway, http, base, await logged_in(http, base))
-
-
-async def wait_for_state(page: Page, number: int, states: tuple[str, ...]) -> dict[str, Any]:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            job = await page.job(number)
-            if job["state"] in states:
-                return job
-            await asyncio.sleep(0.2)  # the page polls the same way
+def page_of(plant: Plant) -> AbstractAsyncContextManager[Page]:
+    return serving_page(load_config(plant.config_file), plant.config_file)
 
 
 async def test_a_job_trains_a_candidate_from_the_history_while_polling_goes_on(
