@@ -15,10 +15,13 @@ from tests.gateway.notify.telegram.support import (
     GATEWAY,
     OLGA,
     STRANGER,
+    VERA,
     ask,
     audit,
     gateway_with_telegram,
+    link,
 )
+from tests.gateway.test_web_browser import PASSWORD
 
 
 async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
@@ -61,3 +64,29 @@ async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
         assert "Only linked users" in await ask(bot_api, OLGA, "/status")
         status, _ = await page.send("DELETE", f"/api/telegram/links/{OLGA}")
         assert status == 404
+
+
+async def test_a_deleted_user_s_link_ends_and_the_bot_outlives_an_outage(
+    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
+                                     monkeypatch) as page:
+        assert (await link(page, bot_api, "vera", VERA)).startswith("Linked")
+        assert (await ask(bot_api, VERA, "/status")).startswith(f"Gateway {GATEWAY}")
+
+        # The Bot API server goes away for a while: the bot backs off and comes back.
+        refused = bot_api.refused
+        bot_api.set_down(True)
+        await bot_api.wait_for(lambda: bot_api.refused >= refused + 2, "getUpdates refused")
+        bot_api.set_down(False)
+        assert (await ask(bot_api, VERA, "/alarms")) == "No alarm: everything is normal."
+
+        # Deleted on the page, then made again under the same name: the link is not hers.
+        status, _ = await page.send("DELETE", "/api/users/vera")
+        assert status == 200
+        assert "Only linked users" in await ask(bot_api, VERA, "/status")
+        status, _ = await page.post("/api/users", {"name": "vera", "role": "operator",
+                                                   "password": PASSWORD + "!"})
+        assert status == 200
+        assert "Only linked users" in await ask(bot_api, VERA, "/status")
