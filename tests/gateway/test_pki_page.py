@@ -63,12 +63,9 @@ async def logged_in(base: str, name: str, password: str) -> AsyncIterator[Sessio
 
 
 @asynccontextmanager
-async def secure_gateway(data_dir: Path) -> AsyncIterator[Gateway]:
-    config = GatewayConfig.model_validate({
-        "gateway": {"name": "plant", "data_dir": str(data_dir), "language": "en"},
-        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
-        "web": {"port": 0},
-    })
+async def serving(config: GatewayConfig) -> AsyncIterator[Gateway]:
+    """The gateway serving `config` with its page; no OPC UA client of its own (the
+    tests' clients need trusted certificates and users)."""
     gateway = Gateway(config)
     task = asyncio.create_task(gateway.serve())
     try:
@@ -88,7 +85,12 @@ async def secure_gateway(data_dir: Path) -> AsyncIterator[Gateway]:
 @pytest.fixture
 async def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
     monkeypatch.setenv("UVELKA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    async with secure_gateway(tmp_path / "var") as running:
+    config = GatewayConfig.model_validate({
+        "gateway": {"name": "plant", "data_dir": str(tmp_path / "var"), "language": "en"},
+        "opcua": {"endpoint": LOOPBACK_ENDPOINT, "namespace": "urn:uvelka:test"},
+        "web": {"port": 0},
+    })
+    async with serving(config) as running:
         yield running
 
 
