@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every package's catalogues: <package>/locale/<language>/LC_MESSAGES/<domain>.po, whose
 # texts are extracted from <package>.
 CATALOGUES = sorted(ROOT.glob("web/locale/*/LC_MESSAGES/*.po")) + sorted(
-    ROOT.glob("gateway/**/locale/*/LC_MESSAGES/*.po"))
+    ROOT.glob("gateway/**/locale/*/LC_MESSAGES/*.po")
+)
 TRANSLATED = [language for language in LANGUAGES if language != SOURCE_LANGUAGE]
 
 
@@ -67,16 +68,30 @@ def test_the_catalogue_has_every_text_of_the_code_and_no_other(po: Path, tmp_pat
     template = tmp_path / "extracted.pot"
     # What docs/translations.md tells a developer to run, with pyproject.toml's rules.
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "-q", "extract",
-         "-F", "pyproject.toml", "-o", str(template),
-         str(_source_of(po).relative_to(ROOT))],
-        cwd=ROOT, check=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "-q",
+            "extract",
+            "-F",
+            "pyproject.toml",
+            "-o",
+            str(template),
+            str(_source_of(po).relative_to(ROOT)),
+        ],
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
     extracted = {_key(message) for message in _read(template, SOURCE_LANGUAGE) if message.id}
     catalogued = {_key(message) for message in _read(po) if message.id}
     assert sorted(extracted - catalogued) == [], (
-        f"texts missing from {po.relative_to(ROOT)}: run pybabel update (docs/translations.md)")
+        f"texts missing from {po.relative_to(ROOT)}: run pybabel update (docs/translations.md)"
+    )
     assert sorted(catalogued - extracted) == [], (
-        f"texts no longer in the code still in {po.relative_to(ROOT)}: run pybabel update")
+        f"texts no longer in the code still in {po.relative_to(ROOT)}: run pybabel update"
+    )
 
 
 @pytest.mark.parametrize("po", CATALOGUES, ids=lambda po: str(po.relative_to(ROOT)))
@@ -92,8 +107,7 @@ def test_placeholders_survive_translation(po: Path) -> None:
         ids = [message.id] if isinstance(message.id, str) else list(message.id)
         forms = [message.string] if isinstance(message.string, str) else list(message.string)
         expected = set().union(*(names(text) for text in ids))
-        wrong += [(message.id, form) for form in forms
-                  if form and not names(form) <= expected]
+        wrong += [(message.id, form) for form in forms if form and not names(form) <= expected]
     assert wrong == []
 
 

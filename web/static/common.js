@@ -150,17 +150,20 @@ export function formatValue(value) {
 // digits ("6 h", not "6.00484 h"), integers as they are, the unit always after the number
 // ("" leaves it out), "–" for no value. formatValue above keeps a value's digits, where
 // they matter (a register's decodings, a tag being edited).
-// Written the page language's way (Russian: 6,5 h), without grouping (1234, as a register holds it).
+// Written the page language's way (Russian: 6,5 ч), without grouping (1234, as a register
+// holds it); the units of time in the language's words, other units as configured.
+const TIME_UNITS = { ms: t("ms"), s: t("s"), min: t("min"), h: t("h"), d: t("d") };
+const BOOLEANS = { true: t("true"), false: t("false") };
 const threeDigits = new Intl.NumberFormat(language, { maximumSignificantDigits: 3, useGrouping: false });
 const wholeNumber = new Intl.NumberFormat(language, { maximumFractionDigits: 0, useGrouping: false });
 
 export function formatNumber(value, unit = "") {
   if (value === null || value === undefined) return "–";
-  let text = String(value);
+  let text = typeof value === "boolean" ? BOOLEANS[value] : String(value);
   if (typeof value === "number" && Number.isFinite(value)) {
     text = Number.isInteger(value) ? wholeNumber.format(value) : threeDigits.format(value);
   }
-  return unit ? `${text} ${unit}` : text;
+  return unit ? `${text} ${TIME_UNITS[unit] || unit}` : text;
 }
 
 // "Tue 14:00" in the browser's time zone and the page's language; the date as well when

@@ -460,9 +460,11 @@ async function importCsv(event) {
         "Not imported: {file} has {n} problems (listed below); nothing was changed.", bad.length, { file: file.name }));
       return;
     }
-    if (!confirm(t("Replace the {old} of {device} with the {new} of {file}? Nothing is applied until you press Apply.", {
-      old: tn("{n} tag", "{n} tags", device.tags.length), device: device.name || t("this device"),
-      new: tn("{n} tag", "{n} tags", parsed.tags.length), file: file.name }))) {
+    const old = tn("{n} tag", "{n} tags", device.tags.length);
+    const replaced = device.name || t("this device");
+    const imported = tn("{n} tag", "{n} tags", parsed.tags.length);
+    if (!confirm(t("Replace the {old} of {device} with the {new} of {file}? Nothing is applied until you press Apply.",
+      { old, device: replaced, new: imported, file: file.name }))) {
       notify(t("Not imported: nothing was changed."), "ok");
       return;
     }
@@ -562,9 +564,10 @@ function showProblems() {
       return el("li", { class: `problem ${p.severity}`, role: "alert" }, where);
     }
     const index = Number(match[2]);
+    const tag = device.tags[index]?.name || t("no name");
     return el("li", { class: `problem ${p.severity}`, role: "alert" },
       el("button", { type: "button", class: "link", on: { click: () => showRow(index) } },
-        t("row {row} ({tag})", { row: index + 1, tag: device.tags[index]?.name || t("no name") })), `: ${match[3] || t("tag")}: ${p.message}`);
+        t("row {row} ({tag})", { row: index + 1, tag })), `: ${match[3] || t("tag")}: ${p.message}`);
   }));
 }
 

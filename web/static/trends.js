@@ -6,7 +6,7 @@
 // selection (?asset=A&key=K&range=8h, docs/web.md), so a link opens the same chart. The
 // maintenance entries of the shown series' assets are bands (issue #12).
 // Drawn with Plotly (MIT), which the gateway serves itself from the plotly package.
-import { el, getJson, may, notify, t } from "./common.js";
+import { el, getJson, language, may, notify, t } from "./common.js";
 // Expert labels (issue #12): bands, and a range brushed on the chart labelled (engineers).
 import { labelBands, labelForm, TEXT as LABEL_TEXT } from "./label_view.js";
 import { KINDS as MAINTENANCE_KINDS, TEXT as MAINTENANCE_TEXT } from "./maintenance_view.js";
@@ -60,10 +60,54 @@ let Plotly = null;
 function loadLibrary() {
   return new Promise((resolve, reject) => {
     const script = el("script", { src: "/vendor/plotly/plotly.min.js" });
-    script.onload = () => resolve(window.Plotly);
+    script.onload = () => {
+      // English is Plotly's own; another language is registered once, before any chart.
+      if (language !== "en") window.Plotly.register(plotlyLocale());
+      resolve(window.Plotly);
+    };
     script.onerror = () => reject(new Error(t("the chart library did not load")));
     document.head.append(script);
   });
+}
+
+// Plotly's own words (its mode bar, its hints) and its dates and numbers in the page's
+// language, as a Plotly locale (https://plotly.com/javascript/configuration-options/):
+// months, days and the order of a date from Intl, the words from the page's catalogue.
+function plotlyLocale() {
+  const at = (month, day) => new Date(2001, month, day); // 2001-01-07 is a Sunday
+  const names = (count, date, options) => [...Array(count).keys()]
+    .map((i) => new Intl.DateTimeFormat(language, options).format(date(i)));
+  const fields = { day: "%d", month: "%m", year: "%Y" };
+  const date = new Intl.DateTimeFormat(language, { day: "2-digit", month: "2-digit", year: "numeric" })
+    .formatToParts(at(0, 7)).map((part) => fields[part.type] || part.value).join("");
+  const dayFirst = date.indexOf("%d") < date.indexOf("%m");
+  const number = new Intl.NumberFormat(language).formatToParts(12345.6);
+  const symbol = (type, fallback) => number.find((part) => part.type === type)?.value ?? fallback;
+  return {
+    moduleType: "locale",
+    name: language,
+    dictionary: {
+      "Download plot as a PNG": t("Download plot as a PNG"), "Download plot": t("Download plot"),
+      "Share chart...": t("Share chart..."), Zoom: t("Zoom"), Pan: t("Pan"), "Box Select": t("Box Select"),
+      "Lasso Select": t("Lasso Select"), "Zoom in": t("Zoom in"), "Zoom out": t("Zoom out"),
+      Autoscale: t("Autoscale"), "Reset axes": t("Reset axes"), "Toggle Spike Lines": t("Toggle Spike Lines"),
+      "Show closest data on hover": t("Show closest data on hover"), "Compare data on hover": t("Compare data on hover"),
+      "Double-click to zoom back out": t("Double-click to zoom back out"),
+      "Double-click on legend to isolate one trace": t("Double-click on legend to isolate one trace"),
+      "Image download succeeded": t("Image download succeeded"),
+      "Preparing image - this may take a few seconds": t("Preparing image - this may take a few seconds"),
+      "Sorry, there was a problem downloading your image!": t("Sorry, there was a problem downloading your image!"),
+    },
+    format: {
+      days: names(7, (i) => at(0, 7 + i), { weekday: "long" }),
+      shortDays: names(7, (i) => at(0, 7 + i), { weekday: "short" }),
+      months: names(12, (i) => at(i, 1), { month: "long" }),
+      shortMonths: names(12, (i) => at(i, 1), { month: "short" }),
+      date, time: "%H:%M:%S", decimal: symbol("decimal", "."), thousands: symbol("group", ","),
+      year: "%Y", month: "%b %Y",
+      dayMonth: dayFirst ? "%-d %b" : "%b %-d", dayMonthYear: dayFirst ? "%-d %b %Y" : "%b %-d, %Y",
+    },
+  };
 }
 
 const info = (key) => catalogue.series.find((s) => s.key === key) || { key, unit: "", boolean: false, lines: [] };
@@ -218,7 +262,7 @@ async function draw() {
     layout.dragmode = state.brushing ? "select" : "zoom";
     layout.selectdirection = "h";
     chart.style.height = `${Math.max(28, 10 + panels.reduce((n, p) => n + (p.boolean ? 3 : 12), 0))}rem`;
-    await Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
+    await Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true, locale: language });
     followZoom(chart);
     chart.dataset.labels = String(labels.length);
     Object.assign(chart.dataset, { points: String(series.reduce((n, s) => n + s.times.length, 0)),
