@@ -10,8 +10,9 @@ Decisions a reader will wonder about, in order:
 - The action goes through the page's facade (the `AlarmDesk` protocol below), so a press
   is what the page's button does: the alarm hub acts as that user (the OPC UA event's
   comment and ClientUserId, the MQTT payload) and the audit log records it.
-- A press acknowledges the alarm as it stands, not only the event of its message: once an
-  alarm cleared unacknowledged the message's activation is still what is acknowledged.
+- A press acknowledges the alarm as it stands (once an alarm cleared unacknowledged, the
+  message's activation is still what is acknowledged), unless the alarm was raised again
+  since the message: then the operator has not seen that activation, and is told so.
 - Each update is handled on its own: one that fails (a bug, a refused reply) is logged
   and counted, and the next is handled; its offset is confirmed either way, or a poison
   update would come back forever.
@@ -28,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from gateway.alarms.events import EventKind
 from gateway.alarms.hub import AlarmHub
 from gateway.config.telegram import TelegramChat
 from gateway.core.clock import Clock
@@ -41,7 +43,7 @@ from gateway.notify.telegram.bot_api import (
     TelegramUser,
     Update,
 )
-from gateway.notify.telegram.buttons import parse, without
+from gateway.notify.telegram.buttons import event_digest, parse, without
 from gateway.notify.telegram.linking import Linking
 from gateway.notify.telegram.links import LinkError, TooManyWrongCodes, WrongCode
 from gateway.notify.telegram.pace import Pace
@@ -249,6 +251,11 @@ class TelegramBot:
             await self._answer(query, t.gettext("Alarm {alarm} is already acknowledged.")
                                .format(alarm=alarm))
             return
+        if press.kind is ActionKind.ACKNOWLEDGE and self._raised_since(alarm, press.event):
+            await self._answer(query, t.gettext(
+                "Alarm {alarm} was raised again since this message: acknowledge it from the "
+                "newer message or the page.").format(alarm=alarm), alert=True)
+            return
         try:
             await self._act(press.kind, alarm, user.name, query.sender)
         except Refused as refused:
@@ -258,6 +265,14 @@ class TelegramBot:
         await self._answer(query, done_answer(t, press.kind, alarm))
         if query.message is not None:
             await self._mark_done(query.message, press.kind, user)
+
+    def _raised_since(self, alarm: str, event: str) -> bool:
+        """Whether the alarm's latest event is an activation other than the one the message
+        was about (`event`, its digest): the operator has not seen that one. Only then: a
+        later clear or quality change still belongs to the message's activation."""
+        last = self._hub.alarms[alarm].last_event
+        return (last is not None and last.kind is EventKind.ACTIVATED
+                and event_digest(str(last.id)) != event)
 
     async def _act(self, kind: ActionKind, alarm: str, user: str, sender: TelegramUser) -> None:
         comment = f"Telegram {sender.shown}"

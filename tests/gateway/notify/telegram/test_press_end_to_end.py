@@ -6,6 +6,7 @@ and a viewer's presses are refused with a reply."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -52,6 +53,8 @@ async def test_a_press_acknowledges_as_the_linked_operator_and_others_are_refuse
             ["Acknowledge", "Shelve 8 h"], ["Confirmed", "False alarm"]]
         raised = json.loads((await mes.get()).payload)
         assert (raised["active"], raised["acked"]) == (True, False)
+        # The same message as another chat holds it, never edited (for the last check).
+        elsewhere = copy.deepcopy(message)
 
         # Nobody linked, then a viewer: refused, each told why; the alarm stays unacked.
         stranger = bot_api.press(STRANGER, message, "Acknowledge")
@@ -93,3 +96,23 @@ async def test_a_press_acknowledges_as_the_linked_operator_and_others_are_refuse
         verdicts = (await page.get("/api/verdicts"))["verdicts"]
         assert [(v["alarm"], v["verdict"], v["user"]) for v in verdicts] == [
             ("pressure_high", "false", "olga")]
+
+        # A press on the same message now: already acknowledged, said so.
+        again = bot_api.press(OLGA, elsewhere, "Acknowledge", username="olga_tg")
+        await bot_api.wait_for(lambda: bot_api.answer_to(again), "the second press's answer")
+        assert bot_api.answer_to(again)["text"] == "Alarm pressure_high is already acknowledged."
+        # Cleared, then raised again: the first message's button does not acknowledge the
+        # new activation, which nobody pressing it has seen; the new message's does.
+        hub = page.gateway.running.hub
+        modbus_tcp_server.set(Table.HOLDING, 0, words(5.0))
+        await bot_api.wait_for(lambda: not hub.alarms["pressure_high"].active, "the clear")
+        modbus_tcp_server.set(Table.HOLDING, 0, words(13.0))
+        await bot_api.wait_for(lambda: len(bot_api.in_chat(CHAT)) == 2, "the second message",
+                               timeout_s=WAIT_S)
+        stale = bot_api.press(OLGA, elsewhere, "Acknowledge", username="olga_tg")
+        await bot_api.wait_for(lambda: bot_api.answer_to(stale), "the stale press's answer")
+        assert "raised again since this message" in bot_api.answer_to(stale)["text"]
+        assert hub.alarms["pressure_high"].acked is False
+        fresh = bot_api.press(OLGA, bot_api.in_chat(CHAT)[1], "Acknowledge", username="olga_tg")
+        await bot_api.wait_for(lambda: bot_api.answer_to(fresh), "the fresh press's answer")
+        assert hub.alarms["pressure_high"].acked is True
