@@ -51,6 +51,7 @@ def config_text(pump: PymodbusServer, data_dir: Path, models_dir: Path) -> str:
 [gateway]
 name = "plant"
 data_dir = "{data_dir}"
+language = "en"  # the checks below read the page's English texts
 
 [opcua]
 endpoint = "{LOOPBACK_ENDPOINT}"

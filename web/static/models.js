@@ -1,7 +1,7 @@
 // Models: per asset, each running model as a card (version, training, evaluation, inputs)
 // and its archived versions as a table; upload, activate, roll back; a candidate in shadow,
 // stopped, discarded, and each version's agreement with the experts (issue #12).
-import { el, formatTime, formatValue, getJson, may, notify, postForm, postJson, table } from "./common.js";
+import { el, formatTime, formatValue, getJson, may, modelKind, modelStatus, notify, postForm, postJson, t, table, tn } from "./common.js";
 import { Training } from "./training_view.js";
 
 const app = document.getElementById("app");
@@ -9,37 +9,37 @@ const editable = may("engineer");
 
 // Every text a person reads on this page, in one place.
 const TEXT = {
-  kind: { anomaly: "anomaly model", rul: "remaining-useful-life model" },
-  noModel: "No model runs: its file was refused (see the status).",
-  noMetrics: "none recorded in the model file",
-  noArchive: "No archived versions yet: upload one; the running file is kept when another is activated.",
-  noAssets: "No assets have models.",
-  archived: "Archived versions",
-  archiveHeadings: ["Version", "Trained", "Origin", "Archived by", "Archived", "", "Candidate"],
-  origin: { upload: "uploaded", "in place": "was in place", candidate: "trained here" },
-  running: "running",
+  noModel: t("No model runs: its file was refused (see the status)."),
+  noMetrics: t("none recorded in the model file"),
+  noArchive: t("No archived versions yet: upload one; the running file is kept when another is activated."),
+  noAssets: t("No assets have models."),
+  archived: t("Archived versions"),
+  archiveHeadings: [t("Version"), t("Trained"), t("Origin"), t("Archived by"), t("Archived"), "", t("Candidate")],
+  origin: { upload: t("uploaded"), "in place": t("was in place"), candidate: t("trained here") },
+  running: t("running"),
   field: {
-    version: "Version", status: "Status", trained: "Trained", data: "Training data",
-    fingerprint: "Data fingerprint", recipe: "Recipe", inputs: "Inputs", window: "Window",
-    threshold: "Threshold", hold: "Hold", unit: "Output unit", range: "Score range",
-    metrics: "Evaluation",
+    version: t("Version"), status: t("Status"), trained: t("Trained"), data: t("Training data"),
+    fingerprint: t("Data fingerprint"), recipe: t("Recipe"), inputs: t("Inputs"), window: t("Window"),
+    threshold: t("Threshold"), hold: t("Hold"), unit: t("Output unit"), range: t("Score range"),
+    metrics: t("Evaluation"),
   },
-  holdWindows: (n) => `${n} windows after the score falls back`,
-  chooseFile: "Choose an .onnx file.",
-  uploaded: (version) => `uploaded ${version}`,
-  upload: "Upload", activate: "Activate", rollBack: "Roll back",
-  repair: "Repair (simulated)",
-  repairHint: (tag) => `Writes true to ${tag}: the simulated pump gets a new bearing and any trip is cleared.`,
-  shadow: "Shadow", stopShadow: "Stop shadow", discard: "Discard", inShadow: "in shadow", discarded: "discarded",
-  shadowNow: (asset, s) => `In shadow: ${s.version} (${s.status}), since ${formatTime(s.since)} by ${s.by}; its outputs are ${asset}.shadow.* on Trends.`,
-  agreement: "Agreement with the experts",
-  agreementHeadings: ["Role", "Version", "Scored", "Alarm episodes", "Confirmed / false / unsure", "Recall on anomaly labels",
-    "False alarms per day", "Time to alarm"],
-  role: { active: "active", shadow: "shadow" },
-  unrecorded: "before the timeline",
-  noAgreement: "No outputs recorded yet.",
-  hours: (s) => `${formatValue(s / 3600)} h`,
-  seconds: (list) => (list.length ? list.map((s) => `${formatValue(s)} s`).join(", ") : "–"),
+  holdWindows: (n) => tn("{n} window after the score falls back", "{n} windows after the score falls back", n),
+  chooseFile: t("Choose an .onnx file."),
+  uploaded: (version) => t("uploaded {version}", { version }),
+  upload: t("Upload"), activate: t("Activate"), rollBack: t("Roll back"),
+  repair: t("Repair (simulated)"),
+  repairHint: (tag) => t("Writes true to {tag}: the simulated pump gets a new bearing and any trip is cleared.", { tag }),
+  shadow: t("Shadow"), stopShadow: t("Stop shadow"), discard: t("Discard"), inShadow: t("in shadow"), discarded: t("discarded"),
+  shadowNow: (asset, s) => t("In shadow: {version} ({status}), since {time} by {user}; its outputs are {asset}.shadow.* on Trends.",
+    { version: s.version, status: modelStatus(s.status), time: formatTime(s.since), user: s.by, asset }),
+  agreement: t("Agreement with the experts"),
+  agreementHeadings: [t("Role"), t("Version"), t("Scored"), t("Alarm episodes"), t("Confirmed / false / unsure"),
+    t("Recall on anomaly labels"), t("False alarms per day"), t("Time to alarm")],
+  role: { active: t("active"), shadow: t("shadow") },
+  unrecorded: t("before the timeline"),
+  noAgreement: t("No outputs recorded yet."),
+  hours: (s) => t("{hours} h", { hours: formatValue(s / 3600) }),
+  seconds: (list) => (list.length ? list.map((s) => t("{seconds} s", { seconds: formatValue(s) })).join(", ") : "–"),
 };
 
 function metrics(values) {
@@ -50,7 +50,7 @@ function metrics(values) {
 
 function facts(entry) {
   const m = entry.manifest;
-  const rows = [[TEXT.field.version, entry.version], [TEXT.field.status, el("span", { class: "status" }, entry.status)]];
+  const rows = [[TEXT.field.version, entry.version], [TEXT.field.status, el("span", { class: "status" }, modelStatus(entry.status))]];
   if (m) {
     rows.push(
       [TEXT.field.trained, formatTime(m.created)],
@@ -80,7 +80,7 @@ function card(entry) {
     el("td", {}, v.active ? TEXT.running : editable ? el("button", { type: "button", class: "activate",
       on: { click: () => act(postJson(`${base}/activate`, { version: v.version })) } }, TEXT.activate) : ""),
     el("td", {}, candidateActions(entry, v, base, act))));
-  const file = el("input", { type: "file", name: "model", accept: ".onnx", "aria-label": `${entry.asset} ${entry.kind} model file` });
+  const file = el("input", { type: "file", name: "model", accept: ".onnx", "aria-label": t("{asset}: {kind}, file", { asset: entry.asset, kind: modelKind(entry.kind) }) });
   const upload = (event) => {
     event.preventDefault();
     if (!file.files.length) { notify(TEXT.chooseFile); return; }
@@ -89,7 +89,7 @@ function card(entry) {
     act(postForm(base, form));
   };
   return el("section", { class: "model card", dataset: { asset: entry.asset, kind: entry.kind } },
-    el("h3", {}, `${entry.asset}: ${TEXT.kind[entry.kind] || entry.kind}`, el("span", { class: "file" }, ` ${entry.file || ""}`)),
+    el("h3", {}, `${entry.asset}: ${modelKind(entry.kind)}`, el("span", { class: "file" }, ` ${entry.file || ""}`)),
     entry.manifest ? null : el("p", { class: "message" }, TEXT.noModel),
     facts(entry),
     entry.shadow ? el("p", { class: "shadow" }, TEXT.shadowNow(entry.asset, entry.shadow)) : null,
