@@ -26,6 +26,7 @@ from gateway.notify.notifier import FinishedJob
 from gateway.notify.outlets import ChannelAudiences, email_channel, open_notifications
 from gateway.opcua.condition_sources import add_conditions
 from gateway.opcua.server import OpcuaServer
+from gateway.page.bell import Bell
 from gateway.page.device_editor import DeviceEditor, RunningConfig
 from gateway.page.label_desk import LabelDesk
 from gateway.page.maintenance_desk import MaintenanceDesk
@@ -48,6 +49,7 @@ from gateway.store.audit import AuditLog
 from gateway.store.labels import FILE_NAME as LABELS_FILE
 from gateway.store.labels import LabelStore
 from gateway.store.maintenance_log import MaintenanceLog
+from gateway.store.notification_feed import NotificationFeedStore
 from gateway.store.outbox import Outbox
 from web.users import UserStore
 
@@ -195,7 +197,7 @@ class Gateway:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, watcher.request)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
-            web = None
+            web, bell = None, None
             if config.web is not None:
                 # The web stack (aiohttp and its sessions, the templates, prometheus_client)
                 # is imported by a gateway that serves the page, not by every gateway
@@ -203,6 +205,9 @@ class Gateway:
                 from gateway.page.site import WebPage  # noqa: PLC0415
 
                 web = WebPage(config.web, data_dir, storage, config.gateway.language)
+                # The page's notification bell (issue #15).
+                bell = Bell(await stack.enter_async_context(NotificationFeedStore.open(
+                    data_dir / "notify" / "feed.sqlite", health=storage)))
             stack.callback(self._stopped)
             # Everything built so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise stop the event loop for ~0.5 s every
@@ -224,7 +229,7 @@ class Gateway:
                     (str(chat.chat_id), chat) for chat in telegram.section.chats]))
             notifications = await stack.enter_async_context(open_notifications(
                 config, channels, hub.sources, scores.of, _units(config, assets), clock=clock,
-                storage=storage, jobs=lambda: _finished_jobs(training)))
+                storage=storage, feed=bell, jobs=lambda: _finished_jobs(training)))
             notifier = notifications.notifier
             notifier.seed(hub.retained())
             # On disk before the hub saves its states, as the bridge's (gateway.alarms.hub).
@@ -261,7 +266,7 @@ class Gateway:
                     await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
-                    telegram=None if telegram is None else telegram.linking,
+                    telegram=None if telegram is None else telegram.linking, bell=bell,
                 retries = [alarm_states(state_file), maintenance.retry, labels.retry]
                 if history is not None:
                     retries.append(history.retry)
@@ -277,6 +282,8 @@ class Gateway:
                 tasks["training"] = training.run
                 tasks["alarms"] = functools.partial(hub.run, sinks)
                 tasks.update(notifications.tasks())
+                if bell is not None:
+                    tasks["notify-bell"] = bell.run
                 if history is not None:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)

@@ -25,6 +25,7 @@ from web.live import Live
 from web.maintenance_routes import MaintenanceRoutes
 from web.model_routes import ModelRoutes
 from web.monitoring import monitoring_routes
+from web.notification_routes import NotificationRoutes
 from web.pki_routes import PkiRoutes
 from web.private_files import keep_private
 from web.requests import ANONYMOUS_MAX_BYTES, body_limits
@@ -82,6 +83,7 @@ async def create_app(
     app.router.add_routes(monitoring_routes(facade, metrics_open=settings.metrics_open))
     app.router.add_routes(page_routes())
     Live(facade).install(app)
+    NotificationRoutes(facade).install(app)
     for routes in (DeviceRoutes(facade), TrendRoutes(facade), ModelRoutes(facade),
                    AlarmRoutes(facade), AssetRoutes(facade), MaintenanceRoutes(facade),
                    LabelRoutes(facade), TrainingRoutes(facade), UserRoutes(store, facade),

@@ -478,3 +478,19 @@ class WebFacade(Protocol):
         """End the link of `telegram_id`, only if it is `user`'s (None: anyone's), as `by`
         (audited); the link as it was. NotFound, Refused."""
         ...
+
+    # -- The notification bell (issue #15) -------------------------------------------------
+
+    async def notifications(self, user: str, language: str, after: int, limit: int) -> Json:
+        """{"items": the newest `limit` notifications above id `after`, newest first, each
+        {id, time, kind, severity, title (in `language`), detail, link, read (by `user`)},
+        "unread": `user`'s unread count, "latest": the newest id}."""
+        ...
+
+    async def notifications_read(self, user: str, ids: list[int] | None) -> Json:
+        """Mark `ids` (None: all) read for `user`: {"unread": the count after}."""
+        ...
+
+    async def notification_wait(self, after: int, timeout_s: float) -> int:
+        """The newest notification id, once above `after` or after `timeout_s`."""
+        ...

@@ -82,6 +82,11 @@ class Renderer:
         return None if self._page_url is None else self._page_url + path
 
 
+def headline(event: NotificationEvent, language: str) -> str:
+    """What happened, in a few words of `language` (the page's notification list)."""
+    return _headline(event, _translations(language).gettext)
+
+
 def _translations(language: str) -> gettext.NullTranslations:
     return catalogue(LOCALE_DIR, DOMAIN, language)
 

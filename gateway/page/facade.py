@@ -551,6 +551,25 @@ class GatewayWebFacade:
                           f" of {link.user}")
         return link.model_dump(mode="json", exclude={"user_created"})
 
+    # -- The notification bell (issue #15) -------------------------------------------------
+
+    async def notifications(self, user: str, language: str, after: int, limit: int) -> Json:
+        bell = self._running.bell
+        if bell is None:
+            return {"items": [], "unread": 0, "latest": 0}
+        return await bell.items(user, language, after, limit)
+
+    async def notifications_read(self, user: str, ids: list[int] | None) -> Json:
+        bell = self._running.bell
+        return {"unread": 0} if bell is None else await bell.mark_read(user, ids)
+
+    async def notification_wait(self, after: int, timeout_s: float) -> int:
+        bell = self._running.bell
+        if bell is None:
+            await asyncio.sleep(timeout_s)  # nothing will ever come: the stream just waits
+            return after
+        return await bell.wait(after, timeout_s)
+
     def _linking(self) -> Linking:
         linking = self._running.telegram
         if linking is None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     # the web stack with [web], numpy and the scorers with assets.
     from gateway.mqtt.bridge import MqttBridge
     from gateway.notify.telegram.linking import Linking
+    from gateway.page.bell import Bell
     from gateway.page.site import WebPage
     from gateway.runtime.scoring import ScoringEngine
 
@@ -68,6 +69,7 @@ class Running:
     labels: LabelDesk  # expert labels and alarm verdicts (issue #12)
     web: WebPage | None  # without [web]
     telegram: Linking | None  # Telegram accounts linked to users; without [telegram]
+    bell: Bell | None = None  # the page's notification list; without [web] (issue #15)
 
     def failing(self) -> list[str]:
         """One line per part failing now (issue #17), for the page."""

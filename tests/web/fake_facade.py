@@ -7,6 +7,7 @@ tests/gateway/test_web_end_to_end.py and the browser tests.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,9 @@ class FakeFacade:
     maintenance_entries: dict[int, dict[str, Any]] = field(default_factory=dict)
     training: dict[int, dict[str, Any]] = field(default_factory=dict)
     training_disk_full: bool = False  # the jobs file cannot be written
+    # The notification bell's list, newest last, and what each user read (issue #15).
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    notices_read: dict[str, set[int]] = field(default_factory=dict)
 
     def health(self) -> Mapping[str, object]:
         # A detail that /healthz must not show to anonymous askers.
@@ -387,6 +391,24 @@ class FakeFacade:
         if alarm != "press-1_force":
             raise NotFound(f"no alarm {alarm!r}")
         return await self.judge_alarm("e1", fields, user)
+
+    async def notifications(self, user: str, language: str, after: int, limit: int) -> Json:
+        read = self.notices_read.get(user, set())
+        newer = [n for n in reversed(self.notices) if n["id"] > after][:limit]
+        return {"items": [{**n, "read": n["id"] in read} for n in newer],
+                "unread": sum(n["id"] not in read for n in self.notices),
+                "latest": self.notices[-1]["id"] if self.notices else 0}
+
+    async def notifications_read(self, user: str, ids: list[int] | None) -> Json:
+        self.notices_read.setdefault(user, set()).update(
+            ids if ids is not None else [n["id"] for n in self.notices])
+        return {"unread": (await self.notifications(user, "en", 0, 0))["unread"]}
+
+    async def notification_wait(self, after: int, timeout_s: float) -> int:
+        latest = self.notices[-1]["id"] if self.notices else 0
+        if latest <= after:
+            await asyncio.sleep(timeout_s)  # the fake's list changes only between requests
+        return self.notices[-1]["id"] if self.notices else 0
 
     def _label_found(self, number: int) -> dict[str, Any]:
         if number not in self.labels_made:
