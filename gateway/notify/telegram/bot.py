@@ -23,11 +23,12 @@ Decisions a reader will wonder about, in order:
 from __future__ import annotations
 
 import asyncio
+import functools
 import gettext
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from gateway.alarms.events import EventKind
 from gateway.alarms.hub import AlarmHub
@@ -62,6 +63,7 @@ from web.users import Role, User
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _VERDICTS = {ActionKind.CONFIRMED: "confirmed", ActionKind.FALSE_ALARM: "false"}
 
 
@@ -118,39 +120,46 @@ class TelegramBot:
 
     async def run(self) -> None:
         """Poll for updates and handle them, in order; waits out outages."""
+        me = await self._answered(self._api.get_me)
         offset: int | None = None
-        down_since: float | None = None
         while True:
-            try:
-                polled = await self._api.get_updates(offset)
-            except ChannelError as error:
-                if down_since is None:
-                    down_since = time.monotonic()
-                    logger.warning("Telegram getUpdates failing (%s): buttons and commands "
-                                   "wait", error)
-                else:
-                    logger.debug("Telegram getUpdates still failing: %s", error)
-                await self._sleep(getattr(error, "retry_after", None)
-                                  or self._backoff.next_delay())
-                continue
-            if down_since is not None:
-                logger.info("Telegram getUpdates works again after %.1f s",
-                            time.monotonic() - down_since)
-                down_since = None
-                self._backoff.reset()
+            polled = await self._answered(functools.partial(self._api.get_updates, offset))
             self.malformed += polled.malformed
             if polled.next_offset is not None:
                 offset = polled.next_offset
             for update in polled.updates:
-                await self._handle(update)
+                await self._handle(update, me.username or "")
 
-    async def _handle(self, update: Update) -> None:
+    async def _answered(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()`'s answer, backing off while Telegram cannot be reached: one WARNING when
+        it starts failing, one INFO with the outage's length when it answers again."""
+        down_since: float | None = None
+        while True:
+            try:
+                answer = await call()
+            except ChannelError as error:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    logger.warning("Telegram Bot API failing (%s): buttons and commands wait",
+                                   error)
+                else:
+                    logger.debug("Telegram Bot API still failing: %s", error)
+                await self._sleep(getattr(error, "retry_after", None)
+                                  or self._backoff.next_delay())
+                continue
+            if down_since is not None:
+                logger.info("Telegram Bot API answers again after %.1f s",
+                            time.monotonic() - down_since)
+                self._backoff.reset()
+            return answer
+
+    async def _handle(self, update: Update, username: str) -> None:
         part = "press" if update.callback_query is not None else "message"
         try:
             if update.callback_query is not None:
                 await self._pressed(update.callback_query)
             elif update.message is not None:
-                await self._message(update.message)
+                await self._message(update.message, username)
         except Exception as error:  # noqa: BLE001 - one update must not stop the others
             self.failures.failed(part, error, f"update {update.update_id} skipped")
         else:
@@ -159,7 +168,8 @@ class TelegramBot:
 
     # -- commands --------------------------------------------------------------------------
 
-    async def _message(self, message: Message) -> None:
+    async def _message(self, message: Message, username: str) -> None:
+        """A command (`/status`, or `/status@<this bot>` in a group), or the help."""
         sender, text = message.sender, (message.text or "").strip()
         if sender is None or not text.startswith("/"):
             if sender is not None and message.chat.type == "private":
@@ -168,7 +178,9 @@ class TelegramBot:
                     self._texts(message.chat.id, user), None if user is None else user.name))
             return  # groups: only commands are for the bot
         command, _, argument = text.partition(" ")
-        command = command.partition("@")[0].lower()
+        command, _, addressee = command.lower().partition("@")
+        if addressee and addressee != username.lower():
+            return  # another bot's command, in a group both are in
         user = await self._linking.user_of(sender.id)
         t = self._texts(message.chat.id, user)
         if command == "/link":

@@ -50,6 +50,12 @@ async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
         assert await ask(bot_api, OLGA, "/alarms@uvelka_bot") == (
             "No alarm: everything is normal.")
         assert "/link CODE" in await ask(bot_api, OLGA, "hello")  # the help
+        # Another bot's command, as in a group both are in: not answered (the updates are
+        # handled in order, so the next answer is the next command's).
+        before = len(bot_api.in_chat(OLGA))
+        bot_api.say(OLGA, "/status@other_bot")
+        assert await ask(bot_api, OLGA, "/alarms") == "No alarm: everything is normal."
+        assert len(bot_api.in_chat(OLGA)) == before + 1
 
         links = (await page.get("/api/telegram"))["links"]
         assert [(link["telegram_id"], link["telegram_name"], link["user"]) for link in links] == [
