@@ -33,9 +33,9 @@ def broker(section: SparkplugSection, mqtt: MqttSection | None, gateway: str) ->
     return mqtt.model_copy(update={"client_id": f"{client_id(mqtt, gateway)}-sparkplug"})
 
 
-def opc_status(quality: Quality) -> int:
-    """The OPC UA StatusCode of a quality, as a number (gateway.opcua.status's map)."""
-    return int(status_code(quality).value)
+# The OPC UA StatusCode of each quality, as a number (gateway.opcua.status's map): looked
+# up for every sample, so once here.
+_OPC_STATUS = {quality: int(status_code(quality).value) for quality in Quality}
 
 
 @asynccontextmanager
@@ -56,7 +56,8 @@ async def edge_node(
         health=storage,
     ) as outbox:
         node = SparkplugNode(
-            catalogue(config.devices, config.assets), topics, outbox, write, opc_status,
+            catalogue(config.devices, config.assets), topics, outbox, write,
+            _OPC_STATUS.__getitem__,
             gateway=gateway, version=_version(), primary_host=section.primary_host_id,
             writes=section.writes,
         )

@@ -6,7 +6,9 @@ Decisions, in the order a reader meets them:
   tck-id-message-flow-edge-node-birth-publish-will-message-topic). bdSeq starts at 0 and
   goes up by one on every CONNECT packet, wrapping after 255
   (tck-id-topics-nbirth-bdseq-increment); paho sends a CONNECT from its own thread when it
-  reconnects, so the Will is set in on_pre_connect, which paho calls before each one.
+  reconnects, so the Will is set in on_pre_connect, which paho calls before each attempt,
+  and the number is taken in on_socket_open, which paho calls only when the socket opened
+  and the CONNECT goes out: an attempt on a broker that is down uses no number.
 - Clean sessions (Sparkplug 3.0 §5.4: every Sparkplug client sets Clean Session/Clean
   Start): the outbox, not the broker, keeps what must survive.
 - NCMD and DCMD are subscribed with QoS 1 on every connect, before anything is published
@@ -102,6 +104,7 @@ class Link:
         if settings.tls:
             client.tls_set_context(tls_context(settings))
         client.on_pre_connect = self._on_pre_connect
+        client.on_socket_open = self._on_socket_open
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -167,10 +170,12 @@ class Link:
     # -- paho's thread: only hand over to the event loop --
 
     def _on_pre_connect(self, client: Client, userdata: Any) -> None:
+        client.will_set(self._topics.node("NDEATH"), self._will(self._next_bd_seq),
+                        qos=WILL_QOS, retain=False)
+
+    def _on_socket_open(self, client: Client, userdata: Any, sock: Any) -> None:
         self.bd_seq = self._next_bd_seq
         self._next_bd_seq = (self.bd_seq + 1) % 256
-        client.will_set(self._topics.node("NDEATH"), self._will(self.bd_seq), qos=WILL_QOS,
-                        retain=False)
 
     def _on_connect(
         self,
