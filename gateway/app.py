@@ -267,6 +267,7 @@ class Gateway:
                 for device in config.devices:
                     fleet.start(group, device)
                     telegram=None if telegram is None else telegram.linking, bell=bell,
+                    notifications=notifications,
                 retries = [alarm_states(state_file), maintenance.retry, labels.retry]
                 if history is not None:
                     retries.append(history.retry)

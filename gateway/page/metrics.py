@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     # paho with the one, numpy with the other: a gateway without [mqtt] or without assets
     # does not import them (issue #10).
     from gateway.mqtt.bridge import BridgeStats
+    from gateway.notify.outlets import Notifications
     from gateway.runtime.scoring import InferenceStats
 
 
@@ -70,6 +71,8 @@ class GatewayMetrics(Collector):
         if running.history is not None and (history := running.history.current) is not None:
             yield from history_metrics(history.stats)
         yield from storage_metrics(running.storage)
+        if running.notifications is not None:
+            yield from notification_metrics(running.notifications)
 
     def text(self) -> str:
         """Every metric in the Prometheus text format, version 0.0.4."""
@@ -227,3 +230,27 @@ def history_metrics(stats: HistoryStats) -> list[Metric]:
         GaugeMetricFamily("uvelka_history_file_bytes", "Size of the history file and its WAL",
                           value=stats.file_bytes),
     ]
+
+
+def notification_metrics(notifications: Notifications) -> list[Metric]:
+    """Issue #15: each notification channel's sends and queue, and the digests' backlog."""
+    labels = ["channel"]
+    sent = CounterMetricFamily("uvelka_notifications_sent",
+                               "Notifications the channel's peer took", labels=labels)
+    refused = CounterMetricFamily("uvelka_notifications_undeliverable",
+                                  "Notifications the peer refused for good (dropped)",
+                                  labels=labels)
+    waiting = GaugeMetricFamily("uvelka_notifications_waiting",
+                                "Notifications waiting in the channel's outbox", labels=labels)
+    up = GaugeMetricFamily("uvelka_notification_channel_up",
+                           "0 while the channel cannot send (an outage, a 429)", labels=labels)
+    for sender in notifications.senders:
+        name, counts = [sender.channel.name], sender.counts
+        sent.add_metric(name, counts.sent)
+        refused.add_metric(name, counts.undeliverable)
+        waiting.add_metric(name, sender.waiting())
+        up.add_metric(name, float(counts.down_since is None))
+    held = GaugeMetricFamily("uvelka_notifications_held_for_digest",
+                             "Events gathered for the next digests, all audiences",
+                             value=notifications.notifier.waiting_for_digest())
+    return [sent, refused, waiting, up, held]

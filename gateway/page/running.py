@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     # Imported only by a gateway that uses them (gateway.app, issue #10): paho with [mqtt],
     # the web stack with [web], numpy and the scorers with assets.
     from gateway.mqtt.bridge import MqttBridge
+    from gateway.notify.outlets import Notifications
     from gateway.notify.telegram.linking import Linking
     from gateway.page.bell import Bell
     from gateway.page.site import WebPage
@@ -70,6 +71,7 @@ class Running:
     web: WebPage | None  # without [web]
     telegram: Linking | None  # Telegram accounts linked to users; without [telegram]
     bell: Bell | None = None  # the page's notification list; without [web] (issue #15)
+    notifications: Notifications | None = None  # the notifier and its channels (issue #15)
 
     def failing(self) -> list[str]:
         """One line per part failing now (issue #17), for the page."""

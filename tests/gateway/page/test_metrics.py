@@ -49,11 +49,19 @@ FAMILIES = {
     "uvelka_history_file_bytes": ("gauge", set()),
     "uvelka_storage_errors": ("counter", {"store"}),
     "uvelka_storage_degraded": ("gauge", {"store"}),
+    "uvelka_notifications_sent": ("counter", {"channel"}),
+    "uvelka_notifications_undeliverable": ("counter", {"channel"}),
+    "uvelka_notifications_waiting": ("gauge", {"channel"}),
+    "uvelka_notification_channel_up": ("gauge", {"channel"}),
+    "uvelka_notifications_held_for_digest": ("gauge", set()),
 }
 # Families that may have no sample yet: a part is counted once it has failed, a store once
 # it has reported a read or write.
 MAY_BE_EMPTY = {"uvelka_alarm_events_undelivered", "uvelka_task_failures",
-                "uvelka_sink_failures", "uvelka_storage_errors", "uvelka_storage_degraded"}
+                "uvelka_sink_failures", "uvelka_storage_errors", "uvelka_storage_degraded",
+                # Per notification channel: this gateway has none configured.
+                "uvelka_notifications_sent", "uvelka_notifications_undeliverable",
+                "uvelka_notifications_waiting", "uvelka_notification_channel_up"}
 # The samples of a family of each type, by suffix of its name.
 SUFFIXES = {"gauge": {""}, "counter": {"_total"}, "summary": {"_count", "_sum"}}
 
