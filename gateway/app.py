@@ -208,13 +208,6 @@ class Gateway:
                 # The page's notification bell (issue #15).
                 bell = Bell(await stack.enter_async_context(NotificationFeedStore.open(
                     data_dir / "notify" / "feed.sqlite", health=storage)))
-            stack.callback(self._stopped)
-            # Everything built so far lives as long as the process: keep it out of the
-            # collector's full passes, which otherwise stop the event loop for ~0.5 s every
-            # 10-20 s at 15,000 tags (measured, bench/opcua_notify.py). Not the editor's
-            # file, opened next, nor the tree its first edit parses: an edit replaces them,
-            # and a frozen tree's reference cycles would never be freed
-            # (bench/config_edit.py).
             telegram: Telegram | None = None
             if config.telegram is not None:
                 # aiohttp's client and the bot only with [telegram] (issue #10's footprint).
@@ -239,6 +232,13 @@ class Gateway:
                 fanout.status(status)
                 notifier.device_status(status)
 
+            stack.callback(self._stopped)
+            # Everything built so far lives as long as the process: keep it out of the
+            # collector's full passes, which otherwise stop the event loop for ~0.5 s every
+            # 10-20 s at 15,000 tags (measured, bench/opcua_notify.py). Not the editor's
+            # file, opened next, nor the tree its first edit parses: an edit replaces them,
+            # and a frozen tree's reference cycles would never be freed
+            # (bench/config_edit.py).
             gc.freeze()
             # What is built after this (the editor's file, clients' monitored items:
             # ~830,000 objects at 15,000 tags) still goes through full passes of ~0.7 s.
@@ -259,6 +259,8 @@ class Gateway:
                     maintenance=maintenance, training=training,
                     bridge=bridge,
                     history=history, audit_log=audit_log, labels=labels, web=web,
+                    telegram=None if telegram is None else telegram.linking, bell=bell,
+                    notifications=notifications,
                 )
                 if web is not None:
                     # Before its task, and with the editor open: it may edit devices as
@@ -266,8 +268,6 @@ class Gateway:
                     await web.open(running)
                 for device in config.devices:
                     fleet.start(group, device)
-                    telegram=None if telegram is None else telegram.linking, bell=bell,
-                    notifications=notifications,
                 retries = [alarm_states(state_file), maintenance.retry, labels.retry]
                 if history is not None:
                     retries.append(history.retry)
@@ -279,6 +279,8 @@ class Gateway:
                 if scoring is not None:
                     tasks["scoring"] = scoring.run
                 tasks["model-watch"] = watcher.run
+                # Renewed before it expires, without a restart (issue #14).
+                tasks["opcua-certificate"] = server.keep_certificate
                 tasks["model-timeline"] = shadows.run
                 tasks["training"] = training.run
                 tasks["alarms"] = functools.partial(hub.run, sinks)
@@ -289,9 +291,13 @@ class Gateway:
                     tasks["history"] = history.run
                 tasks["storage-retry"] = functools.partial(retry_storage, retries)
                 if web is not None:
-                # Renewed before it expires, without a restart (issue #14).
-                tasks["opcua-certificate"] = server.keep_certificate
                     tasks["web"] = web.serve
+                if telegram is not None:
+                    # Presses act as the page's buttons do: through its facade (audited).
+                    from gateway.page.facade import GatewayWebFacade  # noqa: PLC0415
+
+                    tasks["telegram-bot"] = telegram.bot(
+                        hub, GatewayWebFacade(running), config.notify.language, clock).run
                 if edge is not None:
                     tasks["sparkplug"] = edge.run
                 if bridge is not None and config.mqtt is not None:
@@ -303,12 +309,6 @@ class Gateway:
                         scores.of, hub, clock, config.mqtt.state_interval)
                 for name, run in tasks.items():
                     group.create_task(running.supervisor.keep_running(name, run), name=name)
-                if telegram is not None:
-                    # Presses act as the page's buttons do: through its facade (audited).
-                    from gateway.page.facade import GatewayWebFacade  # noqa: PLC0415
-
-                    tasks["telegram-bot"] = telegram.bot(
-                        hub, GatewayWebFacade(running), config.notify.language, clock).run
                 logger.info("%s: serving %d devices, %d alarms at %s", config.gateway.name,
                             len(config.devices), len(hub.alarms), server.endpoint_url)
                 self.started.set()
