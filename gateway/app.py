@@ -219,7 +219,11 @@ class Gateway:
             channels = [c for c in [await email_channel(config)] if c is not None]
             if telegram is not None:
                 channels.append(ChannelAudiences(telegram.channel, [
-                    (str(chat.chat_id), chat) for chat in telegram.section.chats]))
+                    (str(chat.chat_id), chat) for chat in telegram.section.chats],
+                    on_sent=telegram.board.sent))
+                # It only queues the edits that show an acknowledgement; before the labels,
+                # which stay last.
+                sinks.insert(sinks.index(labels.record), telegram.board.alarm_events)
             notifications = await stack.enter_async_context(open_notifications(
                 config, channels, hub.sources, scores.of, _units(config, assets), clock=clock,
                 storage=storage, feed=bell, jobs=lambda: _finished_jobs(training)))

@@ -36,6 +36,7 @@ from gateway.config.telegram import TelegramChat
 from gateway.core.clock import Clock
 from gateway.core.failures import Failures
 from gateway.notify.channel import SHELVE_HOURS, ActionKind, ChannelError
+from gateway.notify.telegram.board import MessageBoard, Shown
 from gateway.notify.telegram.bot_api import (
     BotApi,
     Button,
@@ -44,7 +45,7 @@ from gateway.notify.telegram.bot_api import (
     TelegramUser,
     Update,
 )
-from gateway.notify.telegram.buttons import event_digest, parse, without
+from gateway.notify.telegram.buttons import event_digest, parse
 from gateway.notify.telegram.linking import Linking
 from gateway.notify.telegram.links import LinkError, TooManyWrongCodes, WrongCode
 from gateway.notify.telegram.pace import Pace
@@ -92,6 +93,7 @@ class TelegramBot:
         api: BotApi,
         pace: Pace,
         linking: Linking,
+        board: MessageBoard,
         hub: AlarmHub,
         desk: AlarmDesk,
         chats: Sequence[TelegramChat],
@@ -104,6 +106,7 @@ class TelegramBot:
         self._api = api
         self._pace = pace
         self._linking = linking
+        self._board = board
         self._hub = hub
         self._desk = desk
         # A configured chat's language is what its members read; else the user's own.
@@ -119,7 +122,13 @@ class TelegramBot:
         self.malformed = 0  # updates that did not parse
 
     async def run(self) -> None:
-        """Poll for updates and handle them, in order; waits out outages."""
+        """Poll for updates and handle them, in order, and make the board's edits; waits
+        out outages."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._edits(), name="telegram-edits")
+            await self._poll()
+
+    async def _poll(self) -> None:
         me = await self._answered(self._api.get_me)
         offset: int | None = None
         while True:
@@ -276,7 +285,7 @@ class TelegramBot:
             return
         await self._answer(query, done_answer(t, press.kind, alarm))
         if query.message is not None:
-            await self._mark_done(query.message, press.kind, user)
+            await self._mark_done(query.message, alarm, press.kind, user)
 
     def _raised_since(self, alarm: str, event: str) -> bool:
         """Whether the alarm's latest event is an activation other than the one the message
@@ -299,28 +308,48 @@ class TelegramBot:
             await self._desk.judge_latest(alarm, VerdictFields(_VERDICTS[kind], note=comment),
                                           user)
 
-    async def _mark_done(self, message: Message, kind: ActionKind, user: User) -> None:
+    async def _mark_done(
+        self, message: Message, alarm: str, kind: ActionKind, user: User
+    ) -> None:
         """Edit the pressed message: who did what, and the buttons left to press."""
-        t = self._texts(message.chat.id, user)
-        text = f"{message.text or ''}\n\n{done_line(t, kind, user.name, self._clock.now())}"
-        rows = [[Button(b.text, b.callback_data) for b in row if b.callback_data is not None]
-                for row in (message.reply_markup.inline_keyboard
-                            if message.reply_markup is not None else [])]
+        shown = self._board.shown(message.chat.id, message.message_id)
+        if shown is None:  # sent before the start: as Telegram hands it back
+            rows = tuple(tuple(Button(b.text, b.callback_data) for b in row
+                               if b.callback_data is not None)
+                         for row in (message.reply_markup.inline_keyboard
+                                     if message.reply_markup is not None else []))
+            shown = Shown(message.chat.id, message.message_id, alarm, "",
+                          self._language_of(message.chat.id, user), message.text or "", rows)
+        elif kind is ActionKind.ACKNOWLEDGE and shown.acked:
+            return  # the acknowledgement's own edit is made already, or waits its turn
+        line = done_line(translations(shown.language), kind, user.name, self._clock.now())
+        done = shown.done(kind, line)
+        self._board.mark(done)
+        await self._edit(done)
+
+    async def _edits(self) -> None:
+        """Make the edits the board queues (acknowledgements from anywhere), in order."""
+        while True:
+            await self._edit(await self._board.edits.get())
+
+    async def _edit(self, shown: Shown) -> None:
         try:
-            async with self._pace.turn(message.chat.id):
-                await self._api.edit_message_text(message.chat.id, message.message_id, text,
-                                                  without(rows, kind))
+            async with self._pace.turn(shown.chat_id):
+                await self._api.edit_message_text(shown.chat_id, shown.message_id, shown.text,
+                                                  shown.rows)
         except ChannelError as error:
-            logger.warning("Telegram: the message of chat %d not edited to show the %s: %s",
-                           message.chat.id, kind.value, error)
+            logger.warning("Telegram: message %d of chat %d not edited: %s", shown.message_id,
+                           shown.chat_id, error)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _texts(self, chat_id: int | None, user: User | None) -> gettext.NullTranslations:
+        return translations(self._language_of(chat_id, user))
+
+    def _language_of(self, chat_id: int | None, user: User | None) -> str:
         """A configured chat's language, else the user's, else the gateway's."""
-        language = (self._chat_languages.get(chat_id) if chat_id is not None else None) or (
+        return (self._chat_languages.get(chat_id) if chat_id is not None else None) or (
             user.language if user is not None else None) or self._language
-        return translations(language)
 
     async def _reply(self, chat_id: int, text: str) -> None:
         try:

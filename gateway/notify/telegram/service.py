@@ -19,6 +19,7 @@ from pathlib import Path
 from gateway.alarms.hub import AlarmHub
 from gateway.config.telegram import TOKEN_ENV, TelegramSection
 from gateway.core.clock import Clock
+from gateway.notify.telegram.board import MessageBoard
 from gateway.notify.telegram.bot import AlarmDesk, TelegramBot
 from gateway.notify.telegram.bot_api import BotApi
 from gateway.notify.telegram.channel import TelegramChannel
@@ -34,7 +35,8 @@ USERS_FOLDER = "web"  # under data_dir: the page's users (gateway.page.site.WEB_
 
 @dataclass(frozen=True, slots=True)
 class Telegram:
-    """The parts; `channel` is what the notify outbox sends through, `linking` what the
+    """The parts; `channel` is what the notify outbox sends through (telling `board.sent`
+    of what it delivered), `board.alarm_events` an alarm hub sink, `linking` what the
     page's Telegram section uses."""
 
     section: TelegramSection
@@ -42,11 +44,12 @@ class Telegram:
     pace: Pace
     channel: TelegramChannel
     linking: Linking
+    board: MessageBoard
 
     def bot(self, hub: AlarmHub, desk: AlarmDesk, language: str, clock: Clock) -> TelegramBot:
         """The bot answering commands and presses (run it as a task)."""
-        return TelegramBot(self.api, self.pace, self.linking, hub, desk, self.section.chats,
-                           language, clock)
+        return TelegramBot(self.api, self.pace, self.linking, self.board, hub, desk,
+                           self.section.chats, language, clock)
 
 
 @asynccontextmanager
@@ -60,7 +63,7 @@ async def open_telegram(
     linking = Linking(await LinkStore.open(data_dir / FOLDER), users, clock.now)
     pace = Pace(clock.monotonic)
     async with BotApi(section.api_url, token) as api:
-        yield Telegram(section, api, pace, TelegramChannel(api, pace), linking)
+        yield Telegram(section, api, pace, TelegramChannel(api, pace), linking, MessageBoard())
 
 
 def _token(section: TelegramSection) -> str | None:

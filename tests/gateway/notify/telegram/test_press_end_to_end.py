@@ -68,7 +68,7 @@ async def test_a_press_acknowledges_as_the_linked_operator_and_others_are_refuse
         await bot_api.wait_for(lambda: bot_api.answer_to(press), "the operator's answer")
         assert bot_api.answer_to(press)["text"] == "Alarm pressure_high acknowledged"
         await bot_api.wait_for(lambda: message.edits == 1, "the message edited")
-        assert "✅ Acknowledged by olga at " in message.text
+        assert message.text.count("✅ Acknowledged by olga at ") == 1  # the press's edit only
         assert [[b["text"] for b in row] for row in message.buttons] == [
             ["Shelve 8 h"], ["Confirmed", "False alarm"]]
 
@@ -116,3 +116,23 @@ async def test_a_press_acknowledges_as_the_linked_operator_and_others_are_refuse
         fresh = bot_api.press(OLGA, bot_api.in_chat(CHAT)[1], "Acknowledge", username="olga_tg")
         await bot_api.wait_for(lambda: bot_api.answer_to(fresh), "the fresh press's answer")
         assert hub.alarms["pressure_high"].acked is True
+
+
+async def test_an_acknowledgement_on_the_page_shows_on_the_telegram_message(
+    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
+                                     monkeypatch) as page:
+        modbus_tcp_server.set(Table.HOLDING, 0, words(12.5))
+        await bot_api.wait_for(lambda: bot_api.in_chat(CHAT), "the alarm's message",
+                               timeout_s=WAIT_S)
+        (message,) = bot_api.in_chat(CHAT)
+        (alarm,) = (await page.get("/api/alarms"))["alarms"]
+        status, _ = await page.post("/api/alarms/pressure_high/acknowledge",
+                                    {"event_id": alarm["event_id"], "comment": "on my way"})
+        assert status == 200
+        await bot_api.wait_for(lambda: message.edits == 1, "the message edited")
+        assert message.text.count("✅ Acknowledged by admin at ") == 1
+        assert [[b["text"] for b in row] for row in message.buttons] == [
+            ["Shelve 8 h"], ["Confirmed", "False alarm"]]
