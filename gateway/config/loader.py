@@ -36,6 +36,7 @@ from gateway.config.mqtt_checks import check_mqtt
 from gateway.config.notify import EmailSection, check_email
 from gateway.config.problem import ConfigError, Finding, Loc, Problem, format_path
 from gateway.config.sparkplug import SparkplugSection, check_sparkplug
+from gateway.config.telegram import TelegramSection, check_telegram
 from gateway.config.web_checks import check_web
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ def validate_text(
     email = _valid(EmailSection, raw["email"]) if "email" in raw else None
     if email is not None:
         findings += check_email(email)
+    telegram = _valid(TelegramSection, raw["telegram"]) if "telegram" in raw else None
+    if telegram is not None:
+        findings += check_telegram(telegram)
     sparkplug = _valid(SparkplugSection, raw["sparkplug"]) if "sparkplug" in raw else None
     if sparkplug is not None:
         findings += check_sparkplug(

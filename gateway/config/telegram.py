@@ -12,6 +12,8 @@ from pydantic import Field, field_validator
 
 from gateway.config.frozen import FilePath, Frozen
 from gateway.config.notify import AudienceRules
+from gateway.config.problem import Finding
+from gateway.config.tls_checks import missing_files
 
 TOKEN_ENV = "UVELKA_TELEGRAM_TOKEN"  # noqa: S105 - the variable's name, not a token
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -57,3 +59,8 @@ class TelegramSection(Frozen):
             lines = Path(self.token_file).read_text(encoding="utf-8").splitlines()
             return lines[0].strip() if lines and lines[0].strip() else None
         return os.environ.get(TOKEN_ENV) or None
+
+
+def check_telegram(telegram: TelegramSection) -> list[Finding]:
+    """The token file [telegram] names is there (the token is read at start)."""
+    return missing_files(("telegram",), {"token_file": telegram.token_file})

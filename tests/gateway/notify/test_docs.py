@@ -20,6 +20,7 @@ def test_the_example_is_valid_but_for_its_files() -> None:
     assert [p.message for p in problems] == [
         "cannot read /etc/uvelka/smtp.password: no such file",
         "cannot read /etc/uvelka/plant-ca.pem: no such file",
+        "cannot read /etc/uvelka/telegram.token: no such file",
     ]
     assert config is None
 
