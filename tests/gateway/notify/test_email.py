@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from gateway.config.notify import EmailSection
@@ -14,6 +15,7 @@ from gateway.notify.sender import ChannelSender
 from gateway.runtime.backoff import Backoff
 from gateway.store.outbox import Outbox
 from tests.fixtures.modbus import wait_until
+from tests.fixtures.mqtt import TlsFiles
 from tests.fixtures.smtp import SmtpServer
 
 
@@ -28,10 +30,11 @@ def _message(n: int) -> RenderedMessage:
 
 
 @contextlib.asynccontextmanager
-async def _sending(path: Path, port: int) -> AsyncIterator[ChannelSender]:
+async def _sending(path: Path, port: int, section: EmailSection | None = None,
+                   password: str | None = None) -> AsyncIterator[ChannelSender]:
     async with Outbox.open(path, max_messages=1000, max_age_s=86400.0) as outbox:
-        sender = ChannelSender(EmailChannel(_section(port), None), outbox,
-                               backoff=Backoff(initial_s=0.05, max_s=0.2))
+        channel = EmailChannel(section or _section(port), password)
+        sender = ChannelSender(channel, outbox, backoff=Backoff(initial_s=0.05, max_s=0.2))
         task = asyncio.create_task(sender.run())
         try:
             yield sender
@@ -101,3 +104,67 @@ async def test_a_refused_recipient_is_dropped_and_the_rest_goes_on(
     assert received["Subject"] == "Насос 2: авария"
     assert sender.counts.undeliverable == 1
     assert sender.counts.sent == 1
+
+
+def _server_tls(files: TlsFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.cert, files.key)
+    return context
+
+
+async def test_starttls_with_a_login_whose_password_is_in_a_file(
+    make_tls_files: Callable[[str], TlsFiles], tmp_path: Path
+) -> None:
+    files = make_tls_files("smtp")
+    server = SmtpServer(_server_tls(files), starttls=True, logins={"uvelka": "s3cret"})
+    await server.start()
+    try:
+        password_file = tmp_path / "smtp.password"
+        password_file.write_text("s3cret\n", encoding="utf-8")
+        section = EmailSection(
+            host="127.0.0.1", port=server.port, security="starttls", username="uvelka",
+            password_file=password_file, ca_file=files.ca, sender="uvelka@plant.example")
+        async with _sending(tmp_path / "email.sqlite", server.port, section,
+                            section.password()) as sender:
+            await sender.queue("crew@plant.example", _message(1))
+            (received,) = await server.wait_for(1)
+            await wait_until(lambda: sender.counts.sent == 1, 10.0, "the send recorded")
+    finally:
+        await server.stop()
+    assert received["Subject"] == "Насос 1: авария"
+    assert server.logged_in == ["uvelka"]
+
+
+async def test_implicit_tls(make_tls_files: Callable[[str], TlsFiles], tmp_path: Path) -> None:
+    files = make_tls_files("smtps")
+    server = SmtpServer(_server_tls(files))
+    await server.start()
+    try:
+        section = EmailSection(host="127.0.0.1", port=server.port, security="tls",
+                               ca_file=files.ca, sender="uvelka@plant.example")
+        async with _sending(tmp_path / "email.sqlite", server.port, section) as sender:
+            await sender.queue("crew@plant.example", _message(1))
+            (received,) = await server.wait_for(1)
+            await wait_until(lambda: sender.counts.sent == 1, 10.0, "the send recorded")
+    finally:
+        await server.stop()
+    assert received["Subject"] == "Насос 1: авария"
+
+
+async def test_a_server_certificate_not_trusted_keeps_the_message_queued(
+    make_tls_files: Callable[[str], TlsFiles], tmp_path: Path
+) -> None:
+    server = SmtpServer(_server_tls(make_tls_files("smtp")), starttls=True)
+    await server.start()
+    try:
+        other_ca = make_tls_files("other").ca
+        section = EmailSection(host="127.0.0.1", port=server.port, security="starttls",
+                               ca_file=other_ca, sender="uvelka@plant.example")
+        async with _sending(tmp_path / "email.sqlite", server.port, section) as sender:
+            await sender.queue("crew@plant.example", _message(1))
+            await wait_until(lambda: sender.counts.outages == 1, 10.0, "the refusal")
+            assert "CERTIFICATE_VERIFY_FAILED" in sender.counts.last_error
+            assert sender.waiting() == 1
+    finally:
+        await server.stop()
+    assert server.inbox.messages == []
