@@ -94,14 +94,22 @@ class Watcher:
     def __init__(self, subscriber: Subscriber) -> None:
         self.subscriber = subscriber
 
+    async def _published(self, timeout_s: float) -> MQTTMessage:
+        """The next message the edge node published: hosts' commands are skipped."""
+        while True:
+            message = await self.subscriber.get(timeout_s)
+            if message_type(message) not in ("NCMD", "DCMD"):
+                return message
+
     async def next(self, timeout_s: float = WAIT_S) -> Seen:
-        message = await self.subscriber.get(timeout_s)
+        message = await self._published(timeout_s)
         return Seen(message.topic, message_type(message), message.qos, message.retain,
                     await decoded(bytes(message.payload)))
 
     async def many(self, count: int, timeout_s: float = WAIT_S) -> list[Seen]:
         """The next `count` messages, decoded in one run of the decoder."""
-        messages = await self.subscriber.take(count, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            messages = [await self._published(timeout_s) for _ in range(count)]
         payloads, _ = await tahu(decode=[bytes(m.payload) for m in messages])
         return [Seen(m.topic, message_type(m), m.qos, m.retain, payload)
                 for m, payload in zip(messages, payloads, strict=True)]
@@ -133,10 +141,12 @@ async def watch(subscribers: SubscriberFactory, broker: Mosquitto) -> Watcher:
     return Watcher(await subscribers(broker, f"spBv1.0/{GROUP}/#"))
 
 
-async def host_state(subscriber: Subscriber, online: bool, bd_seq: int = 0) -> None:
-    """Publish the primary host's retained STATE (tck-id-host-topic-phid-birth-payload)."""
+async def host_state(
+    subscriber: Subscriber, online: bool, bd_seq: int = 0, host_id: str = HOST
+) -> None:
+    """Publish a host's retained STATE (tck-id-host-topic-phid-birth-payload)."""
     payload = json.dumps({"online": online, "bdSeq": bd_seq, "timestamp": 1_700_000_000_000})
-    info = subscriber.client.publish(f"spBv1.0/STATE/{HOST}", payload.encode(), qos=1,
+    info = subscriber.client.publish(f"spBv1.0/STATE/{host_id}", payload.encode(), qos=1,
                                      retain=True)
     await asyncio.to_thread(info.wait_for_publish, WAIT_S)
 

@@ -12,7 +12,7 @@ from gateway.core.score import Score
 from tests.fixtures.modbus import wait_until
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.gateway.sparkplug.harness import edge, level
-from tests.gateway.sparkplug.support import host_state, topic, watch
+from tests.gateway.sparkplug.support import encoded, host_state, topic, watch
 
 
 async def test_assets_are_devices_with_their_model_outputs(
@@ -75,6 +75,11 @@ async def test_births_wait_for_the_primary_host_and_stored_data_is_replayed_hist
         # the host is offline.
         assert await scada.quiet(1.0) == []
 
+        # Another host's STATE is not the primary host's
+        # (tck-id-message-flow-edge-node-birth-publish-phid-wait-id).
+        await host_state(host, online=True, bd_seq=1, host_id="other")
+        assert await scada.quiet(1.0) == []
+
         await host_state(host, online=True, bd_seq=1)
         nbirth, before = await scada.until("NBIRTH")
         assert before == []
@@ -124,3 +129,35 @@ async def test_a_clean_stop_publishes_ndeath_first(
     assert ndeath.metric("bdSeq")["value"] == nbirth.metric("bdSeq")["value"]
     assert await scada.quiet(1.0) == []
 
+
+
+async def test_bad_commands_are_refused_and_counted_and_the_node_goes_on(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    host = await subscribers(mosquitto)
+    async with edge(mosquitto.url, tmp_path) as node:
+        dbirth, _ = await scada.until("DBIRTH", "tank")
+        level = dbirth.metric("level")
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        bad = [
+            (topic("NCMD"), b"\xff\x00 not protobuf"),
+            (topic("DCMD", "no-such-device"), await encoded({"timestamp": now, "metrics": [
+                {"name": "level", "type": "UInt16", "value": 1}]})),
+            (topic("DCMD", "tank"), await encoded({"timestamp": now, "metrics": [
+                {"alias": int(level["alias"]), "type": "String", "value": "high"}]})),
+            # writes = false: refused even with the right type
+            (topic("DCMD", "tank"), await encoded({"timestamp": now, "metrics": [
+                {"alias": int(level["alias"]), "type": "UInt16", "value": 7}]})),
+            (topic("NCMD"), await encoded({"timestamp": now, "metrics": [
+                {"name": "Node Control/Reboot", "type": "Boolean", "value": True}]})),
+        ]
+        for command_topic, payload in bad:
+            await host.publish(command_topic, payload, qos=0)
+        await wait_until(lambda: node.stats.refused == len(bad), 10.0, "every command refused")
+        assert node.stats.writes == 0
+        # Still serving: a rebirth request is answered.
+        await host.publish(topic("NCMD"), await encoded({"timestamp": now, "metrics": [
+            {"name": "Node Control/Rebirth", "type": "Boolean", "value": True}]}), qos=0)
+        nbirth, _ = await scada.until("NBIRTH")
+        assert nbirth.seq == 0
