@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.mqtt import Mosquitto
+from tests.fixtures.page_api import Page, logged_in
 from tests.fixtures.telegram import FakeBotApi
 from tests.gateway.notify.telegram.support import (
     GATEWAY,
@@ -96,3 +98,35 @@ async def test_a_deleted_user_s_link_ends_and_the_bot_outlives_an_outage(
                                                    "password": PASSWORD + "!"})
         assert status == 200
         assert "Only linked users" in await ask(bot_api, VERA, "/status")
+
+
+async def test_who_may_ask_for_which_code_and_end_which_link(
+    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with (
+        gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
+                              monkeypatch) as page,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        assert (await link(page, bot_api, "vera", VERA)).startswith("Linked")
+        olga = Page(page.gateway, page.opcua, http, page.base,
+                    await logged_in(http, page.base, "olga", PASSWORD + "!"))
+        # An operator: a code for herself, not for another; her links only.
+        status, code = await olga.post("/api/telegram/codes", {})
+        assert (status, code["user"]) == (201, "olga")
+        status, refused = await olga.post("/api/telegram/codes", {"user": "vera"})
+        assert (status, refused) == (403, {"error": "only an engineer or admin gets a code "
+                                                    "for another user"})
+        assert (await olga.get("/api/telegram"))["links"] == []
+        status, _ = await olga.send("DELETE", f"/api/telegram/links/{VERA}")
+        assert status == 404
+        # An API token, even an admin's, gets no code: a leaked one must not link strangers.
+        status, made = await page.post("/api/tokens", {"name": "script"})
+        assert status == 201
+        async with aiohttp.ClientSession() as script, script.post(
+            f"{page.base}/api/telegram/codes", json={},
+            headers={"Authorization": f"Bearer {made['token']}"},
+        ) as response:
+            assert response.status == 403
+        assert [link["user"] for link in (await page.get("/api/telegram"))["links"]] == ["vera"]
