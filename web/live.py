@@ -8,19 +8,17 @@ wait its whole shutdown timeout for streams that never end on their own).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import weakref
 
 from aiohttp import web
 
+from web.event_stream import event, install_streams, open_stream
 from web.facade import NotFound, WebFacade
 from web.requests import refused
 
 logger = logging.getLogger(__name__)
 
 PUSH_INTERVAL_S = 1.0
-_STREAMS = web.AppKey("uvelka_event_streams", weakref.WeakSet[asyncio.Event])
 
 
 class Live:
@@ -31,8 +29,7 @@ class Live:
         self._interval_s = interval_s
 
     def install(self, app: web.Application) -> None:
-        app[_STREAMS] = weakref.WeakSet()
-        app.on_shutdown.append(_end_streams)
+        install_streams(app)
         app.router.add_routes([
             web.get("/api/overview", self.overview),
             web.get("/api/devices/{device}/values", self.values),
@@ -53,13 +50,7 @@ class Live:
         ?asset= `asset` events of that asset instead of `overview` (its page needs no more)."""
         device = request.query.get("device")
         asset = request.query.get("asset")
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream",
-            "X-Accel-Buffering": "no",  # a reverse proxy must not hold events back
-        })
-        await response.prepare(request)
-        ended = asyncio.Event()
-        request.app[_STREAMS].add(ended)
+        response, ended = await open_stream(request)
         try:
             while not ended.is_set():
                 await response.write(self._events(device, asset))
@@ -73,27 +64,16 @@ class Live:
         return response
 
     def _events(self, device: str | None, asset: str | None) -> bytes:
-        parts = [self._asset_event(asset) if asset else _event("overview", self._facade.overview())]
+        parts = [self._asset_event(asset) if asset else event("overview", self._facade.overview())]
         if device:
             try:
-                parts.append(_event("values", self._facade.tag_values(device)))
+                parts.append(event("values", self._facade.tag_values(device)))
             except NotFound as exc:
-                parts.append(_event("gone", {"error": str(exc)}))
+                parts.append(event("gone", {"error": str(exc)}))
         return "".join(parts).encode()
 
     def _asset_event(self, asset: str) -> str:
         try:
-            return _event("asset", self._facade.asset(asset))
+            return event("asset", self._facade.asset(asset))
         except NotFound as exc:
-            return _event("gone", {"error": str(exc)})
-
-
-def _event(name: str, data: object) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-async def _end_streams(app: web.Application) -> None:
-    # Named first: inside list(...) mypy looks the key up as AppKey[Iterable[Event]].
-    streams = app[_STREAMS]
-    for ended in list(streams):
-        ended.set()
+            return event("gone", {"error": str(exc)})

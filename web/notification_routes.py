@@ -8,14 +8,12 @@ Every logged-in user sees the list (notifications are about the plant, not about
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import weakref
 
 from aiohttp import web
 
 from web.auth import current_user
+from web.event_stream import event, install_streams, open_stream
 from web.facade import WebFacade
 from web.language import language_of
 from web.requests import BadRequest, json_object
@@ -24,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 LIMIT = 50  # notifications in the list
 WAIT_S = 1.0  # how long a stream waits for a new one before it looks at the shutdown again
-_STREAMS = web.AppKey("uvelka_notification_streams", weakref.WeakSet[asyncio.Event])
 
 
 class NotificationRoutes:
@@ -32,8 +29,7 @@ class NotificationRoutes:
         self._facade = facade
 
     def install(self, app: web.Application) -> None:
-        app[_STREAMS] = weakref.WeakSet()
-        app.on_shutdown.append(_end_streams)
+        install_streams(app)
         app.router.add_routes([
             web.get("/api/notifications", self.list),
             web.post("/api/notifications/read", self.read),
@@ -63,33 +59,17 @@ class NotificationRoutes:
         """`notifications` events: the unread count at once, then each new notification
         with the count after it, as they come."""
         user, language = current_user(request).name, language_of(request)
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream",
-            "X-Accel-Buffering": "no",  # a reverse proxy must not hold events back
-        })
-        await response.prepare(request)
-        ended = asyncio.Event()
-        request.app[_STREAMS].add(ended)
+        response, ended = await open_stream(request)
         answer = await self._facade.notifications(user, language, 0, 0)
         latest = int(answer["latest"])
         try:
-            await response.write(_event(answer))
+            await response.write(event("notifications", answer).encode())
             while not ended.is_set():
                 newest = await self._facade.notification_wait(latest, WAIT_S)
                 if newest > latest:
                     answer = await self._facade.notifications(user, language, latest, LIMIT)
                     latest = newest
-                    await response.write(_event(answer))
+                    await response.write(event("notifications", answer).encode())
         except ConnectionResetError:
             logger.debug("notification stream of %s ended by the client", request.remote)
         return response
-
-
-def _event(data: object) -> bytes:
-    return f"event: notifications\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-async def _end_streams(app: web.Application) -> None:
-    streams = app[_STREAMS]
-    for ended in list(streams):
-        ended.set()

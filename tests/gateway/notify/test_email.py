@@ -106,6 +106,15 @@ async def test_a_refused_recipient_is_dropped_and_the_rest_goes_on(
     assert sender.counts.sent == 1
 
 
+@contextlib.asynccontextmanager
+async def _serving(server: SmtpServer) -> AsyncIterator[SmtpServer]:
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 def _server_tls(files: TlsFiles) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(files.cert, files.key)
@@ -117,8 +126,7 @@ async def test_starttls_with_a_login_whose_password_is_in_a_file(
 ) -> None:
     files = make_tls_files("smtp")
     server = SmtpServer(_server_tls(files), starttls=True, logins={"uvelka": "s3cret"})
-    await server.start()
-    try:
+    async with _serving(server):
         password_file = tmp_path / "smtp.password"
         password_file.write_text("s3cret\n", encoding="utf-8")
         section = EmailSection(
@@ -129,8 +137,6 @@ async def test_starttls_with_a_login_whose_password_is_in_a_file(
             await sender.queue("crew@plant.example", _message(1))
             (received,) = await server.wait_for(1)
             await wait_until(lambda: sender.counts.sent == 1, 10.0, "the send recorded")
-    finally:
-        await server.stop()
     assert received["Subject"] == "Насос 1: авария"
     assert server.logged_in == ["uvelka"]
 
@@ -138,16 +144,13 @@ async def test_starttls_with_a_login_whose_password_is_in_a_file(
 async def test_implicit_tls(make_tls_files: Callable[[str], TlsFiles], tmp_path: Path) -> None:
     files = make_tls_files("smtps")
     server = SmtpServer(_server_tls(files))
-    await server.start()
-    try:
+    async with _serving(server):
         section = EmailSection(host="127.0.0.1", port=server.port, security="tls",
                                ca_file=files.ca, sender="uvelka@plant.example")
         async with _sending(tmp_path / "email.sqlite", server.port, section) as sender:
             await sender.queue("crew@plant.example", _message(1))
             (received,) = await server.wait_for(1)
             await wait_until(lambda: sender.counts.sent == 1, 10.0, "the send recorded")
-    finally:
-        await server.stop()
     assert received["Subject"] == "Насос 1: авария"
 
 
@@ -155,8 +158,7 @@ async def test_a_server_certificate_not_trusted_keeps_the_message_queued(
     make_tls_files: Callable[[str], TlsFiles], tmp_path: Path
 ) -> None:
     server = SmtpServer(_server_tls(make_tls_files("smtp")), starttls=True)
-    await server.start()
-    try:
+    async with _serving(server):
         other_ca = make_tls_files("other").ca
         section = EmailSection(host="127.0.0.1", port=server.port, security="starttls",
                                ca_file=other_ca, sender="uvelka@plant.example")
@@ -165,6 +167,4 @@ async def test_a_server_certificate_not_trusted_keeps_the_message_queued(
             await wait_until(lambda: sender.counts.outages == 1, 10.0, "the refusal")
             assert "CERTIFICATE_VERIFY_FAILED" in sender.counts.last_error
             assert sender.waiting() == 1
-    finally:
-        await server.stop()
     assert server.inbox.messages == []
