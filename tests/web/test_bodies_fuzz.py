@@ -52,11 +52,13 @@ ROUTES = [
     ("POST", "/api/users"),
     ("PUT", "/api/users/viewer"),
     ("POST", "/api/me/password"),
+    ("POST", "/api/notifications/read"),
 ]
 # The names the routes read (grep field(body, ...) and friends in web/).
 FIELDS = [
     "action",
     "address",
+    "all",
     "asset",
     "comment",
     "confirm",
@@ -73,6 +75,7 @@ FIELDS = [
     "from",
     "hours",
     "id",
+    "ids",
     "kind",
     "labels",
     "limit",
