@@ -64,8 +64,10 @@ async def email_channel(config: GatewayConfig) -> ChannelAudiences | None:
     if email is None:
         return None
     password = await asyncio.to_thread(email.password)
+    # In a thread: the TLS context reads the CA file.
+    channel = await asyncio.to_thread(EmailChannel, email, password)
     recipients = [(recipient.address, recipient) for recipient in email.recipients]
-    return ChannelAudiences(EmailChannel(email, password), recipients)
+    return ChannelAudiences(channel, recipients)
 
 
 @asynccontextmanager
