@@ -98,7 +98,7 @@ class Catalogue:
 
     node: tuple[MetricSpec, ...]
     devices: tuple[DeviceSpec, ...]
-    _by_key: dict[str, tuple[str, MetricSpec]] = field(default_factory=dict)
+    _by_key: dict[str, tuple[str, MetricSpec]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for device in self.devices:
@@ -114,12 +114,6 @@ class Catalogue:
             if device.device_id == device_id:
                 return device
         return None
-
-    def node_metric(self, name: str) -> MetricSpec:
-        for spec in self.node:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
 
 
 def catalogue(devices: Sequence[DeviceConfig], assets: Sequence[AssetConfig]) -> Catalogue:

@@ -133,6 +133,7 @@ class SparkplugNode:
             BD_SEQ: 0, REBIRTH: False, GATEWAY_NAME: gateway, SOFTWARE_VERSION: version,
             DEVICES_CONNECTED: sum(1 for d in catalogue.devices if d.polled),
         }
+        self._node_reported: dict[str, Value] = {}  # the node's metrics as last reported
         self._link_up = dict.fromkeys(
             (d.device_id for d in catalogue.devices if d.polled), True)
         # The session.
@@ -206,7 +207,7 @@ class SparkplugNode:
         self._node_values[DEVICES_CONNECTED] = sum(self._link_up.values())
         if self._current:
             self._reconcile()
-            self._publish_node_data(DEVICES_CONNECTED)
+            self._report_node()
 
     # -- running --
 
@@ -335,6 +336,7 @@ class SparkplugNode:
         readings = [Reading(self._node_values[spec.name], Quality.GOOD, now, code)
                     for spec in node]
         self._send(self._topics.node("NBIRTH"), payloads.birth(node, readings, _ms(now)))
+        self._node_reported = dict(self._node_values)
         self._born.clear()
         for device in self._catalogue.devices:
             self._birth_device(device)
@@ -367,13 +369,19 @@ class SparkplugNode:
         self._seq = (self._seq + 1) % 256
         return self._link.publish(topic, raw)
 
-    def _publish_node_data(self, name: str) -> None:
-        spec = self._catalogue.node_metric(name)
-        reading = Reading(self._node_values[name], Quality.GOOD,
-                          datetime.fromtimestamp(self._clock(), UTC),
-                          self._status_code(Quality.GOOD))
-        self._send(self._topics.node("NDATA"),
-                   payloads.data([(spec, reading, False)], _ms_now(self._clock)))
+    def _report_node(self) -> None:
+        """NDATA with the node's metrics that changed since they were last reported."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        code = self._status_code(Quality.GOOD)
+        changes = [
+            (spec, Reading(self._node_values[spec.name], Quality.GOOD, now, code), False)
+            for spec in self._catalogue.node
+            if self._node_values[spec.name] != self._node_reported.get(spec.name)
+        ]
+        if changes:
+            self._node_reported.update(
+                (spec.name, reading.value) for spec, reading, _ in changes)
+            self._send(self._topics.node("NDATA"), payloads.data(changes, _ms(now)))
 
     # -- data: report by exception, straight out or stored --
 
@@ -459,6 +467,7 @@ class SparkplugNode:
                 logger.info("Sparkplug: session up (bdSeq %d); stored data replayed",
                             self._bd_seq)
                 self._reconcile()
+                self._report_node()
 
     def _replay_one(self, outbox_seq: int, message: Message) -> None:
         device_id = message.topic.rsplit("/", 1)[-1]

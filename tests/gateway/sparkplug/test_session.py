@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gateway.core.quality import Quality
 from gateway.core.score import Score
+from gateway.core.status import DeviceStatus
 from tests.fixtures.modbus import wait_until
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.gateway.sparkplug.harness import edge, level
@@ -161,3 +162,25 @@ async def test_bad_commands_are_refused_and_counted_and_the_node_goes_on(
             {"name": "Node Control/Rebirth", "type": "Boolean", "value": True}]}), qos=0)
         nbirth, _ = await scada.until("NBIRTH")
         assert nbirth.seq == 0
+
+
+async def test_a_device_down_before_the_session_is_born_then_dies_after_its_stored_data(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    host = await subscribers(mosquitto)
+    await host_state(host, online=False)
+    async with edge(mosquitto.url, tmp_path, primary_host_id="scada") as node:
+        node.samples(level(5))
+        await wait_until(lambda: node.stats.stored == 1, 10.0, "the sample stored")
+        node.status(DeviceStatus("tank", connected=False, last_error="timeout", poll_count=2,
+                                 error_count=1, round_trip_s=None))
+        await host_state(host, online=True)
+        nbirth, _ = await scada.until("NBIRTH")
+        assert nbirth.metric("Gateway/Devices Connected")["value"] == "0"
+        got = await scada.many(4)
+    # Born with the others, its stored data replayed, then its death (no DDATA of a device
+    # after its DDEATH: tck-id-operational-behavior-device-ddeath).
+    assert [s.topic for s in got] == [topic("DBIRTH", "tank"), topic("DBIRTH", "asset-pump1"),
+                                      topic("DDATA", "tank"), topic("DDEATH", "tank")]
+    assert got[2].payload["metrics"][0]["isHistorical"] is True
