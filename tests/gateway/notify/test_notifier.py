@@ -225,3 +225,23 @@ async def test_a_rul_alarm_is_maintenance_due_with_its_interval(tmp_path: Path) 
         ((_, message),) = await setup.queued()
     assert message.subject == "plant-1: pump3: требуется техническое обслуживание"
     assert "примерно через 40–70" in message.text
+
+
+async def test_a_thousand_transitions_in_a_minute_lose_none_and_stay_within_the_pace(
+    tmp_path: Path
+) -> None:
+    async with _notifier(tmp_path, [("crew@plant.example", AudienceRules())],
+                         NotifySection(digest_after=10)) as setup:
+        for second in range(60):  # 1,000 transitions spread over one minute
+            setup.clock.mono = 1000.0 + second
+            await setup.notifier.alarm_events(
+                [_alarm("pump3_pressure") for _ in range(1000 // 60 + (second < 1000 % 60))])
+        setup.clock.mono = 1000.0 + 61.0
+        await wait_until(lambda: setup.notifier.waiting_for_digest() == 0, 10.0, "the digest")
+        queued = await setup.queued()
+    alone = [m for _, m in queued if not m.event_id.startswith("digest-")]
+    digests = [m for _, m in queued if m.event_id.startswith("digest-")]
+    counted = [int(m.subject.split(": ")[1].split()[0]) for m in digests]
+    assert len(alone) + sum(counted) == 1000  # every transition told, alone or in a digest
+    assert len(queued) <= 11  # in the minute and the digest after it
+    assert len(setup.bell.events) == 1000
