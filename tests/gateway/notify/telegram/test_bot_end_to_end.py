@@ -4,13 +4,8 @@ answer linked users only, and the page ends a link (the presses: test_press_end_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
-import pytest
 
-from tests.fixtures.modbus import PymodbusServer
-from tests.fixtures.mqtt import Mosquitto
 from tests.fixtures.page_api import Page, logged_in
 from tests.fixtures.telegram import FakeBotApi
 from tests.gateway.notify.telegram.support import (
@@ -20,98 +15,86 @@ from tests.gateway.notify.telegram.support import (
     VERA,
     ask,
     audit,
-    gateway_with_telegram,
     link,
 )
 from tests.gateway.test_web_browser import PASSWORD
 
 
 async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
-    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    plant: Page, bot_api: FakeBotApi
 ) -> None:
-    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
-                                     monkeypatch) as page:
-        assert await page.get("/api/telegram") == {"configured": True, "links": []}
-        assert "Only linked users" in await ask(bot_api, STRANGER, "/status")
-        assert "Not linked: this code is wrong" in await ask(bot_api, STRANGER, "/link ABCDEFGH")
+    assert await plant.get("/api/telegram") == {"configured": True, "links": []}
+    assert "Only linked users" in await ask(bot_api, STRANGER, "/status")
+    assert "Not linked: this code is wrong" in await ask(bot_api, STRANGER, "/link ABCDEFGH")
 
-        status, code = await page.post("/api/telegram/codes", {"user": "olga"})
-        assert status == 201
-        reply = await ask(bot_api, OLGA, f"/link {code['code'].lower()}", username="olga_tg")
-        assert reply == "Linked: you act as gateway user olga."
-        # Single use: nobody else links with it.
-        assert "wrong, expired or used" in await ask(bot_api, STRANGER, f"/link {code['code']}")
-        status, unknown = await page.post("/api/telegram/codes", {"user": "nobody"})
-        assert (status, unknown) == (404, {"error": "no user 'nobody'"})
+    status, code = await plant.post("/api/telegram/codes", {"user": "olga"})
+    assert status == 201
+    reply = await ask(bot_api, OLGA, f"/link {code['code'].lower()}", username="olga_tg")
+    assert reply == "Linked: you act as gateway user olga."
+    # Single use: nobody else links with it.
+    assert "wrong, expired or used" in await ask(bot_api, STRANGER, f"/link {code['code']}")
+    status, unknown = await plant.post("/api/telegram/codes", {"user": "nobody"})
+    assert (status, unknown) == (404, {"error": "no user 'nobody'"})
 
-        state = await ask(bot_api, OLGA, "/status")
-        assert state.splitlines()[:2] == [f"Gateway {GATEWAY}: serving",
-                                          "Devices: 1 of 1 connected"]
-        assert "Alarms: 0 standing, 0 unacknowledged, 0 shelved" in state
-        assert await ask(bot_api, OLGA, "/alarms@uvelka_bot") == (
-            "No alarm: everything is normal.")
-        assert "/link CODE" in await ask(bot_api, OLGA, "hello")  # the help
-        # Another bot's command, as in a group both are in: not answered (the updates are
-        # handled in order, so the next answer is the next command's).
-        before = len(bot_api.in_chat(OLGA))
-        bot_api.say(OLGA, "/status@other_bot")
-        assert await ask(bot_api, OLGA, "/alarms") == "No alarm: everything is normal."
-        assert len(bot_api.in_chat(OLGA)) == before + 1
+    state = await ask(bot_api, OLGA, "/status")
+    assert state.splitlines()[:2] == [f"Gateway {GATEWAY}: serving",
+                                      "Devices: 1 of 1 connected"]
+    assert "Alarms: 0 standing, 0 unacknowledged, 0 shelved" in state
+    assert await ask(bot_api, OLGA, "/alarms@uvelka_bot") == (
+        "No alarm: everything is normal.")
+    assert "/link CODE" in await ask(bot_api, OLGA, "hello")  # the help
+    # Another bot's command, as in a group both are in: not answered (the updates are
+    # handled in order, so the next answer is the next command's).
+    before = len(bot_api.in_chat(OLGA))
+    bot_api.say(OLGA, "/status@other_bot")
+    assert await ask(bot_api, OLGA, "/alarms") == "No alarm: everything is normal."
+    assert len(bot_api.in_chat(OLGA)) == before + 1
 
-        links = (await page.get("/api/telegram"))["links"]
-        assert [(link["telegram_id"], link["telegram_name"], link["user"]) for link in links] == [
-            (OLGA, "@olga_tg", "olga")]
-        (linked,) = await audit(page, "Telegram linked")
-        assert (linked["user"], linked["detail"]) == ("olga", f"@olga_tg ({OLGA})")
-        assert len(await audit(page, "Telegram link code issued")) == 1  # not for nobody
+    links = (await plant.get("/api/telegram"))["links"]
+    assert [(link["telegram_id"], link["telegram_name"], link["user"]) for link in links] == [
+        (OLGA, "@olga_tg", "olga")]
+    (linked,) = await audit(plant, "Telegram linked")
+    assert (linked["user"], linked["detail"]) == ("olga", f"@olga_tg ({OLGA})")
+    assert len(await audit(plant, "Telegram link code issued")) == 1  # not for nobody
 
-        # The page ends the link: the bot no longer answers her with the state.
-        status, ended = await page.send("DELETE", f"/api/telegram/links/{OLGA}")
-        assert (status, ended["user"]) == (200, "olga")
-        assert "Only linked users" in await ask(bot_api, OLGA, "/status")
-        status, _ = await page.send("DELETE", f"/api/telegram/links/{OLGA}")
-        assert status == 404
+    # The page ends the link: the bot no longer answers her with the state.
+    status, ended = await plant.send("DELETE", f"/api/telegram/links/{OLGA}")
+    assert (status, ended["user"]) == (200, "olga")
+    assert "Only linked users" in await ask(bot_api, OLGA, "/status")
+    status, _ = await plant.send("DELETE", f"/api/telegram/links/{OLGA}")
+    assert status == 404
 
 
 async def test_a_deleted_user_s_link_ends_and_the_bot_outlives_an_outage(
-    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    plant: Page, bot_api: FakeBotApi
 ) -> None:
-    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
-                                     monkeypatch) as page:
-        assert (await link(page, bot_api, "vera", VERA)).startswith("Linked")
-        assert (await ask(bot_api, VERA, "/status")).startswith(f"Gateway {GATEWAY}")
+    assert (await link(plant, bot_api, "vera", VERA)).startswith("Linked")
+    assert (await ask(bot_api, VERA, "/status")).startswith(f"Gateway {GATEWAY}")
 
-        # The Bot API server goes away for a while: the bot backs off and comes back.
-        refused = bot_api.refused
-        bot_api.set_down(True)
-        await bot_api.wait_for(lambda: bot_api.refused >= refused + 2, "getUpdates refused")
-        bot_api.set_down(False)
-        assert (await ask(bot_api, VERA, "/alarms")) == "No alarm: everything is normal."
+    # The Bot API server goes away for a while: the bot backs off and comes back.
+    refused = bot_api.refused
+    bot_api.set_down(True)
+    await bot_api.wait_for(lambda: bot_api.refused >= refused + 2, "getUpdates refused")
+    bot_api.set_down(False)
+    assert (await ask(bot_api, VERA, "/alarms")) == "No alarm: everything is normal."
 
-        # Deleted on the page, then made again under the same name: the link is not hers.
-        status, _ = await page.send("DELETE", "/api/users/vera")
-        assert status == 200
-        assert "Only linked users" in await ask(bot_api, VERA, "/status")
-        status, _ = await page.post("/api/users", {"name": "vera", "role": "operator",
-                                                   "password": PASSWORD + "!"})
-        assert status == 200
-        assert "Only linked users" in await ask(bot_api, VERA, "/status")
+    # Deleted on the plant, then made again under the same name: the link is not hers.
+    status, _ = await plant.send("DELETE", "/api/users/vera")
+    assert status == 200
+    assert "Only linked users" in await ask(bot_api, VERA, "/status")
+    status, _ = await plant.post("/api/users", {"name": "vera", "role": "operator",
+                                               "password": PASSWORD + "!"})
+    assert status == 200
+    assert "Only linked users" in await ask(bot_api, VERA, "/status")
 
 
 async def test_who_may_ask_for_which_code_and_end_which_link(
-    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    plant: Page, bot_api: FakeBotApi
 ) -> None:
-    async with (
-        gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
-                              monkeypatch) as page,
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        assert (await link(page, bot_api, "vera", VERA)).startswith("Linked")
-        olga = Page(page.gateway, page.opcua, http, page.base,
-                    await logged_in(http, page.base, "olga", PASSWORD + "!"))
+    assert (await link(plant, bot_api, "vera", VERA)).startswith("Linked")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        olga = Page(plant.gateway, plant.opcua, http, plant.base,
+                    await logged_in(http, plant.base, "olga", PASSWORD + "!"))
         # An operator: a code for herself, not for another; her links only.
         status, code = await olga.post("/api/telegram/codes", {})
         assert (status, code["user"]) == (201, "olga")
@@ -121,12 +104,12 @@ async def test_who_may_ask_for_which_code_and_end_which_link(
         assert (await olga.get("/api/telegram"))["links"] == []
         status, _ = await olga.send("DELETE", f"/api/telegram/links/{VERA}")
         assert status == 404
-        # An API token, even an admin's, gets no code: a leaked one must not link strangers.
-        status, made = await page.post("/api/tokens", {"name": "script"})
-        assert status == 201
-        async with aiohttp.ClientSession() as script, script.post(
-            f"{page.base}/api/telegram/codes", json={},
-            headers={"Authorization": f"Bearer {made['token']}"},
-        ) as response:
-            assert response.status == 403
-        assert [link["user"] for link in (await page.get("/api/telegram"))["links"]] == ["vera"]
+    # An API token, even an admin's, gets no code: a leaked one must not link strangers.
+    status, made = await plant.post("/api/tokens", {"name": "script"})
+    assert status == 201
+    async with aiohttp.ClientSession() as script, script.post(
+        f"{plant.base}/api/telegram/codes", json={},
+        headers={"Authorization": f"Bearer {made['token']}"},
+    ) as response:
+        assert response.status == 403
+    assert [link["user"] for link in (await plant.get("/api/telegram"))["links"]] == ["vera"]

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
-import pytest
 from asyncua import ua
 
 from drivers.base import Table
 from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.fixtures.opcua import EventWatch
+from tests.fixtures.page_api import Page
 from tests.fixtures.telegram import FakeBotApi
 from tests.gateway.notify.telegram.support import (
     CHAT,
@@ -26,7 +25,6 @@ from tests.gateway.notify.telegram.support import (
     VERA,
     WAIT_S,
     audit,
-    gateway_with_telegram,
     link,
     words,
 )
@@ -34,105 +32,100 @@ from tests.gateway.opcua.test_conditions_methods import refresh
 
 
 async def test_a_press_acknowledges_as_the_linked_operator_and_others_are_refused(
-    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, subscribers: SubscriberFactory,
-    bot_api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    plant: Page, modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto,
+    subscribers: SubscriberFactory, bot_api: FakeBotApi,
 ) -> None:
     mes = await subscribers(mosquitto, f"uvelka/{GATEWAY}/alarms/+")
-    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
-                                     monkeypatch) as page:
-        assert (await link(page, bot_api, "olga", OLGA)).startswith("Linked")
-        assert (await link(page, bot_api, "vera", VERA)).startswith("Linked")
+    assert (await link(plant, bot_api, "olga", OLGA)).startswith("Linked")
+    assert (await link(plant, bot_api, "vera", VERA)).startswith("Linked")
 
-        modbus_tcp_server.set(Table.HOLDING, 0, words(12.5))
-        await bot_api.wait_for(lambda: bot_api.in_chat(CHAT), "the alarm's message",
-                               timeout_s=WAIT_S)
-        (message,) = bot_api.in_chat(CHAT)
-        assert message.text.startswith(f"{GATEWAY}: Alarm pressure_high on pump1")
-        assert "Value: 12.5" in message.text
-        assert [[b["text"] for b in row] for row in message.buttons] == [
-            ["Acknowledge", "Shelve 8 h"], ["Confirmed", "False alarm"]]
-        raised = json.loads((await mes.get()).payload)
-        assert (raised["active"], raised["acked"]) == (True, False)
-        # The same message as another chat holds it, never edited (for the last check).
-        elsewhere = copy.deepcopy(message)
+    modbus_tcp_server.set(Table.HOLDING, 0, words(12.5))
+    await bot_api.wait_for(lambda: bot_api.in_chat(CHAT), "the alarm's message",
+                           timeout_s=WAIT_S)
+    (message,) = bot_api.in_chat(CHAT)
+    assert message.text.startswith(f"{GATEWAY}: Alarm pressure_high on pump1")
+    assert "Value: 12.5" in message.text
+    assert [[b["text"] for b in row] for row in message.buttons] == [
+        ["Acknowledge", "Shelve 8 h"], ["Confirmed", "False alarm"]]
+    raised = json.loads((await mes.get()).payload)
+    assert (raised["active"], raised["acked"]) == (True, False)
+    # The same message as another chat holds it, never edited (for the last check).
+    elsewhere = copy.deepcopy(message)
 
-        # Nobody linked, then a viewer: refused, each told why; the alarm stays unacked.
-        stranger = bot_api.press(STRANGER, message, "Acknowledge")
-        viewer = bot_api.press(VERA, message, "Acknowledge", username="vera_tg")
-        await bot_api.wait_for(lambda: bot_api.answer_to(viewer), "the viewer's answer")
-        assert "You are not linked" in str(bot_api.answer_to(stranger))
-        assert "user vera is a viewer" in str(bot_api.answer_to(viewer))
-        assert page.gateway.running.hub.alarms["pressure_high"].acked is False
+    # Nobody linked, then a viewer: refused, each told why; the alarm stays unacked.
+    stranger = bot_api.press(STRANGER, message, "Acknowledge")
+    viewer = bot_api.press(VERA, message, "Acknowledge", username="vera_tg")
+    await bot_api.wait_for(lambda: bot_api.answer_to(viewer), "the viewer's answer")
+    assert "You are not linked" in str(bot_api.answer_to(stranger))
+    assert "user vera is a viewer" in str(bot_api.answer_to(viewer))
+    assert plant.gateway.running.hub.alarms["pressure_high"].acked is False
 
-        press = bot_api.press(OLGA, message, "Acknowledge", username="olga_tg")
-        await bot_api.wait_for(lambda: bot_api.answer_to(press), "the operator's answer")
-        assert bot_api.answer_to(press)["text"] == "Alarm pressure_high acknowledged"
-        await bot_api.wait_for(lambda: message.edits == 1, "the message edited")
-        assert message.text.count("✅ Acknowledged by olga at ") == 1  # the press's edit only
-        assert [[b["text"] for b in row] for row in message.buttons] == [
-            ["Shelve 8 h"], ["Confirmed", "False alarm"]]
+    press = bot_api.press(OLGA, message, "Acknowledge", username="olga_tg")
+    await bot_api.wait_for(lambda: bot_api.answer_to(press), "the operator's answer")
+    assert bot_api.answer_to(press)["text"] == "Alarm pressure_high acknowledged"
+    await bot_api.wait_for(lambda: message.edits == 1, "the message edited")
+    assert message.text.count("✅ Acknowledged by olga at ") == 1  # the press's edit only
+    assert [[b["text"] for b in row] for row in message.buttons] == [
+        ["Shelve 8 h"], ["Confirmed", "False alarm"]]
 
-        # SCADA: the condition, refreshed, is acknowledged by olga from Telegram.
-        scada = await EventWatch.on(page.opcua, ua.ObjectIds.Server)
-        assert await refresh(page.opcua, scada.subscription.subscription_id) == ua.StatusCode(
-            ua.StatusCodes.Good)
-        replayed = [await scada.next() for _ in range(3)][1]  # start, the condition, end
-        assert replayed.ConditionName == "pressure_high"
-        assert getattr(replayed, "AckedState/Id") is True
-        assert replayed.ClientUserId == "olga"
-        assert replayed.Comment == ua.LocalizedText("Telegram @olga_tg")
-        # MES: the acknowledgement names her too.
-        acked = json.loads((await mes.get()).payload)
-        assert (acked["acked"], acked["user"], acked["comment"]) == (
-            True, "olga", "Telegram @olga_tg")
-        (audited,) = await audit(page, "alarm acknowledged")
-        assert (audited["user"], audited["detail"]) == ("olga",
-                                                        "pressure_high: Telegram @olga_tg")
+    # SCADA: the condition, refreshed, is acknowledged by olga from Telegram.
+    scada = await EventWatch.on(plant.opcua, ua.ObjectIds.Server)
+    assert await refresh(plant.opcua, scada.subscription.subscription_id) == ua.StatusCode(
+        ua.StatusCodes.Good)
+    replayed = [await scada.next() for _ in range(3)][1]  # start, the condition, end
+    assert replayed.ConditionName == "pressure_high"
+    assert getattr(replayed, "AckedState/Id") is True
+    assert replayed.ClientUserId == "olga"
+    assert replayed.Comment == ua.LocalizedText("Telegram @olga_tg")
+    # MES: the acknowledgement names her too.
+    acked = json.loads((await mes.get()).payload)
+    assert (acked["acked"], acked["user"], acked["comment"]) == (
+        True, "olga", "Telegram @olga_tg")
+    (audited,) = await audit(plant, "alarm acknowledged")
+    assert (audited["user"], audited["detail"]) == ("olga",
+                                                    "pressure_high: Telegram @olga_tg")
 
-        # A verdict from the same message, as her.
-        verdict = bot_api.press(OLGA, message, "False alarm", username="olga_tg")
-        await bot_api.wait_for(lambda: bot_api.answer_to(verdict), "the verdict's answer")
-        assert bot_api.answer_to(verdict)["text"] == "Alarm pressure_high: false alarm"
-        verdicts = (await page.get("/api/verdicts"))["verdicts"]
-        assert [(v["alarm"], v["verdict"], v["user"]) for v in verdicts] == [
-            ("pressure_high", "false", "olga")]
+    # A verdict from the same message, as her.
+    verdict = bot_api.press(OLGA, message, "False alarm", username="olga_tg")
+    await bot_api.wait_for(lambda: bot_api.answer_to(verdict), "the verdict's answer")
+    assert bot_api.answer_to(verdict)["text"] == "Alarm pressure_high: false alarm"
+    verdicts = (await plant.get("/api/verdicts"))["verdicts"]
+    assert [(v["alarm"], v["verdict"], v["user"]) for v in verdicts] == [
+        ("pressure_high", "false", "olga")]
 
-        # A press on the same message now: already acknowledged, said so.
-        again = bot_api.press(OLGA, elsewhere, "Acknowledge", username="olga_tg")
-        await bot_api.wait_for(lambda: bot_api.answer_to(again), "the second press's answer")
-        assert bot_api.answer_to(again)["text"] == "Alarm pressure_high is already acknowledged."
-        # Cleared, then raised again: the first message's button does not acknowledge the
-        # new activation, which nobody pressing it has seen; the new message's does.
-        hub = page.gateway.running.hub
-        modbus_tcp_server.set(Table.HOLDING, 0, words(5.0))
-        await bot_api.wait_for(lambda: not hub.alarms["pressure_high"].active, "the clear")
-        modbus_tcp_server.set(Table.HOLDING, 0, words(13.0))
-        await bot_api.wait_for(lambda: len(bot_api.in_chat(CHAT)) == 2, "the second message",
-                               timeout_s=WAIT_S)
-        stale = bot_api.press(OLGA, elsewhere, "Acknowledge", username="olga_tg")
-        await bot_api.wait_for(lambda: bot_api.answer_to(stale), "the stale press's answer")
-        assert "raised again since this message" in bot_api.answer_to(stale)["text"]
-        assert hub.alarms["pressure_high"].acked is False
-        fresh = bot_api.press(OLGA, bot_api.in_chat(CHAT)[1], "Acknowledge", username="olga_tg")
-        await bot_api.wait_for(lambda: bot_api.answer_to(fresh), "the fresh press's answer")
-        assert hub.alarms["pressure_high"].acked is True
+    # A press on the same message now: already acknowledged, said so.
+    again = bot_api.press(OLGA, elsewhere, "Acknowledge", username="olga_tg")
+    await bot_api.wait_for(lambda: bot_api.answer_to(again), "the second press's answer")
+    assert bot_api.answer_to(again)["text"] == "Alarm pressure_high is already acknowledged."
+    # Cleared, then raised again: the first message's button does not acknowledge the
+    # new activation, which nobody pressing it has seen; the new message's does.
+    hub = plant.gateway.running.hub
+    modbus_tcp_server.set(Table.HOLDING, 0, words(5.0))
+    await bot_api.wait_for(lambda: not hub.alarms["pressure_high"].active, "the clear")
+    modbus_tcp_server.set(Table.HOLDING, 0, words(13.0))
+    await bot_api.wait_for(lambda: len(bot_api.in_chat(CHAT)) == 2, "the second message",
+                           timeout_s=WAIT_S)
+    stale = bot_api.press(OLGA, elsewhere, "Acknowledge", username="olga_tg")
+    await bot_api.wait_for(lambda: bot_api.answer_to(stale), "the stale press's answer")
+    assert "raised again since this message" in bot_api.answer_to(stale)["text"]
+    assert hub.alarms["pressure_high"].acked is False
+    fresh = bot_api.press(OLGA, bot_api.in_chat(CHAT)[1], "Acknowledge", username="olga_tg")
+    await bot_api.wait_for(lambda: bot_api.answer_to(fresh), "the fresh press's answer")
+    assert hub.alarms["pressure_high"].acked is True
 
 
 async def test_an_acknowledgement_on_the_page_shows_on_the_telegram_message(
-    modbus_tcp_server: PymodbusServer, mosquitto: Mosquitto, bot_api: FakeBotApi,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    plant: Page, modbus_tcp_server: PymodbusServer, bot_api: FakeBotApi
 ) -> None:
-    async with gateway_with_telegram(modbus_tcp_server, mosquitto, bot_api, tmp_path,
-                                     monkeypatch) as page:
-        modbus_tcp_server.set(Table.HOLDING, 0, words(12.5))
-        await bot_api.wait_for(lambda: bot_api.in_chat(CHAT), "the alarm's message",
-                               timeout_s=WAIT_S)
-        (message,) = bot_api.in_chat(CHAT)
-        (alarm,) = (await page.get("/api/alarms"))["alarms"]
-        status, _ = await page.post("/api/alarms/pressure_high/acknowledge",
-                                    {"event_id": alarm["event_id"], "comment": "on my way"})
-        assert status == 200
-        await bot_api.wait_for(lambda: message.edits == 1, "the message edited")
-        assert message.text.count("✅ Acknowledged by admin at ") == 1
-        assert [[b["text"] for b in row] for row in message.buttons] == [
-            ["Shelve 8 h"], ["Confirmed", "False alarm"]]
+    modbus_tcp_server.set(Table.HOLDING, 0, words(12.5))
+    await bot_api.wait_for(lambda: bot_api.in_chat(CHAT), "the alarm's message",
+                           timeout_s=WAIT_S)
+    (message,) = bot_api.in_chat(CHAT)
+    (alarm,) = (await plant.get("/api/alarms"))["alarms"]
+    status, _ = await plant.post("/api/alarms/pressure_high/acknowledge",
+                                {"event_id": alarm["event_id"], "comment": "on my way"})
+    assert status == 200
+    await bot_api.wait_for(lambda: message.edits == 1, "the message edited")
+    assert message.text.count("✅ Acknowledged by admin at ") == 1
+    assert [[b["text"] for b in row] for row in message.buttons] == [
+        ["Shelve 8 h"], ["Confirmed", "False alarm"]]
