@@ -19,7 +19,7 @@ from web.device_routes import DeviceRoutes
 from web.facade import WebFacade
 from web.headers import install_security_headers
 from web.label_routes import LabelRoutes
-from web.language import DEFAULT_LANGUAGE
+from web.language import DEFAULT_LANGUAGE, load_catalogues
 from web.layout import page_routes
 from web.live import Live
 from web.maintenance_routes import MaintenanceRoutes
@@ -67,6 +67,7 @@ async def create_app(
     store, generated = await UserStore.open(settings.folder, environ=environ, clock=wall_clock)
     tokens = await TokenStore.open(settings.folder, clock=wall_clock)
     key = await asyncio.to_thread(load_key, settings.folder)
+    await load_catalogues()
     sessions = CookieSessions(key, max_age_s=settings.session_max_age_s, secure=settings.tls,
                               clock=wall_clock, key_file=settings.folder / KEY_FILE)
     # Outermost first: the session is loaded before anyone asks who is logged in, and the

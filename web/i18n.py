@@ -28,7 +28,9 @@ A package keeps its catalogues in `<package>/locale/<language>/LC_MESSAGES/<doma
 (web: `web/locale`, domain "web"; notifications: `gateway/notify/locale`, domain
 "notify"). English is the source language and needs no catalogue. The .po files are
 compiled in memory the first time a language is asked for (Babel's read_po and
-write_mo): there are no .mo files to build, commit or let go stale.
+write_mo): there are no .mo files to build, commit or let go stale. That first time
+parses the file (0.1-0.3 s for the page's): do it in a thread before the event loop
+needs it (web.language.load_catalogues does for the page).
 
 This module imports no aiohttp: `gateway.notify` uses it as the page does.
 """
@@ -42,7 +44,6 @@ import logging
 from pathlib import Path
 from typing import Final, Literal, TypeAlias, get_args
 
-from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -58,9 +59,14 @@ DOMAIN: Final = "web"
 # The names of the languages as their readers write them (the language menu).
 LANGUAGE_NAMES: Final[dict[Language, str]] = {"ru": "Русский", "en": "English"}
 
-# Plural forms are looked up for integer counts from 0 to here to match gettext's form
-# index with the CLDR category a browser's Intl.PluralRules names.
-_PLURAL_PROBES = 200
+# The CLDR plural category (what a browser's Intl.PluralRules.select names) of each of the
+# language's gettext plural forms, in the catalogue's order; the page scripts' tn() picks a
+# form by it. Written out rather than read from Babel's locale data, which would hold ~3 MiB
+# a language; tests/web/test_translations.py checks it against both for counts 0-999.
+PLURAL_CATEGORIES: Final[dict[Language, tuple[str, ...]]] = {
+    "ru": ("one", "few", "many"),
+    "en": ("one", "other"),
+}
 
 
 class MissingCatalogue(LookupError):
@@ -85,15 +91,20 @@ def catalogue(locale_dir: Path, domain: str, language: str) -> gettext.NullTrans
     MissingCatalogue for another language without a .po file, and ValueError for a
     language not in LANGUAGES.
     """
-    if parse_language(language) is None:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGES)} (got {language!r})")
-    return _compiled(locale_dir.resolve(), domain, language)
+    return _compiled(locale_dir.resolve(), domain, _known(language))
 
 
 def script_messages(locale_dir: Path, domain: str, language: str) -> dict[str, object]:
     """What the page scripts' `t`/`tn` need for `language`: the translations of the
     messages found in .js files, and the CLDR plural category of each plural form."""
-    return _script_messages(locale_dir.resolve(), domain, language)
+    return _script_messages(locale_dir.resolve(), domain, _known(language))
+
+
+def _known(language: str) -> Language:
+    known = parse_language(language)
+    if known is None:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)} (got {language!r})")
+    return known
 
 
 @functools.cache
@@ -114,8 +125,7 @@ def _compiled(locale_dir: Path, domain: str, language: str) -> gettext.NullTrans
 
 
 @functools.cache
-def _script_messages(locale_dir: Path, domain: str, language: str) -> dict[str, object]:
-    translations = _compiled(locale_dir, domain, language)
+def _script_messages(locale_dir: Path, domain: str, language: Language) -> dict[str, object]:
     messages: dict[str, str | list[str]] = {}
     if language != SOURCE_LANGUAGE:
         with _po_path(locale_dir, domain, language).open("rb") as po:
@@ -129,26 +139,8 @@ def _script_messages(locale_dir: Path, domain: str, language: str) -> dict[str, 
                     messages[message.id] = message.string
             elif isinstance(message.string, tuple | list) and all(message.string):
                 messages[message.id[0]] = list(message.string)
-    return {"language": language, "plural": _plural_categories(translations, language),
+    return {"language": language, "plural": list(PLURAL_CATEGORIES[language]),
             "messages": messages}
-
-
-def _plural_categories(translations: gettext.NullTranslations, language: str) -> list[str]:
-    # gettext numbers the plural forms by its Plural-Forms expression; a browser's
-    # Intl.PluralRules names CLDR categories ("one", "few", "many", "other"). The script
-    # gets the category of each form, found by asking both about the same counts.
-    rule = Locale.parse(language).plural_form
-    forms: dict[int, str] = {}
-    for n in range(_PLURAL_PROBES):
-        forms.setdefault(_plural_index(translations, n), rule(n))
-    return [forms[index] for index in sorted(forms)]
-
-
-def _plural_index(translations: gettext.NullTranslations, n: int) -> int:
-    plural = getattr(translations, "plural", None)  # only GNUTranslations read one
-    if plural is None:  # the source language, English: gettext's own default rule
-        return 0 if n == 1 else 1
-    return int(plural(n))
 
 
 def _po_path(locale_dir: Path, domain: str, language: str) -> Path:

@@ -92,7 +92,7 @@ NAMES = {
     "onnx",
     "bak",
 }
-UNITS = {"h", "s", "min", "ms"}
+UNITS = {"h", "s", "min", "ms", "kN"}
 DATA = {
     "admin",
     "engineer",
@@ -250,4 +250,28 @@ async def test_a_user_switches_language_and_the_page_follows(
     await page.get_by_role("button", name="Log out").click()
     await log_in(page, served, accounts[Role.VIEWER])
     await expect(page.get_by_role("heading", name="Обзор", level=1)).to_be_visible()
+    browser_log.assert_clean()
+
+
+async def test_russian_plurals_numbers_and_units(
+    start_web: StartWeb,
+    accounts: dict[Role, Account],
+    page: Page,
+    browser_log: BrowserLog,
+) -> None:
+    served = await start_web(facade=WholeFacade(), language="ru")
+    await log_in(page, served, accounts[Role.VIEWER])
+    await page.goto(served.url("/alarms"))
+    # 2 -> the "few" form (1 авария, 2 аварии, 5 аварий), through Intl.PluralRules.
+    await expect(page.locator("#counts")).to_have_text(
+        "2 действующие аварии (активных: 1, снятых, но не квитированных: 1); "
+        "не квитировано: 2, отложено: 1"
+    )
+    await page.goto(served.url("/"))
+    await expect(page.locator("#devices-shown")).to_have_text("1 устройство")
+    await page.goto(served.url("/assets/pump-1"))
+    # A decimal comma, and the hour in Russian; the date in Russian words.
+    await expect(page.locator("#anomaly")).to_contain_text("28,9 при пороге 3: аномалия")
+    await expect(page.locator("#rul .figure")).to_contain_text("около 6 ч: срок ")
+    await expect(page.locator("#rul .figure")).to_contain_text("нояб.")
     browser_log.assert_clean()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from babel import Locale
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
@@ -16,7 +17,9 @@ from web.i18n import (
     DOMAIN,
     LANGUAGES,
     LOCALE_DIR,
+    PLURAL_CATEGORIES,
     SOURCE_LANGUAGE,
+    Language,
     MissingCatalogue,
     catalogue,
     script_messages,
@@ -121,9 +124,30 @@ def test_russian_titles_and_plural_forms() -> None:
     russian = catalogue(LOCALE_DIR, DOMAIN, "ru")
     assert russian.gettext("Overview") == "Обзор"
     assert catalogue(LOCALE_DIR, DOMAIN, "ru") is russian  # compiled once
-    # gettext's form for each count, as the page scripts' Intl.PluralRules names them.
+    forms = ("{n} тег", "{n} тега", "{n} тегов")
+    assert [russian.ngettext("{n} tag", "{n} tags", n) for n in (1, 2, 5, 11, 21, 22, 25)] == [
+        forms[0],
+        forms[1],
+        forms[2],
+        forms[2],
+        forms[0],
+        forms[1],
+        forms[2],
+    ]
     assert script_messages(LOCALE_DIR, DOMAIN, "ru")["plural"] == ["one", "few", "many"]
-    assert script_messages(LOCALE_DIR, DOMAIN, "en")["plural"] == ["one", "other"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_plural_categories_name_the_catalogues_forms(language: Language) -> None:
+    # The page scripts pick gettext's form n by the CLDR category Intl.PluralRules gives
+    # (web/i18n.py PLURAL_CATEGORIES): both must agree on every count.
+    rule = Locale.parse(language).plural_form
+    translations = catalogue(LOCALE_DIR, DOMAIN, language)
+    categories = PLURAL_CATEGORIES[language]
+    for n in range(1000):
+        chosen = translations.ngettext("0", "1", n) if language == SOURCE_LANGUAGE else None
+        index = int(chosen) if chosen is not None else translations.plural(n)  # type: ignore[attr-defined]
+        assert categories[index] == rule(n), (language, n)
 
 
 def test_unknown_language_and_missing_catalogue_are_refused(tmp_path: Path) -> None:
