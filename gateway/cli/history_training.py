@@ -115,7 +115,13 @@ def _train_anomaly(args: argparse.Namespace) -> int:
     expert = asyncio.run(_expert_selection(args.history, source.asset))
     selection = selection.joined(expert.overlapping(trained))
     rows = TrainingRows.of(
-        source.asset, recording.timestamps, recording.values, recording.signals, selection, what
+        source.asset,
+        recording.timestamps,
+        recording.values,
+        recording.signals,
+        selection,
+        what,
+        supervised=args.labels,
     )
     progress("fitting", 0.0)
     if args.labels:
@@ -129,7 +135,7 @@ def _train_anomaly(args: argparse.Namespace) -> int:
         "interval_s": source.interval_s,
         "rows": len(rows.times),
         "good_rows": rows.good_rows,
-        "held_back_from": str(rows.times[rows.held_from]) + "Z",
+        "held_back_from": None if args.labels else str(rows.times[rows.held_from]) + "Z",
         **selection.describe(),
     }
     manifest = dataclasses.replace(

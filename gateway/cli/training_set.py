@@ -10,7 +10,9 @@ the same way; ranges labelled `anomaly` are also the truth of precision and reca
 
 Validation is time-ordered, never shuffled: the envelope is fitted on the first
 `1 - HELD_BACK` of the rows and the false-alarm rate is the share of the complete normal
-windows of the held-back rest that the model would flag.
+windows of the held-back rest that the model would flag. The supervised recipe holds
+nothing back: it learns from the anomalous rows too and is validated out of fold
+(analytics.training.anomaly.fit_labelled), so a range may end in its labelled fault.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class TrainingRows:
     signals: tuple[str, ...]
     anomalous: np.ndarray  # bool (n,)
     left_out: np.ndarray  # bool (n,): anomalous or in a range left out
-    held_from: int  # the first held-back row
+    held_from: int  # the first held-back row (past the last: none held back)
 
     @classmethod
     def of(
@@ -142,11 +144,24 @@ class TrainingRows:
         signals: Sequence[str],
         selection: Selection,
         what: str,
+        supervised: bool = False,
     ) -> TrainingRows:
         """The rows, checked to be enough for the recipe (`what` names the range in the
-        message when they are not)."""
+        message when they are not). `supervised`: the recipe learns from the anomalous
+        rows too and is validated out of fold, so nothing is held back (`held_from` is
+        past the last row)."""
         complete = np.isfinite(values).all(axis=1)
         anomalous, left_out = selection.masks(times)
+        if supervised:
+            learnt = int((complete & (anomalous | ~left_out)).sum())
+            if learnt < MIN_FIT_ROWS:
+                raise TrainingError(
+                    f"asset {asset!r}: too little Good data in {what}: {learnt} of"
+                    f" {len(times)} rows have every input Good and are not left out; the"
+                    f" supervised recipe needs {MIN_FIT_ROWS}: widen the range or check the"
+                    " inputs' quality"
+                )
+            return cls(asset, times, values, tuple(signals), anomalous, left_out, len(times))
         held_from = int(len(times) * (1 - HELD_BACK))
         usable = complete & ~left_out
         fit_rows, held_rows = int(usable[:held_from].sum()), int(usable[held_from:].sum())

@@ -183,6 +183,27 @@ def test_the_supervised_recipe_learns_from_the_labelled_ranges(plant: Path) -> N
     assert "held_back_far" in manifest.metrics
 
 
+def test_a_supervised_range_may_end_in_its_labelled_fault(
+    plant: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The newest fifth of the range is the fault: the envelope has no normal part held
+    # back to judge it by; the supervised recipe holds nothing back (validated out of fold).
+    labelled = [
+        "--from",
+        at(300),
+        "--to",
+        at(SECONDS),
+        "--anomaly-range",
+        f"{at(1150)}/{at(SECONDS)}",
+    ]
+    assert train_history(plant, *labelled) == 2
+    assert "in the held-back rest (has 0)" in capsys.readouterr().err
+    assert train_history(plant, *labelled, "--labels") == 0
+    manifest = Model.load(plant / "candidate.onnx").manifest
+    assert manifest.recipe.name == "gradient-boosting-on-labelled-windows"
+    assert manifest.recipe.params["history"]["held_back_from"] is None
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
