@@ -161,6 +161,13 @@ SHOTS: tuple[Shot, ...] = (
         "users", "/users", _rows("tr[data-user]"), "Users: accounts and their roles (admins only)."
     ),
     Shot(
+        "pki",
+        "/pki",
+        "document.querySelector('#own-certificate') !== null",
+        "OPC UA certificates: the gateway's own, the clients' refused and trusted ones "
+        "(admins only; the demo serves None, so it has no certificate).",
+    ),
+    Shot(
         "tokens",
         "/tokens",
         "document.querySelector('#app form') !== null",
