@@ -158,7 +158,8 @@ class Gateway:
                 # The Sparkplug B edge node (issue #16), with protobuf, only when enabled.
                 from gateway.sparkplug.edge import edge_node  # noqa: PLC0415
 
-                edge = await stack.enter_async_context(edge_node(config, fleet.write, storage))
+                edge = await stack.enter_async_context(edge_node(
+                    config, fleet.write, storage, running=lambda: self._config.current))
             cache, scores = TagCache(), ScoreCache()
             fanout = Fanout(cache, scores, server, hub, history, edge)
             scoring: ScoringEngine | None = None

@@ -16,7 +16,7 @@ name>": the tag key the poll loops use ("<device>.<tag>"), the asset output key
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -98,7 +98,8 @@ class Catalogue:
 
     node: tuple[MetricSpec, ...]
     devices: tuple[DeviceSpec, ...]
-    _by_key: dict[str, tuple[str, MetricSpec]] = field(default_factory=dict, init=False)
+    _by_key: dict[str, tuple[str, MetricSpec]] = field(
+        default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
         for device in self.devices:
@@ -116,12 +117,18 @@ class Catalogue:
         return None
 
 
-def catalogue(devices: Sequence[DeviceConfig], assets: Sequence[AssetConfig]) -> Catalogue:
-    """The metrics of the configured devices (enabled ones) and assets."""
-    aliases = _aliases()
+def catalogue(
+    devices: Sequence[DeviceConfig],
+    assets: Sequence[AssetConfig],
+    previous: Catalogue | None = None,
+) -> Catalogue:
+    """The metrics of the configured devices (enabled ones) and assets. Given the previous
+    catalogue (the devices were edited while the gateway runs), a metric it had keeps its
+    alias and a new one gets a number none had, so no alias changes meaning."""
+    aliases = _Aliases(previous)
     # bdSeq is an INT64 (tck-id-message-flow-edge-node-birth-publish-nbirth-payload-bdSeq).
     node = tuple(
-        MetricSpec(name, next(aliases), datatype)
+        MetricSpec(name, aliases.of(f".{name}"), datatype)
         for name, datatype in (
             (BD_SEQ, DataType.INT64),
             (REBIRTH, DataType.BOOLEAN),
@@ -132,26 +139,41 @@ def catalogue(devices: Sequence[DeviceConfig], assets: Sequence[AssetConfig]) ->
     )
     specs = [
         DeviceSpec(device.name, device.name,
-                   tuple(_tag_metric(tag, next(aliases)) for tag in device.tags), polled=True)
+                   tuple(_tag_metric(tag, aliases.of(f"{device.name}.{tag.name}"))
+                         for tag in device.tags),
+                   polled=True)
         for device in devices
         if device.enabled
     ]
     for asset in assets:
         metrics = []
         for kind in asset.models():
-            metrics += [MetricSpec(name, next(aliases), datatype)
-                        for name, datatype in ASSET_OUTPUTS[kind]]
-            metrics.append(MetricSpec(model_version_metric(kind), next(aliases), DataType.STRING))
+            names = [*ASSET_OUTPUTS[kind], (model_version_metric(kind), DataType.STRING)]
+            metrics += [MetricSpec(name, aliases.of(f"{asset.name}.{name}"), datatype)
+                        for name, datatype in names]
         specs.append(DeviceSpec(asset_device_id(asset.name), asset.name, tuple(metrics),
                                 polled=False))
     return Catalogue(node, tuple(specs))
 
 
-def _aliases() -> Iterator[int]:
-    alias = 0
-    while True:
-        yield alias
-        alias += 1
+class _Aliases:
+    """Aliases by gateway key ("." + name for the node's own): the previous catalogue's,
+    then numbers above all of them."""
+
+    def __init__(self, previous: Catalogue | None) -> None:
+        self._known: dict[str, int] = {}
+        if previous is not None:
+            self._known = {f".{spec.name}": spec.alias for spec in previous.node}
+            for device in previous.devices:
+                self._known.update((device.key(spec), spec.alias) for spec in device.metrics)
+        self._next = max(self._known.values(), default=-1) + 1
+
+    def of(self, key: str) -> int:
+        alias = self._known.get(key)
+        if alias is None:
+            alias = self._known[key] = self._next
+            self._next += 1
+        return alias
 
 
 def _tag_metric(tag: TagConfig, alias: int) -> MetricSpec:

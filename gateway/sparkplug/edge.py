@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
 
@@ -13,7 +13,6 @@ from gateway.core.storage import StorageHealth
 from gateway.mqtt.client import client_id
 from gateway.opcua.status import status_code
 from gateway.sparkplug import payloads
-from gateway.sparkplug.catalogue import catalogue
 from gateway.sparkplug.link import Link
 from gateway.sparkplug.node import SparkplugNode, Write
 from gateway.sparkplug.topics import Topics, state_topic
@@ -40,9 +39,15 @@ _OPC_STATUS = {quality: int(status_code(quality).value) for quality in Quality}
 
 @asynccontextmanager
 async def edge_node(
-    config: GatewayConfig, write: Write, storage: StorageHealth, *, reconnect_max_s: int = 30
+    config: GatewayConfig,
+    write: Write,
+    storage: StorageHealth,
+    *,
+    running: Callable[[], GatewayConfig] | None = None,
+    reconnect_max_s: int = 30,
 ) -> AsyncIterator[SparkplugNode]:
-    """The configured edge node with its outbox open; run it with `node.run()`."""
+    """The configured edge node with its outbox open; run it with `node.run()`. `running`
+    gives the configuration as the device editor changes it (default: `config` alone)."""
     section = config.sparkplug
     if section is None:
         raise ValueError("no [sparkplug] section")
@@ -56,8 +61,7 @@ async def edge_node(
         health=storage,
     ) as outbox:
         node = SparkplugNode(
-            catalogue(config.devices, config.assets), topics, outbox, write,
-            _OPC_STATUS.__getitem__,
+            running or (lambda: config), topics, outbox, write, _OPC_STATUS.__getitem__,
             gateway=gateway, version=_version(), primary_host=section.primary_host_id,
             writes=section.writes,
         )

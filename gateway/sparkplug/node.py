@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.config.model import GatewayConfig
 from gateway.core.quality import Quality
 from gateway.core.sample import Sample, Value
 from gateway.core.score import Score
@@ -58,9 +59,9 @@ from gateway.sparkplug.catalogue import (
     GATEWAY_NAME,
     REBIRTH,
     SOFTWARE_VERSION,
-    Catalogue,
     DeviceSpec,
     MetricSpec,
+    catalogue,
     model_version_metric,
 )
 from gateway.sparkplug.link import Link
@@ -99,7 +100,7 @@ class SparkplugNode:
 
     def __init__(
         self,
-        catalogue: Catalogue,
+        config: Callable[[], GatewayConfig],
         topics: Topics,
         outbox: Outbox,
         write: Write,
@@ -111,7 +112,10 @@ class SparkplugNode:
         writes: bool,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._catalogue = catalogue
+        # The running configuration: the device editor may change its devices (issue #5).
+        self._config = config
+        self._config_seen = config()
+        self._catalogue = catalogue(self._config_seen.devices, self._config_seen.assets)
         self._topics = topics
         self._outbox = outbox
         self._write = write
@@ -120,22 +124,17 @@ class SparkplugNode:
         self._writes = writes
         self._clock = clock
         self._link: Link | None = None  # bound by `attach` before `run`
-        now = datetime.fromtimestamp(clock(), UTC)
-        waiting = Reading(None, Quality.WAITING, now, status_code(Quality.WAITING))
         # The latest reading of every metric (births carry them), and what the host was
         # last told of each (report by exception compares with it), by gateway key.
         self._latest: dict[str, Reading] = {}
         self._reported: dict[str, Reading] = {}
-        for device in catalogue.devices:
-            for spec in device.metrics:
-                self._latest[device.key(spec)] = waiting
         self._node_values: dict[str, Value] = {
             BD_SEQ: 0, REBIRTH: False, GATEWAY_NAME: gateway, SOFTWARE_VERSION: version,
-            DEVICES_CONNECTED: sum(1 for d in catalogue.devices if d.polled),
+            DEVICES_CONNECTED: 0,
         }
         self._node_reported: dict[str, Value] = {}  # the node's metrics as last reported
-        self._link_up = dict.fromkeys(
-            (d.device_id for d in catalogue.devices if d.polled), True)
+        self._link_up: dict[str, bool] = {}
+        self._take_metrics()
         # The session.
         self._connected = False
         self._bd_seq = 0
@@ -179,6 +178,7 @@ class SparkplugNode:
 
     def samples(self, samples: Sequence[Sample]) -> None:
         """Tag values from the poll loops: changed ones go out as DDATA."""
+        self._follow_config()
         changes: dict[str, list[tuple[MetricSpec, Reading, bool]]] = {}
         for sample in samples:
             reading = Reading(sample.value, sample.quality, sample.source_time,
@@ -201,6 +201,7 @@ class SparkplugNode:
 
     def status(self, status: DeviceStatus) -> None:
         """A device's link: DDEATH when it goes down, DBIRTH when it is back."""
+        self._follow_config()
         if self._link_up.get(status.device, status.connected) == status.connected:
             return
         self._link_up[status.device] = status.connected
@@ -208,6 +209,37 @@ class SparkplugNode:
         if self._current:
             self._reconcile()
             self._report_node()
+
+    def _follow_config(self) -> None:
+        """Take the devices as the device editor changed them: new metrics, and births
+        again if the session is up (Sparkplug 3.0 §5.11: metrics are added at runtime with
+        a new NBIRTH and DBIRTHs)."""
+        config = self._config()
+        if config is self._config_seen:
+            return
+        self._config_seen = config
+        updated = catalogue(config.devices, config.assets, self._catalogue)
+        if updated == self._catalogue:
+            return
+        self._catalogue = updated
+        self._take_metrics()
+        if self._online:
+            logger.info("Sparkplug: the devices changed: births again")
+            self._births += 1
+            self._birth_all()
+            if self._current:
+                self._reconcile()
+
+    def _take_metrics(self) -> None:
+        """The state of the catalogue's metrics and devices, those new to it waiting."""
+        waiting = Reading(None, Quality.WAITING, datetime.fromtimestamp(self._clock(), UTC),
+                          self._status_code(Quality.WAITING))
+        for device in self._catalogue.devices:
+            for spec in device.metrics:
+                self._latest.setdefault(device.key(spec), waiting)
+        polled = [d.device_id for d in self._catalogue.devices if d.polled]
+        self._link_up = {device: self._link_up.get(device, True) for device in polled}
+        self._node_values[DEVICES_CONNECTED] = sum(self._link_up.values())
 
     # -- running --
 
@@ -389,7 +421,7 @@ class SparkplugNode:
                  changes: dict[str, list[tuple[MetricSpec, Reading, bool]]]) -> None:
         found = self._catalogue.find(key)
         if found is None:
-            return  # a tag added on the page after the start: published from the next start
+            return  # not published: an asset output of a kind the asset has no model for
         device_id, spec = found
         self._latest[key] = reading
         last = self._reported.get(key)
@@ -409,7 +441,7 @@ class SparkplugNode:
                     self._send(topic, payload)
                     self._published += 1
                 continue
-            self._keep(topic, payload)
+            self._keep(topic, payloads.named(payload, [spec for spec, _, _ in metrics]))
 
     def _keep(self, topic: str, payload: Any) -> None:
         if len(self._pending) >= PENDING_MAX:
@@ -470,13 +502,16 @@ class SparkplugNode:
                 self._report_node()
 
     def _replay_one(self, outbox_seq: int, message: Message) -> None:
-        device_id = message.topic.rsplit("/", 1)[-1]
-        if device_id not in self._born:
-            # A device no longer configured: nothing to attach it to, so it goes.
+        device = self._catalogue.device(message.topic.rsplit("/", 1)[-1])
+        payload = None
+        if device is not None and device.device_id in self._born:
+            payload = payloads.resolved(payloads.parse(message.payload), device.metrics)
+        if payload is None:
+            # A device or tags no longer configured: nothing to attach it to, so it goes.
             self.written_seq(outbox_seq)
             return
         historical = message.created_s < self._session_start_s
-        mid = self._send(message.topic, payloads.parse(message.payload), historical=historical)
+        mid = self._send(message.topic, payload, historical=historical)
         self._replayed += 1
         if mid is not None:
             self._unwritten[mid] = outbox_seq

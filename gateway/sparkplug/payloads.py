@@ -107,6 +107,30 @@ def stamped(payload: Any, seq: int, now_ms: int, *, historical: bool = False) ->
     return bytes(payload.SerializeToString())
 
 
+def named(payload: Any, specs: Sequence[MetricSpec]) -> Any:
+    """A data payload with each metric's name added, for the outbox: a stored message is
+    read again by name (`resolved`), since aliases may change before it is replayed."""
+    for metric, spec in zip(payload.metrics, specs, strict=True):
+        metric.name = spec.name
+    return payload
+
+
+def resolved(payload: Any, specs: Sequence[MetricSpec]) -> Any | None:
+    """A stored data payload with each metric by its alias now, its name removed; metrics
+    no longer published, or of another data type now, are left out (None if none is left)."""
+    by_name = {spec.name: spec for spec in specs}
+    out = Payload(timestamp=payload.timestamp)
+    for metric in payload.metrics:
+        spec = by_name.get(metric.name)
+        if spec is None or spec.datatype != metric.datatype:
+            continue
+        kept = out.metrics.add()
+        kept.CopyFrom(metric)
+        kept.ClearField("name")
+        kept.alias = spec.alias
+    return out if out.metrics else None
+
+
 def parse(raw: bytes) -> Any:
     """A received payload (NCMD, DCMD); CommandError if it is not a Sparkplug B payload."""
     try:

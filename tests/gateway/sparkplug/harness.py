@@ -4,7 +4,7 @@ the test, on a real broker with a real outbox file; for the session tests."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +25,12 @@ TAGS = [
 ]
 
 
-def config_for(url: str, data_dir: Path, **sparkplug: Any) -> GatewayConfig:
+def config_for(url: str, data_dir: Path, tags: list[dict[str, Any]] | None = None,
+               **sparkplug: Any) -> GatewayConfig:
     return GatewayConfig.model_validate({
         "gateway": {"name": EDGE, "data_dir": str(data_dir)},
-        "devices": [{"name": "tank", "url": "modbus-tcp://127.0.0.1:1502", "tags": TAGS}],
+        "devices": [{"name": "tank", "url": "modbus-tcp://127.0.0.1:1502",
+                     "tags": TAGS if tags is None else tags}],
         "assets": [{"name": "pump1", "anomaly": "pump.onnx", "rul": "pump_rul.onnx",
                     "inputs": {"level": "tank.level"}}],
         "sparkplug": {"group_id": GROUP, "broker": {"url": url}, **sparkplug},
@@ -40,10 +42,14 @@ async def refuse_writes(key: str, value: Value) -> None:
 
 
 @asynccontextmanager
-async def edge(url: str, data_dir: Path, **sparkplug: Any) -> AsyncIterator[SparkplugNode]:
-    """The edge node running until the block ends; it must stop cleanly."""
-    config = config_for(url, data_dir, **sparkplug)
-    async with edge_node(config, refuse_writes, StorageHealth(data_dir),
+async def edge(
+    url: str, data_dir: Path, *, tags: list[dict[str, Any]] | None = None,
+    running: Callable[[], GatewayConfig] | None = None, **sparkplug: Any,
+) -> AsyncIterator[SparkplugNode]:
+    """The edge node running until the block ends; it must stop cleanly. `running` plays
+    the device editor's running configuration."""
+    config = config_for(url, data_dir, tags, **sparkplug)
+    async with edge_node(config, refuse_writes, StorageHealth(data_dir), running=running,
                          reconnect_max_s=1) as node:
         task = asyncio.create_task(node.run(), name="edge-node")
         try:

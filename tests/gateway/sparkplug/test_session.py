@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.core.quality import Quality
+from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from tests.fixtures.modbus import wait_until
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
-from tests.gateway.sparkplug.harness import edge, level
+from tests.gateway.sparkplug.harness import TAGS, config_for, edge, level
 from tests.gateway.sparkplug.support import encoded, host_state, topic, watch
+
+PRESSURE = {"name": "pressure", "table": "holding", "address": 4, "type": "float32"}
 
 
 async def test_assets_are_devices_with_their_model_outputs(
@@ -184,3 +187,50 @@ async def test_a_device_down_before_the_session_is_born_then_dies_after_its_stor
     assert [s.topic for s in got] == [topic("DBIRTH", "tank"), topic("DBIRTH", "asset-pump1"),
                                       topic("DDATA", "tank"), topic("DDEATH", "tank")]
     assert got[2].payload["metrics"][0]["isHistorical"] is True
+
+
+async def test_devices_edited_while_running_are_born_again_and_aliases_keep_their_meaning(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    running = config_for(mosquitto.url, tmp_path)
+    async with edge(mosquitto.url, tmp_path, running=lambda: running) as node:
+        first, _ = await scada.until("DBIRTH", "tank")
+        before = {m["name"]: int(m["alias"]) for m in first.payload["metrics"]}
+        # The device editor inserts a tag before the others.
+        running = config_for(mosquitto.url, tmp_path, [PRESSURE, *TAGS])
+        node.samples([Sample("tank.pressure", 2.5, Quality.GOOD, datetime.now(UTC))])
+        nbirth, _ = await scada.until("NBIRTH")
+        assert nbirth.seq == 0
+        dbirth, _ = await scada.until("DBIRTH", "tank")
+        after = {m["name"]: int(m["alias"]) for m in dbirth.payload["metrics"]}
+        assert {name: after[name] for name in before} == before
+        everything = [int(m["alias"]) for m in nbirth.payload["metrics"]] + list(after.values())
+        assert after["pressure"] == max(everything)  # a number no metric had
+        assert len(everything) == len(set(everything))  # tck-id-payloads-alias-uniqueness
+        # The births go out as the edit is seen, the sample that revealed it right after.
+        ddata, _ = await scada.until("DDATA", "tank")
+        assert [(int(m["alias"]), m["value"]) for m in ddata.payload["metrics"]] == [
+            (after["pressure"], 2.5)]
+
+
+async def test_stored_data_is_replayed_by_name_after_a_restart_with_other_tags(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+) -> None:
+    scada = await watch(subscribers, mosquitto)
+    host = await subscribers(mosquitto)
+    await host_state(host, online=False)
+    async with edge(mosquitto.url, tmp_path, primary_host_id="scada") as node:
+        node.samples(level(5))
+        await wait_until(lambda: node.stats.stored == 1, 10.0, "the sample stored")
+    # Restarted with a tag inserted before `level` and `temperature` gone: aliases move.
+    async with edge(mosquitto.url, tmp_path, tags=[PRESSURE, TAGS[0]],
+                    primary_host_id="scada"):
+        await host_state(host, online=True)
+        dbirth, _ = await scada.until("DBIRTH", "tank")
+        aliases = {m["name"]: int(m["alias"]) for m in dbirth.payload["metrics"]}
+        ddata, _ = await scada.until("DDATA", "tank")
+    [metric] = ddata.payload["metrics"]
+    assert (int(metric["alias"]), metric["value"], metric["isHistorical"]) == (
+        aliases["level"], 5, True)
+    assert "name" not in metric
