@@ -18,6 +18,7 @@ a cleared one alarm_cleared. An alarm raised and unacknowledged after an audienc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -166,13 +167,17 @@ class Notifier:
         loop = asyncio.get_running_loop()
         next_look = loop.time()
         while True:
-            try:
+            event = None
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(next_look):
                     event = await self._pending.get()
+            if event is not None:
                 await self._dispatch(event)
                 continue
-            except TimeoutError:
-                pass
+            # What the callbacks queued before this look goes first, in order (a timeout
+            # that came with a queued event leaves it queued).
+            while not self._pending.empty():
+                await self._dispatch(self._pending.get_nowait())
             next_look = loop.time() + self._tick_s
             for event in self._looked_again():
                 await self._dispatch(event, self._escalating(event))
