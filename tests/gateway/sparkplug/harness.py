@@ -16,6 +16,7 @@ from gateway.core.sample import Sample, Value
 from gateway.core.storage import StorageHealth
 from gateway.sparkplug.edge import edge_node
 from gateway.sparkplug.node import SparkplugNode
+from tests.fixtures.modbus import wait_until
 from tests.gateway.sparkplug.support import EDGE, GROUP
 
 TAGS = [
@@ -63,3 +64,10 @@ async def edge(
 
 def level(value: int, quality: Quality = Quality.GOOD) -> list[Sample]:
     return [Sample("tank.level", value, quality, datetime.now(UTC))]
+
+
+async def stored(node: SparkplugNode, value: int, *, count: int) -> None:
+    """Feed a tank.level sample while the session is down; wait until the outbox holds
+    `count` messages."""
+    node.samples(level(value))
+    await wait_until(lambda: node.stats.stored == count, 10.0, f"{count} messages stored")

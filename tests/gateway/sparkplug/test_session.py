@@ -12,9 +12,9 @@ from gateway.core.sample import Sample
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from tests.fixtures.modbus import wait_until
-from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
-from tests.gateway.sparkplug.harness import TAGS, config_for, edge, level
-from tests.gateway.sparkplug.support import encoded, host_state, topic, watch
+from tests.fixtures.mqtt import Mosquitto, Subscriber, SubscriberFactory
+from tests.gateway.sparkplug.harness import TAGS, config_for, edge, level, stored
+from tests.gateway.sparkplug.support import Watcher, encoded, host_state, topic, watch
 
 PRESSURE = {"name": "pressure", "table": "holding", "address": 4, "type": "float32"}
 
@@ -65,15 +65,12 @@ async def test_seq_counts_every_message_and_wraps_after_255(
 
 
 async def test_births_wait_for_the_primary_host_and_stored_data_is_replayed_historical(
-    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+    mosquitto: Mosquitto, host_away: tuple[Watcher, Subscriber], tmp_path: Path
 ) -> None:
-    scada = await watch(subscribers, mosquitto)
-    host = await subscribers(mosquitto)
-    await host_state(host, online=False, bd_seq=0)
+    scada, host = host_away
     async with edge(mosquitto.url, tmp_path, primary_host_id="scada") as node:
-        for value in (10, 11, 12):
-            node.samples(level(value))
-        await wait_until(lambda: node.stats.stored == 3, 10.0, "three messages stored")
+        for count, value in enumerate((10, 11, 12), start=1):
+            await stored(node, value, count=count)
         # tck-id-message-flow-edge-node-birth-publish-phid-wait,
         # tck-id-operational-behavior-edge-node-birth-sequence-wait: nothing is born while
         # the host is offline.
@@ -110,8 +107,7 @@ async def test_births_wait_for_the_primary_host_and_stored_data_is_replayed_hist
         ndeath, _ = await scada.until("NDEATH")
         assert ndeath.metric("bdSeq")["value"] == nbirth.metric("bdSeq")["value"]
         await wait_until(lambda: not node.stats.online, 10.0, "the session ended")
-        node.samples(level(14))
-        await wait_until(lambda: node.stats.stored == 4, 10.0, "the fourth stored")
+        await stored(node, 14, count=4)
         assert await scada.quiet(1.0) == []
         await host_state(host, online=True, bd_seq=2)
         reborn, _ = await scada.until("NBIRTH")
@@ -168,14 +164,11 @@ async def test_bad_commands_are_refused_and_counted_and_the_node_goes_on(
 
 
 async def test_a_device_down_before_the_session_is_born_then_dies_after_its_stored_data(
-    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+    mosquitto: Mosquitto, host_away: tuple[Watcher, Subscriber], tmp_path: Path
 ) -> None:
-    scada = await watch(subscribers, mosquitto)
-    host = await subscribers(mosquitto)
-    await host_state(host, online=False)
+    scada, host = host_away
     async with edge(mosquitto.url, tmp_path, primary_host_id="scada") as node:
-        node.samples(level(5))
-        await wait_until(lambda: node.stats.stored == 1, 10.0, "the sample stored")
+        await stored(node, 5, count=1)
         node.status(DeviceStatus("tank", connected=False, last_error="timeout", poll_count=2,
                                  error_count=1, round_trip_s=None))
         await host_state(host, online=True)
@@ -215,14 +208,11 @@ async def test_devices_edited_while_running_are_born_again_and_aliases_keep_thei
 
 
 async def test_stored_data_is_replayed_by_name_after_a_restart_with_other_tags(
-    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+    mosquitto: Mosquitto, host_away: tuple[Watcher, Subscriber], tmp_path: Path
 ) -> None:
-    scada = await watch(subscribers, mosquitto)
-    host = await subscribers(mosquitto)
-    await host_state(host, online=False)
+    scada, host = host_away
     async with edge(mosquitto.url, tmp_path, primary_host_id="scada") as node:
-        node.samples(level(5))
-        await wait_until(lambda: node.stats.stored == 1, 10.0, "the sample stored")
+        await stored(node, 5, count=1)
     # Restarted with a tag inserted before `level` and `temperature` gone: aliases move.
     async with edge(mosquitto.url, tmp_path, tags=[PRESSURE, TAGS[0]],
                     primary_host_id="scada"):

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
-from tests.gateway.sparkplug.support import WAIT_S, host_state, topic, watch
+from tests.fixtures.mqtt import Mosquitto, Subscriber
+from tests.gateway.sparkplug.support import WAIT_S, Watcher, host_state, topic
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -50,11 +50,9 @@ async def child(url: str, data_dir: Path) -> AsyncIterator[Child]:
 
 
 async def test_stored_data_survives_sigkill_and_is_replayed_in_order(
-    mosquitto: Mosquitto, subscribers: SubscriberFactory, tmp_path: Path
+    mosquitto: Mosquitto, host_away: tuple[Watcher, Subscriber], tmp_path: Path
 ) -> None:
-    scada = await watch(subscribers, mosquitto)
-    host = await subscribers(mosquitto)
-    await host_state(host, online=False)
+    scada, host = host_away
     async with child(mosquitto.url, tmp_path) as first:
         for n, value in enumerate(range(100, 105), start=1):
             await first.level(value, stored=n)
