@@ -96,4 +96,14 @@ async def test_the_bell_counts_a_new_alarm_live_and_lists_it(
     await expect(count).to_be_hidden()
     plant.pump.set(Table.HOLDING, LEVEL, [10])  # cleared: a second notification, live
     await expect(count).to_have_text("1")
+
+    # In the user's language: the list speaks Russian once they choose it.
+    await page.locator("#language").select_option("ru")
+    await expect(page.locator("html")).to_have_attribute("lang", "ru")
+    await page.locator("#bell-button").click()
+    items = page.locator("#bell-panel li")
+    await expect(items).to_have_count(2)
+    await expect(items.first).to_contain_text("Авария level_high на pump1 снята")
+    await expect(items.nth(1)).to_contain_text("Авария level_high на pump1")
+    await expect(page.get_by_role("button", name="Отметить все прочитанными")).to_be_visible()
     browser_log.assert_clean()
