@@ -245,3 +245,17 @@ async def test_a_thousand_transitions_in_a_minute_lose_none_and_stay_within_the_
     assert len(alone) + sum(counted) == 1000  # every transition told, alone or in a digest
     assert len(queued) <= 11  # in the minute and the digest after it
     assert len(setup.bell.events) == 1000
+
+
+async def test_an_alarm_unacknowledged_at_start_still_escalates(tmp_path: Path) -> None:
+    chief = AudienceRules(events=["alarm_unacknowledged"], escalate_after=600.0)
+    async with _notifier(tmp_path, [("chief@plant.example", chief)]) as setup:
+        # What the hub restored from its state file (hub.retained()).
+        setup.notifier.seed([_alarm("pump3_pressure"), _alarm("fan_temp", acked=True)])
+        setup.clock.mono += 600.0
+        await wait_until(lambda: setup.outbox.depth() == 1, 10.0, "the escalation")
+        setup.clock.mono += 600.0
+        await asyncio.sleep(0.05)  # ticks run; nothing more is due
+        queued = await setup.queued()
+    assert [m.subject for _, m in queued] == [
+        "plant-1: Авария pump3_pressure на plc1 всё ещё не квитирована"]
