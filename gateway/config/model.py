@@ -345,11 +345,11 @@ class GatewayConfig(_Frozen):
     # Issue #15: notifications, and the e-mail channel when configured.
     notify: NotifySection = Field(default_factory=NotifySection)
     email: EmailSection | None = None
+    telegram: TelegramSection | None = None  # the Telegram channel (issue #15)
     sparkplug: SparkplugSection | None = None  # the Sparkplug B edge node (issue #16)
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:
             if device.name == name:
-    telegram: TelegramSection | None = None  # the Telegram channel (issue #15)
                 return device
         raise KeyError(name)

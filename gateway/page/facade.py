@@ -514,14 +514,6 @@ class GatewayWebFacade:
                           f"{verdict.verdict} {verdict.draft.fault_code}".rstrip() + labelled)
         return {"verdict": verdict.to_json(), "label": None if label is None else label.to_json()}
 
-    def _history(self) -> History | None:
-        """The history, None when it is turned off or cannot be opened now (issue #17)."""
-        return None if self._running.history is None else self._running.history.current
-
-    def _open_history(self) -> History:
-        if self._running.history is None:
-            raise Refused("history is turned off in the configuration ([history] enabled)")
-        history = self._history()
     # -- Telegram links (issue #15) --------------------------------------------------------
 
     def telegram_links(self, user: str | None) -> Json:
@@ -576,6 +568,14 @@ class GatewayWebFacade:
             raise Refused("Telegram is not configured: no [telegram] in the configuration")
         return linking
 
+    def _history(self) -> History | None:
+        """The history, None when it is turned off or cannot be opened now (issue #17)."""
+        return None if self._running.history is None else self._running.history.current
+
+    def _open_history(self) -> History:
+        if self._running.history is None:
+            raise Refused("history is turned off in the configuration ([history] enabled)")
+        history = self._history()
         if history is None:
             raise Refused("the history file cannot be opened now: see the gateway's problems")
         return history
