@@ -35,9 +35,9 @@ class Broker:
 
 
 async def start_mosquitto(children: ChildProcesses, work_dir: Path, name: str,
-                          timeout_s: float = 10.0) -> Broker:
-    """Start mosquitto on a free port of 127.0.0.1 and wait until it accepts."""
-    port = _free_port()
+                          timeout_s: float = 10.0, port: int | None = None) -> Broker:
+    """Start mosquitto on `port` (a free one if None) of 127.0.0.1; wait until it accepts."""
+    port = _free_port() if port is None else port
     config = work_dir / f"{name}.conf"
     config.write_text("\n".join([
         f"listener {port} {HOST}",

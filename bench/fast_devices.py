@@ -2,9 +2,10 @@
 
 pyModbusTCP's threaded server costs about a quarter of pymodbus's per request, so the
 devices leave the cores to the gateway being measured. Each device listens on its own
-port on 127.0.0.1 (port 0: the kernel picks), holds the map of `tag_layout`, and changes
-a fraction of its tags per second, spread over ticks: every change increments the least
-significant word of one tag, round-robin, so each change is exactly one new tag value.
+port on 127.0.0.1 (the kernel picks it unless `--ports` names them), holds the map of
+`tag_layout`, and changes a fraction of its tags per second, spread over ticks: every
+change increments the least significant word of one tag, round-robin, so each change is
+exactly one new tag value.
 
 Protocol with the parent (`bench/poll.py`): one JSON line on stdout once every device
 listens, `{"ports": [...], "registers": N}`; then one JSON line per second with the
@@ -33,7 +34,7 @@ TICKS_PER_S = 10
 class Device:
     """One simulated device: a data bank, its server, and its round-robin change cursor."""
 
-    def __init__(self, specs: list[TagSpec], seed: int, host: str) -> None:
+    def __init__(self, specs: list[TagSpec], seed: int, host: str, port: int) -> None:
         self.specs = specs
         self.image = initial_image(specs, seed)
         # Only the holding table is used: the 64 k default of every table would cost
@@ -41,7 +42,7 @@ class Device:
         self.bank = DataBank(coils_size=0, d_inputs_size=0, i_regs_size=0,
                              h_regs_size=register_count(specs))
         self.bank.set_holding_registers(0, self.image)
-        self.server = ModbusServer(host=host, port=0, no_block=True, data_bank=self.bank)
+        self.server = ModbusServer(host=host, port=port, no_block=True, data_bank=self.bank)
         self.cursor = (seed * 97) % len(specs)
         self.owed = 0.0
         self.changes = 0
@@ -96,12 +97,18 @@ def main() -> int:
                         help="fraction of each device's tags changed per second (0..1)")
     parser.add_argument("--seed", type=int, default=0, help="first device's seed")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--ports", type=lambda text: [int(p) for p in text.split(",")],
+                        help="comma-separated, one per device (default: the kernel picks); "
+                             "bench/soak.py restarts a device on the port it had")
     args = parser.parse_args()
     if not (args.devices > 0 and args.tags > 0 and 0.0 <= args.change <= 1.0):
         parser.error("need --devices > 0, --tags > 0 and 0 <= --change <= 1")
+    wanted = args.ports or [0] * args.devices
+    if len(wanted) != args.devices:
+        parser.error(f"--ports names {len(wanted)} ports for {args.devices} devices")
 
     specs = tag_layout(args.tags)
-    devices = [Device(specs, args.seed + i, args.host) for i in range(args.devices)]
+    devices = [Device(specs, args.seed + i, args.host, port) for i, port in enumerate(wanted)]
     ports = [device.start() for device in devices]
 
     stop = threading.Event()
