@@ -161,6 +161,12 @@ class _Link:
                     if not self._client.connected:
                         connecting = True
                         await self._connect(unit, request)
+                        if deadline.expired():
+                            # The deadline passed as the connection was made, and the
+                            # wait_for inside pymodbus's connect swallowed its cancellation
+                            # (CPython gh-86296, fixed in 3.12): nothing would end the
+                            # request, which would wait pymodbus's own hour for its answer.
+                            raise TimeoutError
                         connecting = False
                     started = self._loop.time()
                     response = await send()
@@ -193,6 +199,15 @@ class _Link:
                 f"{_context(self, unit, request)}: host name {self.settings.host!r} cannot "
                 f"be resolved ({exc}); expected a DNS name or an IP address"
             ) from exc
+        if connected and self._lost:
+            # The device closed the connection while pymodbus was still connecting (one
+            # with every connection slot taken does it at once): pymodbus 3.16's
+            # ModbusProtocol.connect stores the transport after connection_lost cleared
+            # it, so the closed transport would count as connected for good and every
+            # request would wait out its timeout in it, even once the device serves again.
+            # Dropping it here makes the next request connect afresh (issue #14).
+            self._client.close()
+            raise Unavailable(f"{_context(self, unit, request)}: connection lost as it was made")
         if connected:
             return
         self._mark_down("cannot connect")
