@@ -154,10 +154,8 @@ def renew_if_due(
         return None
     old = thumbprint(current)
     folders.replaced.mkdir(exist_ok=True)
-    kept = folders.replaced / f"{old}.der"
-    os.replace(folders.own_cert, kept)
-    os.utime(kept)  # when it was replaced, for the page
-    certificate = _make(folders, application_uri, hosts, datetime.now(UTC))
+    certificate = _make(folders, application_uri, hosts, datetime.now(UTC),
+                        folders.replaced / f"{old}.der")
     replaced = (
         f"the OPC UA certificate was replaced ({reason}): thumbprint {old} -> "
         f"{thumbprint(certificate)}; every client that trusted the old one must "
@@ -194,8 +192,17 @@ def _renewal_reason(
 
 
 def _make(
-    folders: PkiFolders, application_uri: str, hosts: list[str], now: datetime
+    folders: PkiFolders,
+    application_uri: str,
+    hosts: list[str],
+    now: datetime,
+    keep_old_as: Path | None = None,
 ) -> x509.Certificate:
+    """A new certificate and key in own/, the current certificate moved to `keep_old_as`.
+
+    Both are written beside their places first: a full disk or a failed write raises
+    OSError and leaves the current ones as they were (issue #17). Only renames follow.
+    """
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     name = x509.Name(
         [
@@ -242,15 +249,27 @@ def _make(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_private(
-        folders.own_key,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    folders.own_cert.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+    new_key = folders.own_key.with_name(folders.own_key.name + ".new")
+    new_cert = folders.own_cert.with_name(folders.own_cert.name + ".new")
+    try:
+        write_private(
+            new_key,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        write_private(new_cert, certificate.public_bytes(serialization.Encoding.DER))
+    except OSError:
+        new_key.unlink(missing_ok=True)
+        new_cert.unlink(missing_ok=True)
+        raise
+    if keep_old_as is not None:
+        os.replace(folders.own_cert, keep_old_as)
+        os.utime(keep_old_as)  # when it was replaced, for the page
+    os.replace(new_key, folders.own_key)
+    os.replace(new_cert, folders.own_cert)
     return certificate
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.opcua.pki import RENEW_DAYS, VALID_DAYS, PkiFolders, own_certificate
+from gateway.opcua.pki import (
+    RENEW_DAYS,
+    VALID_DAYS,
+    PkiFolders,
+    own_certificate,
+    renew_if_due,
+)
+from tests.fixtures.disk import SmallDisk
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 URI = "urn:uvelka:plant"
@@ -64,3 +71,29 @@ def test_the_renewal_window_is_the_configured_one(
 
     assert (again.thumbprint != made.thumbprint) is renewed
     assert (again.replaced is not None) is renewed
+
+
+def test_a_renewal_on_a_full_disk_fails_and_keeps_the_current_certificate(
+    small_disk: SmallDisk,
+) -> None:
+    folders = PkiFolders(small_disk.path / "pki")
+    made = own_certificate(folders, URI, ["localhost"], NOW)
+    cert, key = folders.own_cert.read_bytes(), folders.own_key.read_bytes()
+    due = made.not_after - timedelta(days=1)
+    small_disk.fill()
+
+    with pytest.raises(OSError, match="No space left on device"):
+        renew_if_due(folders, URI, ["localhost"], due)
+
+    assert (folders.own_cert.read_bytes(), folders.own_key.read_bytes()) == (cert, key)
+    assert sorted(path.name for path in folders.own_cert.parent.iterdir()) == [
+        "cert.der", "private", "replaced"]
+    assert list(folders.own_key.parent.iterdir()) == [folders.own_key]
+    assert list(folders.replaced.iterdir()) == []
+    small_disk.free()
+
+    renewed = renew_if_due(folders, URI, ["localhost"], due)
+
+    assert renewed is not None
+    assert renewed.thumbprint != made.thumbprint
+    assert (folders.replaced / f"{made.thumbprint}.der").read_bytes() == cert
