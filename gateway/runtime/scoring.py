@@ -139,7 +139,12 @@ class AssetScorer:
             usable = quality <= Quality.LAST_USABLE and isinstance(value, int | float)
             row[i] = float(value) if usable else math.nan  # type: ignore[arg-type]
             worst = max(worst, quality)
-        self.window.append(row, worst, now)
+        # Stamped to the millisecond the history keeps: the outputs' SourceTimestamp, which
+        # the alarms debounce on, is then the time the agreement view replays them at, so
+        # that a delay of whole intervals is met on the same row by both; with the
+        # microseconds it was met on this row or the next by a margin the history drops
+        # (issue #12).
+        self.window.append(row, worst, now.replace(microsecond=now.microsecond // 1000 * 1000))
         for slot in self.slots:
             spec = None if slot.model is None else slot.model.manifest.rul_features
             if spec is not None:

@@ -73,6 +73,17 @@ def test_anomaly_scores_once_the_window_is_full_and_bad_inputs_give_no_value() -
     assert bad.anomaly is None
 
 
+def test_rows_are_stamped_to_the_millisecond_the_history_keeps() -> None:
+    # Issue #12: the alarms debounce on the outputs' time and the agreement view replays
+    # the history's; a sub-millisecond part would make them disagree on a delay's row.
+    target, cache = scorer("anomaly"), TagCache()
+    feed(cache)
+    for i in range(15):
+        target.sample(cache, T0 + timedelta(seconds=i, microseconds=1999))
+    (job,) = target.due()
+    assert job.window.end_time == T0 + timedelta(seconds=14, milliseconds=1)
+
+
 def test_last_usable_inputs_make_the_score_uncertain_not_good() -> None:
     target, cache = scorer("anomaly"), TagCache()
     feed(cache)
