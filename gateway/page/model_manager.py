@@ -359,6 +359,9 @@ def model_json(asset: str, info: ModelInfo, repair: str | None = None) -> dict[s
             "name": manifest.name,
             "inputs": list(manifest.inputs),
             "window": f"{manifest.window.length} rows, every {manifest.window.step}",
+            # The same as numbers, for the page to say in its language (issue #15).
+            "window_rows": manifest.window.length,
+            "window_step": manifest.window.step,
             "score_range": list(manifest.score_range),
             "threshold": manifest.threshold,
             "hold": manifest.hold,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.fixtures.browser import BrowserLog
 from tests.fixtures.gateway import running
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
+from web.i18n import Language
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test credential
 WAIT_S = 20.0
@@ -112,6 +114,19 @@ async def plant(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Plant]:
+    async with serving(modbus_server_factory, tmp_path, monkeypatch) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving(
+    modbus_server_factory: Callable[..., Awaitable[PymodbusServer]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    page_language: Language | None = "en",
+) -> AsyncIterator[Plant]:
+    """The plant on a running gateway whose page speaks `page_language` (None: the
+    configuration's, Russian)."""
     monkeypatch.setenv("UVELKA_ADMIN_PASSWORD", PASSWORD)
     pump = await modbus_server_factory()
     pump.set(Table.HOLDING, 0, [w for value in SIGNALS.values() for w in words(value)])
@@ -122,7 +137,10 @@ async def plant(
         shutil.copy(SHIPPED / name, models_dir / name)
     config_file = tmp_path / "uvelka.toml"
     config_file.write_text(config_text(pump, tmp_path / "var", models_dir), encoding="utf-8")
-    async with running(load_config(config_file), config_file) as (gateway, _):
+    async with running(load_config(config_file), config_file, page_language=page_language) as (
+        gateway,
+        _,
+    ):
         await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         yield Plant(gateway, pump, f"http://127.0.0.1:{gateway.running.web.port}")
 
@@ -193,7 +211,7 @@ async def test_the_overview_counts_a_cleared_unacknowledged_alarm_in_its_header_
     # Before issue #11 the header counted active alarms only ("0 active alarms") while the
     # rows listed every alarm not Normal: now both count the standing ones.
     await expect(page.locator("#summary")).to_contain_text(
-        "1 standing alarms (0 active, 1 cleared but not acknowledged)"
+        "1 standing alarm (0 active, 1 cleared but not acknowledged)"
     )
     await expect(page.locator('tr[data-device="pump1"] td:last-child')).to_have_text("level_high")
     await expect(page.locator('tr[data-asset="pump1"] td:last-child')).to_have_text("")

@@ -55,6 +55,7 @@ const SERVER_WORDS = {
   "starting": t("starting"),
   "connected": t("connected"),
   "disconnected (alarms are kept)": t("disconnected (alarms are kept)"),
+  "no model": t("no model"),
 };
 
 export function serverWords(text) {

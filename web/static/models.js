@@ -1,7 +1,7 @@
 // Models: per asset, each running model as a card (version, training, evaluation, inputs)
 // and its archived versions as a table; upload, activate, roll back; a candidate in shadow,
 // stopped, discarded, and each version's agreement with the experts (issue #12).
-import { el, formatTime, formatValue, getJson, may, modelKind, modelStatus, notify, postForm, postJson, t, table, tn } from "./common.js";
+import { el, formatTime, formatValue, getJson, may, modelKind, modelStatus, notify, postForm, postJson, serverWords, t, table, tn } from "./common.js";
 import { Training } from "./training_view.js";
 
 const app = document.getElementById("app");
@@ -23,6 +23,7 @@ const TEXT = {
     threshold: t("Threshold"), hold: t("Hold"), unit: t("Output unit"), range: t("Score range"),
     metrics: t("Evaluation"),
   },
+  window: (rows, step) => tn("{n} row, every {step}", "{n} rows, every {step}", rows, { step }),
   holdWindows: (n) => tn("{n} window after the score falls back", "{n} windows after the score falls back", n),
   chooseFile: t("Choose an .onnx file."),
   uploaded: (version) => t("uploaded {version}", { version }),
@@ -38,6 +39,7 @@ const TEXT = {
   role: { active: t("active"), shadow: t("shadow") },
   unrecorded: t("before the timeline"),
   noAgreement: t("No outputs recorded yet."),
+  agreementUnavailable: t("No agreement figures yet:"),
   hours: (s) => t("{hours} h", { hours: formatValue(s / 3600) }),
   seconds: (list) => (list.length ? list.map((s) => t("{seconds} s", { seconds: formatValue(s) })).join(", ") : "–"),
 };
@@ -50,15 +52,16 @@ function metrics(values) {
 
 function facts(entry) {
   const m = entry.manifest;
-  const rows = [[TEXT.field.version, entry.version], [TEXT.field.status, el("span", { class: "status" }, modelStatus(entry.status))]];
+  const rows = [[TEXT.field.version, serverWords(entry.version)], [TEXT.field.status, el("span", { class: "status" }, modelStatus(entry.status))]];
   if (m) {
     rows.push(
       [TEXT.field.trained, formatTime(m.created)],
-      [TEXT.field.data, m.training_data],
+      // Written by whoever trained the model (uvelka train writes English): shown as it is.
+      [TEXT.field.data, el("span", { lang: "en" }, m.training_data)],
       [TEXT.field.fingerprint, el("code", { title: m.training_fingerprint }, (m.training_fingerprint || "").slice(0, 12))],
       [TEXT.field.recipe, m.recipe],
       [TEXT.field.inputs, (m.inputs || []).join(", ")],
-      [TEXT.field.window, m.window],
+      [TEXT.field.window, m.window_rows === undefined ? m.window : TEXT.window(m.window_rows, m.window_step)],
     );
     if (m.threshold !== null && m.threshold !== undefined) {
       rows.push([TEXT.field.threshold, formatValue(m.threshold)], [TEXT.field.hold, TEXT.holdWindows(m.hold)]);
@@ -134,7 +137,8 @@ async function agreement(asset) {
       el("td", {}, TEXT.seconds(v.time_to_alarm_s))));
     section.append(rows.length ? table(TEXT.agreementHeadings, rows) : el("p", {}, TEXT.noAgreement));
   } catch (error) {
-    section.append(el("p", { class: "message" }, error.message));
+    // The gateway's reason (why it has no figures) is English, as the API's texts are.
+    section.append(el("p", { class: "message" }, `${TEXT.agreementUnavailable} `, el("span", { lang: "en" }, error.message)));
   }
   return section;
 }
