@@ -13,7 +13,10 @@ Decisions, in the order a reader will wonder about them:
   never times out itself, never logs a timeout and never drops a connection because one
   unit stopped answering. The gateway runtime owns retries and backoff.
 - **Connect on demand.** `open_device` does no I/O. A request on a link that is not
-  connected makes one connection attempt, inside that request's timeout.
+  connected makes one connection attempt, inside that request's timeout. A connection
+  the device closes while it is being made fails the request at once and is dropped
+  (pymodbus would keep it as connected); a deadline that passes as it is made is a
+  timeout (pymodbus's `wait_for` may have swallowed its cancellation).
 - **The timeout covers the device's own time**, not the wait for the link's queue: a dead
   unit costs its own timeout once, and the request queued behind it gets its full timeout.
 - **Errors are translated here and nothing from pymodbus escapes**:

@@ -199,6 +199,8 @@ async def test_good_devices_keep_their_poll_times_and_bad_ones_show_their_fault(
         assert status_code(Quality.COMM_ERROR).name == "BadCommunicationError"
     assert "no answer within 2 s" in watch.statuses["silent"].last_error
     assert "no answer within 2 s" in watch.statuses["slow"].last_error  # the late answers
+    assert "no answer within 2 s" in watch.statuses["flood"].last_error
+    assert "connection lost" in watch.statuses["closes"].last_error
     assert watch.statuses["garbage"].error_count >= 2
 
     # Good, then Uncertain with the last value kept for stale_after, then Bad.
