@@ -221,11 +221,12 @@ class OpcuaServer:
         return renewed
 
     async def keep_certificate(self, interval_s: float = CERTIFICATE_CHECK_S) -> None:
-        """Check the application certificate every `interval_s` and renew it before it
-        expires, for as long as the server runs (a gateway runs for years)."""
+        """Check the application certificate now and every `interval_s`, and renew it before
+        it expires, for as long as the server runs (a gateway runs for years). A renewal
+        that fails (a full disk) raises: the supervisor shows it and runs this again."""
         while True:
-            await asyncio.sleep(interval_s)
             await self.renew_certificate()
+            await asyncio.sleep(interval_s)
 
     async def add_device(self, device: DeviceConfig) -> None:
         """Expose a device's tags and Status object (all BadWaitingForInitialData)."""

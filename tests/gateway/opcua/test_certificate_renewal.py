@@ -5,6 +5,7 @@ one at once while a channel opened before goes on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,11 +17,17 @@ from cryptography import x509
 
 from gateway.config.model import GatewayConfig
 from gateway.opcua import OpcuaServer
-from gateway.opcua.pki import VALID_DAYS
+from gateway.opcua.pki import VALID_DAYS, PkiFolders, read_certificate, thumbprint
 from gateway.store.audit import AuditLog
-from tests.fixtures.opcua import AlarmHub, RecordingWriteHandler
+from tests.fixtures.modbus import wait_until
+from tests.fixtures.opcua import WAIT_S, AlarmHub, RecordingWriteHandler
 from tests.gateway.opcua import test_security
-from tests.gateway.opcua.test_security import node_client, secure_client, tag
+from tests.gateway.opcua.test_security import (
+    client_certificate,
+    node_client,
+    secure_client,
+    tag,
+)
 from web.users import UserStore
 
 Cert = tuple[Path, Path]
@@ -106,3 +113,29 @@ async def test_renewed_while_running_and_new_channels_use_it_at_once(
         "gateway", "OPC UA certificate renewed", renewed.replaced)
     assert (await opcua_server.renew_certificate()) is None  # the new one is kept
 
+
+
+async def test_the_daily_check_looks_at_once_and_renews_what_expires_soon(
+    opcua_server: OpcuaServer, tmp_path: Path
+) -> None:
+    # A certificate 30 days from its end sits in own/, as after almost 5 years of running.
+    expiring_cert, expiring_key = client_certificate(tmp_path, "expiring")
+    folders = PkiFolders(tmp_path / "pki")
+    folders.own_cert.write_bytes(expiring_cert.read_bytes())
+    folders.own_key.write_bytes(expiring_key.read_bytes())
+    expiring = thumbprint(read_certificate(folders.own_cert))
+
+    started = opcua_server.certificate
+    check = asyncio.create_task(opcua_server.keep_certificate(interval_s=3600.0))
+    try:
+        await wait_until(lambda: opcua_server.certificate != started, WAIT_S,
+                         "the expiring certificate renewed")
+    finally:
+        check.cancel()
+        await asyncio.wait([check])
+
+    assert (folders.replaced / f"{expiring}.der").read_bytes() == expiring_cert.read_bytes()
+    assert opcua_server.certificate is not None
+    assert opcua_server.certificate.thumbprint == thumbprint(read_certificate(folders.own_cert))
+    assert opcua_server.certificate.replaced is not None
+    assert f"thumbprint {expiring} ->" in opcua_server.certificate.replaced
