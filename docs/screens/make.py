@@ -43,6 +43,7 @@ from drivers.plant.demo import DEMO_SCENARIOS
 from gateway.app import Gateway
 from gateway.cli.demo import DEMO_ADMIN_PASSWORD, DEMO_SPEEDUP, demo_config
 from gateway.config import GatewayConfig, WebSection
+from gateway.config.telegram import TelegramSection
 from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, LAUNCH_TIMEOUT_S
 from tests.fixtures.modbus import wait_until
 from web.users import ADMIN_ENV_VAR, FIRST_ADMIN
@@ -73,6 +74,10 @@ class Shot:
 async def _read_a_register_pair(page: Page) -> None:
     await page.locator("#tag").select_option(index=4)  # pump1's flow: a float32 in CDAB
     await page.locator("#read").click()
+
+
+async def _get_a_link_code(page: Page) -> None:
+    await page.get_by_role("button", name="Get a link code").click()
 
 
 def _rows(selector: str, at_least: int = 1) -> str:
@@ -173,6 +178,14 @@ SHOTS: tuple[Shot, ...] = (
         "document.querySelector('#app form') !== null",
         "API tokens: what a script sends instead of a password, acting with its user's role.",
     ),
+    Shot(
+        "telegram",
+        "/telegram",
+        "document.querySelector('#link-code') !== null",
+        "Telegram: a one-time code to send to the gateway's bot, which links a Telegram "
+        "account to its user; the links.",
+        _get_a_link_code,
+    ),
 )
 
 
@@ -185,9 +198,12 @@ def screen_config(ports: Sequence[int], data_dir: Path, speedup: float) -> Gatew
     ]
     return demo.model_copy(
         update={
-            "gateway": demo.gateway.model_copy(update={"data_dir": data_dir}),
+            # English, as docs/web.md reads (the demo's default is Russian, issue #15).
+            "gateway": demo.gateway.model_copy(update={"data_dir": data_dir, "language": "en"}),
             "opcua": demo.opcua.model_copy(update={"endpoint": "opc.tcp://127.0.0.1:0/uvelka"}),
             "web": WebSection(host="127.0.0.1", port=0),
+            # The Telegram page's codes; no token and nobody at the port: nothing is sent.
+            "telegram": TelegramSection(api_url="http://127.0.0.1:9"),
             "devices": devices,
         }
     )
