@@ -184,6 +184,7 @@ class _Link:
             if problem is not None:
                 self._expect_late(unit, timeout_s)
                 raise Unavailable(f"{_context(self, unit, request)}: {problem}")
+            self._answered()
             return response, round_trip_s
 
     def close(self) -> None:
@@ -247,15 +248,22 @@ class _Link:
             f"transaction id); next try in {wait_s:.2f} s"
         )
 
+    def _answered(self) -> None:
+        """The device answered: the link is up (logged when that is news)."""
+        if self._down_since is not None:
+            outage_s = self._loop.time() - self._down_since
+            logger.info("link %s recovered after %.1f s", self.name, outage_s)
+        elif not self._was_up:
+            logger.info("link %s connected", self.name)
+        self._down_since = None
+        self._was_up = True
+
     def _on_connection_change(self, connected: bool) -> None:
         now = self._loop.time()
         if connected:
-            if self._down_since is not None:
-                logger.info("link %s recovered after %.1f s", self.name, now - self._down_since)
-            elif not self._was_up:
-                logger.info("link %s connected", self.name)
-            self._down_since = None
-            self._was_up = True
+            # Up only once the device answers (`_answered`): one that accepts connections
+            # and drops them (slots full) would log a recovery and a loss every retry.
+            logger.debug("link %s connection made", self.name)
             return
         self._lost = True
         if self._deadline is not None and not self._deadline.expired():

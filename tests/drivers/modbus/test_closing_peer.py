@@ -15,6 +15,7 @@ own CPU: on the client's loop the close could never overtake the connect.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -28,9 +29,13 @@ TIMEOUT_S = 5.0
 FAST_S = 1.0
 WORD = 0x1234
 CLOSES = 20  # connections closed on accept before the device serves
+CLIENT_LOGGER = "drivers.modbus.client"
 
 
-async def test_connections_closed_on_accept_fail_fast_and_the_link_comes_back() -> None:
+async def test_connections_closed_on_accept_fail_fast_and_the_link_comes_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=CLIENT_LOGGER)
     async with BadPeers({"device": closes_first(CLOSES, WORD)}) as peers:
         settings = DeviceSettings(LinkSettings.parse(peers.url("device")), 1, TIMEOUT_S)
         block = ReadBlock(unit=1, table=Table.HOLDING, start=0, count=2)
@@ -44,3 +49,9 @@ async def test_connections_closed_on_accept_fail_fast_and_the_link_comes_back() 
                 assert took_s < FAST_S, (attempt, took_s, str(caught.value))
                 assert "connection lost" in str(caught.value), caught.value
             assert await asyncio.wait_for(connection.read(block), FAST_S) == [WORD, WORD]
+    # One transition each way, however many connections the device dropped: it is up only
+    # once it answers.
+    ours = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == CLIENT_LOGGER]
+    assert [level for level, _ in ours] == ["WARNING", "INFO"], ours
+    assert ours[0][1].endswith(" down: connection lost")
+    assert " recovered after " in ours[1][1]
