@@ -14,6 +14,7 @@ from drivers.modbus.simulator import run_simulator
 from gateway.app import Gateway, run_until_signalled
 from gateway.cli.demo import DEMO_HELP, add_demo_arguments, demo_jobs
 from gateway.cli.demo_broker import BrokerUnavailable
+from gateway.cli.export import add_export_command
 from gateway.cli.healthcheck import endpoint_accepts
 from gateway.cli.history_export import add_history_command
 from gateway.cli.history_source import add_history_source
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     add_history_source(*add_train_command(commands))
     add_evaluate_command(commands)
     add_history_command(commands)
+    add_export_command(commands)
     add_report_command(commands)
     add_pki_command(commands)
     add_users_command(commands)
@@ -105,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level.upper())
     try:
-        if args.command in ("train", "evaluate", "history", "report", "web", "pki", "users"):
+        if args.command in ("train", "evaluate", "history", "report", "web", "pki", "users",
+                            "export"):
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":

@@ -54,6 +54,7 @@ from gateway.store.outbox import Outbox
 from web.users import UserStore
 
 if TYPE_CHECKING:
+    from gateway.export.exporter import ClickhouseExporter
     from gateway.mqtt.bridge import MqttBridge
     from gateway.notify.telegram.service import Telegram
     from gateway.runtime.scoring import ScoringEngine
@@ -160,8 +161,16 @@ class Gateway:
 
                 edge = await stack.enter_async_context(edge_node(
                     config, fleet.write, storage, running=lambda: self._config.current))
+            exporter: ClickhouseExporter | None = None
+            if config.export is not None and config.export.clickhouse is not None:
+                # The history to ClickHouse through its outbox (issue #16), aiohttp's
+                # client with it.
+                from gateway.export.exporter import clickhouse_exporter  # noqa: PLC0415
+
+                exporter = await stack.enter_async_context(
+                    clickhouse_exporter(config, storage))
             cache, scores = TagCache(), ScoreCache()
-            fanout = Fanout(cache, scores, server, hub, history, edge)
+            fanout = Fanout(cache, scores, server, hub, history, edge, exporter)
             scoring: ScoringEngine | None = None
             if assets.scorers:
                 # The scoring engine and numpy with the assets, as their scorers
@@ -305,6 +314,8 @@ class Gateway:
                         hub, GatewayWebFacade(running), config.notify.language, clock).run
                 if edge is not None:
                     tasks["sparkplug"] = edge.run
+                if exporter is not None:
+                    tasks["export-clickhouse"] = exporter.run
                 if bridge is not None and config.mqtt is not None:
                     from gateway.mqtt.asset_states import report_asset_states  # noqa: PLC0415
 

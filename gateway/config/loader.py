@@ -20,6 +20,7 @@ from drivers.base import DataType
 from gateway.config.alarm_checks import check_alarms
 from gateway.config.asset_checks import check_assets
 from gateway.config.checks import PLACEHOLDERS, DeviceParts, check
+from gateway.config.export import ExportSection, check_export
 from gateway.config.messages import explain
 from gateway.config.model import (
     AlarmConfig,
@@ -123,6 +124,9 @@ def validate_text(
         findings += check_sparkplug(
             sparkplug, "mqtt" in raw, (p.device.name for p in parts if p.device is not None),
             {index: asset.name for index, asset in assets.items()})
+    export = _valid(ExportSection, raw["export"]) if "export" in raw else None
+    if export is not None:
+        findings += check_export(export)
     positions = _document_order(raw)
     findings.sort(key=lambda finding: _position(positions, finding.loc))
     problems = [

@@ -25,6 +25,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from drivers.base import ByteOrder, DataType, Table, Tag
 from drivers.link import control_character, host_problem
+from gateway.config.export import ExportSection
 from gateway.config.frozen import FilePath
 from gateway.config.frozen import Frozen as _Frozen
 from gateway.config.notify import EmailSection, NotifySection
@@ -347,6 +348,7 @@ class GatewayConfig(_Frozen):
     email: EmailSection | None = None
     telegram: TelegramSection | None = None  # the Telegram channel (issue #15)
     sparkplug: SparkplugSection | None = None  # the Sparkplug B edge node (issue #16)
+    export: ExportSection | None = None  # history to ClickHouse (issue #16)
 
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:

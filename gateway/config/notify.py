@@ -9,16 +9,15 @@ quiet_hours, escalate_after. docs/notifications.md lists them.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from datetime import time
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.frozen import FilePath, Frozen
 from gateway.config.problem import Finding
+from gateway.config.secret import read_secret
 from gateway.config.tls_checks import missing_files
 
 # What `events` takes: "alarm" (raised, and cleared with `alarm_cleared = true`), or a kind.
@@ -164,10 +163,7 @@ class EmailSection(Frozen):
     def password(self) -> str | None:
         """The password from `password_file`, else from the environment; OSError if the file
         cannot be read (blocking: call at start)."""
-        if self.password_file is not None:
-            lines = Path(self.password_file).read_text(encoding="utf-8").splitlines()
-            return lines[0].strip() if lines else ""
-        return os.environ.get(PASSWORD_ENV)
+        return read_secret(self.password_file, PASSWORD_ENV)
 
 
 def check_email(email: EmailSection) -> list[Finding]:

@@ -48,9 +48,17 @@ class EdgeNode(Protocol):
     def status(self, status: DeviceStatus) -> None: ...
 
 
+class HistoryExport(Protocol):
+    """A copy of the history elsewhere (gateway.export.exporter, issue #16)."""
+
+    def samples(self, samples: Sequence[Sample]) -> None: ...
+
+    def scores(self, scores: Sequence[Score]) -> None: ...
+
+
 class Fanout:
     """Samples, device statuses, scores and model changes to their sinks, in order; the
-    history and the Sparkplug edge node only when they are configured."""
+    history, the Sparkplug edge node and the export only when they are configured."""
 
     def __init__(
         self,
@@ -60,9 +68,11 @@ class Fanout:
         hub: AlarmHub,
         history: HistoryKeeper | None,
         edge: EdgeNode | None = None,
+        export: HistoryExport | None = None,
     ) -> None:
         self.failures = Failures("sink", logger)
         self._edge = edge
+        self._export = export
         self._cache = cache
         self._scores = scores
         self._server = server
@@ -81,6 +91,8 @@ class Fanout:
             failures.call("history", self._history.record_samples, samples)
         if self._edge is not None:
             failures.call("sparkplug", self._edge.samples, samples)
+        if self._export is not None:
+            failures.call("export", self._export.samples, samples)
 
     def scores(self, scores: Sequence[Score]) -> None:
         """The assets' model outputs."""
@@ -92,6 +104,8 @@ class Fanout:
             failures.call("history-scores", self._history.record_scores, scores)
         if self._edge is not None:
             failures.call("sparkplug-scores", self._edge.scores, scores)
+        if self._export is not None:
+            failures.call("export-scores", self._export.scores, scores)
 
     def status(self, status: DeviceStatus) -> None:
         """A device's link status."""

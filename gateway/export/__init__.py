@@ -1,0 +1,1 @@
+"""The gateway's history copied to a central store: ClickHouse (issue #16)."""
