@@ -20,7 +20,8 @@ How to mark a text a person reads (docs/translations.md has the whole workflow):
   catalogue of the request's language; dates and numbers go through `language` (also
   exported by common.js) with Intl.
 - Only literal strings are extracted: `_(f"...")`, `t(variable)` or a concatenation
-  cannot be found by `pybabel extract` and stay English.
+  cannot be found by `pybabel extract` and stay English; nor can a `t()` written inside
+  another `t()`'s arguments (translate it into a variable first).
 
 Log lines, check-config messages and API `error` texts read by scripts stay English.
 
