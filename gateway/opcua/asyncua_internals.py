@@ -22,7 +22,8 @@ API, each measured or required by the spec where it is used:
   is configured, and RegisterServer, which it serves without a session), a user name
   token is decrypted there for the password check (`user_token`), and a Read learns
   its caller as a Call does (`track_callers`, `caller_user`); a renewed application
-  certificate is put in place while the server runs (`use_certificate`).
+  certificate is put in place while the server runs (`use_certificate`);
+- a shelved condition's UnshelveTime counts down when read (`compute_on_read`).
 
 Every other module of gateway.opcua talks to asyncua's `Server` and `ua` only, plus the
 address-space data model its node builders write: `AddressSpace` (a mapping NodeId ->
@@ -94,6 +95,7 @@ __all__ = [
     "caller_user",
     "check",
     "client_session_count",
+    "compute_on_read",
     "data_change_item",
     "deliver",
     "enqueue",
@@ -191,7 +193,7 @@ INTERNALS: tuple[Internal, ...] = (
         "delete_datachange_callback",
     ),
     *_names(NodeData, "nodeid", "attributes", "references", "call"),
-    *_names(AttributeValue, "value", "datachange_callbacks"),
+    *_names(AttributeValue, "value", "datachange_callbacks", "value_callback"),
     # Where the application certificate and key live once the server runs (use_certificate).
     *_names(Server, "_policies"),
     *_names(InternalServer, "certificate", "private_key"),
@@ -359,6 +361,13 @@ async def use_certificate(server: Server, cert: str, key: str) -> None:
     for factory in server._policies:
         factory.certificate = iserver.certificate
         factory.private_key = iserver.private_key
+
+
+def compute_on_read(attribute: AttributeValue, compute: Callable[[], ua.DataValue]) -> None:
+    """Answer every Read of `attribute` with `compute()` (asyncua's `value_callback`, which
+    `AddressSpace.read_attribute_value` calls instead of returning the stored value);
+    monitored items still get the values stored in it."""
+    attribute.value_callback = lambda _nodeid, _attribute: compute()
 
 
 def limit_request_size(server: Server, max_bytes: int, chunk_bytes: int) -> None:

@@ -210,18 +210,28 @@ def fields(
 
 
 def _shelving(event: AlarmEvent) -> dict[str, ua.Variant]:
-    """ShelvingState's fields; UnshelveTime is the time left as of the event (Part 9
-    §5.8.10.2: milliseconds until the alarm unshelves itself, 0 when unshelved)."""
-    shelved = event.shelved and event.shelved_until is not None
-    state, state_id = _SHELVING[shelved, shelved and event.one_shot]
-    left_ms = 0.0
-    if shelved and event.shelved_until is not None:
-        left_ms = max(0.0, (event.shelved_until - event.time).total_seconds() * 1000.0)
+    """ShelvingState's fields; UnshelveTime is the time left as of the event (a Read of the
+    variable counts it down: gateway.opcua.conditions)."""
+    until = shelving_end(event)
+    state, state_id = _SHELVING[until is not None, until is not None and event.one_shot]
     return {
         "ShelvingState/CurrentState": ua.Variant(state, _V.LocalizedText),
         "ShelvingState/CurrentState/Id": ua.Variant(standard_id(state_id), _V.NodeId),
-        "ShelvingState/UnshelveTime": ua.Variant(left_ms, _V.Double),
+        "ShelvingState/UnshelveTime": ua.Variant(unshelve_time_ms(until, event.time), _V.Double),
     }
+
+
+def shelving_end(event: AlarmEvent) -> datetime | None:
+    """When the shelving `event` shows ends at the latest; None if it shows none."""
+    return event.shelved_until if event.shelved else None
+
+
+def unshelve_time_ms(until: datetime | None, at: datetime) -> float:
+    """UnshelveTime at `at`: milliseconds until a shelving ending at `until` ends; 0 when
+    not shelved (Part 9 §5.8.10.2)."""
+    if until is None:
+        return 0.0
+    return max(0.0, (until - at).total_seconds() * 1000.0)
 
 
 def system_event_fields(

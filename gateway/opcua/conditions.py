@@ -21,7 +21,7 @@ from typing import Protocol
 from asyncua import Server, ua
 
 from gateway.alarms import Alarm, AlarmEvent, EventKind
-from gateway.opcua.asyncua_internals import address_space, deliver
+from gateway.opcua.asyncua_internals import address_space, compute_on_read, deliver
 from gateway.opcua.condition_fields import (
     SUBSTATE_FIELDS,
     ConditionIdentity,
@@ -29,7 +29,9 @@ from gateway.opcua.condition_fields import (
     Note,
     fields,
     identity,
+    shelving_end,
     system_event_fields,
+    unshelve_time_ms,
 )
 from gateway.opcua.condition_nodes import ConditionNodeBuilder, ConditionNodes, condition_id
 from gateway.opcua.notify import Notifier
@@ -84,6 +86,7 @@ class _Condition:
     notifiers: tuple[ua.NodeId, ...]  # the source object and every notifier above it
     note: Note | None
     fired: tuple[uuid.UUID, datetime] | None  # the latest event fired and its ReceiveTime
+    shelved_until: datetime | None = None  # when the current shelving ends at the latest
 
 
 class Conditions:
@@ -149,6 +152,11 @@ class Conditions:
         self._unknown.discard(rule.name)
         state, event_id = _current(alarm)
         condition.note = Note.of(state)
+        condition.shelved_until = shelving_end(state)
+        # Part 9 §5.8.10.2: UnshelveTime is the time left now, not as of the last event.
+        compute_on_read(
+            nodes.values["ShelvingState/UnshelveTime"], lambda: _unshelve_time(condition)
+        )
         received = datetime.now(UTC)
         self._store(
             condition, fields(condition_identity, state, received, condition.note, event_id)
@@ -190,6 +198,7 @@ class Conditions:
                     continue
                 received = datetime.now(UTC)
                 condition.note = Note.of(event) or condition.note
+                condition.shelved_until = shelving_end(event)
                 condition.fired = (event.id, received)
                 values = fields(condition.identity, event, received, condition.note, event.id)
                 self._store(condition, values)
@@ -251,6 +260,12 @@ class Conditions:
         if name not in self._unknown:
             self._unknown.add(name)
             logger.warning("event of alarm %r, which is not in the address space: ignored", name)
+
+
+def _unshelve_time(condition: _Condition) -> ua.DataValue:
+    now = datetime.now(UTC)
+    left_ms = unshelve_time_ms(condition.shelved_until, now)
+    return data_value(ua.Variant(left_ms, ua.VariantType.Double), _GOOD, now, now)
 
 
 def _current(alarm: Alarm) -> tuple[AlarmEvent, uuid.UUID | None]:

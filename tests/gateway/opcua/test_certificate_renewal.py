@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,44 +19,27 @@ from gateway.opcua import OpcuaServer
 from gateway.opcua.pki import VALID_DAYS, PkiFolders, read_certificate, thumbprint
 from gateway.store.audit import AuditLog
 from tests.fixtures.modbus import wait_until
-from tests.fixtures.opcua import WAIT_S, AlarmHub, RecordingWriteHandler
-from tests.gateway.opcua import test_security
+from tests.fixtures.opcua import WAIT_S
+from tests.gateway.opcua import test_conditions_shelving, test_security
 from tests.gateway.opcua.test_security import (
     client_certificate,
     node_client,
     secure_client,
     tag,
 )
-from web.users import UserStore
 
 Cert = tuple[Path, Path]
 users = test_security.users
 hub = test_security.hub
 trusted_client = test_security.trusted_client  # in trusted/certs/
+# The server with a real audit log, made from this module's opcua_config.
+audit = test_conditions_shelving.audit
+opcua_server = test_conditions_shelving.opcua_server
 
 
 @pytest.fixture
 def opcua_config(tmp_path: Path) -> GatewayConfig:
     return test_security.secure_config(tmp_path, certificate_renew_days=45)
-
-
-@pytest.fixture
-async def audit(tmp_path: Path) -> AsyncIterator[AuditLog]:
-    async with AuditLog.open(tmp_path / "audit.sqlite") as log:
-        yield log
-
-
-@pytest.fixture
-async def opcua_server(
-    opcua_config: GatewayConfig,
-    write_handler: RecordingWriteHandler,
-    hub: AlarmHub,
-    users: UserStore,
-    audit: AuditLog,
-) -> AsyncIterator[OpcuaServer]:
-    async with OpcuaServer(opcua_config, write_handler, hub, users, audit) as server:
-        hub.server = server
-        yield server
 
 
 def served_der(server: OpcuaServer) -> bytes:

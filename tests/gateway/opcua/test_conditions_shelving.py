@@ -7,6 +7,7 @@ gateway's real audit log (SQLite)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from gateway.config.model import GatewayConfig
 from gateway.core.quality import Quality
 from gateway.opcua import OpcuaServer
 from gateway.store.audit import AuditLog
-from tests.fixtures.opcua import AlarmHub, EventWatch, RecordingWriteHandler
+from tests.fixtures.opcua import WAIT_S, AlarmHub, EventWatch, RecordingWriteHandler
 from tests.gateway.opcua import test_security
 from tests.gateway.opcua.test_conditions_methods import HOT, SERVER, T0, acknowledge, call
 from tests.gateway.opcua.test_security import secure_client, tag, write
@@ -225,3 +226,28 @@ async def test_writes_and_acknowledgements_over_opc_ua_are_audited_with_the_user
         ("oleg", "alarm acknowledged over OPC UA", "pump_hot: seen"),
         ("elena", "tag written over OPC UA", "pump.speed = 1200"),
     ]
+
+
+async def test_unshelve_time_counts_down_when_read(
+    opcua_server: OpcuaServer, trusted_client: Cert, hub: AlarmHub, hot: Alarm
+) -> None:
+    left = ua.NodeId("Alarms.pump_hot.ShelvingState.UnshelveTime", opcua_server.namespace_index)
+    async with await secure_client(opcua_server, trusted_client, "oleg") as operator:
+        node = operator.get_node(left)
+        assert await node.read_value() == 0.0  # not shelved
+        target = shelving_state(opcua_server)
+        assert (await call(operator, target, TIMED_SHELVE, duration(HOUR_MS))).StatusCode == GOOD
+        await hub.settled()
+        first = await node.read_value()
+        assert HOUR_MS - 2000 < first <= HOUR_MS
+
+        later = first
+        async with asyncio.timeout(WAIT_S):
+            while later >= first:
+                await asyncio.sleep(0.05)  # polls the clock the variable counts with
+                later = await node.read_value()
+
+        assert HOUR_MS - 2000 < later < first
+        assert (await call(operator, target, UNSHELVE)).StatusCode == GOOD
+        await hub.settled()
+        assert await node.read_value() == 0.0
