@@ -9,12 +9,15 @@ resort for an interpreter that is going down.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -154,6 +157,28 @@ class ChildProcesses:
             with contextlib.suppress(ProcessLookupError):  # already gone
                 os.killpg(child.pid, signal.SIGKILL)
         self._children.clear()
+
+
+def end_on_signals() -> None:
+    """SIGTERM and SIGHUP end the running task as Ctrl-C does (it is cancelled, cleanup
+    runs); SIGHUP only when not ignored, so that a run started with `nohup` outlives its
+    terminal."""
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("end_on_signals() needs a running task")
+    loop = asyncio.get_running_loop()
+    hangup = () if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else (signal.SIGHUP,)
+    for signum in (signal.SIGTERM, *hangup):
+        loop.add_signal_handler(signum, task.cancel)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark that starts the gateway takes."""
+    parser.add_argument("--gateway-command", default=f"{shlex.quote(sys.executable)} -m gateway",
+                        help='how to start the gateway ("run -c FILE" is appended)')
+    parser.add_argument("--keep-files", action="store_true",
+                        help="keep the work folder (config, logs) even after a good run")
+    parser.add_argument("--log-level", default="INFO", help="the benchmark's own log level")
 
 
 def exit_code_of(bench: Coroutine[Any, Any, int], cleanup: Callable[[bool], None]) -> int:

@@ -20,7 +20,6 @@ import logging
 import math
 import shlex
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from children import Child, ChildProcesses, exit_code_of
+from children import Child, ChildProcesses, add_run_options, end_on_signals, exit_code_of
 from gateway_config import BenchDevice, device_names, render_config
 from opcua_subscriber import Subscriber, SubscriberSettings, ensure_installed
 from report import Figures, Target, percentile, rate, table
@@ -438,16 +437,12 @@ def _parse(argv: Sequence[str] | None) -> tuple[Options, tuple[Target, ...]]:
                         help="simulated devices per pyModbusTCP process")
     parser.add_argument("--startup-timeout", type=float, default=180.0,
                         help="s allowed from gateway start to every tag Good")
-    parser.add_argument("--gateway-command", default=f"{shlex.quote(sys.executable)} -m gateway",
-                        help='how to start the gateway ("run -c FILE" is appended)')
     parser.add_argument("--opcua-port", type=int, default=0, help="0: a free port")
     parser.add_argument("--history", choices=("on", "off"), default="on",
                         help="the gateway's [history] store (on: the shipped default)")
     parser.add_argument("--web", choices=("on", "off"), default="off",
                         help="the gateway's [web] page, on a free port (off: no [web] table)")
-    parser.add_argument("--keep-files", action="store_true",
-                        help="keep the work folder (config, logs) even after a good run")
-    parser.add_argument("--log-level", default="INFO", help="the benchmark's own log level")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -481,12 +476,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[Options, tuple[Target, ...]]:
 
 
 async def _run(bench: Bench, targets: tuple[Target, ...]) -> int:
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    # SIGTERM/SIGHUP end the run as Ctrl-C does: the task is cancelled, cleanup runs.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(signum, task.cancel)
+    end_on_signals()
     try:
         figures = await bench.run()
     finally:

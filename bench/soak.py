@@ -37,7 +37,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -54,7 +53,7 @@ import tomlkit
 from alarms_broker import Broker, MqttCollector, Received, start_mosquitto
 from alarms_model import BenchModel, train_model
 from alarms_transitions import ACTIVATED, CLEARED, mqtt_transition
-from children import Child, ChildProcesses, exit_code_of
+from children import Child, ChildProcesses, add_run_options, end_on_signals, exit_code_of
 from gateway_config import BenchDevice, device_names, render_config
 from opcua_subscriber import Subscriber, SubscriberSettings, ensure_installed
 from poll import (
@@ -258,6 +257,8 @@ class Soak:
         await self.subscriber.expect("all_good", max(0.1, deadline - time.monotonic()))
         logger.info("every tag Good at the subscriber; soaking for %.1f min",
                     o.duration_s / 60.0)
+        # The subscriber's next tick may still count the start's BadWaitingForInitialData.
+        await asyncio.sleep(2.0)
         return await self._soak(gateway, model, other)
 
     async def _start_broker(self, port: int, children: ChildProcesses, name: str) -> Child:
@@ -336,7 +337,7 @@ class Soak:
         o = self.options
         began = time.monotonic()
         end = began + o.duration_s
-        self.subscriber.ticks.clear()  # the start's BadWaitingForInitialData is no fault
+        self.subscriber.ticks.clear()  # the start's Bad notifications are no fault
 
         async def until(offset_s: float) -> bool:
             """Sleep until `offset_s` into the run; False when the run ends first."""
@@ -624,11 +625,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
                         help="s between RSS/CPU lines")
     parser.add_argument("--startup-timeout", type=float, default=300.0,
                         help="s allowed from gateway start to every tag Good")
-    parser.add_argument("--gateway-command", default=f"{shlex.quote(sys.executable)} -m gateway",
-                        help='how to start the gateway ("run -c FILE" is appended)')
-    parser.add_argument("--keep-files", action="store_true",
-                        help="keep the work folder (config, logs) even after a good run")
-    parser.add_argument("--log-level", default="INFO", help="the benchmark's own log level")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -646,14 +643,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
 
 
 async def _run(soak: Soak) -> int:
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    # SIGTERM/SIGHUP end the run as Ctrl-C does: the task is cancelled, cleanup runs.
-    # Under nohup (SIGHUP ignored) a closed terminal must not end hours of soak.
-    hangup = () if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else (signal.SIGHUP,)
-    for signum in (signal.SIGTERM, *hangup):
-        loop.add_signal_handler(signum, task.cancel)
+    end_on_signals()  # under nohup, not SIGHUP: a closed terminal must not end hours of soak
     try:
         figures = await soak.run()
     finally:
