@@ -7,13 +7,15 @@ and one JSON line with every edit (definitions in bench/README.md):
     python bench/config_edit.py                        # 1x20, 10x100, 30x500; 3 edits each
     python bench/config_edit.py --sizes 30x500 --repeats 5
     python bench/config_edit.py --field unreachable    # devices on closed loopback ports
+    python bench/config_edit.py --sizes 30x500 --edit device   # add a device, remove it, ...
 
 For each size (devices x tags per device) a real `Gateway` serves the configuration from
 a real TOML file, its devices polled from simulated Modbus TCP devices in a child
 process (`fast_devices.py`). Each edit is one `DeviceEditor.apply_devices` call that
-moves one tag of one device to another register; a 10 ms ticker on the gateway's event
-loop measures how late the loop runs meanwhile. The work folder is removed at the end
-(`--keep-files` keeps it).
+moves one tag of one device to another register (`--edit tag`: adds a tag to it and
+removes it again in turn; `--edit device`: adds a copy of it and removes it in turn); a
+10 ms ticker on the gateway's event loop measures how late the loop runs meanwhile. The
+work folder is removed at the end (`--keep-files` keeps it).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from children import ChildProcesses, exit_code_of
 from gateway_config import BenchDevice, device_names, render_config
 from report import percentile
@@ -55,6 +58,7 @@ FAST_DEVICES = Path(__file__).resolve().parent / "fast_devices.py"
 TICK_S = 0.01
 START_TIMEOUT_S = 120.0  # the gateway's start at 15,000 tags parses the file twice
 MOVED_TAG = "t0000"  # a uint16 at register 0 in tag_layout: moved to the spare register
+ADDED = "extra"  # the tag or device `--edit tag|device` adds and removes in turn
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Edit:
 
     total_s: float
     parts_s: dict[str, float]  # seconds in each part during the call (`timed_parts`)
+    parts_cpu_s: dict[str, float]  # CPU seconds of the thread running each worker part
     lag_ticks: int
     lag_p50_ms: float | None
     lag_p99_ms: float | None
@@ -110,6 +115,10 @@ class SizeFigures:
     start_s: float = 0.0  # Gateway.serve() until started, then until every device was polled
     before: Quiet | None = None  # the loop before the first edit
     after: Quiet | None = None  # and after the last one
+    # The process's resident memory (the gateway runs in it) before the first edit and at
+    # the end of the window after the last: what an edit leaves held.
+    rss_before_mib: float = 0.0
+    rss_after_mib: float = 0.0
     edits: list[Edit] = field(default_factory=list)
 
     def median(self, value: Callable[[Edit], float | None]) -> float | None:
@@ -175,8 +184,10 @@ class GcWatch:
 
 
 @contextmanager
-def timed_parts(spans: dict[str, float]) -> Iterator[None]:
-    """Add the wall time of each part of an edit to `spans` while inside.
+def timed_parts(spans: dict[str, float], cpu: dict[str, float]) -> Iterator[None]:
+    """Add the wall time of each part of an edit to `spans` while inside, and the CPU
+    time of the worker thread that runs it to `cpu` (not for the event loop's parts,
+    whose thread runs the polling too): what a loaded machine's wall times blur.
 
     The methods are wrapped (and put back on leaving) rather than changed: the code
     measured is the gateway's own. The worker-thread parts run one at a time (the
@@ -191,7 +202,7 @@ def timed_parts(spans: dict[str, float]) -> Iterator[None]:
     ]
     originals = [(owner, name, owner.__dict__[name]) for owner, name, _part in targets]
     for owner, name, part in targets:
-        setattr(owner, name, _timed(owner.__dict__[name], part, spans))
+        setattr(owner, name, _timed(owner.__dict__[name], part, spans, cpu))
     try:
         yield
     finally:
@@ -199,7 +210,9 @@ def timed_parts(spans: dict[str, float]) -> Iterator[None]:
             setattr(owner, name, original)
 
 
-def _timed(function: Callable[..., Any], part: str, spans: dict[str, float]) -> Any:
+def _timed(
+    function: Callable[..., Any], part: str, spans: dict[str, float], cpu: dict[str, float]
+) -> Any:
     def add(started: float) -> None:
         spans[part] = spans.get(part, 0.0) + time.perf_counter() - started
 
@@ -216,11 +229,12 @@ def _timed(function: Callable[..., Any], part: str, spans: dict[str, float]) -> 
 
     @functools.wraps(function)
     def timed_sync(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, thread_started = time.perf_counter(), time.thread_time()
         try:
             return function(*args, **kwargs)
         finally:
             add(started)
+            cpu[part] = cpu.get(part, 0.0) + time.thread_time() - thread_started
 
     return timed_sync
 
@@ -333,11 +347,11 @@ async def _measure(
     names: list[str], tags: int, figures: SizeFigures,
 ) -> None:
     figures.before = await _quiet(ticker, collections, args.settle)
+    figures.rss_before_mib = _rss_mib()
     wanted = gateway.running.editor.devices()
     spare = register_count(tag_layout(tags))
     for repeat in range(args.repeats):
-        moved = next(t for t in wanted[0]["tags"] if t["name"] == MOVED_TAG)
-        moved["address"] = spare if moved["address"] == 0 else 0
+        _change(args.edit, wanted, spare)
         edit = await _one_edit(args, gateway, ticker, collections, copy.deepcopy(wanted),
                                names[0])
         figures.edits.append(edit)
@@ -345,6 +359,29 @@ async def _measure(
                     repeat + 1, edit.total_s, _number(edit.lag_p99_ms))
         await asyncio.sleep(args.pause)
     figures.after = await _quiet(ticker, collections, args.after)
+    figures.rss_after_mib = _rss_mib()
+
+
+def _rss_mib() -> float:
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def _change(kind: str, devices: list[dict[str, Any]], spare: int) -> None:
+    """The next edit of `kind` to the first device: one change line each."""
+    first = devices[0]
+    if kind == "move":
+        moved = next(t for t in first["tags"] if t["name"] == MOVED_TAG)
+        moved["address"] = spare if moved["address"] == 0 else 0
+    elif kind == "tag":
+        if first["tags"][-1]["name"] == ADDED:
+            first["tags"].pop()
+        else:
+            first["tags"].append({"name": ADDED, "table": "holding", "address": spare,
+                                  "type": "uint16"})
+    elif devices[-1]["name"] == ADDED:
+        devices.pop()
+    else:
+        devices.append({**copy.deepcopy(first), "name": ADDED})
 
 
 async def _quiet(ticker: Ticker, collections: GcWatch, seconds: float) -> Quiet:
@@ -367,7 +404,8 @@ async def _one_edit(
     loop = asyncio.get_running_loop()
     editor = gateway.running.editor
     spans: dict[str, float] = {}
-    with timed_parts(spans):
+    parts_cpu: dict[str, float] = {}
+    with timed_parts(spans, parts_cpu):
         cpu = time.process_time()
         called = datetime.now(UTC)
         start = loop.time()
@@ -382,12 +420,13 @@ async def _one_edit(
     lags = ticker.lags_ms(start, end)
     pauses = collections.within(start, end)
     good_again = None
-    if args.field == "devices":
+    if args.field == "devices" and args.edit == "move":
         read = await _good_again(gateway, f"{device}.{MOVED_TAG}", answered, args)
         good_again = (read - called).total_seconds()
     return Edit(
         total_s=end - start,
         parts_s=spans,
+        parts_cpu_s=parts_cpu,
         lag_ticks=len(lags),
         lag_p50_ms=percentile(lags, 50),
         lag_p99_ms=percentile(lags, 99),
@@ -428,12 +467,14 @@ def table(sizes: Sequence[SizeFigures]) -> str:
         ("start until polled (s)", lambda s: _number(s.start_s)),
         ("no edit, before: lag p50/p99/max ms", lambda s: str(s.before)),
         ("no edit, after", lambda s: str(s.after)),
+        ("RSS before the edits / after (MiB)",
+         lambda s: f"{s.rss_before_mib:.1f} / {s.rss_after_mib:.1f}"),
         ("edits", lambda s: str(len(s.edits))),
         ("apply_devices (s)", lambda s: _number(s.median(lambda e: e.total_s), 3)),
-        ("  with_devices", lambda s: _part(s, "with_devices")),
-        ("  plan (incl. validate)", lambda s: _part(s, "plan")),
-        ("    validate", lambda s: _part(s, "validate")),
-        ("  save", lambda s: _part(s, "save")),
+        ("  with_devices (wall / CPU)", lambda s: _part(s, "with_devices")),
+        ("  plan, incl. validate (wall / CPU)", lambda s: _part(s, "plan")),
+        ("    validate (wall / CPU)", lambda s: _part(s, "validate")),
+        ("  save (wall / CPU)", lambda s: _part(s, "save")),
         ("  live apply", lambda s: _part(s, "live")),
         ("  rest (hand-overs, GIL)", lambda s: _number(s.median(lambda e: e.rest_s), 3)),
         ("CPU during the call (s)", lambda s: _number(s.median(lambda e: e.cpu_s), 3)),
@@ -447,6 +488,8 @@ def table(sizes: Sequence[SizeFigures]) -> str:
         ("ticks during the call", lambda s: _number(s.median(lambda e: e.lag_ticks), 0)),
         ("moved tag Good again (s)", lambda s: _number(s.median(lambda e: e.good_again_s), 2)),
         ("apply_devices each edit (s)", lambda s: " ".join(f"{e.total_s:.3f}" for e in s.edits)),
+        ("with_devices CPU each edit (s)", lambda s: " ".join(
+            f"{e.parts_cpu_s.get('with_devices', 0.0):.3f}" for e in s.edits)),
         ("loop lag max each edit (ms)", lambda s: " ".join(_number(e.lag_max_ms)
                                                            for e in s.edits)),
     ]
@@ -458,13 +501,17 @@ def table(sizes: Sequence[SizeFigures]) -> str:
 
 
 def _part(size: SizeFigures, part: str) -> str:
-    return _number(size.median(lambda e: e.parts_s.get(part, 0.0)), 3)
+    wall = _number(size.median(lambda e: e.parts_s.get(part, 0.0)), 3)
+    if part == "live":  # on the event loop: its thread's CPU is the polling's too
+        return wall
+    return f"{wall} / {_number(size.median(lambda e: e.parts_cpu_s.get(part, 0.0)), 3)}"
 
 
 def as_json(args: argparse.Namespace, sizes: Sequence[SizeFigures]) -> str:
     return json.dumps({
         "bench": "uvelka-config-edit",
         "field": args.field,
+        "edit": args.edit,
         "poll_interval_s": args.poll_interval,
         "sizes": [asdict(size) for size in sizes],
     })
@@ -499,6 +546,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--field", choices=("devices", "unreachable"), default="devices",
                         help="simulated devices in a child process, or closed loopback "
                              "ports (the loops only retry)")
+    parser.add_argument("--edit", choices=("move", "tag", "device"), default="move",
+                        help="each edit moves a tag of the first device to another "
+                             "register; or adds a tag to it, then removes it, in turn; or "
+                             "adds a copy of it, then removes it, in turn")
     parser.add_argument("--change", type=float, default=0.1,
                         help="fraction of each simulated device's tags changed per second")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="s")
