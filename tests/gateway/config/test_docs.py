@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from drivers.modbus.link import LinkSettings
+from gateway.config.export import ClickhouseSection
 from gateway.config import (
     AlarmConfig,
     AnalyticsSection,
@@ -38,6 +39,7 @@ SECTIONS = {
     "[mqtt]": MqttSection,
     "[web]": WebSection,
     "[history]": HistorySection,
+    "[export.clickhouse]": ClickhouseSection,
 }
 
 

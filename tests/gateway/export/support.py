@@ -10,7 +10,6 @@ from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 GATEWAY = "line1"
 DATABASE = "plant"
 TABLE = "history"
-BAD_COMMUNICATION = 0x80050000  # OPC UA BadCommunicationError
 TAGS = [
     {"name": "temperature", "table": "holding", "address": 0, "type": "float32"},
     {"name": "counter", "table": "holding", "address": 2, "type": "uint16"},

@@ -10,16 +10,17 @@ import time
 from pathlib import Path
 
 import tomlkit
+from asyncua import ua
 
 from drivers.base import Table
 from gateway.config.model import GatewayConfig
+from gateway.export.exporter import ClickhouseExporter
 from tests.fixtures.assets import words
 from tests.fixtures.gateway import running
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.mqtt import free_port
 from tests.gateway.export.conftest import WAIT_S, WRITER_PASSWORD, ClickhouseServer
 from tests.gateway.export.support import (
-    BAD_COMMUNICATION,
     DATABASE,
     GATEWAY,
     TABLE,
@@ -91,7 +92,7 @@ async def test_samples_arrive_with_values_quality_and_times(
     assert all(row["quality"] == 0 for row in counter)
     assert running_flag["value"] == 1
     assert dead_temperature["value"] is None
-    assert dead_temperature["quality"] == BAD_COMMUNICATION
+    assert dead_temperature["quality"] == ua.StatusCodes.BadCommunicationError
     for row in (temperature, *counter, running_flag, dead_temperature):
         source_us = int(str(row["source_time_us"]))
         assert before_us <= source_us <= after_us
@@ -111,7 +112,7 @@ async def test_rows_wait_for_the_table_and_then_arrive(
     config_file.write_text(tomlkit.dumps(data))
     async with running(GatewayConfig.model_validate(data)) as (gateway, _):
         exporter = gateway.running.fanout._export  # noqa: SLF001 - the one the fan-out feeds
-        assert exporter is not None
+        assert isinstance(exporter, ClickhouseExporter)
         # No database nor table yet: every insert fails, the rows wait in the outbox.
         await wait_until(lambda: exporter.counts.failures >= 2, WAIT_S, "inserts refused")
         assert f"Database {DATABASE} doesn't exist" in exporter.counts.last_error
