@@ -40,10 +40,12 @@ def render_config(
     data_dir: Path,
     history: bool = True,
     web: bool = False,
+    extra: str = "",
 ) -> str:
     """The TOML text of a gateway serving every tag of every device; `history=False`
     turns the `[history]` store off (on by default, as the gateway ships), `web=True`
-    adds the web page on a free port of 127.0.0.1."""
+    adds the web page on a free port of 127.0.0.1, `extra` is TOML put before the devices
+    (bench/clickhouse_export.py's [export.clickhouse])."""
     tag_blocks = "".join(
         f"  [[devices.tags]]\n  name = {_string(spec.name)}\n  table = \"holding\"\n"
         f"  address = {spec.address}\n  type = {_string(spec.type)}\n"
@@ -63,6 +65,7 @@ def render_config(
         "",
         *(() if history else ("[history]", "enabled = false", "")),
         *(("[web]", "port = 0", "") if web else ()),
+        extra,
         "",
     ]
     head = "\n".join(lines)

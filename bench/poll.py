@@ -90,6 +90,7 @@ class Options:
     keep_files: bool
     history: bool
     web: bool = False
+    extra_toml: str = ""  # more of the gateway's configuration (gateway_config.render_config)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ class Bench:
             endpoint=endpoint, namespace=NAMESPACE,
             devices=[BenchDevice(n, p) for n, p in zip(self.names, ports, strict=True)],
             specs=specs, poll_interval_s=o.poll_interval_s, timeout_s=o.timeout_s,
-            data_dir=self.work_dir / "data", history=o.history, web=o.web), encoding="utf-8")
+            data_dir=self.work_dir / "data", history=o.history, web=o.web, extra=o.extra_toml),
+            encoding="utf-8")
         await self.subscriber.start(
             self.children,
             SubscriberSettings(endpoint, NAMESPACE,

@@ -19,7 +19,7 @@ from tests.fixtures.assets import words
 from tests.fixtures.gateway import running
 from tests.fixtures.modbus import PymodbusServer, wait_until
 from tests.fixtures.mqtt import free_port
-from tests.gateway.export.conftest import WAIT_S, WRITER_PASSWORD, ClickhouseServer
+from tests.gateway.export.clickhouse_server import WAIT_S, WRITER_PASSWORD, ClickhouseServer
 from tests.gateway.export.support import (
     DATABASE,
     GATEWAY,

@@ -12,7 +12,7 @@ from gateway.core.sample import Sample
 from gateway.export import schema
 from gateway.export.exporter import _OPC_STATUS
 from gateway.export.rows import RowEncoder, sample_rows
-from tests.gateway.export.conftest import ClickhouseServer
+from tests.gateway.export.clickhouse_server import ClickhouseServer
 
 DOC = (Path(__file__).parents[3] / "docs" / "fleet.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```sql\n(.*?)^```$", DOC, flags=re.DOTALL | re.MULTILINE)

@@ -20,7 +20,7 @@ from drivers.base import Table
 from gateway.export.exporter import OUTBOX_FILE
 from tests.fixtures.assets import words
 from tests.fixtures.modbus import PymodbusServer
-from tests.gateway.export.conftest import WAIT_S, ClickhouseServer
+from tests.gateway.export.clickhouse_server import WAIT_S, ClickhouseServer
 from tests.gateway.export.support import DATABASE, TABLE, device, gateway_config
 from tests.gateway.export.test_arrival import init_clickhouse
 

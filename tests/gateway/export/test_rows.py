@@ -15,7 +15,7 @@ from gateway.core.score import Score
 from gateway.export import schema
 from gateway.export.exporter import _OPC_STATUS
 from gateway.export.rows import RowEncoder, sample_rows, score_rows
-from tests.gateway.export.conftest import ClickhouseServer
+from tests.gateway.export.clickhouse_server import ClickhouseServer
 
 T0 = datetime(2026, 12, 7, 10, 0, 0, 123456, tzinfo=UTC)
 
