@@ -5,6 +5,7 @@ answer linked users only, and the page ends a link (the presses: test_press_end_
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from tests.fixtures.page_api import Page, logged_in
 from tests.fixtures.telegram import FakeBotApi
@@ -18,6 +19,9 @@ from tests.gateway.notify.telegram.support import (
     link,
 )
 from tests.gateway.test_web_browser import PASSWORD
+
+# A gateway with the page starts in 5-16 s on a loaded machine; users are hashed with scrypt.
+pytestmark = pytest.mark.timeout(180)
 
 
 async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
@@ -91,6 +95,7 @@ async def test_a_deleted_user_s_link_ends_and_the_bot_outlives_an_outage(
 async def test_who_may_ask_for_which_code_and_end_which_link(
     plant: Page, bot_api: FakeBotApi
 ) -> None:
+
     assert (await link(plant, bot_api, "vera", VERA)).startswith("Linked")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         olga = Page(plant.gateway, plant.opcua, http, plant.base,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from tests.fixtures.browser import BrowserLog
@@ -13,10 +14,14 @@ from tests.fixtures.telegram import FakeBotApi
 from tests.gateway.notify.telegram.support import OLGA, ask
 from tests.gateway.test_web_browser import PASSWORD
 
+# A gateway with the page starts in 5-16 s on a loaded machine; users are hashed with scrypt.
+pytestmark = pytest.mark.timeout(180)
+
 
 async def test_an_operator_links_her_telegram_account_on_the_page_and_unlinks_it(
     plant: Api, bot_api: FakeBotApi, page: Page, browser_log: BrowserLog
 ) -> None:
+
     await page.goto(f"{plant.base}/login")
     await page.get_by_label("User name").fill("olga")
     await page.get_by_label("Password").fill(PASSWORD + "!")
