@@ -116,10 +116,8 @@ class TelegramBot:
         self._clock = clock
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=60.0)
         self._sleep = sleep
-        self.failures = Failures("telegram update", logger)
-        self.handled = 0  # updates handled since the start
-        self.refused_presses = 0  # presses of unlinked or under-privileged users
-        self.malformed = 0  # updates that did not parse
+        # One ERROR with its traceback when handling updates starts failing (issue #17).
+        self._failures = Failures("telegram update", logger)
 
     async def run(self) -> None:
         """Poll for updates and handle them, in order, and make the board's edits; waits
@@ -133,7 +131,6 @@ class TelegramBot:
         offset: int | None = None
         while True:
             polled = await self._answered(functools.partial(self._api.get_updates, offset))
-            self.malformed += polled.malformed
             if polled.next_offset is not None:
                 offset = polled.next_offset
             for update in polled.updates:
@@ -170,10 +167,9 @@ class TelegramBot:
             elif update.message is not None:
                 await self._message(update.message, username)
         except Exception as error:  # noqa: BLE001 - one update must not stop the others
-            self.failures.failed(part, error, f"update {update.update_id} skipped")
+            self._failures.failed(part, error, f"update {update.update_id} skipped")
         else:
-            self.failures.recovered(part)
-        self.handled += 1
+            self._failures.recovered(part)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -249,7 +245,6 @@ class TelegramBot:
             await self._answer(query, t.gettext("This button is not one of the gateway's."))
             return
         if user is None:
-            self.refused_presses += 1
             logger.info("Telegram press refused: %s (%d) is not linked", query.sender.shown,
                         query.sender.id)
             await self._answer(query, t.gettext(
@@ -257,7 +252,6 @@ class TelegramBot:
                 "send /link CODE to the bot."), alert=True)
             return
         if not user.role.at_least(Role.OPERATOR):
-            self.refused_presses += 1
             logger.info("Telegram press refused: %s is a %s", user.name, user.role)
             await self._answer(query, t.gettext(
                 "Refused: user {user} is a {role}; acknowledging, shelving and verdicts need "
