@@ -51,6 +51,7 @@ from gateway.store.labels import LabelStore
 from gateway.store.maintenance_log import MaintenanceLog
 from gateway.store.notification_feed import NotificationFeedStore
 from gateway.store.outbox import Outbox
+from web.i18n import Language
 from web.users import UserStore
 
 if TYPE_CHECKING:
@@ -73,8 +74,12 @@ class Gateway:
         clock: Clock | None = None,
         poller_options: PollerOptions | None = None,
         config_file: Path | None = None,
+        page_language: Language | None = None,
     ) -> None:
         self._config = RunningConfig(config)
+        # The web page's default language when not [gateway] language's: the tests read the
+        # English page whatever their configuration says, and edit that configuration.
+        self._page_language = page_language
         # The file `config` came from: device edits are saved there (issue #5).
         self._config_file = config_file
         self._clock = clock or SystemClock()
@@ -214,7 +219,8 @@ class Gateway:
                 # (issue #10, bench/README.md "Footprint").
                 from gateway.page.site import WebPage  # noqa: PLC0415
 
-                web = WebPage(config.web, data_dir, storage, config.gateway.language)
+                language = self._page_language or config.gateway.language
+                web = WebPage(config.web, data_dir, storage, language)
                 # The page's notification bell (issue #15).
                 bell = Bell(await stack.enter_async_context(NotificationFeedStore.open(
                     data_dir / "notify" / "feed.sqlite", health=storage)))

@@ -219,7 +219,7 @@ async def test_tags_exported_as_csv_come_back_a_bad_row_named_by_its_line(
     await expect(page.locator("#import-problems")).to_contain_text(
         "line 5: type: unknown type 'flaot32'")
     await expect(page.locator("#notice")).to_contain_text(
-        "Not imported: rack-tags.csv has 1 problems")
+        "Not imported: rack-tags.csv has 1 problem")
     await expect(page.locator(cell(page, 3, "type"))).to_have_value("uint16")
     assert dialogs == []
 

@@ -7,6 +7,7 @@ const catalogue = JSON.parse(document.documentElement.dataset.messages
   || '{"language":"en","plural":["one","other"],"messages":{}}');
 export const language = catalogue.language;
 const pluralRules = new Intl.PluralRules(language);
+const countFormat = new Intl.NumberFormat(language, { useGrouping: false }); // 1000 tags, as before
 
 function fill(text, values) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
@@ -28,7 +29,7 @@ export function tn(singular, plural, n, values = {}) {
     const index = catalogue.plural.indexOf(pluralRules.select(n));
     text = forms[index >= 0 ? index : forms.length - 1];
   }
-  return fill(text, { n: n.toLocaleString(language), ...values });
+  return fill(text, { n: countFormat.format(n), ...values });
 }
 
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;

@@ -176,7 +176,7 @@ export function labelBands(labels, at) {
 
 // A verdict on an alarm: `url` takes {verdict, fault_code, note}; `done()` after.
 export function verdictForm({ alarm, url, codes = [], done }) {
-  const choice = el("select", { name: "verdict", "aria-label": t("Verdict on {alarm}", { alarm }) },
+  const choice = el("select", { name: "verdict", "aria-label": t("Verdict {alarm}", { alarm }) },
     ...Object.entries(VERDICTS).map(([value, words]) => el("option", { value }, words)));
   const [code, suggestions] = codeInput(`verdict-${alarm}`, codes);
   code.classList.add("comment"); // typing here holds the page's refresh, as a comment does
