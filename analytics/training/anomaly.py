@@ -445,8 +445,13 @@ def fit_labelled(
     for train, held in tqdm(splits, desc="validation folds", total=folds, disable=not progress):
         if y[train].all() or not y[train].any():
             raise RecipeError(
-                "a validation fold has only one class to learn from: label anomalies (and"
-                " normal rows) in more than one recording"
+                "a validation fold has only one class to learn from: "
+                + (
+                    f"{int(y.sum())} anomalous windows are too few to hold some out in"
+                    " every fold: label a longer range"
+                    if len(recordings) == 1
+                    else "label anomalies (and normal rows) in more than one recording"
+                )
             )
         fold = _classifier(seed).fit(X[train], y[train])
         out_of_fold[held] = fold.predict_proba(X[held])[:, 1]

@@ -215,6 +215,11 @@ def test_one_fault_in_one_recording_is_enough_to_learn_from() -> None:
         assert not y[groups == fold].all()
     for label in (False, True):  # each class in time order: fold 0's block, then 1's ...
         assert (np.diff(groups[y == label]) >= 0).all()
+    # One anomalous window cannot be held out and learnt from at once.
+    labels[:] = False
+    labels[-1] = True
+    with pytest.raises(RecipeError, match="1 anomalous windows are too few .* longer range"):
+        fit_labelled([history], seed=1)
 
 
 def test_labelled_detector_on_one_recording_and_bad_input() -> None:

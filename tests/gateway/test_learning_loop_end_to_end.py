@@ -62,6 +62,9 @@ NORMAL_ROWS = 600  # the envelope needs 400 usable rows and 100 held back
 HF_DEPARTED = 1.5  # m/s2: vibration_hf of the healthy pump stays under 0.75 (seed 3)
 SHIPPED = Path(__file__).parents[2] / "models_onnx"
 START_S = 90.0  # tests/gateway/test_demo_scenario.py says why
+# Rows of the fault the expert sees before labelling it: windows enough for the supervised
+# recipe to hold some out in each of its five folds.
+FAULT_ROWS = 30
 FAULT_WAIT_S = 60.0  # the defect shows after ~35 rows (3.5 s) on an unloaded machine
 LABELLED = "gradient-boosting-on-labelled-windows"
 # The poll count is looked at this often while a job trains: 20 polls apart, so that only
@@ -116,7 +119,9 @@ def replayed(decisions: Sequence[Decision], on_s: float, off_s: float) -> list[E
             since = None
             continue
         since = since or at
-        if (at - since).total_seconds() >= (off_s if active else on_s):
+        # As timedeltas: a delay of 3 x 0.1 s is 0.30000000000000004 s as a float, which
+        # 300 ms between two rows would not meet.
+        if at - since >= timedelta(seconds=off_s if active else on_s):
             active, since = not active, None
             if active:
                 began = at
@@ -325,9 +330,14 @@ async def test_the_gateway_learns_the_pump_it_watches(
             assert sorted(hub.alarms) == ["pump1_anomaly", "pump1_rul"]
             assert await node("pump1.ModelVersion").read_value() == shipped
 
-            # 4. The expert labels the fault from where the high-frequency band left its
-            # normal, and confirms the alarm.
-            labelled_to = datetime.now(UTC).replace(microsecond=0)
+            # 4. The expert, once the fault has shown for FAULT_ROWS rows, labels it from
+            # where the high-frequency band left its normal, and confirms the alarm.
+            async def fault_shown() -> datetime | None:
+                now = datetime.now(UTC)
+                rows = await recorded(page, "pump1.Anomaly", departed, now)
+                return now if len(rows) >= FAULT_ROWS else None
+
+            labelled_to = await eventually(fault_shown, FAULT_WAIT_S, "the fault's rows")
             status, label = await page.post(
                 "/api/labels",
                 {
