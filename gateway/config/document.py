@@ -34,7 +34,7 @@ import tomlkit
 from tomlkit.items import AoT
 
 from gateway.config.device_blocks import splice_devices
-from gateway.config.loader import validate_text
+from gateway.config.loader import validate_values
 from gateway.config.model import GatewayConfig
 from gateway.config.problem import Problem
 from gateway.config.toml_tables import all_tables, merge_array, no_nulls, same, toml_item
@@ -95,7 +95,8 @@ class ConfigDocument:
         self, file: str, base_dir: Path | None = None
     ) -> tuple[GatewayConfig | None, list[Problem]]:
         """`uvelka check-config`'s verdict on this document, its problems naming `file`."""
-        return validate_text(self.text(), file, base_dir)
+        # Its values are what tomllib reads from its text: not read a second time.
+        return validate_values(self._values, file, base_dir)
 
     def with_devices(self, devices: list[dict[str, Any]]) -> ConfigDocument:
         """A new document whose devices are `devices` (JSON-like values; None leaves a key
@@ -105,10 +106,10 @@ class ConfigDocument:
         """
         wanted = no_nulls(devices)
         expected = self._values_with(wanted)
-        if same(self._values, expected):
-            return self  # its text and values never change
         text = with_final_newline(self._text)
         spliced = splice_devices(text, self._devices, wanted)
+        if spliced == text or (spliced is None and same(self._values, expected)):
+            return self  # nothing changed; its text and values never change
         if spliced is not None:
             values = _read_back(spliced)
             if values is not None and same(values, expected):

@@ -90,12 +90,21 @@ def validate_text(
         # The only ValueError tomllib lets out: int() refusing a decimal integer longer than
         # sys.get_int_max_str_digits() (issue #17).
         return None, [_long_integer_problem(text, file)]
+    return validate_values(raw, file, base_dir)
+
+
+def validate_values(
+    raw: dict[str, Any], file: str, base_dir: Path | None = None
+) -> tuple[GatewayConfig | None, list[Problem]]:
+    """`validate_text` of a text tomllib read as `raw`, which is left as it is: the device
+    editor has read its candidate's text already (issue #10)."""
     if base_dir is not None:
-        analytics = raw.setdefault("analytics", {})
+        analytics = raw.get("analytics", {})
         if isinstance(analytics, dict):
             models_dir = analytics.get("models_dir", "models_onnx")
             if isinstance(models_dir, str):
-                analytics["models_dir"] = str(base_dir / models_dir)
+                models = {**analytics, "models_dir": str(base_dir / models_dir)}
+                raw = {**raw, "analytics": models}
     try:
         config: GatewayConfig | None = GatewayConfig.model_validate(raw)
         findings: list[Finding] = []
