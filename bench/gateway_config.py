@@ -41,6 +41,7 @@ def render_config(
     history: bool = True,
     web: bool = False,
     extra: str = "",
+    name: str = "bench",
 ) -> str:
     """The TOML text of a gateway serving every tag of every device; `history=False`
     turns the `[history]` store off (on by default, as the gateway ships), `web=True`
@@ -53,7 +54,7 @@ def render_config(
     )
     lines = [
         "[gateway]",
-        'name = "bench"',
+        f"name = {_string(name)}",
         f"data_dir = {_string(str(data_dir))}",
         "",
         "[opcua]",

@@ -72,6 +72,13 @@ class ClickhouseServer:
     _process: asyncio.subprocess.Process | None = None
 
     @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        if self._process is None:
+            raise RuntimeError("clickhouse-server is not running")
+        return self._process.pid
+
+    @property
     def url(self) -> str:
         return f"http://{HOST}:{self.http_port}"
 
