@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from drivers.modbus.link import LinkSettings
-from gateway.config.export import ClickhouseSection
 from gateway.config import (
     AlarmConfig,
     AnalyticsSection,
@@ -24,6 +23,7 @@ from gateway.config import (
     WebSection,
     validate_text,
 )
+from gateway.config.export import ClickhouseSection
 
 ROOT = Path(__file__).parents[3]
 DOC = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
