@@ -42,12 +42,11 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import alarms_config
-import numpy as np
 import psutil
 import tomlkit
 from alarms_broker import Broker, MqttCollector, Received, start_mosquitto
@@ -67,6 +66,7 @@ from poll import (
     _free_port,
     _reading,
 )
+from soak_report import Figures, Sample, minute_line, slope_line, summary
 from tag_layout import tag_layout
 
 from gateway.mqtt.topics import Topics
@@ -79,9 +79,9 @@ ALARM_EVERY_S = 60.0  # one disturbance a minute: the faults are placed between 
 DISTURBED_S = 5.0
 # Offsets into the minute: the alarm activates at ~2 s and clears ~17 s after the inputs
 # are normal again (the model's 15-row window at 1 s), so from 30 s on it is quiet.
-FAULT_OFFSET_S = 35.0
-RSS_TARGET_MIB_PER_H = 1.0
-MISSED_TARGET_PCT = 1.0
+QUIET_BY_S = 30.0
+FAULT_OFFSET_S = QUIET_BY_S + 5.0
+LAST_SAMPLE_GRACE_S = 10.0
 _LINK_DOWN = re.compile(r"\b(d\d+): link down: ")
 _LINK_BACK = re.compile(r"\b(d\d+): link back after ")
 _MQTT_BACK = re.compile(r"MQTT broker \S+ back after ")
@@ -104,60 +104,6 @@ class Options:
     startup_timeout_s: float
     gateway_command: list[str]
     keep_files: bool
-
-
-@dataclass
-class Counts:
-    """What happened so far; the gateway's side read from its log."""
-
-    dropouts: int = 0
-    links_down: int = 0
-    links_back: int = 0
-    broker_restarts: int = 0
-    mqtt_reconnects: int = 0
-    swaps_written: int = 0
-    swaps_taken: int = 0
-    swaps_rejected: int = 0
-    activations_driven: int = 0
-    activations_delivered: int = 0
-    clears_delivered: int = 0
-    notifications: int = 0
-    bad_notifications: int = 0
-    polls_owed: float = 0.0  # by devices whose link stayed up through a sample interval
-    polls_missed: float = 0.0
-    gateway_warnings: int = 0
-    gateway_errors: int = 0
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One look at the gateway: hours since the first look, RSS MiB, CPU % of one core."""
-
-    hours: float
-    rss_mib: float
-    cpu_pct: float
-
-
-@dataclass
-class Figures:
-    samples: list[Sample] = field(default_factory=list)
-    counts: Counts = field(default_factory=Counts)
-
-    def slopes(self, skip_h: float) -> tuple[float | None, float | None]:
-        """Least-squares slopes of RSS (MiB/h) and CPU (%/h) over samples after `skip_h`."""
-        kept = [s for s in self.samples if s.hours >= skip_h]
-        if len(kept) < 3:
-            return None, None
-        hours = np.array([s.hours for s in kept])
-        rss_slope = float(np.polyfit(hours, [s.rss_mib for s in kept], 1)[0])
-        cpu_slope = float(np.polyfit(hours, [s.cpu_pct for s in kept], 1)[0])
-        return rss_slope, cpu_slope
-
-
-def _warmup_h(run_h: float) -> float:
-    """The start-up transient left out of the judged slope: 10 min, or a quarter of a
-    short run (a cache filling, the history's first pages)."""
-    return min(10.0 / 60.0, run_h / 4.0)
 
 
 class Restartable:
@@ -348,7 +294,9 @@ class Soak:
 
         async def alarms() -> None:
             k = 1  # the asset's first window fills meanwhile
-            while await until(k * ALARM_EVERY_S):
+            # No disturbance too close to the end for its clear to arrive within the run.
+            while k * ALARM_EVERY_S + QUIET_BY_S <= o.duration_s and await until(
+                    k * ALARM_EVERY_S):
                 self._set_inputs(model.far)
                 self.figures.counts.activations_driven += 1
                 await asyncio.sleep(DISTURBED_S)
@@ -406,16 +354,19 @@ class Soak:
                                 (cpu1 - cpu0) / (wall1 - wall0) * 100.0)
                 self.figures.samples.append(sample)
                 self._take_ticks()
-                print(self._line(sample), flush=True)
+                print(minute_line(sample, self.figures.counts, o.duration_s), flush=True)
                 if k % 10 == 0:
-                    print(self._slope_line(sample.hours), flush=True)
+                    print(slope_line(self.figures, sample.hours), flush=True)
                 wall0, cpu0, status0 = wall1, cpu1, status1
                 k += 1
 
         async def watch() -> None:
-            while await until(time.monotonic() - began + 1.0):
+            # Checks the children every second; ends the run a little after its end, so
+            # that the last sample (due at the end) is taken.
+            while time.monotonic() < end + LAST_SAMPLE_GRACE_S:
                 gateway.check_running()
                 self.subscriber.child.check_running()
+                await asyncio.sleep(1.0)
             raise _RunOver
 
         try:
@@ -500,25 +451,6 @@ class Soak:
             else:
                 counts.gateway_errors += 1
 
-    # -- report --
-
-    def _line(self, sample: Sample) -> str:
-        c = self.figures.counts
-        return (f"[{60 * sample.hours:6.1f}/{self.options.duration_s / 60:.0f} min] rss "
-                f"{sample.rss_mib:6.1f} MiB  cpu {sample.cpu_pct:5.1f} %  notifications "
-                f"{c.notifications} (Bad {c.bad_notifications})  polls missed "
-                f"{c.polls_missed:.0f} of {c.polls_owed:.0f}  links down/back "
-                f"{c.links_down}/{c.links_back}  "
-                f"broker restarts {c.broker_restarts} (reconnects {c.mqtt_reconnects})  "
-                f"swaps {c.swaps_taken}/{c.swaps_written}  alarms "
-                f"{c.activations_delivered}/{c.activations_driven} (clears "
-                f"{c.clears_delivered})")
-
-    def _slope_line(self, hours: float) -> str:
-        rss, cpu = self.figures.slopes(_warmup_h(hours))
-        return (f"  slope since {60 * _warmup_h(hours):.0f} min: RSS {_fmt(rss, 2)} MiB/h, "
-                f"CPU {_fmt(cpu, 2)} %/h")
-
     async def aclose(self) -> None:
         """Stop the gateway (and its subscriber) first, then what it talks to."""
         await self.children.aclose()
@@ -547,62 +479,6 @@ def _replace_model(source: Path, running: BenchModel) -> None:
     beside = target.with_suffix(".onnx.new")
     shutil.copyfile(source, beside)
     os.replace(beside, target)
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:+.{digits}f}"
-
-
-def summary(figures: Figures, options: Options) -> tuple[str, dict[str, Any], bool]:
-    """The end-of-run table, its JSON, and whether every target was met."""
-    c = figures.counts
-    run_h = options.duration_s / 3600.0
-    skip_h = _warmup_h(run_h)
-    rss_all, cpu_all = figures.slopes(0.0)
-    rss, cpu = figures.slopes(skip_h)
-    missed_pct = 100.0 * c.polls_missed / c.polls_owed if c.polls_owed else None
-    verdicts = {
-        "rss_slope": rss is not None and rss < RSS_TARGET_MIB_PER_H,
-        "polls_missed": missed_pct is not None and missed_pct <= MISSED_TARGET_PCT,
-        "swaps": c.swaps_taken == c.swaps_written and c.swaps_rejected == 0,
-        "alarms": c.activations_delivered == c.activations_driven
-        and c.clears_delivered == c.activations_driven,
-        "links": c.links_back >= c.dropouts,
-        "broker": c.mqtt_reconnects >= c.broker_restarts,
-    }
-    rss_values = [s.rss_mib for s in figures.samples]
-    lines = [
-        f"soak: {options.devices} devices x {options.tags} tags at {POLL_INTERVAL_S:g} s, "
-        f"{len(figures.samples)} samples over {60 * run_h:.0f} min",
-        f"RSS first / last / max: {_fmt_plain(rss_values[:1])} / "
-        f"{_fmt_plain(rss_values[-1:])} / {_fmt_plain([max(rss_values, default=0.0)])} MiB",
-        f"RSS slope after {60 * skip_h:.0f} min: {_fmt(rss, 2)} MiB/h "
-        f"(target < {RSS_TARGET_MIB_PER_H:g}; whole run {_fmt(rss_all, 2)})",
-        f"CPU slope after {60 * skip_h:.0f} min: {_fmt(cpu, 2)} %/h (whole run "
-        f"{_fmt(cpu_all, 2)}); mean CPU "
-        f"{np.mean([s.cpu_pct for s in figures.samples]) if figures.samples else 0.0:.1f} %",
-        f"polls missed (devices up): {c.polls_missed:.0f} of {c.polls_owed:.0f} "
-        f"({'-' if missed_pct is None else f'{missed_pct:.2f}'} %, target <= "
-        f"{MISSED_TARGET_PCT:g} %)",
-        f"device dropouts {c.dropouts}: links down {c.links_down}, back {c.links_back}",
-        f"broker restarts {c.broker_restarts}: gateway reconnects {c.mqtt_reconnects}",
-        f"model swaps written {c.swaps_written}: taken {c.swaps_taken}, rejected "
-        f"{c.swaps_rejected}",
-        f"alarms driven {c.activations_driven}: activations delivered "
-        f"{c.activations_delivered}, clears {c.clears_delivered}",
-        f"OPC UA notifications {c.notifications} (Bad {c.bad_notifications}); gateway log: "
-        f"{c.gateway_warnings} warnings, {c.gateway_errors} errors",
-        "verdicts: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdicts.items()),
-    ]
-    data = {"counts": asdict(c), "rss_slope_mib_per_h": rss, "cpu_slope_pct_per_h": cpu,
-            "rss_slope_whole_run": rss_all, "cpu_slope_whole_run": cpu_all,
-            "warmup_min": 60 * skip_h, "missed_pct": missed_pct, "verdicts": verdicts,
-            "samples": [asdict(s) for s in figures.samples]}
-    return "\n".join(lines), data, all(verdicts.values())
-
-
-def _fmt_plain(values: list[float]) -> str:
-    return f"{values[0]:.1f}" if values else "-"
 
 
 def _parse(argv: Sequence[str] | None) -> Options:
@@ -650,7 +526,9 @@ async def _run(soak: Soak) -> int:
         with contextlib.suppress(Exception):  # a broken child must not keep the rest running
             await soak.subscriber.quit(timeout_s=10.0)
         await soak.aclose()
-    text, data, met = summary(figures, soak.options)
+    o = soak.options
+    shape = f"{o.devices} devices x {o.tags} tags at {POLL_INTERVAL_S:g} s"
+    text, data, met = summary(figures, shape, o.duration_s)
     print(text)
     print(json.dumps(data))
     return 0 if met else 1
