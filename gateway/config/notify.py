@@ -19,6 +19,7 @@ from gateway.config.frozen import FilePath, Frozen
 from gateway.config.problem import Finding
 from gateway.config.secret import read_secret
 from gateway.config.tls_checks import missing_files
+from web.i18n import Language
 
 # What `events` takes: "alarm" (raised, and cleared with `alarm_cleared = true`), or a kind.
 EVENT_NAMES = (
@@ -31,8 +32,6 @@ EVENT_NAMES = (
     "model_rejected",
     "training_finished",
 )
-LANGUAGES = ("ru", "en")
-Language = Literal["ru", "en"]
 Severity = Annotated[int, Field(ge=1, le=1000)]
 _CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -97,7 +96,8 @@ class AudienceRules(Frozen):
 class NotifySection(Frozen):
     """The `[notify]` table: what every channel shares."""
 
-    language: Language = "ru"  # plant staff read Russian first
+    # None: [gateway] language, the page's default (one default for the whole gateway).
+    language: Language | None = None
     # The web page's address as people reach it, for the links in messages; none without.
     page_url: str | None = None
     # More than this many events for one audience within a minute are sent as one digest.

@@ -70,6 +70,14 @@ async def email_channel(config: GatewayConfig) -> ChannelAudiences | None:
     return ChannelAudiences(channel, recipients)
 
 
+def audiences_of(config: GatewayConfig, entry: ChannelAudiences) -> list[Audience]:
+    """The channel's recipients, each in its own language, else `[notify] language`, else
+    the gateway's (the page's default)."""
+    default = config.notify.language or config.gateway.language
+    return [Audience(entry.channel.name, recipient, rules, rules.language or default)
+            for recipient, rules in entry.recipients]
+
+
 @asynccontextmanager
 async def open_notifications(
     config: GatewayConfig,
@@ -86,7 +94,6 @@ async def open_notifications(
     """Open each channel's outbox and build the notifier over them; closed on exit."""
     folder = Path(config.gateway.data_dir) / "notify"
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    default = config.notify.language
     async with AsyncExitStack() as stack:
         outlets = []
         for entry in channels:
@@ -95,8 +102,7 @@ async def open_notifications(
                 folder / f"{name}.sqlite", max_messages=MAX_QUEUED, max_age_s=86400.0,
                 health=storage))
             sender = ChannelSender(entry.channel, outbox, entry.on_sent)
-            audiences = [Audience(name, recipient, rules, rules.language or default)
-                         for recipient, rules in entry.recipients]
+            audiences = audiences_of(config, entry)
             outlets.append(Outlet(sender, audiences))
             logger.info("notifications by %s to %d recipients, %d messages queued", name,
                         len(audiences), sender.waiting())
