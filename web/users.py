@@ -217,13 +217,6 @@ class UserStore:
         logger.info("user %r: role %s -> %s", name, user.role, role)
         return changed
 
-    async def delete(self, name: str) -> None:
-        """Remove a user; UserConflict if that would leave no admin."""
-        async with self._lock:
-            await self._reread()
-            self._keep_an_admin(self._require(name))
-            await self._save({key: user for key, user in self._users.items() if key != name})
-        logger.info("user %r deleted", name)
     async def set_language(self, name: str, language: Language | None) -> User:
         """Choose the page's language for a user (None: the gateway's default); their
         sessions go on, as this changes nothing about who they are or what they may do."""
@@ -234,6 +227,13 @@ class UserStore:
         logger.info("user %r: language %s", name, language or "the gateway's default")
         return changed
 
+    async def delete(self, name: str) -> None:
+        """Remove a user; UserConflict if that would leave no admin."""
+        async with self._lock:
+            await self._reread()
+            self._keep_an_admin(self._require(name))
+            await self._save({key: user for key, user in self._users.items() if key != name})
+        logger.info("user %r deleted", name)
 
     def _require(self, name: str) -> User:
         user = self._users.get(name)
