@@ -111,6 +111,10 @@ class ClickhouseExporter:
         """Messages waiting in the outbox."""
         return self._outbox.depth()
 
+    def outbox_dropped(self) -> int:
+        """Stored messages the outbox dropped unsent (its bound or their age) since open."""
+        return sum(self._outbox.dropped().values())
+
     async def run(self) -> None:
         """Store and send until cancelled; what waits in memory is stored on the way out."""
         try:
