@@ -317,7 +317,7 @@ class Gateway:
                     from gateway.page.facade import GatewayWebFacade  # noqa: PLC0415
 
                     tasks["telegram-bot"] = telegram.bot(
-                        hub, GatewayWebFacade(running), config.notify.language, clock).run
+                        hub, GatewayWebFacade(running), config.notify_language, clock).run
                 if edge is not None:
                     tasks["sparkplug"] = edge.run
                 if exporter is not None:

@@ -350,6 +350,12 @@ class GatewayConfig(_Frozen):
     sparkplug: SparkplugSection | None = None  # the Sparkplug B edge node (issue #16)
     export: ExportSection | None = None  # history to ClickHouse (issue #16)
 
+    @property
+    def notify_language(self) -> Language:
+        """What notifications are written in where an audience chose nothing: `[notify]
+        language`, else the gateway's, the page's default (one default for the gateway)."""
+        return self.notify.language or self.gateway.language
+
     def device(self, name: str) -> DeviceConfig:
         for device in self.devices:
             if device.name == name:

@@ -71,10 +71,10 @@ async def email_channel(config: GatewayConfig) -> ChannelAudiences | None:
 
 
 def audiences_of(config: GatewayConfig, entry: ChannelAudiences) -> list[Audience]:
-    """The channel's recipients, each in its own language, else `[notify] language`, else
-    the gateway's (the page's default)."""
-    default = config.notify.language or config.gateway.language
-    return [Audience(entry.channel.name, recipient, rules, rules.language or default)
+    """The channel's recipients, each in its own language, else the configuration's
+    notification language."""
+    return [Audience(entry.channel.name, recipient, rules,
+                     rules.language or config.notify_language)
             for recipient, rules in entry.recipients]
 
 
