@@ -280,7 +280,7 @@ class Gateway:
                     bridge=bridge,
                     history=history, audit_log=audit_log, labels=labels, web=web,
                     telegram=None if telegram is None else telegram.linking, bell=bell,
-                    notifications=notifications,
+                    notifications=notifications, edge=edge, exporter=exporter,
                 )
                 if web is not None:
                     # Before its task, and with the editor open: it may edit devices as

@@ -43,9 +43,11 @@ from gateway.store.history import HistoryStats
 if TYPE_CHECKING:
     # paho with the one, numpy with the other: a gateway without [mqtt] or without assets
     # does not import them (issue #10).
+    from gateway.export.exporter import ClickhouseExporter
     from gateway.mqtt.bridge import BridgeStats
     from gateway.notify.outlets import Notifications
     from gateway.runtime.scoring import InferenceStats
+    from gateway.sparkplug.node import NodeStats
 
 
 class GatewayMetrics(Collector):
@@ -73,6 +75,10 @@ class GatewayMetrics(Collector):
         yield from storage_metrics(running.storage)
         if running.notifications is not None:
             yield from notification_metrics(running.notifications)
+        if running.edge is not None:
+            yield from sparkplug_metrics(running.edge.stats)
+        if running.exporter is not None:
+            yield from export_metrics(running.exporter)
 
     def text(self) -> str:
         """Every metric in the Prometheus text format, version 0.0.4."""
@@ -254,3 +260,52 @@ def notification_metrics(notifications: Notifications) -> list[Metric]:
                              "Events gathered for the next digests, all audiences",
                              value=notifications.notifier.waiting_for_digest())
     return [sent, refused, waiting, up, held]
+
+
+def sparkplug_metrics(stats: NodeStats) -> list[Metric]:
+    """Issue #16: the Sparkplug B edge node's session and what it published or kept."""
+    return [
+        GaugeMetricFamily("uvelka_sparkplug_online",
+                          "1 while the node's births are out in a session",
+                          value=float(stats.online)),
+        CounterMetricFamily("uvelka_sparkplug_births", "NBIRTH sequences published",
+                            value=stats.births),
+        CounterMetricFamily("uvelka_sparkplug_published",
+                            "Data messages published at once", value=stats.published),
+        CounterMetricFamily("uvelka_sparkplug_stored",
+                            "Data messages kept in the outbox for a later session",
+                            value=stats.stored),
+        CounterMetricFamily("uvelka_sparkplug_replayed",
+                            "Stored data messages sent as historical", value=stats.replayed),
+        CounterMetricFamily("uvelka_sparkplug_dropped",
+                            "Data messages lost before the outbox", value=stats.dropped),
+        GaugeMetricFamily("uvelka_sparkplug_queued", "Data messages waiting in the outbox",
+                          value=stats.queued),
+        CounterMetricFamily("uvelka_sparkplug_writes", "DCMD writes done", value=stats.writes),
+        CounterMetricFamily("uvelka_sparkplug_commands_refused",
+                            "Command metrics refused or failed", value=stats.refused),
+    ]
+
+
+def export_metrics(exporter: ClickhouseExporter) -> list[Metric]:
+    """Issue #16: the history's copy to ClickHouse: rows sent, lost, waiting, and whether
+    inserts go through."""
+    counts = exporter.counts
+    return [
+        CounterMetricFamily("uvelka_export_rows_sent", "Rows ClickHouse took",
+                            value=counts.rows_sent),
+        CounterMetricFamily("uvelka_export_batches_sent", "INSERTs ClickHouse took",
+                            value=counts.batches_sent),
+        CounterMetricFamily("uvelka_export_insert_failures", "INSERTs ClickHouse did not take",
+                            value=counts.failures),
+        CounterMetricFamily("uvelka_export_rows_dropped",
+                            "Rows lost before the outbox (its memory queue, a full disk)",
+                            value=counts.rows_dropped),
+        CounterMetricFamily("uvelka_export_batches_dropped",
+                            "Stored batches the outbox dropped unsent (its bound or age)",
+                            value=exporter.outbox_dropped()),
+        GaugeMetricFamily("uvelka_export_waiting", "Batches waiting in the outbox",
+                          value=exporter.depth()),
+        GaugeMetricFamily("uvelka_export_up", "0 while inserts fail",
+                          value=float(counts.down_since is None)),
+    ]

@@ -31,12 +31,14 @@ from gateway.store.audit import AuditLog
 if TYPE_CHECKING:
     # Imported only by a gateway that uses them (gateway.app, issue #10): paho with [mqtt],
     # the web stack with [web], numpy and the scorers with assets.
+    from gateway.export.exporter import ClickhouseExporter
     from gateway.mqtt.bridge import MqttBridge
     from gateway.notify.outlets import Notifications
     from gateway.notify.telegram.linking import Linking
     from gateway.page.bell import Bell
     from gateway.page.site import WebPage
     from gateway.runtime.scoring import ScoringEngine
+    from gateway.sparkplug.node import SparkplugNode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +74,8 @@ class Running:
     telegram: Linking | None  # Telegram accounts linked to users; without [telegram]
     bell: Bell | None = None  # the page's notification list; without [web] (issue #15)
     notifications: Notifications | None = None  # the notifier and its channels (issue #15)
+    edge: SparkplugNode | None = None  # the Sparkplug B edge node; without [sparkplug]
+    exporter: ClickhouseExporter | None = None  # without [export.clickhouse] (#16)
 
     def failing(self) -> list[str]:
         """One line per part failing now (issue #17), for the page."""

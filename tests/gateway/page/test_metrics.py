@@ -1,6 +1,7 @@
 """/metrics of a running gateway with every part on (an asset, MQTT, the history, the web
-page), read by prometheus_client's parser: each metric family the gateway serves, with its
-type and labels, and no other series (no `_created`, no process or platform metrics)."""
+page, Sparkplug, the ClickHouse export), read by prometheus_client's parser: each metric
+family the gateway serves, with its type and labels, and no other series (no `_created`,
+no process or platform metrics)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,22 @@ FAMILIES = {
     "uvelka_notifications_waiting": ("gauge", {"channel"}),
     "uvelka_notification_channel_up": ("gauge", {"channel"}),
     "uvelka_notifications_held_for_digest": ("gauge", set()),
+    "uvelka_sparkplug_online": ("gauge", set()),
+    "uvelka_sparkplug_births": ("counter", set()),
+    "uvelka_sparkplug_published": ("counter", set()),
+    "uvelka_sparkplug_stored": ("counter", set()),
+    "uvelka_sparkplug_replayed": ("counter", set()),
+    "uvelka_sparkplug_dropped": ("counter", set()),
+    "uvelka_sparkplug_queued": ("gauge", set()),
+    "uvelka_sparkplug_writes": ("counter", set()),
+    "uvelka_sparkplug_commands_refused": ("counter", set()),
+    "uvelka_export_rows_sent": ("counter", set()),
+    "uvelka_export_batches_sent": ("counter", set()),
+    "uvelka_export_insert_failures": ("counter", set()),
+    "uvelka_export_rows_dropped": ("counter", set()),
+    "uvelka_export_batches_dropped": ("counter", set()),
+    "uvelka_export_waiting": ("gauge", set()),
+    "uvelka_export_up": ("gauge", set()),
 }
 # Families that may have no sample yet: a part is counted once it has failed, a store once
 # it has reported a read or write.
@@ -75,12 +92,21 @@ async def test_every_metric_family_is_served_as_prometheus_reads_it(
         "gateway": {"name": "plant", "data_dir": str(tmp_path / "var")},
         "mqtt": {"url": mosquitto.url},
         "web": {"port": 0, "metrics_open": True},
+        "sparkplug": {"group_id": "line1"},
+        # A ClickHouse that is not there: its failed inserts are what /metrics shows.
+        "export": {"clickhouse": {"url": "http://127.0.0.1:1", "max_delay": 0.2,
+                                  "timeout": 2.0}},
     })
     async with running(config) as (gateway, client):
         await wait_value(node_of(gateway, client)("pump1.AnomalyScore"), good, "a score")
         bridge = gateway.running.bridge
         assert bridge is not None
         await wait_until(lambda: bridge.stats.connected, WAIT_S, "the bridge to connect")
+        edge, exporter = gateway.running.edge, gateway.running.exporter
+        assert edge is not None
+        assert exporter is not None
+        await wait_until(lambda: edge.stats.online, WAIT_S, "the Sparkplug births")
+        await wait_until(lambda: exporter.counts.failures >= 1, WAIT_S, "an INSERT to fail")
         web = gateway.running.web
         assert web is not None
         await wait_until(lambda: web.port is not None, WAIT_S, "the web page")
@@ -105,3 +131,9 @@ async def test_every_metric_family_is_served_as_prometheus_reads_it(
     assert metric_value(text, "uvelka_model_running", asset="pump1", kind="anomaly") == 1
     assert metric_value(text, "uvelka_inference_seconds_count", model="pump.onnx") >= 1
     assert metric_value(text, "uvelka_outbox_dropped_total") == 0
+    assert metric_value(text, "uvelka_sparkplug_online") == 1
+    assert metric_value(text, "uvelka_sparkplug_births_total") >= 1
+    assert metric_value(text, "uvelka_export_up") == 0
+    assert metric_value(text, "uvelka_export_insert_failures_total") >= 1
+    assert metric_value(text, "uvelka_export_rows_sent_total") == 0
+    assert metric_value(text, "uvelka_export_waiting") >= 1  # kept for when it comes back
