@@ -295,6 +295,8 @@ class Gateway:
                     retries.append(audit_rows(audit_log))
                 if web is not None:
                     retries.append(web.retry)
+                if bell is not None:
+                    retries.append(bell.retry)
                 tasks: dict[str, Callable[[], Awaitable[None]]] = {}
                 if scoring is not None:
                     tasks["scoring"] = scoring.run

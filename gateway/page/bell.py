@@ -2,7 +2,9 @@
 notification list, counted unread per user, and pushed to the open pages.
 
 The notifier calls `add` from its own flow and must not wait for a disk: events go
-through a bounded queue to `run`, which stores each and wakes the pages' streams.
+through a bounded queue to `run`, which stores each and wakes the pages' streams. What the
+disk refuses (a full disk, issue #17) waits in memory, in order, and `retry` (the storage
+retries call it every second) stores it once there is space again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +34,8 @@ class Bell:
         self._store = store
         self._queue: asyncio.Queue[NotificationEvent] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._changed = asyncio.Event()
+        self._unsaved: deque[NotificationEvent] = deque()  # refused by the disk, in order
+        self._storing = asyncio.Lock()  # `run` and the storage retries, one at a time
         self.dropped = 0
 
     def add(self, event: NotificationEvent) -> None:
@@ -45,9 +50,26 @@ class Bell:
         """Store what `add` queued and wake the streams; until cancelled."""
         while True:
             event = await self._queue.get()
-            if await self._store.add(event.time.timestamp(), _stored(event)) is not None:
-                changed, self._changed = self._changed, asyncio.Event()
-                changed.set()
+            if len(self._unsaved) >= QUEUE_SIZE:
+                self._unsaved.popleft()
+                self.dropped += 1
+            self._unsaved.append(event)
+            await self.retry()
+
+    async def retry(self) -> None:
+        """Store the notifications waiting in memory, oldest first, until the disk refuses
+        one (the store reports it); wake the streams when one was stored."""
+        stored = False
+        async with self._storing:
+            while self._unsaved:
+                event = self._unsaved[0]
+                if await self._store.add(event.time.timestamp(), _stored(event)) is None:
+                    break
+                self._unsaved.popleft()
+                stored = True
+        if stored:
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
 
     async def items(self, user: str, language: str, after: int = 0, limit: int = 50) -> Json:
         """The newest notifications above `after` in `language`, and the unread count."""

@@ -4,25 +4,30 @@ the page shows it (JSON, in no language yet), and which users have read which.
 Kept for the newest `max_entries` notifications; what users read of older ones goes with
 them. A notification is for everyone who may open the page, so "read" is per user.
 
-A full disk never stops the gateway (issue #17): a failed write is reported to the
-StorageHealth and the notification is lost from the list (the channels' own outboxes
-keep what is sent), a failed read answers an empty list.
+A full disk never stops the gateway (issue #17): a file that cannot be opened (a start on
+a full disk) is reported to the StorageHealth and opened by a later call; a failed write
+is reported and answered None (the bell keeps the notification in memory and stores it
+again, gateway.page.bell); a failed read answers an empty list.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.core.storage import StorageHealth
 from gateway.store.sqlite_file import SerialConnection, open_sqlite
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# One operation on the open file, run in its turn by SerialConnection.run.
+Operation = Callable[[SerialConnection], Coroutine[Any, Any, T]]
 
 STORE = "notification list"  # its name in StorageHealth, /metrics and the page
 _SCHEMA = """
@@ -53,8 +58,9 @@ class FeedItem:
 class NotificationFeedStore:
     """The notification list of one SQLite file; use `open`."""
 
-    def __init__(self, conn: SerialConnection, max_entries: int, health: StorageHealth) -> None:
-        self._conn = conn
+    def __init__(self, path: Path, max_entries: int, health: StorageHealth) -> None:
+        self.path = path
+        self._conn: SerialConnection | None = None
         self._max_entries = max_entries
         self._health = health
         self.latest = 0  # the newest id
@@ -63,83 +69,117 @@ class NotificationFeedStore:
     @asynccontextmanager
     async def open(cls, path: Path, *, max_entries: int = 1000,
                    health: StorageHealth | None = None) -> AsyncIterator[NotificationFeedStore]:
-        """The list in `path` (created if missing); closed on exit."""
-        # NORMAL: the list is a convenience; the outboxes are what must survive a power cut.
-        db = await open_sqlite(path, synchronous="NORMAL", script=_SCHEMA)
-        store = cls(SerialConnection(db), max_entries, health or StorageHealth(path.parent))
+        """The list in `path` (created if missing); closed on exit. A file that cannot be
+        opened now is reported and opened by a later call."""
+        store = cls(path, max_entries, health or StorageHealth(path.parent))
         try:
-            async with db.execute("SELECT COALESCE(MAX(id), 0) FROM feed") as cursor:
-                row = await cursor.fetchone()
-            store.latest = int(row[0]) if row else 0
+            await store._connect()
             yield store
         finally:
-            await store._conn.settle()
-            await db.close()
+            if store._conn is not None:
+                await store._conn.settle()
+                await store._conn.db.close()
 
     async def add(self, at_s: float, item: dict[str, Any]) -> int | None:
         """Store one notification; its id, or None when the disk refused it (reported)."""
-        try:
-            new_id = await self._conn.run(self._insert(at_s, json.dumps(item)))
-        except Exception as error:
-            self._health.absorb(STORE, "store a notification", error)
-            return None
-        self._health.ok(STORE)
-        self.latest = new_id
+        new_id = await self._call("store a notification", self._insert(at_s, json.dumps(item)))
+        if new_id is not None:
+            self.latest = new_id
         return new_id
 
     async def recent(self, user: str, after: int = 0, limit: int = 50) -> list[FeedItem]:
         """The newest `limit` notifications above id `after`, newest first."""
-        try:
-            return await self._conn.run(self._select(user, after, limit))
-        except Exception as error:
-            self._health.absorb(STORE, "read the notifications", error)
-            return []
+        found = await self._call("read the notifications", self._select(user, after, limit))
+        return [] if found is None else found
 
     async def unread(self, user: str) -> int:
         """How many notifications `user` has not read."""
-        try:
-            return await self._conn.run(self._count(user))
-        except Exception as error:
-            self._health.absorb(STORE, "count unread notifications", error)
-            return 0
+        count = await self._call("count unread notifications", self._count(user))
+        return 0 if count is None else count
 
     async def mark_read(self, user: str, ids: Sequence[int] | None) -> None:
         """Mark `ids` (None: all) read for `user`."""
+        await self._call("mark notifications read", self._mark(user, ids))
+
+    async def _call(self, action: str,
+                    operation: Operation[T]) -> T | None:
+        """`operation` in its turn; None when the file cannot be opened or the operation
+        fails (both reported)."""
+        conn = await self._connect()
+        if conn is None:
+            return None
         try:
-            await self._conn.run(self._mark(user, ids))
+            result = await conn.run(operation(conn))
         except Exception as error:
-            self._health.absorb(STORE, "mark notifications read", error)
+            self._health.absorb(STORE, action, error)
+            return None
+        self._health.ok(STORE)
+        return result
 
-    async def _insert(self, at_s: float, item: str) -> int:
-        db = self._conn.db
-        async with self._conn.transaction(write=True):
-            cursor = await db.execute("INSERT INTO feed (at_s, item) VALUES (?, ?)", (at_s, item))
-            new_id = int(cursor.lastrowid or 0)
-            oldest_kept = new_id - self._max_entries
-            await db.execute("DELETE FROM feed WHERE id <= ?", (oldest_kept,))
-            await db.execute("DELETE FROM seen WHERE id <= ?", (oldest_kept,))
-        return new_id
+    async def _connect(self) -> SerialConnection | None:
+        """The open file, opened now if need be; None (reported) when it cannot be."""
+        if self._conn is not None:
+            return self._conn
+        try:
+            # NORMAL: the list is a convenience; the outboxes are what must survive a
+            # power cut.
+            db = await open_sqlite(self.path, synchronous="NORMAL", script=_SCHEMA)
+        except Exception as error:
+            self._health.absorb(STORE, f"open {self.path}", error)
+            return None
+        try:
+            async with db.execute("SELECT COALESCE(MAX(id), 0) FROM feed") as cursor:
+                row = await cursor.fetchone()
+        except Exception as error:
+            await db.close()
+            self._health.absorb(STORE, f"read {self.path}", error)
+            return None
+        self.latest = int(row[0]) if row else 0
+        self._conn = SerialConnection(db)
+        return self._conn
 
-    async def _select(self, user: str, after: int, limit: int) -> list[FeedItem]:
-        async with self._conn.db.execute(
-            "SELECT feed.id, at_s, item, seen.id IS NOT NULL FROM feed"
-            " LEFT JOIN seen ON seen.id = feed.id AND seen.user = ?"
-            " WHERE feed.id > ? ORDER BY feed.id DESC LIMIT ?", (user, after, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [FeedItem(int(i), float(at_s), json.loads(item), bool(read))
-                for i, at_s, item, read in rows]
+    def _insert(self, at_s: float, item: str) -> Operation[int]:
+        async def insert(conn: SerialConnection) -> int:
+            async with conn.transaction(write=True):
+                cursor = await conn.db.execute(
+                    "INSERT INTO feed (at_s, item) VALUES (?, ?)", (at_s, item))
+                new_id = int(cursor.lastrowid or 0)
+                oldest_kept = new_id - self._max_entries
+                await conn.db.execute("DELETE FROM feed WHERE id <= ?", (oldest_kept,))
+                await conn.db.execute("DELETE FROM seen WHERE id <= ?", (oldest_kept,))
+            return new_id
+        return insert
 
-    async def _count(self, user: str) -> int:
-        async with self._conn.db.execute(_UNREAD, (user,)) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+    @staticmethod
+    def _select(user: str, after: int,
+                limit: int) -> Operation[list[FeedItem]]:
+        async def select(conn: SerialConnection) -> list[FeedItem]:
+            async with conn.db.execute(
+                "SELECT feed.id, at_s, item, seen.id IS NOT NULL FROM feed"
+                " LEFT JOIN seen ON seen.id = feed.id AND seen.user = ?"
+                " WHERE feed.id > ? ORDER BY feed.id DESC LIMIT ?", (user, after, limit),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            return [FeedItem(int(i), float(at_s), json.loads(item), bool(read))
+                    for i, at_s, item, read in rows]
+        return select
 
-    async def _mark(self, user: str, ids: Sequence[int] | None) -> None:
-        if ids is None:
-            await self._conn.db.execute(
-                "INSERT OR IGNORE INTO seen (user, id) SELECT ?, id FROM feed", (user,))
-            return
-        await self._conn.db.executemany(
-            "INSERT OR IGNORE INTO seen (user, id) SELECT ?, id FROM feed WHERE id = ?",
-            [(user, int(i)) for i in ids])
+    @staticmethod
+    def _count(user: str) -> Operation[int]:
+        async def count(conn: SerialConnection) -> int:
+            async with conn.db.execute(_UNREAD, (user,)) as cursor:
+                row = await cursor.fetchone()
+            return int(row[0]) if row else 0
+        return count
+
+    @staticmethod
+    def _mark(user: str, ids: Sequence[int] | None) -> Operation[None]:
+        async def mark(conn: SerialConnection) -> None:
+            if ids is None:
+                await conn.db.execute(
+                    "INSERT OR IGNORE INTO seen (user, id) SELECT ?, id FROM feed", (user,))
+                return
+            await conn.db.executemany(
+                "INSERT OR IGNORE INTO seen (user, id) SELECT ?, id FROM feed WHERE id = ?",
+                [(user, int(i)) for i in ids])
+        return mark
