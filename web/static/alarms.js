@@ -21,6 +21,15 @@ const boxes = Object.fromEntries(Object.entries(FILTERS).map(([key, [label]]) =>
 const owner = el("select", { id: "filter-owner", on: { change: refresh } }, el("option", { value: "" }, t("all")));
 const counted = el("p", { id: "counts" });
 const listed = el("div", { id: "alarm-list" });
+// What an operator is writing in the list (a comment, a verdict and its fault code) must not
+// be wiped by the next refresh: the list holds still for EDIT_HOLD_MS after the last edit, or
+// until the action is sent, then refreshes.
+const EDIT_HOLD_MS = 30000;
+let editedAt = 0;
+let heldRefresh = null;
+const edited = () => { editedAt = Date.now(); };
+listed.addEventListener("input", edited);
+listed.addEventListener("change", edited);
 app.replaceChildren(
   counted,
   el("fieldset", { class: "filters" }, el("legend", {}, t("Show only")),
@@ -36,7 +45,7 @@ function actions(alarm) {
   const run = (url, body) => {
     busy = true;
     postJson(url, body).then(() => notify(t("{alarm}: done", { alarm: alarm.name }), "ok"), (error) => notify(error.message))
-      .finally(() => { busy = false; refresh(); });
+      .finally(() => { busy = false; editedAt = 0; refresh(); });
   };
   return el("span", { class: "inline" }, comment,
     alarm.acked ? null : el("button", { type: "button", class: "acknowledge",
@@ -44,7 +53,8 @@ function actions(alarm) {
     alarm.shelved
       ? el("button", { type: "button", class: "secondary", on: { click: () => run(`${base}/unshelve`) } }, t("Unshelve"))
       : el("button", { type: "button", class: "secondary", on: { click: () => run(`${base}/shelve`, { hours: 8, comment: comment.value }) } }, t("Shelve 8 h")),
-    verdictForm({ alarm: alarm.name, url: `${base}/verdict`, codes: faultCodes, done: refresh }));
+    verdictForm({ alarm: alarm.name, url: `${base}/verdict`, codes: faultCodes,
+      done: () => { editedAt = 0; refresh(); } }));
 }
 
 function ownerChoices(alarms) {
@@ -68,8 +78,12 @@ function render(answer) {
 }
 
 async function refresh() {
-  // Typing a comment must not be wiped by the next refresh.
   if (busy || document.activeElement?.classList.contains("comment")) return;
+  const holding = editedAt + EDIT_HOLD_MS - Date.now();
+  if (holding > 0) {
+    heldRefresh ??= setTimeout(() => { heldRefresh = null; refresh(); }, holding);
+    return;
+  }
   try {
     render(await getJson("/api/alarms"));
   } catch (error) {
