@@ -3,6 +3,7 @@ checks across sections."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Annotated
 
@@ -16,12 +17,16 @@ _RESERVED = "+/#"
 
 
 def _sparkplug_id(value: str) -> str:
-    # Sparkplug 3.0 §4.1.1: group, edge node and host ids are UTF-8 strings without the
-    # reserved characters + / #; they become topic levels.
+    # Sparkplug 3.0 §4.1.1 (tck-id-topic-structure-namespace-valid-group-id, -valid-edge-
+    # node-id): group, edge node and host ids are UTF-8 strings without the reserved
+    # characters + / #, and hold only what MQTT allows in a topic (tck-id-intro-group-id-
+    # chars, -edge-node-id-chars): MQTT forbids NUL and says control characters SHOULD NOT
+    # be sent (MQTT 3.1.1 §1.5.3, 5.0 §1.5.4), and mosquitto refuses them.
     if not value:
         raise ValueError("must not be empty")
-    if any(char in value for char in _RESERVED + "\0"):
-        raise ValueError("must not hold '+', '/', '#' or NUL (Sparkplug topic levels)")
+    if any(char in _RESERVED or unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("must not hold '+', '/', '#' or control characters "
+                         "(Sparkplug topic levels)")
     return value
 
 

@@ -284,6 +284,9 @@ def sparkplug_metrics(stats: NodeStats) -> list[Metric]:
         CounterMetricFamily("uvelka_sparkplug_writes", "DCMD writes done", value=stats.writes),
         CounterMetricFamily("uvelka_sparkplug_commands_refused",
                             "Command metrics refused or failed", value=stats.refused),
+        CounterMetricFamily("uvelka_sparkplug_states_ignored",
+                            "Primary host STATE messages unreadable or older than the last",
+                            value=stats.states_ignored),
     ]
 
 

@@ -3,9 +3,10 @@ deaths, commands, and store-and-forward while the primary host is away.
 
 The session, in the order it runs (the tck-ids are Sparkplug 3.0's normative statements):
 - The link connects with the NDEATH Will (gateway/sparkplug/link.py). With a primary host
-  configured, nothing is born until its retained STATE says online with a bdSeq not older
-  than the last one seen (tck-id-message-flow-edge-node-birth-publish-phid-wait,
-  -phid-wait-id, -phid-wait-online, -phid-wait-bdSeq); without one, at once.
+  configured, nothing is born until its retained STATE says online with a timestamp not
+  older than the last one seen (tck-id-message-flow-edge-node-birth-publish-phid-wait,
+  -phid-wait-id, -phid-wait-online, -phid-wait-timestamp); without one, at once. A STATE
+  that is not such JSON, or older, is ignored and counted.
 - Births: NBIRTH with seq 0 (tck-id-topics-nbirth-seq-num), bdSeq, `Node Control/Rebirth`
   false and the gateway's own metrics, then one DBIRTH per device and asset, every metric
   with its current value (tck-id-payloads-dbirth-order). seq then counts every message of
@@ -22,7 +23,7 @@ The session, in the order it runs (the tck-ids are Sparkplug 3.0's normative sta
 - A device whose link goes down gets a DDEATH, and a DBIRTH with its current values when
   it is back (tck-id-operational-behavior-device-ddeath); during a replay both wait until
   the replay is done, so no DDATA of the device follows its DDEATH. Assets never die.
-- The primary host going offline (STATE online false, the bdSeq of its last online) ends
+- The primary host going offline (STATE online false, not older than the last STATE) ends
   the session: NDEATH, DISCONNECT, a new connection with the next bdSeq, and waiting for
   the host again (tck-id-message-flow-edge-node-birth-publish-phid-offline,
   tck-id-operational-behavior-edge-node-termination-host-offline).
@@ -92,6 +93,7 @@ class NodeStats:
     queued: int  # in the outbox
     writes: int  # DCMD writes done
     refused: int  # command metrics refused or failed
+    states_ignored: int  # primary host STATE messages unreadable or older than the last
 
 
 class SparkplugNode:
@@ -139,7 +141,7 @@ class SparkplugNode:
         self._connected = False
         self._bd_seq = 0
         self._host_online = primary_host is None
-        self._host_bd_seq: int | None = None
+        self._host_stamp: int | None = None  # the timestamp of the last STATE taken
         self._online = False  # births out in this connection
         self._current = False  # online, and nothing stored waits: data goes straight out
         self._born: set[str] = set()  # devices with a DBIRTH and no DDEATH since
@@ -159,7 +161,7 @@ class SparkplugNode:
         self._commands: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(COMMANDS_MAX)
         self._refusals: set[str] = set()  # reasons logged once at WARNING
         self._births = self._published = self._stored = self._replayed = 0
-        self._dropped = self._write_count = self._refused = 0
+        self._dropped = self._write_count = self._refused = self._states_ignored = 0
 
     def attach(self, link: Link) -> None:
         """Bind the MQTT link (it calls back into this node)."""
@@ -171,7 +173,7 @@ class SparkplugNode:
             online=self._online, births=self._births, published=self._published,
             stored=self._stored, replayed=self._replayed, dropped=self._dropped,
             queued=self._outbox.depth() + len(self._pending), writes=self._write_count,
-            refused=self._refused,
+            refused=self._refused, states_ignored=self._states_ignored,
         )
 
     # -- what the gateway produces, on the event loop; never blocks --
@@ -316,29 +318,33 @@ class SparkplugNode:
     # -- the session --
 
     def _host_state(self, raw: bytes) -> None:
+        """The primary host's STATE, {"online": bool, "timestamp": ms} (Sparkplug 3.0
+        §5.3, tck-id-host-topic-phid-birth-payload): one that cannot be read, or older than
+        the last one taken, is ignored and counted; never fatal."""
         try:
-            state = json.loads(raw)
-            online, bd_seq = state["online"], state.get("bdSeq")
-            if not isinstance(online, bool) or not (bd_seq is None or isinstance(bd_seq, int)):
-                raise TypeError("online must be true or false, bdSeq a number")
-        except (ValueError, TypeError, KeyError) as error:
-            self._log_once("STATE", f"the primary host's STATE is unreadable ({error!r}): "
-                           "ignored")
+            online, stamp = _read_state(raw)
+        except ValueError as error:
+            self._states_ignored += 1
+            self._log_once("STATE", f"the primary host's STATE is ignored: {error}")
             return
+        # tck-id-message-flow-edge-node-birth-publish-phid-wait-timestamp,
+        # tck-id-operational-behavior-edge-node-termination-host-offline-timestamp: a STATE
+        # older than the last one taken is a stale message. An equal one is not: the
+        # broker sends the retained STATE again after every reconnect, and a host's death
+        # (its Will) carries the timestamp of its birth.
+        if self._host_stamp is not None and stamp < self._host_stamp:
+            self._states_ignored += 1
+            self._log_once("STATE old", f"a STATE of the primary host older than the last "
+                           f"one ({stamp} < {self._host_stamp} ms) is ignored")
+            return
+        self._host_stamp = stamp
         if online:
-            # An online STATE older than the last one seen is a stale retained message.
-            if (bd_seq is not None and self._host_bd_seq is not None
-                    and bd_seq < self._host_bd_seq and self._host_online):
-                return
-            self._host_bd_seq = bd_seq
             if not self._host_online:
                 logger.info("Sparkplug: primary host %r is online", self._primary_host)
             self._host_online = True
             if self._connected and not self._online:
                 self._begin_session()
             return
-        if bd_seq is not None and self._host_bd_seq is not None and bd_seq != self._host_bd_seq:
-            return  # the death of an older host session (-termination-host-offline-bdSeq)
         was_online = self._host_online
         self._host_online = False
         if was_online and self._connected:
@@ -600,6 +606,23 @@ class SparkplugNode:
         log = logger.debug if reason in self._refusals else logger.warning
         self._refusals.add(reason)
         log("Sparkplug: %s", message)
+
+
+def _read_state(raw: bytes) -> tuple[bool, int]:
+    """A STATE payload's online flag and timestamp; ValueError says what is wrong."""
+    try:
+        state = json.loads(raw)
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"not JSON ({error})") from None
+    if not isinstance(state, dict):
+        raise ValueError("not a JSON object")
+    online, stamp = state.get("online"), state.get("timestamp")
+    # tck-id-message-flow-edge-node-birth-publish-phid-wait-online: a boolean flag.
+    if not isinstance(online, bool):
+        raise ValueError(f"'online' must be true or false (got {online!r})")
+    if not isinstance(stamp, int) or isinstance(stamp, bool) or stamp < 0:
+        raise ValueError(f"'timestamp' must be milliseconds since 1970 (got {stamp!r})")
+    return online, stamp
 
 
 def _ms(time_: datetime) -> int:

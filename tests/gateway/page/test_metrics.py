@@ -64,6 +64,7 @@ FAMILIES = {
     "uvelka_sparkplug_queued": ("gauge", set()),
     "uvelka_sparkplug_writes": ("counter", set()),
     "uvelka_sparkplug_commands_refused": ("counter", set()),
+    "uvelka_sparkplug_states_ignored": ("counter", set()),
     "uvelka_export_rows_sent": ("counter", set()),
     "uvelka_export_batches_sent": ("counter", set()),
     "uvelka_export_insert_failures": ("counter", set()),

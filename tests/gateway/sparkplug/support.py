@@ -141,13 +141,20 @@ async def watch(subscribers: SubscriberFactory, broker: Mosquitto) -> Watcher:
     return Watcher(await subscribers(broker, f"spBv1.0/{GROUP}/#"))
 
 
+STATE_MS = 1_700_000_000_000  # a host's STATE timestamp (its CONNECT time)
+
+
 async def host_state(
-    subscriber: Subscriber, online: bool, bd_seq: int = 0, host_id: str = HOST
+    subscriber: Subscriber, online: bool, stamp_ms: int = STATE_MS, host_id: str = HOST
 ) -> None:
     """Publish a host's retained STATE (tck-id-host-topic-phid-birth-payload)."""
-    payload = json.dumps({"online": online, "bdSeq": bd_seq, "timestamp": 1_700_000_000_000})
-    info = subscriber.client.publish(f"spBv1.0/STATE/{host_id}", payload.encode(), qos=1,
-                                     retain=True)
+    payload = json.dumps({"online": online, "timestamp": stamp_ms})
+    await host_state_raw(subscriber, payload.encode(), host_id)
+
+
+async def host_state_raw(subscriber: Subscriber, payload: bytes, host_id: str = HOST) -> None:
+    """Publish `payload` as a host's retained STATE, as it is."""
+    info = subscriber.client.publish(f"spBv1.0/STATE/{host_id}", payload, qos=1, retain=True)
     await asyncio.to_thread(info.wait_for_publish, WAIT_S)
 
 

@@ -14,7 +14,14 @@ from gateway.core.status import DeviceStatus
 from tests.fixtures.modbus import wait_until
 from tests.fixtures.mqtt import Mosquitto, Subscriber, SubscriberFactory
 from tests.gateway.sparkplug.harness import TAGS, config_for, edge, level, stored
-from tests.gateway.sparkplug.support import Watcher, encoded, host_state, topic, watch
+from tests.gateway.sparkplug.support import (
+    STATE_MS,
+    Watcher,
+    encoded,
+    host_state,
+    topic,
+    watch,
+)
 
 PRESSURE = {"name": "pressure", "table": "holding", "address": 4, "type": "float32"}
 
@@ -78,10 +85,10 @@ async def test_births_wait_for_the_primary_host_and_stored_data_is_replayed_hist
 
         # Another host's STATE is not the primary host's
         # (tck-id-message-flow-edge-node-birth-publish-phid-wait-id).
-        await host_state(host, online=True, bd_seq=1, host_id="other")
+        await host_state(host, online=True, stamp_ms=STATE_MS + 1000, host_id="other")
         assert await scada.quiet(1.0) == []
 
-        await host_state(host, online=True, bd_seq=1)
+        await host_state(host, online=True, stamp_ms=STATE_MS + 1000)
         nbirth, before = await scada.until("NBIRTH")
         assert before == []
         await scada.until("DBIRTH", "asset-pump1")
@@ -95,21 +102,22 @@ async def test_births_wait_for_the_primary_host_and_stored_data_is_replayed_hist
         assert [s.seq for s in replayed] == [3, 4, 5, 6]
         await wait_until(lambda: node.stats.queued == 0, 10.0, "the outbox emptied")
 
-        # An offline STATE of an older host session is not this host going away
-        # (tck-id-operational-behavior-edge-node-termination-host-offline-bdSeq).
-        await host_state(host, online=False, bd_seq=0)
+        # An offline STATE older than the online one is not this host going away
+        # (tck-id-operational-behavior-edge-node-termination-host-offline-timestamp).
+        await host_state(host, online=False, stamp_ms=STATE_MS)
         assert await scada.quiet(1.0) == []
 
-        # The host goes offline: NDEATH, a new connection (the next bdSeq), and data
-        # stored until it is back (tck-id-message-flow-edge-node-birth-publish-phid-offline,
+        # The host goes offline (its Will carries its birth's timestamp): NDEATH, a new
+        # connection (the next bdSeq), and data stored until it is back
+        # (tck-id-message-flow-edge-node-birth-publish-phid-offline,
         # tck-id-operational-behavior-edge-node-termination-host-offline).
-        await host_state(host, online=False, bd_seq=1)
+        await host_state(host, online=False, stamp_ms=STATE_MS + 1000)
         ndeath, _ = await scada.until("NDEATH")
         assert ndeath.metric("bdSeq")["value"] == nbirth.metric("bdSeq")["value"]
         await wait_until(lambda: not node.stats.online, 10.0, "the session ended")
         await stored(node, 14, count=4)
         assert await scada.quiet(1.0) == []
-        await host_state(host, online=True, bd_seq=2)
+        await host_state(host, online=True, stamp_ms=STATE_MS + 2000)
         reborn, _ = await scada.until("NBIRTH")
         assert int(reborn.metric("bdSeq")["value"]) == int(nbirth.metric("bdSeq")["value"]) + 1
         ddata, _ = await scada.until("DDATA", "tank")
