@@ -3,8 +3,9 @@ own a minute; what comes beyond that is gathered and sent as one message listing
 
 With 1,000 alarm transitions in a minute and `digest_after = 10`, an audience gets the
 first 10 alone and then one digest a minute while the flood lasts: eleven messages a
-minute, within Telegram's pace of about one a second per chat. Gathered events wait in
-memory for their digest (up to `window_s`); the page's bell lists each one at once.
+minute, within Telegram's pace of about one a second per chat. Gathered events wait for
+their digest (up to `window_s`) here and on disk (gateway.notify.held), from where a
+restart restores them; the page's bell lists each one at once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class Flood:
             self._digest_at = now + self._window_s
         self._held.append(event)
         return False
+
+    def restore(self, events: list[NotificationEvent], age_s: float, now: float) -> None:
+        """Events held before a restart, the oldest `age_s` old: their digest is due when it
+        would have been without the restart (at once if that time has passed)."""
+        self._held = events + self._held
+        self._digest_at = now + max(0.0, self._window_s - age_s)
 
     def due(self, now: float) -> list[NotificationEvent]:
         """The events of a digest to send now (empty when none is due)."""

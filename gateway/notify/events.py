@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class NotificationKind(StrEnum):
@@ -66,3 +68,26 @@ class NotificationEvent:
         if self.kind in (NotificationKind.ALARM_RAISED, NotificationKind.ALARM_CLEARED):
             return frozenset((self.kind.value, ALARM))
         return frozenset((self.kind.value,))
+
+    def to_json(self) -> bytes:
+        """The event as the digest's store keeps it (gateway.notify.held)."""
+        data = asdict(self)
+        data["time"] = self.time.isoformat()
+        return json.dumps(data, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> NotificationEvent:
+        """The event `to_json` stored; ValueError if it is not one."""
+        try:
+            data: dict[str, Any] = json.loads(payload)
+            interval = data.pop("interval")
+            return cls(
+                **data | {
+                    "kind": NotificationKind(data["kind"]),
+                    "time": datetime.fromisoformat(data["time"]),
+                    "interval": None if interval is None else (interval[0], interval[1]),
+                    "contributions": tuple(Contribution(c["signal"], c["share"])
+                                           for c in data["contributions"]),
+                })
+        except (TypeError, KeyError, IndexError, json.JSONDecodeError) as error:
+            raise ValueError(f"not a stored notification event: {error}") from error

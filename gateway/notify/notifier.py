@@ -9,6 +9,9 @@ the score cache; the training jobs by looking at their list. `run` looks again e
 `tick_s`: alarms still unacknowledged (escalation), devices down for long enough, digests
 due, training jobs finished.
 
+Events held for a digest are on disk (gateway.notify.held) when `alarm_events` returns, as
+the messages sent alone are in their outboxes; `restore` takes them back at a start.
+
 Kinds from alarm events: an activated alarm on an asset's RemainingUsefulLife is
 maintenance_due (with the interval the model gives), any other activated one alarm_raised;
 a cleared one alarm_cleared. An alarm raised and unacknowledged after an audience's
@@ -36,6 +39,7 @@ from gateway.notify.audience import Audience, quiet, selects
 from gateway.notify.channel import RenderedMessage
 from gateway.notify.digest import Flood
 from gateway.notify.events import NotificationEvent, NotificationKind
+from gateway.notify.held import HeldEvents
 from gateway.notify.render import Renderer
 from gateway.notify.sender import ChannelSender
 from gateway.store.outbox import MessageRefused
@@ -98,6 +102,7 @@ class Notifier:
         jobs: Callable[[], Sequence[FinishedJob]] | None = None,
         clock: Clock | None = None,
         tick_s: float = 1.0,
+        held: HeldEvents | None = None,
     ) -> None:
         self._notify = notify
         self._gateway = gateway
@@ -113,6 +118,14 @@ class Notifier:
         self._tick_s = tick_s
         self._floods = {audience.name: Flood(notify.digest_after)
                         for outlet in outlets for audience in outlet.audiences}
+        self._held = held
+        # Per audience, the rows on disk of the events its flood holds; what was offered
+        # and held since the last write goes to disk in one commit (`_hold`).
+        self._held_seqs: dict[str, list[int]] = {name: [] for name in self._floods}
+        self._holding: list[tuple[str, NotificationEvent]] = []
+        # The hub's task and `run` both dispatch: a flood in memory and its rows on disk
+        # change together, under this lock.
+        self._lock = asyncio.Lock()
         self._standing: dict[str, _Standing] = {}
         self._down_since: dict[str, float] = {}
         self._down_told: set[str] = set()
@@ -125,11 +138,37 @@ class Notifier:
     # -- inputs -----------------------------------------------------------------------
 
     async def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
-        """The alarm hub's sink: each transition's messages queued before this returns."""
-        for alarm_event in events:
-            event = self._from_alarm(alarm_event)
-            if event is not None:
-                await self._dispatch(event)
+        """The alarm hub's sink: each transition's messages queued, or its events held on
+        disk for a digest, before this returns."""
+        async with self._lock:
+            for alarm_event in events:
+                event = self._from_alarm(alarm_event)
+                if event is not None:
+                    await self._dispatch(event)
+            await self._hold()
+
+    async def restore(self) -> int:
+        """Take back the events held for digests before a restart; returns how many."""
+        if self._held is None:
+            return 0
+        async with self._lock:
+            restored = await self._held.restore()
+            gone = [held.seq for held in restored if held.audience not in self._floods]
+            if gone:  # audiences no longer in the configuration
+                logger.info("notifications: %d held events of audiences no longer "
+                            "configured dropped", len(gone))
+                await self._held.release(gone)
+            now, wall = self._clock.monotonic(), self._clock.now().timestamp()
+            for name, flood in self._floods.items():
+                mine = [held for held in restored if held.audience == name]
+                if mine:
+                    flood.restore([held.event for held in mine], wall - mine[0].held_s, now)
+                    self._held_seqs[name] = [held.seq for held in mine]
+        count = len(restored) - len(gone)
+        if count:
+            logger.info("notifications: %d events held for digests before the restart "
+                        "restored", count)
+        return count
 
     def seed(self, retained: Sequence[AlarmEvent]) -> None:
         """Alarms standing unacknowledged at start, whose escalation still counts (from now:
@@ -171,17 +210,20 @@ class Notifier:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(next_look):
                     event = await self._pending.get()
-            if event is not None:
-                await self._dispatch(event)
-                continue
-            # What the callbacks queued before this look goes first, in order (a timeout
-            # that came with a queued event leaves it queued).
-            while not self._pending.empty():
-                await self._dispatch(self._pending.get_nowait())
-            next_look = loop.time() + self._tick_s
-            for event in self._looked_again():
-                await self._dispatch(event, self._escalating(event))
-            await self._send_digests()
+            async with self._lock:
+                if event is not None:
+                    await self._dispatch(event)
+                    await self._hold()
+                    continue
+                # What the callbacks queued before this look goes first, in order (a
+                # timeout that came with a queued event leaves it queued).
+                while not self._pending.empty():
+                    await self._dispatch(self._pending.get_nowait())
+                next_look = loop.time() + self._tick_s
+                for event in self._looked_again():
+                    await self._dispatch(event, self._escalating(event))
+                await self._hold()
+                await self._send_digests()
 
     def waiting_for_digest(self) -> int:
         """Events gathered for digests, over all audiences."""
@@ -302,6 +344,16 @@ class Notifier:
                                       self._renderer.message(event, audience.language))
                 else:
                     self.counts["held"] += 1
+                    self._holding.append((audience.name, event))
+
+    async def _hold(self) -> None:
+        """Write what the floods took since the last write, in one commit."""
+        holding, self._holding = self._holding, []
+        if not holding or self._held is None:
+            return
+        seqs = await self._held.hold(holding, self._clock.now().timestamp())
+        for (name, _), seq in zip(holding, seqs or [], strict=False):
+            self._held_seqs[name].append(seq)
 
     async def _send_digests(self) -> None:
         now = self._clock.monotonic()
@@ -311,6 +363,10 @@ class Notifier:
                 if held:
                     await self._queue(outlet.sender, audience,
                                       self._renderer.digest(held, audience.language))
+                    # Only once the digest is in the outbox (gateway.notify.held).
+                    seqs, self._held_seqs[audience.name] = self._held_seqs[audience.name], []
+                    if seqs and self._held is not None:
+                        await self._held.release(seqs)
 
     async def _queue(self, sender: ChannelSender, audience: Audience,
                      message: RenderedMessage) -> None:

@@ -1,7 +1,8 @@
 """The notification channels a configuration asks for, each with its outbox file, and the
 notifier over them (issue #15): what gateway/app.py builds and runs.
 
-Each channel's outbox is `<data_dir>/notify/<channel>.sqlite`. Telegram's channel is built
+Each channel's outbox is `<data_dir>/notify/<channel>.sqlite`, the events held for digests
+wait in `<data_dir>/notify/held.sqlite` (gateway.notify.held). Telegram's channel is built
 by gateway.notify.telegram (it also runs the bot) and handed in as one more channel.
 """
 
@@ -23,6 +24,7 @@ from gateway.core.storage import StorageHealth
 from gateway.notify.audience import Audience
 from gateway.notify.channel import Channel
 from gateway.notify.email import EmailChannel
+from gateway.notify.held import HeldEvents
 from gateway.notify.notifier import Feed, FinishedJob, Notifier, Outlet
 from gateway.notify.sender import ChannelSender, SentHook
 from gateway.store.outbox import Outbox
@@ -106,6 +108,11 @@ async def open_notifications(
             outlets.append(Outlet(sender, audiences))
             logger.info("notifications by %s to %d recipients, %d messages queued", name,
                         len(audiences), sender.waiting())
+        held = None
+        if outlets:
+            held = await stack.enter_async_context(HeldEvents.open(folder / "held.sqlite",
+                                                                   storage))
         notifier = Notifier(config.notify, config.gateway.name, outlets, sources, scores,
-                            units, feed, jobs, clock)
+                            units, feed, jobs, clock, held=held)
+        await notifier.restore()
         yield Notifications(notifier, [outlet.sender for outlet in outlets])

@@ -1,9 +1,11 @@
 """An alarm from a simulated device reaches a real SMTP server (aiosmtpd) from `uvelka run`,
-and a gateway killed with SIGKILL while its e-mail waits loses nothing and sends it once.
+and a gateway killed with SIGKILL while its e-mail waits loses nothing and sends it once;
+nor does one killed while events wait for their digest.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -15,11 +17,13 @@ from tests.fixtures.smtp import SmtpServer
 from tests.gateway.test_model_sigterm import uvelka_run
 
 START_S = 60.0  # a loaded 2-core machine: imports and the OPC UA server
-# Two starts of the gateway on a loaded 2-core machine.
-pytestmark = pytest.mark.timeout(240)
+# Two starts of the gateway on a loaded 2-core machine (and a digest's minute).
+pytestmark = pytest.mark.timeout(300)
 
 
-def _config(device: PymodbusServer, smtp_port: int, data_dir: Path) -> str:
+def _head(data_dir: Path, smtp_port: int, notify: str) -> str:
+    """The gateway, its OPC UA server, `[notify]` with `notify`'s lines and `[email]` to
+    crew@plant.example."""
     return f"""
 [gateway]
 name = "plant-1"
@@ -32,7 +36,7 @@ anonymous = true
 
 [notify]
 language = "ru"
-page_url = "https://gw.plant.example"
+{notify}
 
 [email]
 host = "127.0.0.1"
@@ -43,7 +47,12 @@ timeout = 5.0
 
 [[email.recipients]]
 address = "crew@plant.example"
+"""
 
+
+def _config(device: PymodbusServer, smtp_port: int, data_dir: Path) -> str:
+    head = _head(data_dir, smtp_port, 'page_url = "https://gw.plant.example"')
+    return head + f"""
 [[email.recipients]]
 address = "chief@plant.example"
 language = "en"
@@ -71,9 +80,37 @@ message = "Давление на выходе выше нормы"
 """
 
 
-def _queued(data_dir: Path) -> int:
-    """Messages in the e-mail outbox file, as a reader of it sees them (0 before it exists)."""
-    path = data_dir / "notify" / "email.sqlite"
+def _digest_config(device: PymodbusServer, smtp_port: int, data_dir: Path) -> str:
+    """One recipient who is sent one message alone a minute, three alarms."""
+    alarms = "".join(f"""
+[[devices.tags]]
+name = "{tag}"
+table = "holding"
+address = {address}
+type = "uint16"
+
+[[alarms]]
+name = "pump3_{tag}_high"
+source = "pump3.{tag}"
+condition = "above"
+limit = 60
+severity = 700
+""" for address, tag in enumerate(TAGS))
+    return _head(data_dir, smtp_port, "digest_after = 1") + f"""
+[[devices]]
+name = "pump3"
+url = "{device.url}"
+poll_interval = 0.05
+{alarms}"""
+
+
+TAGS = ("pressure", "temperature", "vibration")
+
+
+def _queued(data_dir: Path, name: str = "email") -> int:
+    """Messages in a notification outbox file (the e-mail channel's, or the events held for
+    digests), as a reader of it sees them (0 before it exists)."""
+    path = data_dir / "notify" / f"{name}.sqlite"
     if not path.exists():
         return 0
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
@@ -119,3 +156,49 @@ async def test_a_killed_gateway_sends_its_queued_alarm_mail_once_after_restart(
     assert "Уставка: 60 bar" in text
     assert "https://gw.plant.example/alarms" in text
     assert "Давление на выходе выше нормы" in html.get_content()
+
+
+def _active(data_dir: Path) -> int:
+    """Alarms active in the saved alarm states (0 before the file exists)."""
+    path = data_dir / "alarms.json"
+    if not path.exists():
+        return 0
+    states = json.loads(path.read_text(encoding="utf-8"))["alarms"]
+    return sum(1 for state in states.values() if state["active"])
+
+
+async def test_a_gateway_killed_while_events_wait_for_their_digest_sends_the_digest(
+    modbus_tcp_server: PymodbusServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    config = tmp_path / "gateway.toml"
+    config.write_text(_digest_config(modbus_tcp_server, smtp_server.port, data_dir),
+                      encoding="utf-8")
+    modbus_tcp_server.set(Table.HOLDING, 0, [20, 20, 20])
+    async with uvelka_run(config, tmp_path / "first.log") as uvelka:
+        await uvelka.until(uvelka.serving, "the gateway serving")
+        modbus_tcp_server.set(Table.HOLDING, 0, [75, 75, 75])
+        (alone,) = await smtp_server.wait_for(1, START_S)
+        # digest_after = 1: the other two wait for the digest, a minute after the first.
+        await uvelka.until(lambda: _queued(data_dir, "held") == 2, "two events held")
+        # The hub saved the three alarms active: a restart raises none of them again.
+        await uvelka.until(lambda: _active(data_dir) == 3, "the alarm states saved")
+        uvelka.process.kill()  # SIGKILL within the digest's minute
+        await uvelka.process.wait()
+    assert len(smtp_server.inbox.messages) == 1
+    async with uvelka_run(config, tmp_path / "second.log") as uvelka:
+        await uvelka.until(uvelka.serving, "the gateway serving again")
+        received = await smtp_server.wait_for(2, 90.0)  # the rest of the minute
+        await uvelka.until(lambda: _queued(data_dir, "held") == 0, "the held events deleted")
+        assert "2 events held for digests before the restart restored" in (
+            uvelka.log.read_text())
+    assert len(smtp_server.inbox.messages) == 2
+    digest = received[1]
+    assert digest["Subject"] == "plant-1: 2 события за короткое время"
+    plain = digest.get_body(preferencelist=("plain",))
+    assert plain is not None
+    text = plain.get_content()
+    told = [tag for tag in TAGS if f"Авария pump3_{tag}_high" in text]
+    assert len(told) == 2
+    assert f"pump3_{told[0]}_high" not in alone["Subject"]
+    assert f"pump3_{told[1]}_high" not in alone["Subject"]

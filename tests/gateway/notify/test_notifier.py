@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from gateway.config.sources import Source, SourceKind
 from gateway.core.quality import Quality
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
+from gateway.core.storage import StorageHealth
 from gateway.notify.audience import Audience
 from gateway.notify.channel import RenderedMessage
 from gateway.notify.events import NotificationEvent
+from gateway.notify.held import HeldEvents
 from gateway.notify.notifier import FinishedJob, Notifier, Outlet
 from gateway.notify.sender import ChannelSender
 from gateway.store.outbox import Outbox
@@ -78,6 +81,7 @@ class Setup:
     outbox: Outbox
     clock: ManualClock
     bell: Bell
+    restored: int = 0
 
     async def queued(self) -> list[tuple[str, RenderedMessage]]:
         return [(s.message.topic, RenderedMessage.from_json(s.message.payload))
@@ -88,21 +92,30 @@ class Setup:
 async def _notifier(tmp_path: Path, audiences: Sequence[tuple[str, AudienceRules]],
                     notify: NotifySection | None = None,
                     jobs: list[FinishedJob] | None = None,
-                    scores: dict[str, Score] | None = None) -> AsyncIterator[Setup]:
+                    scores: dict[str, Score] | None = None,
+                    held: bool = False) -> AsyncIterator[Setup]:
+    """With `held`, the digests' events are kept in tmp_path / "held.sqlite" and what it
+    holds is restored before the notifier runs, as at a gateway's start."""
     clock = ManualClock()
     bell = Bell()
-    async with Outbox.open(tmp_path / "email.sqlite", max_messages=10_000,
-                           max_age_s=86400.0) as outbox:
+    async with contextlib.AsyncExitStack() as stack:
+        outbox = await stack.enter_async_context(Outbox.open(
+            tmp_path / "email.sqlite", max_messages=10_000, max_age_s=86400.0))
+        store = None
+        if held:
+            store = await stack.enter_async_context(HeldEvents.open(
+                tmp_path / "held.sqlite", StorageHealth(tmp_path)))
         sender = ChannelSender(Unused(), outbox)
         outlet = Outlet(sender, [Audience("email", recipient, rules, rules.language or "ru")
                                  for recipient, rules in audiences])
         notifier = Notifier(notify or NotifySection(), "plant-1", [outlet], SOURCES,
                             lambda asset: scores or {}, {"plc1.pressure": "bar"}, bell,
                             (lambda: list(jobs)) if jobs is not None else None, clock,
-                            tick_s=0.01)
+                            tick_s=0.01, held=store)
+        restored = await notifier.restore()
         task = asyncio.create_task(notifier.run())
         try:
-            yield Setup(notifier, outbox, clock, bell)
+            yield Setup(notifier, outbox, clock, bell, restored)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,6 +173,68 @@ async def test_a_flood_becomes_one_digest(tmp_path: Path) -> None:
     digest = queued[-1][1]
     assert digest.subject == "plant-1: 15 событий за короткое время"
     assert digest.text.count("Авария pump3_pressure") == 15
+
+
+def _held_rows(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite file, its WAL included (the backup API)."""
+    for suffix in ("-wal", "-shm"):
+        target.with_name(target.name + suffix).unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(source)) as db, \
+            contextlib.closing(sqlite3.connect(target)) as copy:
+        db.backup(copy)
+
+
+async def test_events_held_for_a_digest_are_restored_after_a_stop(tmp_path: Path) -> None:
+    crew = [("crew@plant.example", AudienceRules())]
+    notify = NotifySection(digest_after=2)
+    async with _notifier(tmp_path, crew, notify, held=True) as setup:
+        await setup.notifier.alarm_events([_alarm("pump3_pressure") for _ in range(5)])
+        assert setup.notifier.waiting_for_digest() == 3
+    # Stopped within the minute, its digest never sent (a SIGKILL would stop it so too).
+    assert _held_rows(tmp_path / "held.sqlite") == 3
+    async with _notifier(tmp_path, crew, notify, held=True) as setup:
+        assert setup.restored == 3
+        assert setup.notifier.waiting_for_digest() == 3
+        setup.clock.mono += 59.0  # the digest is due a minute after the first was held
+        await asyncio.sleep(0.05)
+        assert setup.outbox.depth() == 2
+        setup.clock.mono += 1.0
+        await wait_until(lambda: _held_rows(tmp_path / "held.sqlite") == 0, 10.0,
+                         "the digest queued and its events deleted")
+        queued = await setup.queued()
+    assert len(queued) == 3
+    assert queued[-1][1].subject == "plant-1: 3 события за короткое время"
+    assert queued[-1][1].text.count("Авария pump3_pressure") == 3
+
+
+async def test_a_restart_after_the_digest_was_queued_does_not_queue_it_again(
+    tmp_path: Path
+) -> None:
+    crew = [("crew@plant.example", AudienceRules())]
+    notify = NotifySection(digest_after=1)
+    async with _notifier(tmp_path, crew, notify, held=True) as setup:
+        await setup.notifier.alarm_events([_alarm("pump3_pressure") for _ in range(3)])
+        # The held file as a SIGKILL between queueing the digest and deleting its events
+        # would leave it.
+        _copy_database(tmp_path / "held.sqlite", tmp_path / "before.sqlite")
+        setup.clock.mono += 60.0
+        await wait_until(lambda: _held_rows(tmp_path / "held.sqlite") == 0, 10.0,
+                         "the digest queued and its events deleted")
+    _copy_database(tmp_path / "before.sqlite", tmp_path / "held.sqlite")
+    async with _notifier(tmp_path, crew, notify, held=True) as setup:
+        assert setup.restored == 2
+        setup.clock.mono += 60.0
+        await wait_until(lambda: _held_rows(tmp_path / "held.sqlite") == 0, 10.0,
+                         "the digest refused as queued already and its events deleted")
+        queued = await setup.queued()
+    # The first alone and one digest of two, once.
+    assert [m.subject for _, m in queued] == ["plant-1: Авария pump3_pressure на plc1",
+                                              "plant-1: 2 события за короткое время"]
 
 
 async def test_an_unacknowledged_alarm_escalates_once_to_the_second_audience(
