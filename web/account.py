@@ -87,11 +87,12 @@ class Account:
         raise web.HTTPSeeOther("/login")
 
     async def me(self, request: web.Request) -> web.Response:
-        """The logged-in user's name, role and page language (theirs or the gateway's),
-        and the CSRF token scripts must send."""
+        """The logged-in user's name, role, page language (theirs or the gateway's) and
+        desktop notifications choice, and the CSRF token scripts must send."""
         user = current_user(request)
         return web.json_response({"name": user.name, "role": user.role,
                                   "language": language_of(request),
+                                  "desktop_notifications": user.desktop_notifications,
                                   "csrf_token": token_of(request)})
 
     def _login_form(

@@ -30,6 +30,8 @@ def page(title: str, script: str) -> Handler:
         _ = translations(request).gettext
         return render(
             "page.html", title=_(title), script=script, name=user.name, role=user.role,
+            # The bell's opt-in, kept with the user (web/static/bell.js).
+            desktop_notifications="on" if user.desktop_notifications else "off",
             role_name=_(ROLE_NAMES[user.role]), csrf_token=token_of(request),
             language=language, messages=script_catalogue(request),
             language_label=_("Language"), log_out=_("Log out"),

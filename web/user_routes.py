@@ -29,6 +29,7 @@ class UserRoutes:
             web.delete("/api/users/{name}", admin(self.delete)),
             web.post("/api/me/password", self.own_password),
             web.put("/api/me/language", self.own_language),
+            web.put("/api/me/desktop-notifications", self.own_desktop_notifications),
         ]
 
     async def users(self, request: web.Request) -> web.Response:
@@ -87,6 +88,15 @@ class UserRoutes:
                              f"(got {chosen!r})")
         return await _answer(self._store.set_language(current_user(request).name, language))
 
+    async def own_desktop_notifications(self, request: web.Request) -> web.Response:
+        """The bell's desktop notifications for the logged-in user: `{"on": true | false}`.
+        Not audited, as the language is not: a user's own preference."""
+        on = (await json_object(request)).get("on")
+        if not isinstance(on, bool):
+            raise BadRequest(f"on: expected true or false (got {on!r})")
+        return await _answer(self._store.set_desktop_notifications(current_user(request).name,
+                                                                   on))
+
     async def _record(self, request: web.Request, action: str, detail: str) -> None:
         await self._facade.record(current_user(request).name, action, detail)
 
@@ -115,6 +125,6 @@ def _refusal(exc: UserError) -> web.HTTPException:
     return kind(text=json.dumps({"error": str(exc)}), content_type="application/json")
 
 
-def _described(user: User) -> dict[str, str | None]:
+def _described(user: User) -> dict[str, str | bool | None]:
     return {"name": user.name, "role": user.role, "changed": user.changed.isoformat(),
-            "language": user.language}
+            "language": user.language, "desktop_notifications": user.desktop_notifications}

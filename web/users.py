@@ -78,6 +78,9 @@ class User(BaseModel):
     changed: AwareDatetime
     # The page's language for this user; None follows the gateway's default (issue #15).
     language: Language | None = None
+    # Desktop notifications from the page's bell, in every browser the user opens it in
+    # (each browser still asks its own permission; issue #15).
+    desktop_notifications: bool = False
 
 
 class _UsersFile(BaseModel):
@@ -220,11 +223,24 @@ class UserStore:
     async def set_language(self, name: str, language: Language | None) -> User:
         """Choose the page's language for a user (None: the gateway's default); their
         sessions go on, as this changes nothing about who they are or what they may do."""
+        changed = await self._set_preference(name, language=language)
+        logger.info("user %r: language %s", name, language or "the gateway's default")
+        return changed
+
+    async def set_desktop_notifications(self, name: str, on: bool) -> User:
+        """Turn the page's desktop notifications on or off for a user, in all their
+        browsers; their sessions go on, as with the language."""
+        changed = await self._set_preference(name, desktop_notifications=on)
+        logger.info("user %r: desktop notifications %s", name, "on" if on else "off")
+        return changed
+
+    async def _set_preference(self, name: str, **preference: object) -> User:
+        """Change what a user chose for themselves, not who they are: `changed` stays, so
+        no session ends."""
         async with self._lock:
             await self._reread()
-            changed = self._require(name).model_copy(update={"language": language})
+            changed = self._require(name).model_copy(update=preference)
             await self._save({**self._users, name: changed})
-        logger.info("user %r: language %s", name, language or "the gateway's default")
         return changed
 
     async def delete(self, name: str) -> None:

@@ -52,6 +52,7 @@ ROUTES = [
     ("POST", "/api/users"),
     ("PUT", "/api/users/viewer"),
     ("POST", "/api/me/password"),
+    ("PUT", "/api/me/desktop-notifications"),
     ("POST", "/api/notifications/read"),
 ]
 # The names the routes read (grep field(body, ...) and friends in web/).
@@ -81,6 +82,7 @@ FIELDS = [
     "limit",
     "name",
     "note",
+    "on",
     "order",
     "parts",
     "password",

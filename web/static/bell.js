@@ -1,16 +1,18 @@
 // The header's notification bell on every page (issue #15): the unread count, live through
 // server-sent events; the list of notifications with links to the alarm or asset; mark
-// read; and, for a user who opts in on this browser, desktop notifications (the browser's
-// Notification API) while a page of the gateway is open.
-import { el, formatTime, getJson, listen, postJson, t } from "./common.js";
+// read; and, for a user who opts in, desktop notifications (the browser's Notification API)
+// while a page of the gateway is open.
+import { el, formatTime, getJson, listen, postJson, putJson, t } from "./common.js";
 
 const SHOWN = 50;
 const holder = document.getElementById("bell");
 if (holder) start(holder);
 
 function start(holder) {
-  // Opt-in per user: kept in this browser under the user's name.
-  const optIn = `uvelka.desktopNotifications.${document.body.dataset.user}`;
+  // Opt-in per user, kept with the user on the gateway (PUT /api/me/desktop-notifications),
+  // so it follows them to another browser; each browser still asks its own permission.
+  let optedIn = document.body.dataset.desktopNotifications === "on";
+  const permitted = () => "Notification" in window && Notification.permission === "granted";
   let items = [];
   const count = el("span", { class: "bell-count", id: "bell-count", hidden: true });
   const button = el("button", {
@@ -33,15 +35,26 @@ function start(holder) {
 
   const desktopChoice = () => {
     if (!("Notification" in window)) return null;
-    const box = el("input", {
-      type: "checkbox", id: "bell-desktop",
-      checked: localStorage.getItem(optIn) === "on" && Notification.permission === "granted",
-    });
+    const box = el("input", { type: "checkbox", id: "bell-desktop", checked: optedIn });
     box.addEventListener("change", async () => {
-      if (box.checked) box.checked = (await Notification.requestPermission()) === "granted";
-      localStorage.setItem(optIn, box.checked ? "on" : "off");
+      if (box.checked && !permitted()) {
+        box.checked = (await Notification.requestPermission()) === "granted";
+      }
+      optedIn = (await putJson("/api/me/desktop-notifications", { on: box.checked }))
+        .desktop_notifications;
+      draw();
     });
-    return el("label", {}, box, " ", t("Desktop notifications"));
+    const choice = el("label", {}, box, " ", t("Desktop notifications"));
+    if (!optedIn || permitted()) return choice;
+    // Chosen in another browser: this one has not been allowed to show them yet.
+    const allow = Notification.permission === "denied"
+      ? el("span", { class: "bell-detail", id: "bell-desktop-blocked" },
+        t("Blocked in this browser's settings"))
+      : el("button", {
+        type: "button", id: "bell-desktop-allow",
+        on: { click: async () => { await Notification.requestPermission(); draw(); } },
+      }, t("Allow in this browser"));
+    return el("span", {}, choice, " ", allow);
   };
 
   const draw = () => panel.replaceChildren(
@@ -70,8 +83,7 @@ function start(holder) {
   });
 
   const onDesktop = (fresh) => {
-    if (localStorage.getItem(optIn) !== "on" || !("Notification" in window)
-        || Notification.permission !== "granted") return;
+    if (!optedIn || !permitted()) return;
     for (const item of fresh) {
       const shown = new Notification(item.title, { body: item.detail, tag: `uvelka-${item.id}` });
       shown.onclick = () => { window.focus(); window.location.href = item.link; };
