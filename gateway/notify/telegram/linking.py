@@ -18,23 +18,25 @@ logger = logging.getLogger(__name__)
 class Linking:
     """The links and the codes waiting, checked against the gateway's users."""
 
-    def __init__(self, store: LinkStore, users: UserStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: LinkStore, codes: LinkCodes, users: UserStore,
+                 clock: Callable[[], datetime]) -> None:
         self.store = store
+        self._codes = codes
         self._users = users
         self._clock = clock
-        self._codes = LinkCodes(clock)
 
     async def issue(self, user: str) -> Code:
-        """A one-time code for `user`; LinkError when there is no such user."""
+        """A one-time code for `user`; LinkError when there is no such user or the code
+        cannot be saved."""
         found = await self._users.current(user)
         if found is None:
             raise LinkError(f"no user {user!r}")
-        return self._codes.issue(found.name, found.created)
+        return await self._codes.issue(found.name, found.created)
 
     async def redeem(self, text: str, who: TelegramUser) -> tuple[Link, Link | None]:
         """Link `who` to the user whose code `text` is: the link, and the one it replaced.
         LinkError when the code is refused, its user is gone, or the link cannot be saved."""
-        code = self._codes.redeem(text, who.id)
+        code = await self._codes.redeem(text, who.id)
         user = await self._users.current(code.user)
         if user is None or user.created != code.user_created:
             raise LinkError(f"user {code.user!r} no longer exists")

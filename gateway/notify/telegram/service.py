@@ -24,7 +24,7 @@ from gateway.notify.telegram.bot import AlarmDesk, TelegramBot
 from gateway.notify.telegram.bot_api import BotApi
 from gateway.notify.telegram.channel import TelegramChannel
 from gateway.notify.telegram.linking import Linking
-from gateway.notify.telegram.links import FOLDER, LinkStore
+from gateway.notify.telegram.links import FOLDER, LinkCodes, LinkStore
 from gateway.notify.telegram.pace import Pace
 from web.users import UserStore
 
@@ -60,7 +60,9 @@ async def open_telegram(
     token = await asyncio.to_thread(_token, section)
     # Its own reader of the page's users file, as OPC UA has (issue #14).
     users, _ = await UserStore.open(data_dir / USERS_FOLDER, create=False)
-    linking = Linking(await LinkStore.open(data_dir / FOLDER), users, clock.now)
+    folder = data_dir / FOLDER
+    linking = Linking(await LinkStore.open(folder), await LinkCodes.open(folder, clock.now),
+                      users, clock.now)
     pace = Pace(clock.monotonic)
     async with BotApi(section.api_url, token) as api:
         yield Telegram(section, api, pace, TelegramChannel(api, pace), linking, MessageBoard())

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.notify.telegram.links import (
     CODE_ALPHABET,
+    CODES_FILE_NAME,
     FILE_NAME,
     MAX_WRONG_CODES,
     Link,
@@ -30,48 +31,48 @@ class Clock:
         return self.now
 
 
-def test_a_code_works_once() -> None:
+async def test_a_code_works_once() -> None:
     codes = LinkCodes(Clock())
-    code = codes.issue("ivanov", CREATED)
+    code = await codes.issue("ivanov", CREATED)
     assert len(code.code) == 8
     assert set(code.code) <= set(CODE_ALPHABET)
     # Typed from a phone: lower case and spaces are fine.
-    assert codes.redeem(f" {code.code[:4].lower()} {code.code[4:]} ", 11).user == "ivanov"
+    assert (await codes.redeem(f" {code.code[:4].lower()} {code.code[4:]} ", 11)).user == "ivanov"
     with pytest.raises(LinkError, match="wrong, expired or used"):
-        codes.redeem(code.code, 11)
+        await codes.redeem(code.code, 11)
 
 
-def test_a_code_expires_after_ten_minutes() -> None:
+async def test_a_code_expires_after_ten_minutes() -> None:
     clock = Clock()
     codes = LinkCodes(clock)
-    code = codes.issue("ivanov", CREATED)
+    code = await codes.issue("ivanov", CREATED)
     clock.now += timedelta(minutes=10)
     with pytest.raises(LinkError, match="wrong, expired or used"):
-        codes.redeem(code.code, 11)
+        await codes.redeem(code.code, 11)
 
 
-def test_a_new_code_ends_the_users_former_one() -> None:
+async def test_a_new_code_ends_the_users_former_one() -> None:
     codes = LinkCodes(Clock())
-    first = codes.issue("ivanov", CREATED)
-    second = codes.issue("ivanov", CREATED)
+    first = await codes.issue("ivanov", CREATED)
+    second = await codes.issue("ivanov", CREATED)
     with pytest.raises(LinkError):
-        codes.redeem(first.code, 11)
-    assert codes.redeem(second.code, 11).user == "ivanov"
+        await codes.redeem(first.code, 11)
+    assert (await codes.redeem(second.code, 11)).user == "ivanov"
 
 
-def test_guessing_is_stopped_after_a_few_wrong_codes() -> None:
+async def test_guessing_is_stopped_after_a_few_wrong_codes() -> None:
     clock = Clock()
     codes = LinkCodes(clock)
-    code = codes.issue("ivanov", CREATED)
+    code = await codes.issue("ivanov", CREATED)
     for _ in range(MAX_WRONG_CODES):
         with pytest.raises(LinkError, match="wrong"):
-            codes.redeem("AAAAAAAA", 66)
+            await codes.redeem("AAAAAAAA", 66)
     with pytest.raises(LinkError, match="too many wrong codes"):
-        codes.redeem(code.code, 66)  # even the right one, for this Telegram user
-    assert codes.redeem(code.code, 11).user == "ivanov"  # others are not held
+        await codes.redeem(code.code, 66)  # even the right one, for this Telegram user
+    assert (await codes.redeem(code.code, 11)).user == "ivanov"  # others are not held
     clock.now += timedelta(minutes=11)
     with pytest.raises(LinkError, match="wrong"):
-        codes.redeem("AAAAAAAA", 66)  # tries again after the lifetime
+        await codes.redeem("AAAAAAAA", 66)  # tries again after the lifetime
 
 
 def _link(telegram_id: int, user: str) -> Link:
@@ -111,3 +112,44 @@ async def test_a_link_that_cannot_be_saved_is_refused(small_disk: SmallDisk) -> 
     small_disk.free()
     await store.link(_link(11, "ivanov"))
     assert (await LinkStore.open(small_disk.path / "telegram")).all() == [_link(11, "ivanov")]
+
+
+async def test_a_code_issued_before_a_restart_works_after_it(tmp_path: Path) -> None:
+    clock = Clock()
+    codes = await LinkCodes.open(tmp_path, clock)
+    code = await codes.issue("ivanov", CREATED)
+    other = await codes.issue("petrov", CREATED)
+    saved = (tmp_path / CODES_FILE_NAME).read_text()
+    assert code.code not in saved  # its digest only
+    assert (tmp_path / CODES_FILE_NAME).stat().st_mode & 0o777 == 0o600
+
+    again = await LinkCodes.open(tmp_path, clock)  # the gateway restarted
+    assert (await again.redeem(code.code, 11)).user == "ivanov"
+    once_more = await LinkCodes.open(tmp_path, clock)
+    with pytest.raises(LinkError, match="wrong, expired or used"):
+        await once_more.redeem(code.code, 11)  # used before this restart
+    clock.now += timedelta(minutes=10)
+    with pytest.raises(LinkError, match="wrong, expired or used"):
+        await (await LinkCodes.open(tmp_path, clock)).redeem(other.code, 12)  # expired
+
+
+async def test_a_damaged_codes_file_is_set_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / CODES_FILE_NAME).write_text("{not json")
+    codes = await LinkCodes.open(tmp_path, Clock())
+    assert (tmp_path / f"{CODES_FILE_NAME}.unreadable").exists()
+    assert "is not a Telegram codes file" in caplog.text
+    code = await codes.issue("ivanov", CREATED)
+    assert (await codes.redeem(code.code, 11)).user == "ivanov"
+
+
+async def test_a_code_that_cannot_be_saved_is_not_issued(small_disk: SmallDisk) -> None:
+    folder = small_disk.path / "telegram"
+    codes = await LinkCodes.open(folder, Clock())
+    small_disk.fill()
+    with pytest.raises(LinkError, match="no code was issued"):
+        await codes.issue("ivanov", CREATED)
+    small_disk.free()
+    code = await codes.issue("ivanov", CREATED)
+    assert (await (await LinkCodes.open(folder, Clock())).redeem(code.code, 11)).user == "ivanov"
