@@ -1,7 +1,9 @@
-"""The edge node built from the configuration: its broker, identity, outbox file and link."""
+"""The edge node built from the configuration: its broker, identity, outbox file, saved
+bdSeq and link."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -12,7 +14,7 @@ from gateway.core.quality import Quality
 from gateway.core.storage import StorageHealth
 from gateway.mqtt.client import client_id
 from gateway.opcua.status import status_code
-from gateway.sparkplug import payloads
+from gateway.sparkplug import bd_seq, payloads
 from gateway.sparkplug.link import Link
 from gateway.sparkplug.node import SparkplugNode, Write
 from gateway.sparkplug.topics import Topics, state_topic
@@ -67,9 +69,11 @@ async def edge_node(
         )
         host_state = None if section.primary_host_id is None else state_topic(
             section.primary_host_id)
+        saved = bd_seq.BdSeqFile(config.gateway.data_dir / bd_seq.FILE, storage)
         node.attach(Link(
             settings, settings.client_id or f"uvelka-{gateway}-sparkplug", topics, host_state,
-            lambda bd_seq: payloads.ndeath(bd_seq, payloads.epoch_now()), node,
+            lambda number: payloads.ndeath(number, payloads.epoch_now()), node,
+            first_bd_seq=await asyncio.to_thread(saved.first), keep_bd_seq=saved.keep,
             reconnect_max_s=reconnect_max_s,
         ))
         yield node

@@ -3,12 +3,13 @@
 Decisions, in the order a reader meets them:
 - The Will is the NDEATH, QoS 1, not retained, carrying the connection's bdSeq
   (tck-id-payloads-ndeath-will-message, -will-message-qos, -will-message-retain,
-  tck-id-message-flow-edge-node-birth-publish-will-message-topic). bdSeq starts at 0 and
-  goes up by one on every CONNECT packet, wrapping after 255
-  (tck-id-topics-nbirth-bdseq-increment); paho sends a CONNECT from its own thread when it
-  reconnects, so the Will is set in on_pre_connect, which paho calls before each attempt,
-  and the number is taken in on_socket_open, which paho calls only when the socket opened
-  and the CONNECT goes out: an attempt on a broker that is down uses no number.
+  tck-id-message-flow-edge-node-birth-publish-will-message-topic). bdSeq goes up by one on
+  every CONNECT packet, wrapping after 255 (tck-id-topics-nbirth-bdseq-increment), across
+  restarts too: it starts one after the last saved one (bd_seq.py). paho sends a CONNECT
+  from its own thread when it reconnects, so the Will is set in on_pre_connect, which paho
+  calls before each attempt, and the number is taken, and saved, in on_socket_open, which
+  paho calls only when the socket opened, just before the CONNECT goes out: an attempt on
+  a broker that is down uses no number.
 - Clean sessions (Sparkplug 3.0 §5.4: every Sparkplug client sets Clean Session/Clean
   Start): the outbox, not the broker, keeps what must survive.
 - NCMD and DCMD are subscribed with QoS 1 on every connect, before anything is published
@@ -69,20 +70,23 @@ class Link:
         will: Callable[[int], bytes],
         listener: Listener,
         *,
+        first_bd_seq: int,
+        keep_bd_seq: Callable[[int], None],
         reconnect_max_s: int = 30,
     ) -> None:
         self._settings = settings
         self._topics = topics
         self._state_topic = state_topic
         self._will = will  # bdSeq -> the NDEATH payload
+        self._keep_bd_seq = keep_bd_seq  # saves a CONNECT's bdSeq, in paho's thread
         self._listener = listener
         self._reconnect_max_s = reconnect_max_s
         self._client_id = client_id
         self._loop = asyncio.get_running_loop()
         self._client = self._make_client()
         # paho's thread's own: the bdSeq of the next CONNECT, and of the one in use.
-        self._next_bd_seq = 0
-        self.bd_seq = 0
+        self._next_bd_seq = first_bd_seq
+        self.bd_seq = first_bd_seq
         self._written: collections.deque[int] = collections.deque()
         self._written_scheduled = False
         self._looping = False
@@ -176,6 +180,7 @@ class Link:
     def _on_socket_open(self, client: Client, userdata: Any, sock: Any) -> None:
         self.bd_seq = self._next_bd_seq
         self._next_bd_seq = (self.bd_seq + 1) % 256
+        self._keep_bd_seq(self.bd_seq)
 
     def _on_connect(
         self,

@@ -37,8 +37,15 @@ async def tahu(decode: Sequence[bytes] = (), encode: Sequence[dict[str, Any]] = 
     process = await asyncio.create_subprocess_exec(
         NODE, str(DECODER / "decode.js"), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    async with asyncio.timeout(WAIT_S):
-        out, err = await process.communicate(request.encode())
+    try:
+        async with asyncio.timeout(WAIT_S):
+            out, err = await process.communicate(request.encode())
+    finally:
+        # Cancelled meanwhile (Watcher.quiet's window closing on a message being decoded):
+        # end the decoder, or it outlives the test's event loop.
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
     assert process.returncode == 0, err.decode()
     answer = json.loads(out)
     return answer["decoded"], [base64.b64decode(b64) for b64 in answer["encoded"]]

@@ -1,6 +1,6 @@
 """Data stored while the primary host is offline survives a SIGKILL of the gateway and is
 replayed, in order and historical, by the next process once the host is back; the killed
-node's Will is its NDEATH."""
+node's Will is its NDEATH, and the next process's bdSeq follows it."""
 
 from __future__ import annotations
 
@@ -68,6 +68,9 @@ async def test_stored_data_survives_sigkill_and_is_replayed_in_order(
         assert await scada.quiet(1.0) == []  # still waiting for the host
         await host_state(host, online=True)
         nbirth, _ = await scada.until("NBIRTH")
+        # tck-id-topics-nbirth-bdseq-increment across the restart: the killed process's
+        # CONNECT (its Will) was bdSeq 0, this one's is 1 (saved under data_dir).
+        assert nbirth.metric("bdSeq")["value"] == "1"
         await scada.until("DBIRTH", "asset-pump1")
         replayed = await scada.many(5)
     assert [s.topic for s in replayed] == [topic("DDATA", "tank")] * 5
