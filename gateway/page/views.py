@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.alarms.events import AlarmEvent, AlarmState
 from gateway.alarms.state import Alarm
@@ -17,6 +17,12 @@ from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.page.running import Running
 from gateway.runtime.model_slot import ModelSlot
+
+if TYPE_CHECKING:
+    # paho and aiohttp with them: a gateway without [sparkplug] or [export] does not
+    # import them (as gateway/page/metrics.py).
+    from gateway.export.exporter import ClickhouseExporter
+    from gateway.sparkplug.node import SparkplugNode
 
 QUALITY_LABELS = {
     Quality.GOOD: "Good",
@@ -92,6 +98,9 @@ def overview(running: Running, now: datetime) -> dict[str, Any]:
             "alarms": alarm_counts(hub.alarms.values()),
             "mqtt": None if bridge is None
             else "connected" if bridge.stats.connected else "disconnected (alarms are kept)",
+            # Issue #16: the fleet links, as /metrics counts them (gateway/page/metrics.py).
+            "sparkplug": None if running.edge is None else _sparkplug(running.edge),
+            "export": None if running.exporter is None else _export(running.exporter),
         },
         "devices": [{**_device(poller.status()), "alarms": standing.get((SourceKind.TAG, name), [])}
                     for name, poller in running.fleet.pollers.items()],
@@ -99,6 +108,22 @@ def overview(running: Running, now: datetime) -> dict[str, Any]:
                     "alarms": standing.get((SourceKind.ASSET, asset.name), [])}
                    for asset in config.assets],
     }
+
+
+def _sparkplug(node: SparkplugNode) -> dict[str, Any]:
+    """The edge node: online (its births out in a session), and its data counts."""
+    stats = node.stats
+    return {"online": stats.online, "births": stats.births, "stored": stats.stored,
+            "replayed": stats.replayed, "queued": stats.queued}
+
+
+def _export(exporter: ClickhouseExporter) -> dict[str, Any]:
+    """The ClickHouse export: up (inserts go through), and what waits. The outbox counts
+    messages, each a write of at most `batch_rows` rows; the rows in them are not counted
+    without reading them all, so the page shows the batches (as `uvelka_export_waiting`)."""
+    counts = exporter.counts
+    return {"up": counts.down_since is None, "waiting": exporter.depth(),
+            "rows_sent": counts.rows_sent}
 
 
 def alarm_counts(alarms: Iterable[Alarm]) -> dict[str, int]:

@@ -39,7 +39,10 @@ class WholeFacade(FakeFacade):
 
     def overview(self) -> Json:
         answer = super().overview()
-        answer["gateway"].update(devices=1, devices_connected=0, mqtt="connected", problems=[])
+        answer["gateway"].update(
+            devices=1, devices_connected=0, mqtt="connected", problems=[],
+            sparkplug={"online": False, "births": 2, "stored": 5, "replayed": 3, "queued": 2},
+            export={"up": False, "waiting": 4, "rows_sent": 1200})
         for device in answer["devices"]:
             device.update(
                 connected=False,
@@ -81,6 +84,8 @@ NAMES = {
     "ONNX",
     "PNG",
     "Telegram",
+    "Sparkplug",
+    "ClickHouse",
     "Modbus",
     "Bearer",
     "Authorization",

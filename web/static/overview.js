@@ -11,6 +11,9 @@ let first = 0; // the first device shown
 let latest = null;
 const summary = el("p", { id: "summary" });
 const problems = el("div", { id: "problems" });
+// The fleet links (issue #16), shown when configured.
+const sparkplug = el("p", { id: "sparkplug", hidden: true });
+const exported = el("p", { id: "export", hidden: true });
 const deviceTable = table([t("Device"), t("Link"), t("Round trip"), t("Error rate"), t("Polls / errors"), t("Last error"), t("Standing alarms")], []);
 const assetTable = table([t("Asset"), t("Anomaly score / threshold"), t("Anomaly"), t("Remaining useful life"), t("Standing alarms")], []);
 const shown = el("span", { id: "devices-shown" });
@@ -18,7 +21,7 @@ const turn = (by) => () => { first = Math.max(0, first + by * PAGE_ROWS); if (la
 const previous = el("button", { type: "button", class: "secondary", on: { click: turn(-1) } }, t("Previous"));
 const next = el("button", { type: "button", class: "secondary", on: { click: turn(1) } }, t("Next"));
 app.replaceChildren(
-  el("section", { id: "health" }, el("h2", {}, t("Gateway")), summary, problems),
+  el("section", { id: "health" }, el("h2", {}, t("Gateway")), summary, sparkplug, exported, problems),
   el("section", {}, el("h2", {}, t("Devices")), el("p", {}, shown, " ", previous, next), deviceTable),
   el("section", {}, el("h2", {}, t("Assets")), assetTable));
 
@@ -54,6 +57,27 @@ function scoreText(a) {
     : `${formatNumber(a.anomaly_score)} / ${formatNumber(a.anomaly_threshold)}`;
 }
 
+// `line` shows `text(part)`, marked as an error while `part` is not well; hidden while `part` is null.
+function showLine(line, part, text) {
+  line.hidden = !part;
+  if (!part) return;
+  const [words, good] = text(part);
+  if (line.textContent !== words) line.textContent = words;
+  line.className = good ? "" : "error-text";
+}
+
+function sparkplugText(node) {
+  const state = node.online ? t("online") : t("offline (data is stored)");
+  return [t("Sparkplug {state}; births {births}; messages stored {stored}, replayed {replayed}, waiting {queued}",
+    { state, births: node.births, stored: node.stored, replayed: node.replayed, queued: node.queued }), node.online];
+}
+
+function exportText(exporter) {
+  const state = exporter.up ? t("up") : t("down (rows wait in the outbox)");
+  return [t("ClickHouse export {state}; batches waiting {waiting}; rows sent {rows}",
+    { state, waiting: exporter.waiting, rows: exporter.rows_sent }), exporter.up];
+}
+
 function needsLook(device) {
   return !device.connected || (device.alarms || []).length > 0;
 }
@@ -69,6 +93,8 @@ function render(overview) {
   const mqtt = gateway.mqtt ? serverWords(gateway.mqtt) : t("not configured");
   summary.textContent = t("{gateway}: {status}; {connected}; {alarms}; MQTT {mqtt}; updated {time}",
     { gateway: gateway.name || "", status, connected, alarms, mqtt, time: formatTime(overview.time) });
+  showLine(sparkplug, gateway.sparkplug, sparkplugText);
+  showLine(exported, gateway.export, exportText);
   // What cannot be written under data_dir (issue #17), e.g. a full disk.
   const lines = gateway.problems || [];
   if (lines.join("\n") !== [...problems.children].map((p) => p.textContent).join("\n")) {
