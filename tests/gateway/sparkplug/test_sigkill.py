@@ -4,67 +4,30 @@ node's Will is its NDEATH, and the next process's bdSeq follows it."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tests.fixtures.mqtt import Mosquitto, Subscriber
-from tests.gateway.sparkplug.support import WAIT_S, Watcher, host_state, topic
+from tests.fixtures.process import child
+from tests.gateway.sparkplug.support import Watcher, host_state, topic
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-class Child:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def expect(self, line: str) -> None:
-        assert self.process.stdout is not None
-        async with asyncio.timeout(WAIT_S):
-            got = await self.process.stdout.readline()
-        assert got.decode().strip() == line
-
-    async def level(self, value: int, stored: int) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"level {value}\n".encode())
-        await self.process.stdin.drain()
-        await self.expect(f"stored {stored}")
-
-
-@asynccontextmanager
-async def child(url: str, data_dir: Path) -> AsyncIterator[Child]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.gateway.sparkplug.node_process", url, str(data_dir),
-        cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    try:
-        started = Child(process)
-        await started.expect("started")
-        yield started
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.communicate()
+NODE = "tests.gateway.sparkplug.node_process"
 
 
 async def test_stored_data_survives_sigkill_and_is_replayed_in_order(
     mosquitto: Mosquitto, host_away: tuple[Watcher, Subscriber], tmp_path: Path
 ) -> None:
     scada, host = host_away
-    async with child(mosquitto.url, tmp_path) as first:
+    async with child(NODE, mosquitto.url, str(tmp_path)) as first:
         for n, value in enumerate(range(100, 105), start=1):
-            await first.level(value, stored=n)
-        first.process.send_signal(signal.SIGKILL)
-        async with asyncio.timeout(WAIT_S):
-            assert await first.process.wait() == -signal.SIGKILL
+            await first.ask(f"level {value}", f"stored {n}")
+        assert await first.end(signal.SIGKILL) == -signal.SIGKILL
     # tck-id-payloads-ndeath-will-message: the broker publishes the Will of the killed node
     ndeath, before = await scada.until("NDEATH")
     assert before == []  # nothing was born while the host was offline
     assert ndeath.metric("bdSeq")["value"] == "0"
 
-    async with child(mosquitto.url, tmp_path):
+    async with child(NODE, mosquitto.url, str(tmp_path)):
         assert await scada.quiet(1.0) == []  # still waiting for the host
         await host_state(host, online=True)
         nbirth, _ = await scada.until("NBIRTH")
