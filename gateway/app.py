@@ -281,6 +281,7 @@ class Gateway:
                     history=history, audit_log=audit_log, labels=labels, web=web,
                     telegram=None if telegram is None else telegram.linking, bell=bell,
                     notifications=notifications, edge=edge, exporter=exporter,
+                    telegram_parts=telegram,
                 )
                 if web is not None:
                     # Before its task, and with the editor open: it may edit devices as

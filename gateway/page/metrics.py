@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from gateway.export.exporter import ClickhouseExporter
     from gateway.mqtt.bridge import BridgeStats
     from gateway.notify.outlets import Notifications
+    from gateway.notify.telegram.service import Telegram
     from gateway.runtime.scoring import InferenceStats
     from gateway.sparkplug.node import NodeStats
 
@@ -75,6 +76,8 @@ class GatewayMetrics(Collector):
         yield from storage_metrics(running.storage)
         if running.notifications is not None:
             yield from notification_metrics(running.notifications)
+        if running.telegram_parts is not None:
+            yield from telegram_metrics(running.telegram_parts)
         if running.edge is not None:
             yield from sparkplug_metrics(running.edge.stats)
         if running.exporter is not None:
@@ -260,6 +263,31 @@ def notification_metrics(notifications: Notifications) -> list[Metric]:
                              "Events gathered for the next digests, all audiences",
                              value=notifications.notifier.waiting_for_digest())
     return [sent, refused, waiting, up, held]
+
+
+def telegram_metrics(telegram: Telegram) -> list[Metric]:
+    """Issue #15: the Telegram bot: whether the Bot API answers, the updates, commands and
+    presses it handled, the edits that show an action, and the accounts linked."""
+    counts = telegram.counts
+    counters = [
+        ("updates", "Updates (messages, presses) handled", counts.updates),
+        ("updates_malformed", "Updates skipped, not understood", counts.malformed),
+        ("updates_failed", "Updates whose handling failed (skipped)", counts.failed),
+        ("commands", "Messages to the bot answered", counts.commands),
+        ("presses_acted", "Presses that acknowledged, shelved or judged", counts.presses_acted),
+        ("presses_refused", "Presses refused, with the reason", counts.presses_refused),
+        ("edits", "Messages edited to show an action", counts.edits),
+        ("edits_failed", "Edits Telegram refused or could not take", counts.edits_failed),
+        ("edits_dropped", "Edits not made: too many waited", telegram.board.dropped_edits),
+    ]
+    return [
+        GaugeMetricFamily("uvelka_telegram_api_up", "1 while the Bot API answers the bot",
+                          value=float(counts.api_up)),
+        GaugeMetricFamily("uvelka_telegram_links", "Telegram accounts linked to users",
+                          value=len(telegram.linking.links(None))),
+        *(CounterMetricFamily(f"uvelka_telegram_{name}", text, value=value)
+          for name, text, value in counters),
+    ]
 
 
 def sparkplug_metrics(stats: NodeStats) -> list[Metric]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from gateway.mqtt.bridge import MqttBridge
     from gateway.notify.outlets import Notifications
     from gateway.notify.telegram.linking import Linking
+    from gateway.notify.telegram.service import Telegram
     from gateway.page.bell import Bell
     from gateway.page.site import WebPage
     from gateway.runtime.scoring import ScoringEngine
@@ -76,6 +77,7 @@ class Running:
     notifications: Notifications | None = None  # the notifier and its channels (issue #15)
     edge: SparkplugNode | None = None  # the Sparkplug B edge node; without [sparkplug]
     exporter: ClickhouseExporter | None = None  # without [export.clickhouse] (#16)
+    telegram_parts: Telegram | None = None  # the bot's counts and board; without [telegram]
 
     def failing(self) -> list[str]:
         """One line per part failing now (issue #17), for the page."""

@@ -28,6 +28,7 @@ import gettext
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from gateway.alarms.events import EventKind
@@ -85,6 +86,21 @@ class AlarmDesk(Protocol):
     async def record(self, user: str, action: str, detail: str) -> None: ...
 
 
+@dataclass
+class BotCounts:
+    """What the bot did since the start, for /metrics (gateway.page.metrics)."""
+
+    api_up: bool = False  # the Bot API answered the last call (getMe, getUpdates)
+    updates: int = 0  # handled, well or not
+    malformed: int = 0  # skipped: not understood
+    failed: int = 0  # whose handling failed (contained: the next is handled)
+    commands: int = 0  # messages answered: commands and the help
+    presses_acted: int = 0  # presses that acknowledged, shelved or judged
+    presses_refused: int = 0  # presses answered with why not
+    edits: int = 0  # messages edited to show an action
+    edits_failed: int = 0  # edits Telegram refused or could not take
+
+
 class TelegramBot:
     """Answers commands and button presses until cancelled (`run`)."""
 
@@ -102,7 +118,9 @@ class TelegramBot:
         *,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        counts: BotCounts | None = None,
     ) -> None:
+        self.counts = counts or BotCounts()
         self._api = api
         self._pace = pace
         self._linking = linking
@@ -133,6 +151,7 @@ class TelegramBot:
             polled = await self._answered(functools.partial(self._api.get_updates, offset))
             if polled.next_offset is not None:
                 offset = polled.next_offset
+            self.counts.malformed += polled.malformed
             for update in polled.updates:
                 await self._handle(update, me.username or "")
 
@@ -144,6 +163,7 @@ class TelegramBot:
             try:
                 answer = await call()
             except ChannelError as error:
+                self.counts.api_up = False
                 if down_since is None:
                     down_since = time.monotonic()
                     logger.warning("Telegram Bot API failing (%s): buttons and commands wait",
@@ -153,6 +173,7 @@ class TelegramBot:
                 await self._sleep(getattr(error, "retry_after", None)
                                   or self._backoff.next_delay())
                 continue
+            self.counts.api_up = True
             if down_since is not None:
                 logger.info("Telegram Bot API answers again after %.1f s",
                             time.monotonic() - down_since)
@@ -161,12 +182,17 @@ class TelegramBot:
 
     async def _handle(self, update: Update, username: str) -> None:
         part = "press" if update.callback_query is not None else "message"
+        self.counts.updates += 1
         try:
             if update.callback_query is not None:
-                await self._pressed(update.callback_query)
+                if await self._pressed(update.callback_query):
+                    self.counts.presses_acted += 1
+                else:
+                    self.counts.presses_refused += 1
             elif update.message is not None:
                 await self._message(update.message, username)
         except Exception as error:  # noqa: BLE001 - one update must not stop the others
+            self.counts.failed += 1
             self._failures.failed(part, error, f"update {update.update_id} skipped")
         else:
             self._failures.recovered(part)
@@ -179,6 +205,7 @@ class TelegramBot:
         if sender is None or not text.startswith("/"):
             if sender is not None and message.chat.type == "private":
                 user = await self._linking.user_of(sender.id)
+                self.counts.commands += 1
                 await self._reply(message.chat.id, help_text(
                     self._texts(message.chat.id, user), None if user is None else user.name))
             return  # groups: only commands are for the bot
@@ -202,6 +229,7 @@ class TelegramBot:
                 answer = alarms_text(t, list(self._hub.alarms.values()))
         else:
             answer = help_text(t, None if user is None else user.name)
+        self.counts.commands += 1
         await self._reply(message.chat.id, answer)
 
     async def _link(self, code: str, sender: TelegramUser, t: gettext.NullTranslations) -> str:
@@ -236,50 +264,52 @@ class TelegramBot:
 
     # -- button presses --------------------------------------------------------------------
 
-    async def _pressed(self, query: CallbackQuery) -> None:
+    async def _pressed(self, query: CallbackQuery) -> bool:
+        """Handle a press; True when it acted, False when it was refused."""
         press = parse(query.data)
         user = await self._linking.user_of(query.sender.id)
         chat_id = query.message.chat.id if query.message is not None else None
         t = self._texts(chat_id, user)
         if press is None:
             await self._answer(query, t.gettext("This button is not one of the gateway's."))
-            return
+            return False
         if user is None:
             logger.info("Telegram press refused: %s (%d) is not linked", query.sender.shown,
                         query.sender.id)
             await self._answer(query, t.gettext(
                 "You are not linked to a gateway user: get a code on the page (Telegram) and "
                 "send /link CODE to the bot."), alert=True)
-            return
+            return False
         if not user.role.at_least(Role.OPERATOR):
             logger.info("Telegram press refused: %s is a %s", user.name, user.role)
             await self._answer(query, t.gettext(
                 "Refused: user {user} is a {role}; acknowledging, shelving and verdicts need "
                 "an operator or above.").format(user=user.name, role=role_name(t, user.role)),
                 alert=True)
-            return
+            return False
         alarm = press.alarm_among(self._hub.alarms)
         if alarm is None:
             await self._answer(query, t.gettext("This alarm is no longer configured."))
-            return
+            return False
         if press.kind is ActionKind.ACKNOWLEDGE and self._hub.alarms[alarm].acked:
             await self._answer(query, t.gettext("Alarm {alarm} is already acknowledged.")
                                .format(alarm=alarm))
-            return
+            return False
         if press.kind is ActionKind.ACKNOWLEDGE and self._raised_since(alarm, press.event):
             await self._answer(query, t.gettext(
                 "Alarm {alarm} was raised again since this message: acknowledge it from the "
                 "newer message or the page.").format(alarm=alarm), alert=True)
-            return
+            return False
         try:
             await self._act(press.kind, alarm, user.name, query.sender)
         except Refused as refused:
             await self._answer(query, t.gettext("Refused: {reason}").format(reason=refused),
                                alert=True)
-            return
+            return False
         await self._answer(query, done_answer(t, press.kind, alarm))
         if query.message is not None:
             await self._mark_done(query.message, alarm, press.kind, user)
+        return True
 
     def _raised_since(self, alarm: str, event: str) -> bool:
         """Whether the alarm's latest event is an activation other than the one the message
@@ -332,8 +362,11 @@ class TelegramBot:
                 await self._api.edit_message_text(shown.chat_id, shown.message_id, shown.text,
                                                   shown.rows)
         except ChannelError as error:
+            self.counts.edits_failed += 1
             logger.warning("Telegram: message %d of chat %d not edited: %s", shown.message_id,
                            shown.chat_id, error)
+        else:
+            self.counts.edits += 1
 
     # -- helpers ---------------------------------------------------------------------------
 

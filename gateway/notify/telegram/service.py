@@ -13,14 +13,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.alarms.hub import AlarmHub
 from gateway.config.telegram import TOKEN_ENV, TelegramSection
 from gateway.core.clock import Clock
 from gateway.notify.telegram.board import MessageBoard
-from gateway.notify.telegram.bot import AlarmDesk, TelegramBot
+from gateway.notify.telegram.bot import AlarmDesk, BotCounts, TelegramBot
 from gateway.notify.telegram.bot_api import BotApi
 from gateway.notify.telegram.channel import TelegramChannel
 from gateway.notify.telegram.linking import Linking
@@ -37,7 +37,7 @@ USERS_FOLDER = "web"  # under data_dir: the page's users (gateway.page.site.WEB_
 class Telegram:
     """The parts; `channel` is what the notify outbox sends through (telling `board.sent`
     of what it delivered), `board.alarm_events` an alarm hub sink, `linking` what the
-    page's Telegram section uses."""
+    page's Telegram section uses, `counts` what the bot did (/metrics)."""
 
     section: TelegramSection
     api: BotApi
@@ -45,11 +45,12 @@ class Telegram:
     channel: TelegramChannel
     linking: Linking
     board: MessageBoard
+    counts: BotCounts = field(default_factory=BotCounts)
 
     def bot(self, hub: AlarmHub, desk: AlarmDesk, language: str, clock: Clock) -> TelegramBot:
         """The bot answering commands and presses (run it as a task)."""
         return TelegramBot(self.api, self.pace, self.linking, self.board, hub, desk,
-                           self.section.chats, language, clock)
+                           self.section.chats, language, clock, counts=self.counts)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from tests.fixtures.page_api import Page, logged_in
+from tests.fixtures.prometheus import metric_value
 from tests.fixtures.telegram import FakeBotApi
 from tests.gateway.notify.telegram.support import (
     GATEWAY,
@@ -60,6 +61,12 @@ async def test_codes_from_the_page_link_users_who_then_get_the_gateways_state(
     (linked,) = await audit(plant, "Telegram linked")
     assert (linked["user"], linked["detail"]) == ("olga", f"@olga_tg ({OLGA})")
     assert len(await audit(plant, "Telegram link code issued")) == 1  # not for nobody
+    # /metrics: nine messages handled, eight answered (not another bot's), one link.
+    metrics = await plant.get("/metrics")
+    assert metric_value(metrics, "uvelka_telegram_updates_total") == 9
+    assert metric_value(metrics, "uvelka_telegram_commands_total") == 8
+    assert metric_value(metrics, "uvelka_telegram_links") == 1
+    assert metric_value(metrics, "uvelka_telegram_presses_acted_total") == 0
 
     # The page ends the link: the bot no longer answers her with the state.
     status, ended = await plant.send("DELETE", f"/api/telegram/links/{OLGA}")

@@ -18,6 +18,7 @@ from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.fixtures.opcua import EventWatch
 from tests.fixtures.page_api import Page
+from tests.fixtures.prometheus import metric_value
 from tests.fixtures.telegram import FakeBotApi
 from tests.gateway.notify.telegram.support import (
     CHAT,
@@ -125,6 +126,19 @@ async def test_a_press_acknowledges_as_the_linked_operator_and_others_are_refuse
     fresh = bot_api.press(OLGA, bot_api.in_chat(CHAT)[1], "Acknowledge", username="olga_tg")
     await bot_api.wait_for(lambda: bot_api.answer_to(fresh), "the fresh press's answer")
     assert hub.alarms["pressure_high"].acked is True
+
+    # /metrics counts the presses: olga's acknowledgements and verdict acted; the stranger's,
+    # the viewer's, the second and the stale one were refused.
+    parts = plant.gateway.running.telegram_parts
+    assert parts is not None
+    await bot_api.wait_for(lambda: parts.counts.presses_acted == 3, "the fresh press done")
+    metrics = await plant.get("/metrics")
+    assert metric_value(metrics, "uvelka_telegram_presses_acted_total") == 3
+    assert metric_value(metrics, "uvelka_telegram_presses_refused_total") == 4
+    assert metric_value(metrics, "uvelka_telegram_edits_total") >= 2  # the ack, the verdict
+    assert metric_value(metrics, "uvelka_telegram_links") == 2
+    assert metric_value(metrics, "uvelka_telegram_api_up") == 1
+    assert metric_value(metrics, "uvelka_telegram_updates_failed_total") == 0
 
 
 async def test_an_acknowledgement_on_the_page_shows_on_the_telegram_message(
