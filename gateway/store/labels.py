@@ -43,15 +43,16 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from gateway.core.storage import StorageHealth
-from gateway.store.sqlite_file import SerialConnection, open_sqlite
+from gateway.store.sqlite_file import NotStored as NotStored  # the store's refusal
+from gateway.store.sqlite_file import SerialConnection, StoreFile
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,6 @@ _INSERT_LABEL = """INSERT INTO labels (asset, start_s, end_s, kind, fault_code, 
 _IN_THE_WAY = """SELECT * FROM label_rows
     WHERE asset = ? AND kind = ? AND start_s < ? AND end_s > ? AND id IS NOT ?
     ORDER BY start_s LIMIT 1"""
-T = TypeVar("T")
 
 
 class InvalidLabel(ValueError):
@@ -140,10 +140,6 @@ class InvalidLabel(ValueError):
 
 class Overlap(InvalidLabel):
     """The label would overlap one of the other class on its asset."""
-
-
-class NotStored(Exception):
-    """The store could not be written or read now (a full disk); nothing stored is lost."""
 
 
 class UnknownLabel(KeyError):
@@ -322,8 +318,8 @@ class LabelStore:
     def __init__(self, path: Path, clock: Callable[[], datetime], health: StorageHealth) -> None:
         self.path = path
         self._clock = clock
-        self._health = health
-        self._conn: SerialConnection | None = None  # None until the file could be opened
+        # FULL: a label someone drew must survive a power cut.
+        self._file = StoreFile(path, health, store=STORE, synchronous="FULL", schema=_SCHEMA)
 
     @classmethod
     @asynccontextmanager
@@ -337,13 +333,8 @@ class LabelStore:
         """The store in `path` (created if missing); closed on exit. A file that cannot be
         opened is reported and opened by a later call."""
         store = cls(path, clock, health or StorageHealth(path.parent))
-        try:
-            await store._connect()
+        async with store._file.kept_open():
             yield store
-        finally:
-            if store._conn is not None:
-                await store._conn.settle()
-                await store._conn.db.close()
 
     # -- labels ----------------------------------------------------------------------------
 
@@ -359,7 +350,7 @@ class LabelStore:
             )
             return Label(cursor.lastrowid or 0, draft, user, now, user, now)
 
-        return await self._call("store the label", insert, write=True)
+        return await self._file.run("store the label", insert, write=True)
 
     async def update(self, number: int, draft: LabelDraft, user: str) -> tuple[Label, Label]:
         """Replace label `number` by `draft`, changed by `user`: (before, after). Who made
@@ -377,7 +368,7 @@ class LabelStore:
             after = Label(number, draft, before.user, before.entered, user, now, before.event_id)
             return before, after
 
-        return await self._call("change the label", replace, write=True)
+        return await self._file.run("change the label", replace, write=True)
 
     async def delete(self, number: int) -> Label:
         """Delete label `number`; the label deleted. UnknownLabel, NotStored."""
@@ -387,11 +378,11 @@ class LabelStore:
             await conn.db.execute("DELETE FROM labels WHERE id = ?", (number,))
             return found
 
-        return await self._call("delete the label", remove, write=True)
+        return await self._file.run("delete the label", remove, write=True)
 
     async def get(self, number: int) -> Label:
         """Label `number`; UnknownLabel, NotStored."""
-        return await self._call("read the labels", lambda conn: _label(conn, number))
+        return await self._file.run("read the labels", lambda conn: _label(conn, number))
 
     async def labels(
         self,
@@ -416,7 +407,7 @@ class LabelStore:
             async with conn.db.execute(_SELECT_LABELS, values) as cursor:
                 return [_label_of(row) for row in await cursor.fetchall()]
 
-        return await self._call("read the labels", select)
+        return await self._file.run("read the labels", select)
 
     async def fault_codes(self) -> list[str]:
         """The fault codes of labels and verdicts, the most used first."""
@@ -429,7 +420,7 @@ class LabelStore:
             ) as cursor:
                 return [code for code, _ in await cursor.fetchall()]
 
-        return await self._call("read the labels", select)
+        return await self._file.run("read the labels", select)
 
     # -- activations and verdicts ----------------------------------------------------------
 
@@ -467,11 +458,13 @@ class LabelStore:
                     )
                     await _extend_label(conn, event_id, at.timestamp())
 
-        await self._call("record the alarm activations", record, write=True)
+        await self._file.run("record the alarm activations", record, write=True)
 
     async def activation(self, event_id: uuid.UUID) -> Activation:
         """The activation raised by `event_id`; UnknownEvent, NotStored."""
-        return await self._call("read the activations", lambda conn: _activation(conn, event_id))
+        return await self._file.run(
+            "read the activations", lambda conn: _activation(conn, event_id)
+        )
 
     async def latest_activation(self, alarm: str) -> Activation:
         """The latest recorded activation of `alarm`; UnknownEvent, NotStored."""
@@ -486,7 +479,7 @@ class LabelStore:
                 raise UnknownEvent(f"no activation of alarm {alarm!r} is recorded")
             return _activation_of(row)
 
-        return await self._call("read the activations", select)
+        return await self._file.run("read the activations", select)
 
     async def judge(
         self, event_id: uuid.UUID, draft: VerdictDraft, user: str
@@ -526,7 +519,7 @@ class LabelStore:
             )
             return verdict, label
 
-        return await self._call("store the verdict", store, write=True)
+        return await self._file.run("store the verdict", store, write=True)
 
     async def verdicts(
         self,
@@ -551,57 +544,7 @@ class LabelStore:
             async with conn.db.execute(_SELECT_VERDICTS, values) as cursor:
                 return [_verdict_of(row) for row in await cursor.fetchall()]
 
-        return await self._call("read the verdicts", select)
-
-    # -- the file --------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        action: str,
-        operation: Callable[[SerialConnection], Awaitable[T]],
-        *,
-        write: bool = False,
-    ) -> T:
-        """Run `operation` in its turn (in one write transaction if `write`); a storage
-        failure is reported and raised as NotStored."""
-        conn = await self._connect()
-        if conn is None:
-            raise NotStored(
-                f"the labels file {self.path} cannot be opened now, so the gateway"
-                f" cannot {action}: see the gateway's problems"
-            )
-
-        async def run() -> T:
-            if not write:
-                return await operation(conn)
-            async with conn.transaction(write=True):
-                return await operation(conn)
-
-        try:
-            result = await conn.run(run())
-        except (UnknownLabel, UnknownEvent, InvalidLabel):
-            raise
-        except Exception as error:
-            self._health.absorb(STORE, action, error)
-            kept = "; nothing stored before is lost" if write else ""
-            raise NotStored(f"the gateway could not {action}: {error}{kept}") from error
-        if write:
-            self._health.ok(STORE)
-        return result
-
-    async def _connect(self) -> SerialConnection | None:
-        """The open file, opened now if need be; None (reported) when it cannot be."""
-        if self._conn is not None:
-            return self._conn
-        try:
-            # FULL: a label someone drew must survive a power cut.
-            db = await open_sqlite(self.path, synchronous="FULL", script=_SCHEMA)
-        except Exception as error:
-            self._health.absorb(STORE, f"open {self.path}", error)
-            return None
-        self._conn = SerialConnection(db)
-        self._health.ok(STORE)
-        return self._conn
+        return await self._file.run("read the verdicts", select)
 
 
 async def _refuse_overlap(conn: SerialConnection, draft: LabelDraft, number: int | None) -> None:

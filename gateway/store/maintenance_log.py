@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from gateway.core.storage import StorageHealth
-from gateway.store.sqlite_file import SerialConnection, open_sqlite
+from gateway.store.sqlite_file import NotStored as NotStored  # the log's refusal
+from gateway.store.sqlite_file import SerialConnection, StoreFile
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ CREATE TABLE IF NOT EXISTS maintenance (
 );
 CREATE INDEX IF NOT EXISTS maintenance_asset_finished ON maintenance (asset, finished_s);
 """
-T = TypeVar("T")
 
 _SELECT_ONE = """SELECT id, asset, started_s, finished_s, kind, parts, note, user,
     resets_life, entered_s, changed_by, changed_s FROM maintenance WHERE id = ?"""
@@ -80,10 +80,6 @@ class InvalidEntry(ValueError):
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = list(problems)
-
-
-class NotStored(Exception):
-    """The log could not be written or read now (a full disk); nothing stored is lost."""
 
 
 class UnknownEntry(KeyError):
@@ -193,8 +189,15 @@ class MaintenanceLog:
     def __init__(self, path: Path, clock: Callable[[], datetime], health: StorageHealth) -> None:
         self.path = path
         self._clock = clock
-        self._health = health
-        self._conn: SerialConnection | None = None  # None until the file could be opened
+        self._file = StoreFile(
+            path,
+            health,
+            store=STORE,
+            synchronous="FULL",  # an entry someone typed in must survive a power cut
+            schema=_SCHEMA,
+            unopened="the maintenance log {path} cannot be opened now, so it cannot {action}",
+            failed="the maintenance log could not {action}: {error}",
+        )
 
     @classmethod
     @asynccontextmanager
@@ -208,64 +211,52 @@ class MaintenanceLog:
         """The log in `path` (created if missing); closed on exit. A file that cannot be
         opened is reported and opened by a later call."""
         log = cls(path, clock, health or StorageHealth(path.parent))
-        try:
-            await log._connect()
+        async with log._file.kept_open():
             yield log
-        finally:
-            if log._conn is not None:
-                await log._conn.settle()
-                await log._conn.db.close()
 
     async def add(self, draft: Draft, user: str) -> Entry:
         """Store a checked entry entered by `user`; NotStored when the disk refuses it."""
         now = self._clock()
         row = (*_draft_row(draft), user, now.timestamp(), user, now.timestamp())
-        conn = await self._open("store the entry")
 
-        async def insert() -> int:
-            async with conn.transaction(write=True):
-                cursor = await conn.db.execute(_INSERT, row)
-                return cursor.lastrowid or 0
+        async def insert(conn: SerialConnection) -> int:
+            cursor = await conn.db.execute(_INSERT, row)
+            return cursor.lastrowid or 0
 
-        number = await self._write(conn.run(insert()), "store the entry")
+        number = await self._file.run("store the entry", insert, write=True)
         return Entry(number, draft, user, now, user, now)
 
     async def update(self, number: int, draft: Draft, user: str) -> tuple[Entry, Entry]:
         """Replace entry `number` by `draft`, changed by `user`: (before, after). Who
         entered it and when are kept. UnknownEntry, NotStored."""
         now = self._clock()
-        conn = await self._open("change the entry")
 
-        async def replace() -> Entry:
-            async with conn.transaction(write=True):
-                before = await self._one(conn, number)
-                await conn.db.execute(
-                    "UPDATE maintenance SET asset = ?, started_s = ?, finished_s = ?, kind = ?,"
-                    " parts = ?, note = ?, resets_life = ?, changed_by = ?, changed_s = ?"
-                    " WHERE id = ?",
-                    (*_draft_row(draft), user, now.timestamp(), number),
-                )
-                return before
+        async def replace(conn: SerialConnection) -> Entry:
+            before = await _one(conn, number)
+            await conn.db.execute(
+                "UPDATE maintenance SET asset = ?, started_s = ?, finished_s = ?, kind = ?,"
+                " parts = ?, note = ?, resets_life = ?, changed_by = ?, changed_s = ?"
+                " WHERE id = ?",
+                (*_draft_row(draft), user, now.timestamp(), number),
+            )
+            return before
 
-        before = await self._write(conn.run(replace()), "change the entry")
+        before = await self._file.run("change the entry", replace, write=True)
         return before, Entry(number, draft, before.user, before.entered, user, now)
 
     async def delete(self, number: int) -> Entry:
         """Delete entry `number`; the entry deleted. UnknownEntry, NotStored."""
-        conn = await self._open("delete the entry")
 
-        async def remove() -> Entry:
-            async with conn.transaction(write=True):
-                entry = await self._one(conn, number)
-                await conn.db.execute("DELETE FROM maintenance WHERE id = ?", (number,))
-                return entry
+        async def remove(conn: SerialConnection) -> Entry:
+            entry = await _one(conn, number)
+            await conn.db.execute("DELETE FROM maintenance WHERE id = ?", (number,))
+            return entry
 
-        return await self._write(conn.run(remove()), "delete the entry")
+        return await self._file.run("delete the entry", remove, write=True)
 
     async def get(self, number: int) -> Entry:
         """Entry `number`; UnknownEntry, NotStored."""
-        conn = await self._open("read the entry")
-        return await self._read(conn.run(self._one(conn, number)))
+        return await self._file.run("read the entry", lambda conn: _one(conn, number))
 
     async def entries(
         self,
@@ -285,82 +276,35 @@ class MaintenanceLog:
             None if end is None else end.timestamp(),
             -1 if limit is None else limit,
         )
-        conn = await self._open("read the entries")
 
-        async def select() -> list[Entry]:
+        async def select(conn: SerialConnection) -> list[Entry]:
             async with conn.db.execute(_SELECT_ENTRIES, values) as cursor:
                 return [_entry(row) for row in await cursor.fetchall()]
 
-        return await self._read(conn.run(select()))
+        return await self._file.run("read the entries", select)
 
     async def latest_finished(self) -> dict[str, datetime]:
         """The end of each asset's latest entry (OPC UA's LastMaintenance), by asset."""
-        conn = await self._open("read the entries")
 
-        async def select() -> dict[str, datetime]:
+        async def select(conn: SerialConnection) -> dict[str, datetime]:
             async with conn.db.execute(
                 "SELECT asset, MAX(finished_s) FROM maintenance GROUP BY asset"
             ) as cursor:
                 return {asset: _time(at) for asset, at in await cursor.fetchall()}
 
-        return await self._read(conn.run(select()))
+        return await self._file.run("read the entries", select)
 
     async def normal_periods(self, asset: str) -> list[Period]:
         """The normal periods of `asset` (see the module docstring), oldest first."""
         return normal_periods(await self.entries(assets=[asset]), asset)
 
-    @staticmethod
-    async def _one(conn: SerialConnection, number: int) -> Entry:
-        async with conn.db.execute(_SELECT_ONE, (number,)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            raise UnknownEntry(number)
-        return _entry(row)
 
-    async def _write(self, operation: Awaitable[T], action: str) -> T:
-        try:
-            result = await operation
-        except UnknownEntry:
-            raise
-        except Exception as error:
-            self._health.absorb(STORE, action, error)
-            raise NotStored(
-                f"the maintenance log could not {action}: {error}; nothing stored before is lost"
-            ) from error
-        self._health.ok(STORE)
-        return result
-
-    async def _read(self, operation: Awaitable[T]) -> T:
-        try:
-            return await operation
-        except UnknownEntry:
-            raise
-        except Exception as error:
-            self._health.absorb(STORE, "read the entries", error)
-            raise NotStored(f"the maintenance log cannot be read now: {error}") from error
-
-    async def _open(self, action: str) -> SerialConnection:
-        conn = await self._connect()
-        if conn is None:
-            raise NotStored(
-                f"the maintenance log {self.path} cannot be opened now, so it "
-                f"cannot {action}: see the gateway's problems"
-            )
-        return conn
-
-    async def _connect(self) -> SerialConnection | None:
-        """The open file, opened now if need be; None (reported) when it cannot be."""
-        if self._conn is not None:
-            return self._conn
-        try:
-            # FULL: an entry someone typed in must survive a power cut.
-            db = await open_sqlite(self.path, synchronous="FULL", script=_SCHEMA)
-        except Exception as error:
-            self._health.absorb(STORE, f"open {self.path}", error)
-            return None
-        self._conn = SerialConnection(db)
-        self._health.ok(STORE)
-        return self._conn
+async def _one(conn: SerialConnection, number: int) -> Entry:
+    async with conn.db.execute(_SELECT_ONE, (number,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise UnknownEntry(number)
+    return _entry(row)
 
 
 def _draft_row(draft: Draft) -> tuple[object, ...]:

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.core.storage import StorageHealth
-from gateway.store.sqlite_file import SerialConnection, open_sqlite
+from gateway.store.sqlite_file import NotStored, Operation, SerialConnection, StoreFile
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# One operation on the open file, run in its turn by SerialConnection.run.
-Operation = Callable[[SerialConnection], Coroutine[Any, Any, T]]
 
 STORE = "notification list"  # its name in StorageHealth, /metrics and the page
 _SCHEMA = """
@@ -60,9 +58,10 @@ class NotificationFeedStore:
 
     def __init__(self, path: Path, max_entries: int, health: StorageHealth) -> None:
         self.path = path
-        self._conn: SerialConnection | None = None
         self._max_entries = max_entries
-        self._health = health
+        # NORMAL: the list is a convenience; the outboxes are what must survive a power cut.
+        self._file = StoreFile(path, health, store=STORE, synchronous="NORMAL",
+                               schema=_SCHEMA, opened=self._read_latest)
         self.latest = 0  # the newest id
 
     @classmethod
@@ -72,17 +71,13 @@ class NotificationFeedStore:
         """The list in `path` (created if missing); closed on exit. A file that cannot be
         opened now is reported and opened by a later call."""
         store = cls(path, max_entries, health or StorageHealth(path.parent))
-        try:
-            await store._connect()
+        async with store._file.kept_open():
             yield store
-        finally:
-            if store._conn is not None:
-                await store._conn.settle()
-                await store._conn.db.close()
 
     async def add(self, at_s: float, item: dict[str, Any]) -> int | None:
         """Store one notification; its id, or None when the disk refused it (reported)."""
-        new_id = await self._call("store a notification", self._insert(at_s, json.dumps(item)))
+        new_id = await self._call("store a notification", self._insert(at_s, json.dumps(item)),
+                                  write=True)
         if new_id is not None:
             self.latest = new_id
         return new_id
@@ -99,54 +94,31 @@ class NotificationFeedStore:
 
     async def mark_read(self, user: str, ids: Sequence[int] | None) -> None:
         """Mark `ids` (None: all) read for `user`."""
-        await self._call("mark notifications read", self._mark(user, ids))
+        await self._call("mark notifications read", self._mark(user, ids), write=True)
 
-    async def _call(self, action: str,
-                    operation: Operation[T]) -> T | None:
+    async def _call(self, action: str, operation: Operation[T], *,
+                    write: bool = False) -> T | None:
         """`operation` in its turn; None when the file cannot be opened or the operation
-        fails (both reported)."""
-        conn = await self._connect()
-        if conn is None:
-            return None
+        fails (both reported by the file)."""
         try:
-            result = await conn.run(operation(conn))
-        except Exception as error:
-            self._health.absorb(STORE, action, error)
+            return await self._file.run(action, operation, write=write)
+        except NotStored:
             return None
-        self._health.ok(STORE)
-        return result
 
-    async def _connect(self) -> SerialConnection | None:
-        """The open file, opened now if need be; None (reported) when it cannot be."""
-        if self._conn is not None:
-            return self._conn
-        try:
-            # NORMAL: the list is a convenience; the outboxes are what must survive a
-            # power cut.
-            db = await open_sqlite(self.path, synchronous="NORMAL", script=_SCHEMA)
-        except Exception as error:
-            self._health.absorb(STORE, f"open {self.path}", error)
-            return None
-        try:
-            async with db.execute("SELECT COALESCE(MAX(id), 0) FROM feed") as cursor:
-                row = await cursor.fetchone()
-        except Exception as error:
-            await db.close()
-            self._health.absorb(STORE, f"read {self.path}", error)
-            return None
+    async def _read_latest(self, conn: SerialConnection) -> None:
+        """The newest id in a file just opened."""
+        async with conn.db.execute("SELECT COALESCE(MAX(id), 0) FROM feed") as cursor:
+            row = await cursor.fetchone()
         self.latest = int(row[0]) if row else 0
-        self._conn = SerialConnection(db)
-        return self._conn
 
     def _insert(self, at_s: float, item: str) -> Operation[int]:
         async def insert(conn: SerialConnection) -> int:
-            async with conn.transaction(write=True):
-                cursor = await conn.db.execute(
-                    "INSERT INTO feed (at_s, item) VALUES (?, ?)", (at_s, item))
-                new_id = int(cursor.lastrowid or 0)
-                oldest_kept = new_id - self._max_entries
-                await conn.db.execute("DELETE FROM feed WHERE id <= ?", (oldest_kept,))
-                await conn.db.execute("DELETE FROM seen WHERE id <= ?", (oldest_kept,))
+            cursor = await conn.db.execute(
+                "INSERT INTO feed (at_s, item) VALUES (?, ?)", (at_s, item))
+            new_id = int(cursor.lastrowid or 0)
+            oldest_kept = new_id - self._max_entries
+            await conn.db.execute("DELETE FROM feed WHERE id <= ?", (oldest_kept,))
+            await conn.db.execute("DELETE FROM seen WHERE id <= ?", (oldest_kept,))
             return new_id
         return insert
 

@@ -2,14 +2,17 @@
 durability level), and one connection used one operation at a time.
 
 The outbox, the history and the audit log open their files here, so the journal mode and
-the connection's transaction handling are decided once (issue #10).
+the connection's transaction handling are decided once (issue #10). The page's small
+stores (labels, the maintenance log, the notification list) go one step further through
+`StoreFile`: the file opened when it can be and each operation's failure reported to the
+StorageHealth, written once for the three of them (issues #10 and #17).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -17,6 +20,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 from gateway.core.files import to_the_end
+from gateway.core.storage import StorageHealth
 
 logger = logging.getLogger(__name__)
 
@@ -126,3 +130,119 @@ class SerialConnection(Serial):
                 await self.db.execute("ROLLBACK")
             raise
         await self.db.execute("COMMIT")
+
+
+# One operation on the open file, run in its turn (Serial.run) with the connection.
+Operation = Callable[[SerialConnection], Awaitable[T]]
+
+
+class NotStored(Exception):
+    """The store could not be written or read now (a full disk); nothing stored is lost."""
+
+
+class StoreFile:
+    """A small store's SQLite file, opened when it can be, and its operations run one at a
+    time; every failure is reported to the StorageHealth under the store's name (issue #17).
+
+    A file that cannot be opened (a start on a full disk: SQLite cannot even read a WAL file
+    there) is reported, and the next `run` tries again, so the gateway starts without it.
+    An operation that fails for a storage error (`is_storage_error`) is reported and
+    refused as NotStored; any other error (an unknown id, a refused value, a bug) is raised
+    as it is and reports nothing. The open and a write that works end the store's problem;
+    a read that works does not, since a full disk still serves reads and the problem would
+    come and go with every page view. What the disk refused is the caller's to keep and
+    offer again (gateway/page/bell.py, gateway/page/label_desk.py).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        health: StorageHealth,
+        *,
+        store: str,
+        synchronous: Synchronous,
+        schema: str,
+        opened: Callable[[SerialConnection], Awaitable[None]] | None = None,
+        unopened: str = "the {store} file {path} cannot be opened now, so the gateway"
+        " cannot {action}",
+        failed: str = "the gateway could not {action}: {error}",
+    ) -> None:
+        """`store` names it in the StorageHealth, /metrics and the page; `opened` reads what
+        the store keeps in memory from a file just opened; `unopened` ({store}, {path},
+        {action}) and `failed` ({action}, {error}) word a refusal for the page."""
+        self.path = path
+        self.store = store
+        self._health = health
+        self._synchronous: Synchronous = synchronous
+        self._schema = schema
+        self._opened = opened
+        self._unopened = unopened
+        self._failed = failed
+        self._conn: SerialConnection | None = None  # None until the file could be opened
+        # Two callers finding it closed (the page and a retry) must not open it twice: the
+        # second connection would stay open, unreferenced, after the store closed.
+        self._opening = asyncio.Lock()
+
+    @asynccontextmanager
+    async def kept_open(self) -> AsyncIterator[None]:
+        """Open the file now if it can be (else reported, and opened by a later `run`); on
+        exit, let the operations under way end, then close it."""
+        try:
+            await self._connect()
+            yield
+        finally:
+            if self._conn is not None:
+                await self._conn.settle()
+                await self._conn.db.close()
+
+    async def run(self, action: str, operation: Operation[T], *, write: bool = False) -> T:
+        """`operation` in its turn, in one write transaction if `write` (so a failed one
+        leaves the file as it was); `action` ("store the label") says what it does. NotStored
+        when the file cannot be opened or the operation fails for want of storage."""
+        conn = await self._connect()
+        if conn is None:
+            unopened = self._unopened.format(store=self.store, path=self.path, action=action)
+            raise NotStored(f"{unopened}: see the gateway's problems")
+
+        async def turn() -> T:
+            if not write:
+                return await operation(conn)
+            async with conn.transaction(write=True):
+                return await operation(conn)
+
+        try:
+            result = await conn.run(turn())
+        except Exception as error:
+            self._health.absorb(self.store, action, error)  # raises what is not storage's
+            kept = "; nothing stored before is lost" if write else ""
+            raise NotStored(self._failed.format(action=action, error=error) + kept) from error
+        if write:
+            self._health.ok(self.store)
+        return result
+
+    async def _connect(self) -> SerialConnection | None:
+        """The open file, opened now if need be; None (reported) when it cannot be."""
+        async with self._opening:
+            if self._conn is None:
+                self._conn = await self._open()
+        return self._conn
+
+    async def _open(self) -> SerialConnection | None:
+        try:
+            db = await open_sqlite(self.path, synchronous=self._synchronous, script=self._schema)
+        except Exception as error:
+            self._health.absorb(self.store, f"open {self.path}", error)
+            return None
+        conn = SerialConnection(db)
+        try:
+            if self._opened is not None:
+                await self._opened(conn)
+        except Exception as error:
+            await db.close()
+            self._health.absorb(self.store, f"read {self.path}", error)
+            return None
+        except BaseException:  # cancelled: a stopped store holds no file open (issue #17)
+            await to_the_end(db.close())
+            raise
+        self._health.ok(self.store)
+        return conn
