@@ -138,10 +138,11 @@ class TelegramBot:
         self._failures = Failures("telegram update", logger)
 
     async def run(self) -> None:
-        """Poll for updates and handle them, in order, and make the board's edits; waits
-        out outages."""
+        """Poll for updates and handle them, in order, make the board's edits and keep it
+        saved; waits out outages."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._edits(), name="telegram-edits")
+            group.create_task(self._board.keep_saved(), name="telegram-board")
             await self._poll()
 
     async def _poll(self) -> None:

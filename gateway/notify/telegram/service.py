@@ -66,7 +66,8 @@ async def open_telegram(
                       users, clock.now)
     pace = Pace(clock.monotonic)
     async with BotApi(section.api_url, token) as api:
-        yield Telegram(section, api, pace, TelegramChannel(api, pace), linking, MessageBoard())
+        yield Telegram(section, api, pace, TelegramChannel(api, pace), linking,
+                       await MessageBoard.open(folder))
 
 
 def _token(section: TelegramSection) -> str | None:
