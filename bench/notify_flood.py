@@ -9,18 +9,20 @@ Run by hand from the repository root; prints a table and one JSON line:
 1,000 alarm transitions (50 alarms raised and cleared in turn, evenly over a minute) go
 into the gateway's own notification path: the alarm hub's sink (Notifier.alarm_events),
 each chat's rules (`events = ["alarm"]`, `alarm_cleared = true`, so every transition is
-for every chat), the flood's digests (`[notify] digest_after`, 10), the rendering, the
-durable outbox and its sender, Telegram's pace (gateway.notify.telegram.pace) and the Bot
-API client, to the fake Bot API server of the tests (tests/fixtures/telegram.py) on
-loopback, which stamps what it receives. The transitions are fed to the notifier as the
-hub hands them over; the hub itself is measured by bench/alarms.py.
+for every chat), the flood's digests (`[notify] digest_after`, 10) with the events they
+hold on disk (gateway.notify.held), the rendering, the durable outbox and its sender,
+Telegram's pace (gateway.notify.telegram.pace) and the Bot API client, to the fake Bot API
+server of the tests (tests/fixtures/telegram.py) on loopback, which stamps what it
+receives. The transitions are fed to the notifier as the hub hands them over; the hub
+itself is measured by bench/alarms.py.
 
 What it checks, at the fake server: every transition arrives, alone or counted in a digest
 (the digest's subject says how many it lists), in every chat; no chat gets two messages
 less than a second apart; no second holds more than 30 messages overall. Exit code 0 when
-all hold. `--speed` runs the clocks of the notifier, the pace and the server faster (a
-minute of flood and its digest in 60 / speed seconds); the server's stamps are on that
-clock.
+all hold. Also printed: how long the hub's sink took per transition (p50, p99, max): the
+messages' and the held events' commits are in it. `--speed` runs the clocks of the
+notifier, the pace and the server faster (a minute of flood and its digest in 60 / speed
+seconds); the server's stamps are on that clock.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import asyncio
 import json
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -44,7 +47,9 @@ from gateway.alarms.events import AlarmEvent, EventKind  # noqa: E402
 from gateway.config.notify import NotifySection  # noqa: E402
 from gateway.config.telegram import TelegramChat  # noqa: E402
 from gateway.core.quality import Quality  # noqa: E402
+from gateway.core.storage import StorageHealth  # noqa: E402
 from gateway.notify.audience import Audience  # noqa: E402
+from gateway.notify.held import HeldEvents  # noqa: E402
 from gateway.notify.notifier import Notifier, Outlet  # noqa: E402
 from gateway.notify.sender import ChannelSender  # noqa: E402
 from gateway.notify.telegram.bot_api import BotApi  # noqa: E402
@@ -118,21 +123,25 @@ async def run(count: int, duration_s: float, speed: float, refuse: int,
     fake.too_many_requests(refuse, retry_after=RETRY_AFTER_S)
     async with (fake.serve(), BotApi(fake.url, TOKEN) as api,
                 Outbox.open(folder / "telegram.sqlite", max_messages=100_000,
-                            max_age_s=86400.0) as outbox):
+                            max_age_s=86400.0) as outbox,
+                HeldEvents.open(folder / "held.sqlite", StorageHealth(folder)) as held):
         pace = Pace(clock.monotonic, clock.sleep)
         sender = ChannelSender(TelegramChannel(api, pace), outbox)
         audiences = [Audience("telegram", str(chat), TelegramChat(
             chat_id=chat, events=["alarm"], alarm_cleared=True), "en") for chat in CHATS]
         notifier = Notifier(NotifySection(language="en", digest_after=10), "bench",
                             [Outlet(sender, audiences)], {}, lambda asset: {}, {},
-                            clock=clock, tick_s=0.2 / speed)
+                            clock=clock, tick_s=0.2 / speed, held=held)
+        sink_s = []
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(sender.run()), group.create_task(notifier.run())]
             started = clock.monotonic()
             for n, event in enumerate(transitions(count)):
                 # Evenly over the minute, on the scaled clock.
                 await clock.sleep(max(0.0, started + n * duration_s / count - clock.monotonic()))
+                before = time.perf_counter()
                 await notifier.alarm_events([event])
+                sink_s.append(time.perf_counter() - before)
             fed_s = clock.monotonic() - started
             while notifier.waiting_for_digest() or sender.waiting():  # noqa: ASYNC110 - two parts
                 await asyncio.sleep(0.05)  # the digest's minute, then the outbox, drain
@@ -152,6 +161,8 @@ async def run(count: int, duration_s: float, speed: float, refuse: int,
         "min_gap_in_a_chat_s": round(min(gaps), 3) if gaps else None,
         "busiest_second_overall": busiest_second([m.at for m in fake.messages]),
         "refused_by_server": fake.refused,
+        "sink_ms_p50_p99_max": [round(1000 * statistics.quantiles(sink_s, n=100)[q], 2)
+                                for q in (49, 98)] + [round(1000 * max(sink_s), 2)],
     }
 
 
