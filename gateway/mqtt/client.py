@@ -30,23 +30,32 @@ def client_id(settings: MqttSection, gateway: str) -> str:
 def make_client(
     settings: MqttSection, gateway: str, status_topic: str, *, reconnect_max_s: int
 ) -> Client:
-    """A paho client for `settings`, not yet connected, with the `offline` Last Will.
+    """The bridge's paho client for `settings`, not yet connected, with the `offline` Last
+    Will.
 
     paho's own in-flight limit is off (0): the bridge keeps its window itself (delivery.py),
     and with a limit paho walks its whole queue of unconfirmed messages on every PUBACK
     (`Client._update_inflight`), which cost a tenth of the drain rate at a window of 200.
     """
+    client = new_client(settings, client_id(settings, gateway), reconnect_max_s=reconnect_max_s)
+    client.max_inflight_messages_set(0)
+    client.will_set(status_topic, OFFLINE, qos=STATUS_QOS, retain=True)
+    return client
+
+
+def new_client(settings: MqttSection, client_id: str, *, reconnect_max_s: int) -> Client:
+    """A paho client for `settings` (protocol, clean session, timeouts, credentials, TLS)
+    under `client_id`, not yet connected, without a Will or callbacks: each connection of
+    the gateway (the bridge, the Sparkplug edge node's numbered.py) adds its own."""
     v5 = settings.version == "5"
     client = Client(
         CallbackAPIVersion.VERSION2,
-        client_id=client_id(settings, gateway),
+        client_id=client_id,
         protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
         clean_session=None if v5 else True,
     )
     client.connect_timeout = CONNECT_TIMEOUT_S
-    client.max_inflight_messages_set(0)
     client.reconnect_delay_set(1, reconnect_max_s)
-    client.will_set(status_topic, OFFLINE, qos=STATUS_QOS, retain=True)
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:

@@ -11,8 +11,8 @@ CONNECT goes out, and a new process begins with the next one.
 
 Decisions:
 - Written with the gateway's one atomic write (gateway.core.files: synced, renamed), from
-  paho's thread as it opens the socket (link.py): the event loop never waits for a disk.
-  The outcome crosses into the loop for the StorageHealth, which is the loop's.
+  paho's thread as it opens the socket (gateway/mqtt/numbered.py): the event loop never
+  waits for a disk. The outcome crosses into the loop for the StorageHealth, the loop's.
 - A write that fails (a full disk) does not hold the connection back: the session goes on
   with its number, reported as a degraded store; only a restart before the next good write
   would repeat a number.

@@ -13,9 +13,9 @@ from gateway.config.sparkplug import SparkplugSection
 from gateway.core.quality import Quality
 from gateway.core.storage import StorageHealth
 from gateway.mqtt.client import client_id
+from gateway.mqtt.numbered import NumberedLink
 from gateway.opcua.status import status_code
 from gateway.sparkplug import bd_seq, payloads
-from gateway.sparkplug.link import Link
 from gateway.sparkplug.node import SparkplugNode, Write
 from gateway.sparkplug.topics import Topics, state_topic
 from gateway.store import Outbox
@@ -67,13 +67,17 @@ async def edge_node(
             gateway=gateway, version=_version(), primary_host=section.primary_host_id,
             writes=section.writes,
         )
-        host_state = None if section.primary_host_id is None else state_topic(
-            section.primary_host_id)
+        # Commands are subscribed before the births (Sparkplug 3.0 §5.4), and the primary
+        # host's STATE, which they wait for.
+        subscriptions = [topics.node("NCMD"), topics.dcmd_filter]
+        if section.primary_host_id is not None:
+            subscriptions.append(state_topic(section.primary_host_id))
         saved = bd_seq.BdSeqFile(config.gateway.data_dir / bd_seq.FILE, storage)
-        node.attach(Link(
-            settings, settings.client_id or f"uvelka-{gateway}-sparkplug", topics, host_state,
-            lambda number: payloads.ndeath(number, payloads.epoch_now()), node,
-            first_bd_seq=await asyncio.to_thread(saved.first), keep_bd_seq=saved.keep,
+        node.attach(NumberedLink(
+            settings, settings.client_id or f"uvelka-{gateway}-sparkplug",
+            topics.node("NDEATH"), lambda number: payloads.ndeath(number, payloads.epoch_now()),
+            subscriptions, node,
+            first_number=await asyncio.to_thread(saved.first), keep_number=saved.keep,
             reconnect_max_s=reconnect_max_s,
         ))
         yield node

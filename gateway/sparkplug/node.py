@@ -2,11 +2,11 @@
 deaths, commands, and store-and-forward while the primary host is away.
 
 The session, in the order it runs (the tck-ids are Sparkplug 3.0's normative statements):
-- The link connects with the NDEATH Will (gateway/sparkplug/link.py). With a primary host
-  configured, nothing is born until its retained STATE says online with a timestamp not
-  older than the last one seen (tck-id-message-flow-edge-node-birth-publish-phid-wait,
-  -phid-wait-id, -phid-wait-online, -phid-wait-timestamp); without one, at once. A STATE
-  that is not such JSON, or older, is ignored and counted.
+- The link (gateway/mqtt/numbered.py, bdSeq its number) connects with the NDEATH Will.
+  With a primary host configured, nothing is born until its retained STATE says online
+  with a timestamp not older than the last one seen (tck-id-message-flow-edge-node-birth-
+  publish-phid-wait, -phid-wait-id, -phid-wait-online, -phid-wait-timestamp); without one,
+  at once. A STATE that is not such JSON, or older, is ignored and counted.
 - Births: NBIRTH with seq 0 (tck-id-topics-nbirth-seq-num), bdSeq, `Node Control/Rebirth`
   false and the gateway's own metrics, then one DBIRTH per device and asset, every metric
   with its current value (tck-id-payloads-dbirth-order). seq then counts every message of
@@ -53,6 +53,7 @@ from gateway.core.sample import Sample, Value
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
 from gateway.core.writes import WriteFailure
+from gateway.mqtt.numbered import NumberedLink
 from gateway.sparkplug import payloads
 from gateway.sparkplug.catalogue import (
     BD_SEQ,
@@ -65,7 +66,6 @@ from gateway.sparkplug.catalogue import (
     catalogue,
     model_version_metric,
 )
-from gateway.sparkplug.link import Link
 from gateway.sparkplug.payloads import CommandError, Reading
 from gateway.sparkplug.topics import Topics, state_topic
 from gateway.store import Kind, Message, MessageRefused, Outbox
@@ -125,7 +125,7 @@ class SparkplugNode:
         self._primary_host = primary_host
         self._writes = writes
         self._clock = clock
-        self._link: Link | None = None  # bound by `attach` before `run`
+        self._link: NumberedLink | None = None  # bound by `attach` before `run`
         # The latest reading of every metric (births carry them), and what the host was
         # last told of each (report by exception compares with it), by gateway key.
         self._latest: dict[str, Reading] = {}
@@ -163,7 +163,7 @@ class SparkplugNode:
         self._births = self._published = self._stored = self._replayed = 0
         self._dropped = self._write_count = self._refused = self._states_ignored = 0
 
-    def attach(self, link: Link) -> None:
+    def attach(self, link: NumberedLink) -> None:
         """Bind the MQTT link (it calls back into this node)."""
         self._link = link
 
@@ -248,7 +248,7 @@ class SparkplugNode:
     async def run(self) -> None:
         """Connect, keep the session, store, replay and execute commands until cancelled;
         then NDEATH and DISCONNECT."""
-        assert self._link is not None, "attach a Link first"  # noqa: S101 - a wiring bug
+        assert self._link is not None, "attach a link first"  # noqa: S101 - a wiring bug
         link = self._link
         try:
             async with asyncio.TaskGroup() as group:
@@ -259,10 +259,10 @@ class SparkplugNode:
                 group.create_task(self._execute_commands(), name="sparkplug-commands")
         finally:
             self._online = self._current = False
-            await link.close(ndeath=self._connected)
+            await link.close(publish_will=self._connected)
             await self._flush_pending()
 
-    async def _keep_connected(self, link: Link) -> None:
+    async def _keep_connected(self, link: NumberedLink) -> None:
         while True:
             await link.open()
             await self._restart.wait()
@@ -270,7 +270,7 @@ class SparkplugNode:
             self._end_session()
             logger.warning("Sparkplug: primary host %r is offline: NDEATH, disconnecting, "
                            "and connecting again to wait for it", self._primary_host)
-            await link.close(ndeath=True)
+            await link.close(publish_will=True)
 
     # -- the link's side, on the event loop --
 

@@ -1,25 +1,31 @@
-"""The edge node's MQTT connection: paho-mqtt, the NDEATH Will with bdSeq, reconnects.
+"""A connection whose sessions are numbered: the Sparkplug edge node's (issue #16), on paho.
+
+Sparkplug's edge node needs what the bridge's connection (bridge.py) does not: a Will whose
+payload changes with each CONNECT, carrying the session's number (its bdSeq), and that
+number taken, and saved, exactly when a CONNECT goes out. That is MQTT work, so it is here
+with paho (shared/docs/style.md: paho only in gateway/mqtt); what the number and the Will
+mean is the caller's (gateway/sparkplug).
 
 Decisions, in the order a reader meets them:
-- The Will is the NDEATH, QoS 1, not retained, carrying the connection's bdSeq
-  (tck-id-payloads-ndeath-will-message, -will-message-qos, -will-message-retain,
-  tck-id-message-flow-edge-node-birth-publish-will-message-topic). bdSeq goes up by one on
-  every CONNECT packet, wrapping after 255 (tck-id-topics-nbirth-bdseq-increment), across
-  restarts too: it starts one after the last saved one (bd_seq.py). paho sends a CONNECT
-  from its own thread when it reconnects, so the Will is set in on_pre_connect, which paho
-  calls before each attempt, and the number is taken, and saved, in on_socket_open, which
-  paho calls only when the socket opened, just before the CONNECT goes out: an attempt on
-  a broker that is down uses no number.
+- The Will is QoS 1 and not retained (Sparkplug 3.0: tck-id-payloads-ndeath-will-message,
+  -will-message-qos, -will-message-retain), its payload `will(number)`. The number goes up
+  by one on every CONNECT packet, wrapping after 255 (tck-id-topics-nbirth-bdseq-increment),
+  from `first_number`. paho sends a CONNECT from its own thread when it reconnects, so the
+  Will is set in on_pre_connect, which paho calls before each attempt, and the number is
+  taken, and handed to `keep_number`, in on_socket_open, which paho calls only when the
+  socket opened, just before the CONNECT goes out: an attempt on a broker that is down uses
+  no number.
 - Clean sessions (Sparkplug 3.0 §5.4: every Sparkplug client sets Clean Session/Clean
-  Start): the outbox, not the broker, keeps what must survive.
-- NCMD and DCMD are subscribed with QoS 1 on every connect, before anything is published
-  on it (tck-id-message-flow-edge-node-ncmd-subscribe, tck-id-message-flow-device-dcmd-
-  subscribe), and the primary host's STATE too when one is configured.
+  Start): the caller's outbox, not the broker, keeps what must survive.
+- The subscriptions are made with QoS 1 on every connect, before anything is published on
+  it (tck-id-message-flow-edge-node-ncmd-subscribe, tck-id-message-flow-device-dcmd-
+  subscribe).
 - paho's thread only hands over: every callback crosses into the loop with
   call_soon_threadsafe; written QoS 0 messages (on_publish) are gathered into one call.
 - The first connection is opened here with backoff, so its failure is logged with the
   reason; later ones are paho's (reconnect_delay_set). `close` ends a connection on
-  purpose (a stop, or the primary host went offline): NDEATH, then DISCONNECT.
+  purpose: the Will's message published first if asked (Sparkplug's NDEATH before a
+  DISCONNECT), then DISCONNECT.
 """
 
 from __future__ import annotations
@@ -27,29 +33,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config.model import MqttSection
-from gateway.mqtt.client import CONNECT_TIMEOUT_S, connect, tls_context
-from gateway.sparkplug.topics import Topics
+from gateway.mqtt.client import connect, new_client
 
 logger = logging.getLogger(__name__)
 
 WILL_QOS = 1
-COMMAND_QOS = 1
-STOP_S = 2.0  # a clean stop waits this long for its NDEATH to be written
+SUBSCRIBE_QOS = 1
+STOP_S = 2.0  # a clean stop waits this long for the Will's message to be written
 
 
 class Listener(Protocol):
-    """What the link tells the edge node, on the event loop."""
+    """What the link tells its owner, on the event loop."""
 
-    def connected(self, bd_seq: int) -> None: ...
+    def connected(self, number: int) -> None: ...
 
     def disconnected(self, reason: str) -> None: ...
 
@@ -58,55 +63,43 @@ class Listener(Protocol):
     def written(self, mids: list[int]) -> None: ...
 
 
-class Link:
-    """One paho client for the edge node; build it inside the event loop."""
+class NumberedLink:
+    """One paho client whose CONNECTs are numbered; build it inside the event loop."""
 
     def __init__(
         self,
         settings: MqttSection,
         client_id: str,
-        topics: Topics,
-        state_topic: str | None,
+        will_topic: str,
         will: Callable[[int], bytes],
+        subscriptions: Sequence[str],
         listener: Listener,
         *,
-        first_bd_seq: int,
-        keep_bd_seq: Callable[[int], None],
+        first_number: int,
+        keep_number: Callable[[int], None],
         reconnect_max_s: int = 30,
     ) -> None:
         self._settings = settings
-        self._topics = topics
-        self._state_topic = state_topic
-        self._will = will  # bdSeq -> the NDEATH payload
-        self._keep_bd_seq = keep_bd_seq  # saves a CONNECT's bdSeq, in paho's thread
+        self._will_topic = will_topic
+        self._will = will  # a CONNECT's number -> the Will's payload
+        self._subscriptions = tuple(subscriptions)
+        self._keep_number = keep_number  # saves a CONNECT's number, in paho's thread
         self._listener = listener
         self._reconnect_max_s = reconnect_max_s
         self._client_id = client_id
         self._loop = asyncio.get_running_loop()
         self._client = self._make_client()
-        # paho's thread's own: the bdSeq of the next CONNECT, and of the one in use.
-        self._next_bd_seq = first_bd_seq
-        self.bd_seq = first_bd_seq
+        # paho's thread's own: the number of the next CONNECT, and of the one in use.
+        self._next_number = first_number
+        self.number = first_number
         self._written: collections.deque[int] = collections.deque()
         self._written_scheduled = False
         self._looping = False
         self._problem: str | None = None
 
     def _make_client(self) -> Client:
-        settings = self._settings
-        v5 = settings.version == "5"
-        client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._client_id,
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            clean_session=None if v5 else True,
-        )
-        client.connect_timeout = CONNECT_TIMEOUT_S
-        client.reconnect_delay_set(1, self._reconnect_max_s)
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set_context(tls_context(settings))
+        client = new_client(self._settings, self._client_id,
+                            reconnect_max_s=self._reconnect_max_s)
         client.on_pre_connect = self._on_pre_connect
         client.on_socket_open = self._on_socket_open
         client.on_connect = self._on_connect
@@ -146,16 +139,17 @@ class Link:
                 self._looping = True
                 return
 
-    async def close(self, *, ndeath: bool) -> None:
-        """End the connection on purpose: NDEATH first if asked, then DISCONNECT
+    async def close(self, *, publish_will: bool) -> None:
+        """End the connection on purpose: the Will's message first if asked (the broker
+        does not send a Will on a DISCONNECT), then DISCONNECT
         (tck-id-operational-behavior-edge-node-intentional-disconnect-ndeath, -packet)."""
-        if ndeath and self._client.is_connected():
+        if publish_will and self._client.is_connected():
             info = self._client.publish(
-                self._topics.node("NDEATH"), self._will(self.bd_seq), qos=WILL_QOS)
+                self._will_topic, self._will(self.number), qos=WILL_QOS)
             try:
                 await asyncio.to_thread(info.wait_for_publish, STOP_S)
             except RuntimeError as error:  # the connection went down meanwhile
-                logger.debug("Sparkplug NDEATH not published: %s", error)
+                logger.debug("MQTT %s not published: %s", self._will_topic, error)
         self._client.disconnect()
         if self._looping:
             await asyncio.to_thread(self._client.loop_stop)
@@ -169,18 +163,19 @@ class Link:
         """Log a connection problem once, until it changes."""
         log = logger.debug if problem == self._problem else logger.warning
         self._problem = problem
-        log("Sparkplug broker %s %s; retrying", self._settings.url, problem)
+        log("MQTT broker %s %s (client %s); retrying", self._settings.url, problem,
+            self._client_id)
 
     # -- paho's thread: only hand over to the event loop --
 
     def _on_pre_connect(self, client: Client, userdata: Any) -> None:
-        client.will_set(self._topics.node("NDEATH"), self._will(self._next_bd_seq),
-                        qos=WILL_QOS, retain=False)
+        client.will_set(self._will_topic, self._will(self._next_number), qos=WILL_QOS,
+                        retain=False)
 
     def _on_socket_open(self, client: Client, userdata: Any, sock: Any) -> None:
-        self.bd_seq = self._next_bd_seq
-        self._next_bd_seq = (self.bd_seq + 1) % 256
-        self._keep_bd_seq(self.bd_seq)
+        self.number = self._next_number
+        self._next_number = (self.number + 1) % 256
+        self._keep_number(self.number)
 
     def _on_connect(
         self,
@@ -193,15 +188,13 @@ class Link:
         if reason.is_failure:
             self._loop.call_soon_threadsafe(self._report, f"refused the connection: {reason}")
             return
-        client.subscribe(self._topics.node("NCMD"), qos=COMMAND_QOS)
-        client.subscribe(self._topics.dcmd_filter, qos=COMMAND_QOS)
-        if self._state_topic is not None:
-            client.subscribe(self._state_topic, qos=COMMAND_QOS)
-        self._loop.call_soon_threadsafe(self._connected, self.bd_seq)
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=SUBSCRIBE_QOS)
+        self._loop.call_soon_threadsafe(self._connected, self.number)
 
-    def _connected(self, bd_seq: int) -> None:
+    def _connected(self, number: int) -> None:
         self._problem = None
-        self._listener.connected(bd_seq)
+        self._listener.connected(number)
 
     def _on_disconnect(
         self,
