@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.sparkplug.bd_seq import FILE
+from tests.fixtures.disk import SmallDisk
 from tests.fixtures.mqtt import Mosquitto, SubscriberFactory
 from tests.gateway.sparkplug.harness import edge
 from tests.gateway.sparkplug.support import Watcher, watch
@@ -76,3 +77,34 @@ def _problem(content: bytes) -> str:
         b'{"bdSeq": 3.5}': "bdSeq: Input should be a valid integer",
         b'{"seq": 3}': "bdSeq: Field required; seq: Extra inputs are not permitted",
     }.get(content, "Invalid JSON")
+
+
+async def test_a_full_disk_does_not_hold_the_connection_back_and_is_reported(
+    mosquitto: Mosquitto, subscribers: SubscriberFactory, small_disk: SmallDisk,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.core.storage")
+    scada = await watch(subscribers, mosquitto)
+    async with edge(mosquitto.url, small_disk.path):
+        nbirth, _ = await scada.until("NBIRTH")
+        assert nbirth.metric("bdSeq")["value"] == "0"
+        small_disk.fill()
+        # A new CONNECT while its number cannot be saved: the session goes on with it.
+        await mosquitto.stop()
+        await mosquitto.start()
+        again = await watch(subscribers, mosquitto)
+        reborn, _ = await again.until("NBIRTH", timeout_s=30.0)
+        assert reborn.metric("bdSeq")["value"] == "1"
+        assert saved(small_disk.path) == {"bdSeq": 0}  # the old file, whole
+        assert any(record.name == "gateway.core.storage" and record.getMessage().startswith(
+            f"Sparkplug bdSeq: cannot save the bdSeq in {small_disk.path / FILE}")
+            for record in caplog.records), caplog.text
+
+        small_disk.free()
+        await mosquitto.stop()
+        await mosquitto.start()
+        again = await watch(subscribers, mosquitto)
+        reborn, _ = await again.until("NBIRTH", timeout_s=30.0)
+        assert reborn.metric("bdSeq")["value"] == "2"
+        assert saved(small_disk.path) == {"bdSeq": 2}
+        assert "Sparkplug bdSeq works again" in caplog.text
