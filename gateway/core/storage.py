@@ -118,21 +118,6 @@ class StorageHealth:
         """True while a degraded store blames a full disk."""
         return any(problem.disk_full for problem in self._problems.values())
 
-    def describe(self, held_alarms: int) -> list[str]:
-        """One line per problem for the page, a full disk first: "disk full under
-        /var/lib/uvelka: outbox holding 3 alarms in memory; not saved: alarm states"."""
-        lines = []
-        if self.disk_full:
-            parts = [f"outbox holding {held_alarms} alarms in memory"] if held_alarms else []
-            unsaved = sorted(store for store, problem in self._problems.items()
-                             if problem.disk_full and store != "outbox")
-            if unsaved:
-                parts.append(f"not saved: {', '.join(unsaved)}")
-            lines.append(f"disk full under {self.folder}: {'; '.join(parts) or 'waiting'}")
-        lines += [f"{store}: {problem.message}"
-                  for store, problem in sorted(self._problems.items()) if not problem.disk_full]
-        return lines
-
 
 def _leaves(error: BaseException) -> Iterator[BaseException]:
     if isinstance(error, BaseExceptionGroup):

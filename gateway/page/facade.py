@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gettext
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from gateway.page.training_desk import Asked, asset_history, job_request
 from gateway.page.training_desk import BadRequest as TrainingRequestError
 from gateway.page.training_jobs import JobFinished, JobsNotSaved
 from gateway.page.trend_view import trends
-from gateway.page.views import alarms, asset, health, overview, tag_values, units
+from gateway.page.views import alarms, asset, health, overview, problems, tag_values, units
 from gateway.runtime.fleet import UnknownDevice
 from gateway.store.audit import AuditLog
 from gateway.store.history import History
@@ -101,6 +102,10 @@ class GatewayWebFacade:
 
     def overview(self) -> Json:
         return overview(self._running, self._running.clock.now())
+
+    def problems(self, t: gettext.NullTranslations) -> list[str]:
+        """The overview's problems in `t`'s language (the Telegram bot's /status)."""
+        return problems(self._running, t)
 
     def tag_values(self, device: str) -> list[Json]:
         values = tag_values(self._running, device)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from gateway.alarms.hub import AlarmHub
 from gateway.alarms.recent import RecentEvents
 from gateway.core.clock import Clock
+from gateway.core.failures import Failures
 from gateway.core.storage import StorageHealth
 from gateway.opcua.server import OpcuaServer
 from gateway.page.device_editor import DeviceEditor, RunningConfig
@@ -79,10 +80,9 @@ class Running:
     exporter: ClickhouseExporter | None = None  # without [export.clickhouse] (#16)
     telegram_parts: Telegram | None = None  # the bot's counts and board; without [telegram]
 
-    def failing(self) -> list[str]:
-        """One line per part failing now (issue #17), for the page."""
+    def failures(self) -> list[Failures]:
+        """The parts whose failures are contained (issue #17), by kind."""
         groups = [self.supervisor.failures, self.fanout.failures, self.hub.sink_health]
         if self.bridge is not None:
             groups.append(self.bridge.command_failures)
-        return [f"{group.kind} {part} failing: {error}"
-                for group in groups for part, error in group.failing().items()]
+        return groups

@@ -3,6 +3,7 @@ alarms, built from what the gateway already holds (no I/O)."""
 
 from __future__ import annotations
 
+import gettext
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from gateway.core.quality import Quality
 from gateway.core.sample import Value
 from gateway.core.score import Score
 from gateway.core.status import DeviceStatus
+from gateway.notify.problems import ENGLISH, problem_lines
 from gateway.page.running import Running
 from gateway.runtime.model_slot import ModelSlot
 
@@ -41,22 +43,21 @@ def health(running: Running) -> dict[str, Any]:
     """Serving or starting, and how many devices are connected (/healthz shows the first),
     and what cannot be written under data_dir (issue #17: the gateway serves on)."""
     statuses = [poller.status() for poller in running.fleet.pollers.values()]
-    held = running.bridge.stats.held if running.bridge is not None else 0
     return {
         "status": "ok" if running.started.is_set() else "starting",
         "devices": len(statuses),
         "devices_connected": sum(status.connected for status in statuses),
         # And the parts that fail, contained (issue #17); /healthz stays "ok": the gateway
         # serves, and a restart would only stop the parts that work.
-        "problems": running.storage.describe(held) + running.failing()
-        + _models_missing(running.assets.slots),
+        "problems": problems(running, ENGLISH),
     }
 
 
-def _models_missing(slots: Iterable[ModelSlot]) -> list[str]:
-    """The model slots whose file was refused at start and that have no model since."""
-    return [f"asset {slot.asset.name}: no {slot.kind} model: {slot.status}"
-            for slot in slots if slot.model is None]
+def problems(running: Running, t: gettext.NullTranslations) -> list[str]:
+    """What cannot be written, the parts failing and the models missing, in `t`'s language
+    (the page's API: English; the Telegram bot's /status: the reader's)."""
+    held = running.bridge.stats.held if running.bridge is not None else 0
+    return problem_lines(t, running.storage, held, running.failures(), running.assets.slots)
 
 
 def units(running: Running) -> dict[str, str]:

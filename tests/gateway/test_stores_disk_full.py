@@ -11,6 +11,7 @@ import pytest
 from analytics.rul_features import RulState
 from gateway.alarms.saved import AlarmStateFile
 from gateway.core.storage import StorageHealth
+from gateway.notify.problems import ENGLISH, storage_lines
 from gateway.runtime.asset_state import AssetStateStore
 from gateway.store.audit import AuditLog
 from tests.fixtures.disk import SmallDisk
@@ -26,7 +27,8 @@ def test_the_alarm_states_are_saved_once_space_returns(small_disk: SmallDisk) ->
     states.save(STATES)  # reported, not raised
     assert states.unsaved
     assert health.errors["alarm states"] == 1
-    assert health.describe(0) == [f"disk full under {small_disk.path}: not saved: alarm states"]
+    assert storage_lines(ENGLISH, health, 0) == [
+        f"disk full under {small_disk.path}: not saved: alarm states"]
     states.retry()
     assert states.unsaved
 

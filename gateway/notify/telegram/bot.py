@@ -75,6 +75,8 @@ class AlarmDesk(Protocol):
 
     def overview(self) -> Mapping[str, Any]: ...
 
+    def problems(self, t: gettext.NullTranslations) -> list[str]: ...
+
     async def acknowledge_alarm(self, name: str, event_id: str, user: str, comment: str) -> None:
         ...
 
@@ -225,7 +227,7 @@ class TelegramBot:
                 answer = t.gettext("Only linked users get the gateway's state: get a code on "
                                    "the page (Telegram) and send /link CODE here.")
             elif command == "/status":
-                answer = status_text(t, self._desk.overview())
+                answer = status_text(t, self._desk.overview(), self._desk.problems(t))
             else:
                 answer = alarms_text(t, list(self._hub.alarms.values()))
         else:

@@ -39,8 +39,10 @@ def help_text(t: gettext.NullTranslations, linked_as: str | None) -> str:
     return "\n".join(lines)
 
 
-def status_text(t: gettext.NullTranslations, overview: Mapping[str, Any]) -> str:
-    """`/status`: the gateway, its devices, alarms and problems, from the page's overview."""
+def status_text(t: gettext.NullTranslations, overview: Mapping[str, Any],
+                problems: Sequence[str]) -> str:
+    """`/status`: the gateway, its devices and alarms, from the page's overview, and its
+    problems in the reader's language (gateway.notify.problems)."""
     _ = t.gettext
     gateway = overview.get("gateway", {})
     devices: Sequence[Mapping[str, Any]] = overview.get("devices", [])
@@ -57,10 +59,9 @@ def status_text(t: gettext.NullTranslations, overview: Mapping[str, Any]) -> str
                    "{shelved} shelved").format(standing=counts.get("standing", 0),
                                                unacknowledged=counts.get("unacknowledged", 0),
                                                shelved=counts.get("shelved", 0)))
-    problems: Sequence[str] = gateway.get("problems", [])
     if problems:
         lines.append(_("Problems:"))
-        lines += [f"  {problem}" for problem in problems]  # English, as the log says them
+        lines += [f"  {problem}" for problem in problems]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.core.storage import StorageHealth
+from gateway.notify.problems import ENGLISH, storage_lines
 from gateway.store import DropReason, Kind, Message, MessageRefused, Outbox
 from tests.fixtures.disk import SmallDisk
 
@@ -143,8 +144,8 @@ async def test_a_file_that_cannot_be_opened_is_opened_once_space_returns(
         assert await outbox.put_sequenced([alarm("c")]) == []
         with pytest.raises(MessageRefused, match="cannot be opened"):
             await outbox.put(message("s", Kind.STATE))
-        assert health.describe(outbox.held()) == [
-            f"disk full under {small_disk.path}: outbox holding 1 alarms in memory"]
+        assert storage_lines(ENGLISH, health, outbox.held()) == [
+            f"disk full under {small_disk.path}: outbox holding 1 alarm in memory"]
 
         small_disk.free()
         assert await outbox.retry() == 1
