@@ -166,3 +166,18 @@ def test_device_ids_take_the_device_names_rules() -> None:
 def _escaped(value: str) -> str:
     """`value` as a TOML basic string's content."""
     return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in value)
+
+
+def test_device_ids_are_unique_within_the_edge_node() -> None:
+    # tck-id-topic-structure-namespace-unique-device-id: an asset is the Sparkplug device
+    # "asset-<name>", which a device may not be named.
+    text = ('[sparkplug]\ngroup_id = "Line1"\n[sparkplug.broker]\nurl = "mqtt://127.0.0.1"\n'
+            '[[devices]]\nname = "asset-pump1"\nurl = "modbus-tcp://127.0.0.1:502"\n'
+            '[[devices.tags]]\nname = "flow"\ntable = "input"\naddress = 0\ntype = "float32"\n'
+            '[[assets]]\nname = "pump1"\nanomaly = "pump.onnx"\n'
+            'inputs = { flow = "asset-pump1.flow" }\n')
+    config, problems = validate_text(text, "gateway.toml")
+    assert config is None
+    assert [str(p) for p in problems if "assets[0].name" in str(p)] == [
+        "gateway.toml: assets[0].name: Sparkplug publishes this asset as device "
+        "'asset-pump1', which is also the name of a device: rename one of them"]
