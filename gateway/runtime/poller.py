@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -32,11 +31,6 @@ from gateway.runtime.field_driver import FieldDriver
 from gateway.runtime.tag_state import TagState
 
 logger = logging.getLogger(__name__)
-
-# The wake-up grid of `on_slot`: slots of 20 ms, or a fiftieth of a shorter poll interval,
-# so that a poll waits at most 2 % of its interval for its slot.
-_SLOT_S = 0.02
-_SLOTS_PER_INTERVAL = 50
 
 SampleSink = Callable[[Sequence[Sample]], None]
 StatusSink = Callable[[DeviceStatus], None]
@@ -90,21 +84,6 @@ def _outside_range(config: TagConfig, value: Value) -> str | None:
 def _wake(waiting: asyncio.Future[None]) -> None:
     if not waiting.done():
         waiting.set_result(None)
-
-
-def on_slot(when: float, poll_interval: float) -> float:
-    """`when` (monotonic s), delayed to the next boundary of the slots that every device
-    of this poll interval shares: never earlier, less than a slot later.
-
-    Polls and stale checks keep their exact schedule (a device's next poll accumulates
-    whole intervals from its own phase), but its loop wakes for them on this shared grid:
-    the devices whose times fall in one slot are woken by one turn of the event loop, and
-    their answers are met by one look at the sockets, instead of each device costing the
-    loop turns of its own. In scenario B (500 devices at 1 s) that took the gateway's CPU
-    down by about 6 points of a core (bench/README.md, issue #17).
-    """
-    slot_s = min(_SLOT_S, poll_interval / _SLOTS_PER_INTERVAL)
-    return max(when, math.ceil(when / slot_s) * slot_s)
 
 
 class DevicePoller:
@@ -232,8 +211,7 @@ class DevicePoller:
 
     async def _loop(self, conn: Connection) -> None:
         task = asyncio.current_task()
-        next_poll = self._clock.monotonic() + self._phase_s()
-        wake = on_slot(next_poll, self.device.poll_interval)
+        wake = next_poll = self._clock.monotonic() + self._phase_s()
         while True:
             if task is not None and task.cancelling():
                 # Python 3.11's wait_for (used inside pymodbus) can swallow a cancellation
@@ -265,8 +243,7 @@ class DevicePoller:
                         next_poll = now + self.device.poll_interval
                 else:
                     next_poll = now + self._backoff.next_delay()
-            wake = on_slot(min(next_poll, self._stale_deadline() or next_poll),
-                           self.device.poll_interval)
+            wake = min(next_poll, self._stale_deadline() or next_poll)
 
     def _phase_s(self) -> float:
         """A fixed offset of this device's polls inside the first second of its interval.
