@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    """A snapshot published after every poll cycle that changed it."""
+class DeviceStatus(NamedTuple):
+    """A snapshot published after every poll cycle.
+
+    Immutable like the frozen dataclass it was, and built several times faster: each of
+    500 devices makes one per second in bench scenario B (issue #17).
+    """
 
     device: str
     connected: bool

@@ -56,6 +56,7 @@ from datetime import UTC, datetime
 from asyncua import ua
 
 from gateway.config.model import DeviceConfig, TagConfig
+from gateway.core.status import DeviceStatus
 from gateway.opcua.asyncua_internals import AddressSpace, AttributeValue, NodeData
 from gateway.opcua.datatypes import data_type_id, structure_or_builtin, variant_type
 from gateway.opcua.declarations import Declaration, ObjectTypeModel
@@ -137,6 +138,9 @@ class DeviceNodes:
     status: StatusNodes
     own: list[NodeData]
     tag_nodes: dict[str, list[NodeData]]
+    # What the Status variables show now (gateway.opcua.server.publish_status): a poll
+    # cycle's status stores only the variables that changed.
+    shown_status: DeviceStatus | None = None
 
     @property
     def nodes(self) -> list[NodeData]:

@@ -70,6 +70,7 @@ from asyncua.server.subscription_service import SubscriptionService
 from asyncua.server.uaprocessor import PublishRequestData, UaProcessor
 from cryptography.hazmat.primitives import serialization
 
+from gateway.opcua.encoding import client_handle as encoded_client_handle
 from gateway.opcua.encoding import publish_response
 
 # The classes other modules of gateway.opcua build and type with, and what they call.
@@ -177,7 +178,7 @@ INTERNALS: tuple[Internal, ...] = (
         MonitoredItemData,
         "mode", "client_handle", "queue_size", "filter", "mvalue", "where_clause_evaluator",
     ),
-    *_names(MonitoredItemValues, "current_dvalue", "old_dvalue"),
+    *_names(MonitoredItemValues, "current_dvalue"),
     *_names(WhereClauseEvaluator, "eval"),
     *_names(
         UaProcessor, "forward_publish_response", "_connection", "_transport",
@@ -583,6 +584,10 @@ class DataChangeItem:
     mid: int
     item: MonitoredItemData
     encoded: bool  # a client's subscription: its queue takes encoded notifications
+    # Its ClientHandle, set when asyncua creates the item and never changed by it
+    # (ModifyMonitoredItems keeps it); and encoded once, as a notification starts.
+    handle_for_client: int
+    encoded_handle: bytes
 
 
 def data_change_item(
@@ -599,7 +604,11 @@ def data_change_item(
         return None
     subscription = service.isub
     encoded = send_encoded(subscription, notification)
-    return DataChangeItem(service, subscription, mid, item, encoded)
+    client_handle = item.client_handle
+    if client_handle is None:
+        return None
+    return DataChangeItem(service, subscription, mid, item, encoded, client_handle,
+                          encoded_client_handle(client_handle))
 
 
 def is_live(found: DataChangeItem) -> bool:
@@ -609,21 +618,20 @@ def is_live(found: DataChangeItem) -> bool:
 
 def accept(
     found: DataChangeItem, value: ua.DataValue, eu_span: float | None, reportable: Reportable
-) -> int | None:
-    """The client handle to report `value` with, if `reportable(last reported, value,
-    filter, eu_span)`; the item then remembers `value` as its last reported one. Disabled
-    items get nothing."""
+) -> bool:
+    """Whether to report `value`: `reportable(last reported, value, filter, eu_span)`; the
+    item then remembers `value` as its last reported one. Disabled items get nothing."""
     item = found.item
-    client_handle = item.client_handle
-    if client_handle is None or item.mode == _DISABLED:
-        return None
+    if item.mode == _DISABLED:
+        return False
     values = item.mvalue
-    last = values.current_dvalue
-    if not reportable(last, value, item.filter, eu_span):
-        return None
-    values.old_dvalue = last
+    if not reportable(values.current_dvalue, value, item.filter, eu_span):
+        return False
+    # asyncua's own path (an item's initial value, or re-enabled) compares with this
+    # value. Its `old_dvalue` is not kept: asyncua sets it before reading it, and keeping
+    # it would hold every published DataValue a cycle longer.
     values.current_dvalue = value
-    return client_handle
+    return True
 
 
 def send_encoded(

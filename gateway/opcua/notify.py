@@ -67,7 +67,7 @@ from gateway.opcua.asyncua_internals import (
     is_live,
     stock_item_service,
 )
-from gateway.opcua.encoding import DataValueEncoder, client_handle, data_change_notification
+from gateway.opcua.encoding import DataValueEncoder, data_change_notification
 from gateway.opcua.uatypes import data_value, make_status
 
 logger = logging.getLogger(__name__)
@@ -172,17 +172,17 @@ class Notifier:
                 if item is None:
                     continue
                 self._remember(handle, item)
-            handle_of_client = accept(item, value, eu_span, reportable)
-            if handle_of_client is None:
+            if not accept(item, value, eu_span, reportable):
                 continue
             entry: Entry
             if item.encoded:
                 if encoded is None:
                     encoded = self._encoder.encode(value)
-                entry = client_handle(handle_of_client) + encoded
+                entry = item.encoded_handle + encoded
             else:
                 # A server-side subscription: its callback reads the notification objects.
-                entry = ua.MonitoredItemNotification(ClientHandle=handle_of_client, Value=value)
+                entry = ua.MonitoredItemNotification(
+                    ClientHandle=item.handle_for_client, Value=value)
             publish = enqueue(item, entry)
             if publish is not None:
                 self._deferred.append(publish)

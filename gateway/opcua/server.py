@@ -24,6 +24,7 @@ from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode, node
 from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
 from gateway.opcua.asyncua_internals import (
     AddressSpace,
+    AttributeValue,
     address_space,
     bound_url,
     check,
@@ -415,22 +416,34 @@ class OpcuaServer:
             return
         now = datetime.now(UTC)
         nodes = device.status
-
-        def good(value: bool | int | float | str | None, vtype: ua.VariantType) -> ua.DataValue:
-            return data_value(scalar_variant(value, vtype), _GOOD, now, now)
-
+        # Sent after every poll cycle, where mostly the poll count and round trip change:
+        # a variable keeps its value (and timestamps) until its field changes.
+        shown = device.shown_status
+        device.shown_status = status
         store = self._notifier.store
-        store(nodes.connected, good(status.connected, ua.VariantType.Boolean), None)
-        store(nodes.last_error, good(status.last_error, ua.VariantType.String), None)
-        store(nodes.poll_count, good(status.poll_count, ua.VariantType.UInt64), None)
-        store(nodes.error_count, good(status.error_count, ua.VariantType.UInt64), None)
-        if status.round_trip_s is None:
-            # No response measured yet.
-            round_trip = data_value(_NULL, _WAITING, server=now)
-        else:
-            round_trip = good(status.round_trip_s * 1000.0, ua.VariantType.Double)
-        store(nodes.round_trip_time, round_trip, None)
-        store(nodes.overruns, good(status.overruns, ua.VariantType.UInt64), None)
+
+        def show(node: AttributeValue, value: bool | int | str, vtype: ua.VariantType) -> None:
+            store(node, data_value(scalar_variant(value, vtype), _GOOD, now, now), None)
+
+        if shown is None or status.connected != shown.connected:
+            show(nodes.connected, status.connected, ua.VariantType.Boolean)
+        if shown is None or status.last_error != shown.last_error:
+            show(nodes.last_error, status.last_error, ua.VariantType.String)
+        if shown is None or status.poll_count != shown.poll_count:
+            show(nodes.poll_count, status.poll_count, ua.VariantType.UInt64)
+        if shown is None or status.error_count != shown.error_count:
+            show(nodes.error_count, status.error_count, ua.VariantType.UInt64)
+        if shown is None or status.round_trip_s != shown.round_trip_s:
+            if status.round_trip_s is None:
+                # No response measured yet.
+                round_trip = data_value(_NULL, _WAITING, server=now)
+            else:
+                milliseconds = status.round_trip_s * 1000.0
+                round_trip = data_value(scalar_variant(milliseconds, ua.VariantType.Double),
+                                        _GOOD, now, now)
+            store(nodes.round_trip_time, round_trip, None)
+        if shown is None or status.overruns != shown.overruns:
+            show(nodes.overruns, status.overruns, ua.VariantType.UInt64)
         self._notifier.flush()
 
     def _unknown(self, name: str) -> None:

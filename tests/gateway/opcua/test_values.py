@@ -184,6 +184,24 @@ async def test_device_status_updates_the_status_object(
     assert round_trip.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
 
 
+async def test_a_status_variable_keeps_its_timestamp_until_its_field_changes(
+    opcua_server: OpcuaServer, opcua_client: Client, watch: WatchFactory
+) -> None:
+    nodes = await status_nodes(opcua_client, opcua_server, "pump")
+    subscribed = await watch([nodes["PollCount"]])
+    opcua_server.publish_status(DeviceStatus("pump", True, "", 1, 0, 0.002))
+    assert (await subscribed.next_change(nodes["PollCount"])).Value.Value == 1
+    first = await nodes["Connected"].read_data_value()
+
+    # The next cycle's status: only the poll count and the round trip differ.
+    opcua_server.publish_status(DeviceStatus("pump", True, "", 2, 0, 0.003))
+    assert (await subscribed.next_change(nodes["PollCount"])).Value.Value == 2
+    connected = await nodes["Connected"].read_data_value()
+    assert connected.Value.Value is True
+    assert connected.SourceTimestamp == first.SourceTimestamp
+    assert await nodes["RoundTripTime"].read_value() == 3.0
+
+
 async def test_status_of_one_device_leaves_the_others_alone(
     opcua_server: OpcuaServer, opcua_client: Client
 ) -> None:
