@@ -23,7 +23,7 @@ from gateway.app import Gateway
 from gateway.config import load_config
 from tests.fixtures.browser import BrowserLog
 from tests.fixtures.gateway import node_of, running, wait_value
-from tests.fixtures.modbus import PymodbusServer, wait_until
+from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test credential
@@ -96,7 +96,6 @@ async def start_rack(
         context = running(load_config(config_file), config_file)
         gateway, client = await context.__aenter__()
         stack.append(context)  # type: ignore[arg-type]
-        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         return Rack(gateway, client, config_file,
                     f"http://127.0.0.1:{gateway.running.web.port}", server)
 

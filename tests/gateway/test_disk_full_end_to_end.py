@@ -59,7 +59,6 @@ async def next_alarm(mes: Subscriber) -> dict[str, Any]:
 
 
 async def metrics(gateway: Gateway) -> str:
-    await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
     url = f"http://127.0.0.1:{gateway.running.web.port}/metrics"
     async with aiohttp.ClientSession() as client, client.get(url) as response:
         assert response.status == 200

@@ -21,7 +21,7 @@ from gateway.store.labels import FILE_NAME as LABELS_FILE
 from gateway.store.labels import LabelDraft, LabelStore
 from tests.fixtures.assets import config_for, serve_values
 from tests.fixtures.gateway import running
-from tests.fixtures.modbus import PymodbusServer, wait_until
+from tests.fixtures.modbus import PymodbusServer
 from tests.gateway.store.test_history_steps import (
     KEYS,
     SPAN,
@@ -63,7 +63,6 @@ async def test_the_page_exports_held_values_and_a_steady_assets_labels_whole(
     # A first start builds the data_dir's OPC UA cache and the page's first user: on the
     # loaded 2-core machine that passed the default 15 s once.
     async with running(config, start_s=START_S) as (gateway, _):
-        await wait_until(lambda: gateway.running.web.port is not None, 10.0, "the web page")
         page = f"http://127.0.0.1:{gateway.running.web.port}"
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
             async with client.get(f"{page}/login") as response:

@@ -61,7 +61,6 @@ async def test_a_renewing_entry_is_audited_sent_shown_and_restarts_the_rul_life(
     async with running(load_config(config_file), config_file) as (gateway, client):
         last_maintenance = node_of(gateway, client)("pump1.LastMaintenance")
         assert await last_maintenance.read_value() == NO_MAINTENANCE  # OPC UA's null DateTime
-        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         await wait_until(lambda: rul_cycle(gateway) >= LIVED_ROWS, WAIT_S, "a first life")
         lived = rul_cycle(gateway)
         base = f"http://127.0.0.1:{gateway.running.web.port}"
@@ -141,7 +140,6 @@ async def test_an_unknown_asset_and_a_bad_time_are_refused_and_nothing_is_sent(
     config_file = tmp_path / "uvelka.toml"
     config_file.write_text(config_text(pump, tmp_path / "var", models_dir), encoding="utf-8")
     async with running(load_config(config_file), config_file) as (gateway, _):
-        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         base = f"http://127.0.0.1:{gateway.running.web.port}"
         now = datetime.now(UTC)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

@@ -17,7 +17,7 @@ from gateway.config.model import GatewayConfig
 from tests.fixtures.assets import CENTRE, good, serve_values
 from tests.fixtures.escaping_models import custom_operator, huge_initializer, reading_file
 from tests.fixtures.gateway import node_of, running, wait_value
-from tests.fixtures.modbus import PymodbusServer, wait_until
+from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 from tests.fixtures.page_api import logged_in
 from tests.gateway.test_model_sigterm import config_text
@@ -76,7 +76,6 @@ async def test_a_model_reading_the_session_key_is_refused_everywhere(
             f"anomaly: rejected: {models_dir}/bad.onnx: tensor 'stolen' keeps its values in "
             f"another file in {relative(key_file)!r} {EXTERNAL}")
         first = await wait_value(node("pump1.ModelVersion"), good, "pump1's model")
-        await wait_until(lambda: gateway.running.web.port is not None, 10.0, "the web page")
         base = f"http://127.0.0.1:{gateway.running.web.port}"
         manager = gateway.running.models
         assert manager is not None

@@ -73,7 +73,7 @@ async def serving(config: GatewayConfig) -> AsyncIterator[Gateway]:
             await gateway.started.wait()
         web = gateway.running.web
         assert web is not None
-        await wait_until(lambda: web.port is not None, 15, "the web page")
+        await wait_until(lambda: web.port is not None, START_S, "the web page")
         yield gateway
     finally:
         task.cancel()

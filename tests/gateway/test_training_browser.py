@@ -14,7 +14,6 @@ from playwright.async_api import Page, expect
 from gateway.config import load_config
 from tests.fixtures.browser import BrowserLog
 from tests.fixtures.gateway import running
-from tests.fixtures.modbus import wait_until
 from tests.gateway.test_history_training import SECONDS, T0
 from tests.gateway.test_training_end_to_end import WAIT_S, Plant, plant  # noqa: F401
 from tests.gateway.test_web_browser import log_in
@@ -52,7 +51,6 @@ async def test_a_job_is_started_watched_and_cancelled_then_one_trains_a_candidat
     ):
         web = gateway.running.web
         assert web is not None
-        await wait_until(lambda: web.port is not None, 15, "the web page")
         served = Served(f"http://127.0.0.1:{web.port}")
         await log_in(page, served)  # type: ignore[arg-type]  # it needs url() alone
         await page.goto(served.url("/models"))

@@ -141,7 +141,6 @@ async def serving(
         gateway,
         _,
     ):
-        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         yield Plant(gateway, pump, f"http://127.0.0.1:{gateway.running.web.port}")
 
 

@@ -128,7 +128,6 @@ async def plant(
     config_file = tmp_path / "uvelka.toml"
     config_file.write_text(config_text(pump, tmp_path / "var", models_dir), encoding="utf-8")
     async with running(load_config(config_file), config_file) as (gateway, client):
-        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         yield Plant(gateway, client, config_file, f"http://127.0.0.1:{gateway.running.web.port}",
                     pump, spare, upload)
 

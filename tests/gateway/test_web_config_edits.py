@@ -18,7 +18,7 @@ import pytest
 from gateway.app import Gateway
 from gateway.config import load_config
 from tests.fixtures.gateway import running
-from tests.fixtures.modbus import PymodbusServer, wait_until
+from tests.fixtures.modbus import PymodbusServer
 from tests.fixtures.opcua import LOOPBACK_ENDPOINT
 from tests.web.conftest import csrf_field
 
@@ -97,7 +97,6 @@ async def session(
     config_file.write_text(CONFIG.format(data_dir=tmp_path / "var", endpoint=LOOPBACK_ENDPOINT,
                                          url=modbus_tcp_server.url), encoding="utf-8")
     async with running(load_config(config_file), config_file) as (gateway, _):
-        await wait_until(lambda: gateway.running.web.port is not None, WAIT_S, "the web page")
         base = f"http://127.0.0.1:{gateway.running.web.port}"
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
             async with client.get(f"{base}/login") as response:

@@ -39,7 +39,6 @@ async def test_health_and_metrics_come_from_the_running_gateway(
     monkeypatch.setenv("UVELKA_ADMIN_PASSWORD", PASSWORD)
     modbus_tcp_server.set(Table.HOLDING, 0, [12])
     async with running(config_for(modbus_tcp_server, tmp_path)) as (gateway, _):
-        await wait_until(lambda: gateway.running.web.port is not None, 10.0, "the web page")
         assert gateway.running.web.first_admin_password is None  # it came from the environment
         base = f"http://127.0.0.1:{gateway.running.web.port}"
         jar = aiohttp.CookieJar(unsafe=True)
