@@ -422,7 +422,8 @@ class OpcuaServer:
         device.shown_status = status
         store = self._notifier.store
 
-        def show(node: AttributeValue, value: bool | int | str, vtype: ua.VariantType) -> None:
+        def show(node: AttributeValue, value: bool | int | float | str,
+                 vtype: ua.VariantType) -> None:
             store(node, data_value(scalar_variant(value, vtype), _GOOD, now, now), None)
 
         if shown is None or status.connected != shown.connected:
@@ -436,12 +437,9 @@ class OpcuaServer:
         if shown is None or status.round_trip_s != shown.round_trip_s:
             if status.round_trip_s is None:
                 # No response measured yet.
-                round_trip = data_value(_NULL, _WAITING, server=now)
+                store(nodes.round_trip_time, data_value(_NULL, _WAITING, server=now), None)
             else:
-                milliseconds = status.round_trip_s * 1000.0
-                round_trip = data_value(scalar_variant(milliseconds, ua.VariantType.Double),
-                                        _GOOD, now, now)
-            store(nodes.round_trip_time, round_trip, None)
+                show(nodes.round_trip_time, status.round_trip_s * 1000.0, ua.VariantType.Double)
         if shown is None or status.overruns != shown.overruns:
             show(nodes.overruns, status.overruns, ua.VariantType.UInt64)
         self._notifier.flush()
