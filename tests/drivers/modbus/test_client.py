@@ -9,6 +9,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersResponse,
+)
 
 from drivers.base import (
     DataType,
@@ -19,7 +24,12 @@ from drivers.base import (
     Tag,
     Unavailable,
 )
-from drivers.modbus.client import DeviceSettings, open_device
+from drivers.modbus.client import (
+    DeviceSettings,
+    _HoldingRegisters,
+    _InputRegisters,
+    open_device,
+)
 from drivers.modbus.link import LinkSettings, Scheme
 from tests.fixtures.modbus import PEER_TABLE_SIZE, PeerServer, PymodbusServer, wait_until
 
@@ -84,6 +94,52 @@ async def test_reads_each_table(peer: PymodbusServer | PeerServer) -> None:
         assert connection.connected
         assert connection.round_trip_s is not None
         assert 0 < connection.round_trip_s < 2.0
+
+
+async def test_reads_the_largest_register_blocks(peer: PymodbusServer | PeerServer) -> None:
+    words = [(7919 * i) & 0xFFFF for i in range(125)]
+    peer.set(Table.HOLDING, 0, words)
+    peer.set(Table.INPUT, 0, words[::-1])
+    async with open_device(device(peer.url)) as connection:
+        assert await connection.read(block(Table.HOLDING, 0, 125)) == words
+        assert await connection.read(block(Table.INPUT, 0, 125)) == words[::-1]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x04\x00\x01\xff\xfe",  # two registers
+        b"\x00",  # none
+        b"\x03\x00\x01\x02",  # an odd byte count: its last byte is not a register
+        b"\x02\x12\x34\x56\x78",  # bytes after the count are ignored
+        b"\x04\x00\x01",  # a count past the end of the frame
+        b"\x01",  # the same, with no data at all
+        b"",  # not even a count
+    ],
+)
+@pytest.mark.parametrize(
+    ("ours", "stock"),
+    [
+        (_HoldingRegisters, ReadHoldingRegistersResponse),
+        (_InputRegisters, ReadInputRegistersResponse),
+    ],
+)
+def test_register_answers_decode_as_pymodbus_decodes_them(
+    data: bytes, ours: type[ModbusPDU], stock: type[ModbusPDU]
+) -> None:
+    """The client's register answers (one unpack per answer) take from a frame exactly
+    what pymodbus's own classes take, and refuse what they refuse."""
+
+    def decoded(kind: type[ModbusPDU]) -> list[int] | str:
+        pdu = kind()
+        try:
+            pdu.decode(data)
+        except Exception as exc:  # noqa: BLE001 - the kind of refusal is compared
+            return type(exc).__name__
+        return list(pdu.registers)
+
+    assert decoded(ours) == decoded(stock)
+    assert ours.function_code == stock.function_code
 
 
 async def test_writes_registers_and_coils(peer: PymodbusServer | PeerServer) -> None:
