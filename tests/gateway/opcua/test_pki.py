@@ -19,7 +19,10 @@ from gateway.opcua.pki import (
 )
 from tests.fixtures.disk import SmallDisk
 
-NOW = datetime(2026, 12, 7, tzinfo=UTC)
+# A certificate is made valid from the wall clock (own_certificate), so the times it is
+# judged at count from the wall clock too: a fixed date here made the expiry case fail
+# from the day after it.
+NOW = datetime.now(UTC)
 URI = "urn:uvelka:plant"
 
 
