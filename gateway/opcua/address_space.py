@@ -62,6 +62,7 @@ from gateway.opcua.datatypes import data_type_id, structure_or_builtin, variant_
 from gateway.opcua.declarations import Declaration, ObjectTypeModel
 from gateway.opcua.node_data import attribute, link, reference
 from gateway.opcua.nodesets import GatewayTypes
+from gateway.opcua.tag_value import TagValue
 from gateway.opcua.uatypes import data_value, make_status, standard_id, string_id
 from gateway.opcua.units import UnitCatalogue
 
@@ -113,7 +114,7 @@ class TagNode:
     vtype: ua.VariantType
     writable: bool
     value: AttributeValue
-    eu_span: float | None  # high - low of EURange, for percent deadbands
+    current: TagValue  # the Value's parts, what a polled value is stored into
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,12 +381,13 @@ class GatewayNodes:
                     ua.ObjectIds.EUInformation,
                 )
             )
+        value = var.attributes[_A.Value]
         tag_node = TagNode(
             key=key,
             vtype=vtype,
             writable=tag.writable,
-            value=var.attributes[_A.Value],
-            eu_span=eu_span,
+            value=value,
+            current=TagValue(value, vtype, eu_span),
         )
         return tag_node, nodes
 

@@ -46,6 +46,7 @@ import contextvars
 import math
 from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, cast
 from urllib.parse import urlparse
@@ -553,7 +554,14 @@ def subscription_items(
 _STOCK_CALLBACK = getattr(MonitoredItemService, "datachange_callback", None)
 _DISABLED = ua.MonitoringMode.Disabled
 
-Reportable = Callable[[ua.DataValue | None, ua.DataValue, Any, float | None], bool]
+# reportable(whether anything was reported, the last reported value, its StatusCode, its
+# SourceTimestamp, the new value's three, the item's filter, the EURange span): values are
+# a Variant's value, None for none.
+Reportable = Callable[
+    [bool, object, ua.StatusCode | None, datetime | None, object, ua.StatusCode | None,
+     datetime | None, Any, float | None],
+    bool,
+]
 Entry = ua.MonitoredItemNotification | bytes
 
 
@@ -588,6 +596,12 @@ class DataChangeItem:
     # (ModifyMonitoredItems keeps it); and encoded once, as a notification starts.
     handle_for_client: int
     encoded_handle: bytes
+    # The last value reported, as its parts: what `accept` compares the next one with
+    # (gateway.opcua.tag_value keeps polled values as parts, without a DataValue).
+    reported: bool = False
+    last_value: object = None
+    last_status: ua.StatusCode | None = None
+    last_source: datetime | None = None
 
 
 def data_change_item(
@@ -617,20 +631,45 @@ def is_live(found: DataChangeItem) -> bool:
 
 
 def accept(
-    found: DataChangeItem, value: ua.DataValue, eu_span: float | None, reportable: Reportable
+    found: DataChangeItem,
+    value: object,
+    status: ua.StatusCode | None,
+    source: datetime | None,
+    eu_span: float | None,
+    reportable: Reportable,
 ) -> bool:
-    """Whether to report `value`: `reportable(last reported, value, filter, eu_span)`; the
-    item then remembers `value` as its last reported one. Disabled items get nothing."""
+    """Whether to report a value (a Variant's value, None for none, its StatusCode and
+    SourceTimestamp): `reportable` against the last value reported, which the item then
+    remembers. Disabled items get nothing.
+
+    asyncua reports some values of an item itself: its first, and the current one when
+    the item is enabled again after being disabled. It records such a value in
+    `current_dvalue` and compares the next one it reports with it. Here that record is
+    taken as the last value reported and cleared, so that asyncua finds none when the
+    item is enabled again and reports the current value whatever it was before, as for a
+    new item.
+    """
     item = found.item
     if item.mode == _DISABLED:
         return False
     values = item.mvalue
-    if not reportable(values.current_dvalue, value, item.filter, eu_span):
+    taken = values.current_dvalue
+    if taken is not None:
+        variant = taken.Value
+        found.reported = True
+        found.last_value = None if variant is None else variant.Value
+        found.last_status = taken.StatusCode
+        found.last_source = taken.SourceTimestamp
+        values.current_dvalue = None
+    if not reportable(
+        found.reported, found.last_value, found.last_status, found.last_source, value, status,
+        source, item.filter, eu_span,
+    ):
         return False
-    # asyncua's own path (an item's initial value, or re-enabled) compares with this
-    # value. Its `old_dvalue` is not kept: asyncua sets it before reading it, and keeping
-    # it would hold every published DataValue a cycle longer.
-    values.current_dvalue = value
+    found.reported = True
+    found.last_value = value
+    found.last_status = status
+    found.last_source = source
     return True
 
 

@@ -73,28 +73,49 @@ class DataValueEncoder:
 
     def encode(self, value: ua.DataValue) -> bytes:
         """The binary encoding of a DataValue, as asyncua's decoder (and any client) reads it."""
-        if value.SourcePicoseconds is not None or value.ServerPicoseconds is not None:
-            return struct_to_binary(value)
-        status, source, server = value.StatusCode, value.SourceTimestamp, value.ServerTimestamp
+        variant = value.Value
+        if (
+            value.SourcePicoseconds is None
+            and value.ServerPicoseconds is None
+            and (variant is None or not (variant.is_array or variant.Dimensions))
+        ):
+            if variant is None or variant.VariantType is ua.VariantType.Null:
+                encoded = self.encode_parts(ua.VariantType.Null, None, False, value.StatusCode,
+                                            value.SourceTimestamp, value.ServerTimestamp)
+            else:
+                encoded = self.encode_parts(variant.VariantType, variant.Value, True,
+                                            value.StatusCode, value.SourceTimestamp,
+                                            value.ServerTimestamp)
+            if encoded is not None:
+                return encoded
+        return struct_to_binary(value)
+
+    def encode_parts(
+        self,
+        vtype: ua.VariantType,
+        value: object,
+        shown: bool,
+        status: ua.StatusCode | None,
+        source: datetime | None,
+        server: datetime | None,
+    ) -> bytes | None:
+        """The encoding of a DataValue without picoseconds from its parts: a scalar `value`
+        of `vtype` (no Value unless `shown`), its StatusCode and timestamps; None for a
+        type encoded here only through asyncua's serializer (`encode`)."""
         if status is not self._status or source is not self._source or server is not self._server:
             self._remember(status, source, server)
-        variant = value.Value
         # A null Value and a Good StatusCode are simply left out (Part 6 §5.2.2.17).
-        if variant is None or variant.VariantType is ua.VariantType.Null:
+        if not shown:
             return _MASK.pack(self._mask) + self._tail
-        if variant.is_array or variant.Dimensions:
-            return struct_to_binary(value)
-        vtype = variant.VariantType
         scalar = _SCALARS.get(vtype)
         if scalar is not None:
-            return scalar.pack(self._mask | _HAS_VALUE, vtype, variant.Value) + self._tail
+            return scalar.pack(self._mask | _HAS_VALUE, vtype, value) + self._tail
         if vtype is ua.VariantType.String:
-            text = variant.Value
-            if text is None:
+            if value is None:
                 return _STRING.pack(self._mask | _HAS_VALUE, vtype, -1) + self._tail
-            raw = text.encode("utf-8")
+            raw = value.encode("utf-8")  # type: ignore[attr-defined]  # a String's str
             return _STRING.pack(self._mask | _HAS_VALUE, vtype, len(raw)) + raw + self._tail
-        return struct_to_binary(value)
+        return None
 
     def _remember(
         self, status: ua.StatusCode | None, source: datetime | None, server: datetime | None

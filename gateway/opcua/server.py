@@ -393,7 +393,7 @@ class OpcuaServer:
         """Show a batch of changed values to clients; keys are "<device>.<tag>"."""
         now = datetime.now(UTC)
         tags = self._tags
-        store = self._notifier.store
+        store = self._notifier.store_tag
         for sample in samples:
             tag = tags.get(sample.key)
             if tag is None:
@@ -401,11 +401,10 @@ class OpcuaServer:
                 continue
             quality = sample.quality
             if keeps_value(quality):
-                variant = scalar_variant(checked_value(sample.value, tag.vtype), tag.vtype)
+                store(tag.current, checked_value(sample.value, tag.vtype), True,
+                      status_code(quality), sample.source_time, now)
             else:
-                variant = _NULL
-            value = data_value(variant, status_code(quality), sample.source_time, now)
-            store(tag.value, value, tag.eu_span)
+                store(tag.current, None, False, status_code(quality), sample.source_time, now)
         self._notifier.flush()
 
     def publish_status(self, status: DeviceStatus) -> None:

@@ -50,7 +50,7 @@ def scalar_variant(value: bool | int | float | str | None, vtype: ua.VariantType
 
 def data_value(
     variant: ua.Variant,
-    status_code: ua.StatusCode,
+    status_code: ua.StatusCode | None,
     source: datetime | None = None,
     server: datetime | None = None,
 ) -> ua.DataValue:

@@ -33,6 +33,19 @@ def dv(value: object, status: ua.StatusCode = GOOD, at: datetime = T0) -> ua.Dat
     return ua.DataValue(ua.Variant(value, ua.VariantType.Double), status, SourceTimestamp=at)
 
 
+def judged(
+    last: ua.DataValue | None, new: ua.DataValue, flt: object, eu_span: float | None
+) -> bool:
+    """`reportable` on the parts of two DataValues (no last one: nothing reported yet)."""
+
+    def parts(value: ua.DataValue) -> tuple[object, ua.StatusCode | None, datetime | None]:
+        return (None if value.Value is None else value.Value.Value, value.StatusCode,
+                value.SourceTimestamp)
+
+    last_parts = (None, None, None) if last is None else parts(last)
+    return reportable(last is not None, *last_parts, *parts(new), flt, eu_span)
+
+
 def data_filter(
     trigger: ua.DataChangeTrigger = ua.DataChangeTrigger.StatusValue,
     deadband: ua.DeadbandType = ua.DeadbandType.None_,
@@ -91,13 +104,13 @@ def test_reportable(
     eu_span: float | None,
     expected: bool,
 ) -> None:
-    assert reportable(last, new, flt, eu_span) is expected
+    assert judged(last, new, flt, eu_span) is expected
 
 
 def test_deadband_on_strings_falls_back_to_equality() -> None:
     old = ua.DataValue(ua.Variant("a", ua.VariantType.String))
-    assert reportable(old, ua.DataValue(ua.Variant("b", ua.VariantType.String)), ABSOLUTE_1, None)
-    assert not reportable(
+    assert judged(old, ua.DataValue(ua.Variant("b", ua.VariantType.String)), ABSOLUTE_1, None)
+    assert not judged(
         old, ua.DataValue(ua.Variant("a", ua.VariantType.String)), ABSOLUTE_1, None
     )
 
@@ -346,6 +359,23 @@ async def test_a_disabled_item_gets_nothing_until_enabled_again(
         assert (await subscribed.next_change(node)).Value.Value == 6.0
         opcua_server.publish([good("pump.flow", 7.0)])
         assert (await subscribed.next_change(node)).Value.Value == 7.0
+    finally:
+        await subscription.delete()
+
+
+async def test_an_item_enabled_again_reports_the_current_value_even_if_unchanged(
+    opcua_server: OpcuaServer, opcua_client: Client, tag_node: TagNode
+) -> None:
+    node = tag_node("pump.flow")
+    subscription, _, subscribed = await known_item(opcua_server, opcua_client, node)
+    try:
+        opcua_server.publish([good("pump.flow", 3.0)])
+        assert (await subscribed.next_change(node)).Value.Value == 3.0
+        await subscription.set_monitoring_mode(ua.MonitoringMode.Disabled)
+        # Enabled again, the item starts over as a new one does (Part 4 §5.12.1.3): with
+        # the current value, although the client saw it before the item was disabled.
+        await subscription.set_monitoring_mode(ua.MonitoringMode.Reporting)
+        assert (await subscribed.next_change(node)).Value.Value == 3.0
     finally:
         await subscription.delete()
 

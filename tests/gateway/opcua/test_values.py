@@ -68,6 +68,22 @@ async def test_read_returns_the_published_value(
     assert data_value.SourceTimestamp == SOURCE_TIME
 
 
+async def test_a_read_follows_each_new_value(
+    opcua_server: OpcuaServer, tag_node: TagNode
+) -> None:
+    node = tag_node("pump.speed")
+    waiting = await node.read_data_value(raise_on_bad_status=False)
+    assert waiting.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
+    for speed in (900, 901):
+        opcua_server.publish([sample("pump.speed", speed)])
+        # Read twice: the DataValue a read makes is kept until the next value, not longer.
+        for _ in range(2):
+            data_value = await node.read_data_value()
+            assert data_value.Value == ua.Variant(speed, ua.VariantType.UInt16)
+            assert data_value.StatusCode.is_good()
+            assert data_value.ServerTimestamp is not None
+
+
 async def test_integer_values_are_accepted_for_float_tags(
     opcua_server: OpcuaServer, tag_node: TagNode
 ) -> None:
