@@ -365,11 +365,13 @@ async def use_certificate(server: Server, cert: str, key: str) -> None:
         factory.private_key = iserver.private_key
 
 
-def compute_on_read(attribute: AttributeValue, compute: Callable[[], ua.DataValue]) -> None:
-    """Answer every Read of `attribute` with `compute()` (asyncua's `value_callback`, which
-    `AddressSpace.read_attribute_value` calls instead of returning the stored value);
-    monitored items still get the values stored in it."""
-    attribute.value_callback = lambda _nodeid, _attribute: compute()
+def compute_on_read(
+    attribute: AttributeValue, compute: Callable[[ua.NodeId, ua.AttributeIds], ua.DataValue]
+) -> None:
+    """Answer every Read of `attribute` with `compute(node id, attribute id)` (asyncua's
+    `value_callback`, which `AddressSpace.read_attribute_value` calls instead of returning
+    the stored value); monitored items still get the values stored in it."""
+    attribute.value_callback = compute
 
 
 def limit_request_size(server: Server, max_bytes: int, chunk_bytes: int) -> None:

@@ -155,7 +155,8 @@ class Conditions:
         condition.shelved_until = shelving_end(state)
         # Part 9 §5.8.10.2: UnshelveTime is the time left now, not as of the last event.
         compute_on_read(
-            nodes.values["ShelvingState/UnshelveTime"], lambda: _unshelve_time(condition)
+            nodes.values["ShelvingState/UnshelveTime"],
+            lambda _nodeid, _attribute: _unshelve_time(condition),
         )
         received = datetime.now(UTC)
         self._store(

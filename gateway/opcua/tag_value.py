@@ -45,7 +45,7 @@ class TagValue:
         self.source: datetime | None = built.SourceTimestamp
         self.server: datetime | None = built.ServerTimestamp
         self._made: ua.DataValue | None = built
-        compute_on_read(attribute, self.data_value)
+        compute_on_read(attribute, self.read)
 
     def set(self, value: bool | int | float | str | None, shown: bool, status: ua.StatusCode,
             source: datetime | None, server: datetime) -> None:
@@ -64,6 +64,10 @@ class TagValue:
             variant = scalar_variant(self.value, self.vtype) if self.shown else _NULL
             made = self._made = data_value(variant, self.status, self.source, self.server)
         return made
+
+    def read(self, _nodeid: ua.NodeId, _attribute: ua.AttributeIds) -> ua.DataValue:
+        """A Read of the Value (asyncua's `value_callback`)."""
+        return self.data_value()
 
     def encoded(self, encoder: DataValueEncoder) -> bytes:
         """The Value's binary encoding, from its parts."""
