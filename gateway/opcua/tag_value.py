@@ -46,6 +46,9 @@ class TagValue:
         self.server: datetime | None = built.ServerTimestamp
         self._made: ua.DataValue | None = built
         compute_on_read(attribute, self.read)
+        # Reads come here from now on; asyncua's own set_attribute_value_callback drops
+        # the stored value the same way.
+        attribute.value = None
 
     def set(self, value: bool | int | float | str | None, shown: bool, status: ua.StatusCode,
             source: datetime | None, server: datetime) -> None:
