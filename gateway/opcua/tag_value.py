@@ -1,9 +1,10 @@
 """A tag variable's Value kept as its parts, made into a DataValue only when one is asked for.
 
-At 15,000 values per second (issue #17, bench/poll.py scenario B) building a Variant and a
-DataValue for every polled value, and freeing the previous pair a second later when the
-memory they sit in is cold, was about a third of the OPC UA store path. The polled value
-does not need them: its notification is encoded from its parts (gateway.opcua.encoding),
+At 15,000 values per second (issue #17, bench/poll.py scenario B) a Variant and a
+DataValue were built for every polled value, and the previous pair freed a second later
+when the memory they sit in is cold: without them, storing a poll's 30 values took 174
+instead of 221 us of thread CPU in B (bench/README.md). The polled value does not need
+them: its notification is encoded from its parts (gateway.opcua.encoding),
 and its monitored items compare parts (gateway.opcua.notify). A DataValue is made when
 something reads the Value (a Read, a new monitored item's first value, a server-side
 subscription's callback), once per value, and kept until the next one.
