@@ -113,8 +113,7 @@ class TagNode:
     key: str
     vtype: ua.VariantType
     writable: bool
-    value: AttributeValue
-    current: TagValue  # the Value's parts, what a polled value is stored into
+    current: TagValue  # its Value attribute, kept as parts: what a polled value is stored into
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,13 +380,11 @@ class GatewayNodes:
                     ua.ObjectIds.EUInformation,
                 )
             )
-        value = var.attributes[_A.Value]
         tag_node = TagNode(
             key=key,
             vtype=vtype,
             writable=tag.writable,
-            value=value,
-            current=TagValue(value, vtype, eu_span),
+            current=TagValue(var.attributes[_A.Value], vtype, eu_span),
         )
         return tag_node, nodes
 

@@ -237,8 +237,8 @@ class Notifier:
         """Queue the attribute's new value for each of its monitored items that reports it."""
         encoded: bytes | None = None
         items = self._items
-        value, status, source, eu_span = current.value, current.status, current.source, \
-            current.eu_span
+        value, status, source = current.value, current.status, current.source
+        eu_span = current.eu_span
         for handle, callback in callbacks.items():
             item = items.get(handle)
             if item is None:

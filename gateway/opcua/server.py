@@ -400,11 +400,9 @@ class OpcuaServer:
                 self._unknown(sample.key)
                 continue
             quality = sample.quality
-            if keeps_value(quality):
-                store(tag.current, checked_value(sample.value, tag.vtype), True,
-                      status_code(quality), sample.source_time, now)
-            else:
-                store(tag.current, None, False, status_code(quality), sample.source_time, now)
+            shown = keeps_value(quality)
+            value = checked_value(sample.value, tag.vtype) if shown else None
+            store(tag.current, value, shown, status_code(quality), sample.source_time, now)
         self._notifier.flush()
 
     def publish_status(self, status: DeviceStatus) -> None:
