@@ -63,7 +63,14 @@ from drivers.modbus.link import LinkSettings, Scheme
 logger = logging.getLogger(__name__)
 
 # Out of reach on purpose: our per-device deadline always fires first (see module doc).
+# Serial links only: pyserial takes it as its read and write timeout too.
 _LIBRARY_TIMEOUT_S = 3600.0
+# TCP links: no timeout at all. pymodbus passes it to `asyncio.wait_for`, which with None
+# awaits the answer directly. With a number it adds a waiter future, a timer that is
+# cancelled at once and one more pass of the event loop to every request, about a tenth
+# of a read's CPU (issue #17); and it can swallow our deadline's cancellation (CPython
+# gh-86296), which `wait_for(..., None)` cannot.
+_NO_LIBRARY_TIMEOUT = None
 
 # Modbus Application Protocol V1.1b3 §7.
 _EXCEPTION_NAMES = {
@@ -357,7 +364,7 @@ def _bare_client(
         framer=FramerType.RTU if settings.scheme is Scheme.RTU_OVER_TCP else FramerType.SOCKET,
         name=str(settings),
         reconnect_delay=0,
-        timeout=_LIBRARY_TIMEOUT_S,
+        timeout=_NO_LIBRARY_TIMEOUT,  # type: ignore[arg-type]  # typed float; None is waited on
         retries=0,
         trace_connect=on_change,
     )

@@ -5,7 +5,10 @@ made, the connection and the request's deadline come due in the same turn of the
 Python 3.11's `wait_for`, inside pymodbus's connect, then returns the connection and drops
 the deadline's cancellation (CPython gh-86296, fixed in 3.12); nothing else would end the
 request, which would wait pymodbus's own hour for an answer. The driver must call it a
-timeout.
+timeout. TCP clients now give pymodbus no timeout, so its `wait_for` awaits the connection
+directly and cannot drop the cancellation: the deadline then ends the request while it
+waits for the answer on the connection just made ("no answer"); serial links keep the
+hour and the check this test was written for.
 
 The stall is made on the client's own loop, by the server side of the connection: the
 only way to put both events into one turn deterministically.
@@ -53,5 +56,7 @@ async def test_a_deadline_that_passes_as_the_connection_is_made_is_a_timeout(
     block = ReadBlock(unit=1, table=Table.HOLDING, start=0, count=1)
     for _ in range(ATTEMPTS):
         async with open_device(settings) as connection:
-            with pytest.raises(Unavailable, match=f"cannot connect within {TIMEOUT_S:g} s$"):
+            with pytest.raises(
+                Unavailable, match=f"(cannot connect|no answer) within {TIMEOUT_S:g} s$"
+            ):
                 await asyncio.wait_for(connection.read(block), GIVE_UP_S)
