@@ -118,14 +118,15 @@ class TagNode:
 
 @dataclass(frozen=True, slots=True)
 class StatusNodes:
-    """The Value storage of a device's Status variables (DeviceStatusType)."""
+    """The Values of a device's Status variables (DeviceStatusType), kept as parts like a
+    tag's: PollCount and RoundTripTime change at every poll (issue #17)."""
 
-    connected: AttributeValue
-    last_error: AttributeValue
-    poll_count: AttributeValue
-    error_count: AttributeValue
-    round_trip_time: AttributeValue
-    overruns: AttributeValue
+    connected: TagValue
+    last_error: TagValue
+    poll_count: TagValue
+    error_count: TagValue
+    round_trip_time: TagValue
+    overruns: TagValue
 
 
 @dataclass(slots=True)
@@ -251,12 +252,12 @@ class GatewayNodes:
             nodeid=obj.nodeid,
             tags=tags,
             status=StatusNodes(
-                connected=status["Connected"],
-                last_error=status["LastError"],
-                poll_count=status["PollCount"],
-                error_count=status["ErrorCount"],
-                round_trip_time=status["RoundTripTime"],
-                overruns=status["Overruns"],
+                connected=TagValue(status["Connected"], ua.VariantType.Boolean, None),
+                last_error=TagValue(status["LastError"], ua.VariantType.String, None),
+                poll_count=TagValue(status["PollCount"], ua.VariantType.UInt64, None),
+                error_count=TagValue(status["ErrorCount"], ua.VariantType.UInt64, None),
+                round_trip_time=TagValue(status["RoundTripTime"], ua.VariantType.Double, None),
+                overruns=TagValue(status["Overruns"], ua.VariantType.UInt64, None),
             ),
             own=own,
             tag_nodes=tag_nodes,

@@ -24,7 +24,6 @@ from gateway.opcua.address_space import DeviceNodes, GatewayNodes, TagNode, node
 from gateway.opcua.assets import AssetState, Update, optional_variables, property_values
 from gateway.opcua.asyncua_internals import (
     AddressSpace,
-    AttributeValue,
     address_space,
     bound_url,
     check,
@@ -49,7 +48,7 @@ from gateway.opcua.pki import (
 )
 from gateway.opcua.standard_nodes import use_standard_nodes
 from gateway.opcua.status import keeps_value, status_code
-from gateway.opcua.uatypes import data_value, make_status, scalar_variant, string_id
+from gateway.opcua.uatypes import make_status, string_id
 from gateway.opcua.units import UnitCatalogue
 from gateway.opcua.writes import TagWriteService, WriteHandler
 
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_NULL = ua.Variant(None, ua.VariantType.Null)
 _GOOD = make_status(ua.StatusCodes.Good)
 _WAITING = make_status(ua.StatusCodes.BadWaitingForInitialData)
 CERTIFICATE_CHECK_S = 24 * 3600.0  # how often a running server looks at its certificate
@@ -417,28 +415,23 @@ class OpcuaServer:
         # a variable keeps its value (and timestamps) until its field changes.
         shown = device.shown_status
         device.shown_status = status
-        store = self._notifier.store
-
-        def show(node: AttributeValue, value: bool | int | float | str,
-                 vtype: ua.VariantType) -> None:
-            store(node, data_value(scalar_variant(value, vtype), _GOOD, now, now), None)
-
+        store = self._notifier.store_tag
         if shown is None or status.connected != shown.connected:
-            show(nodes.connected, status.connected, ua.VariantType.Boolean)
+            store(nodes.connected, status.connected, True, _GOOD, now, now)
         if shown is None or status.last_error != shown.last_error:
-            show(nodes.last_error, status.last_error, ua.VariantType.String)
+            store(nodes.last_error, status.last_error, True, _GOOD, now, now)
         if shown is None or status.poll_count != shown.poll_count:
-            show(nodes.poll_count, status.poll_count, ua.VariantType.UInt64)
+            store(nodes.poll_count, status.poll_count, True, _GOOD, now, now)
         if shown is None or status.error_count != shown.error_count:
-            show(nodes.error_count, status.error_count, ua.VariantType.UInt64)
+            store(nodes.error_count, status.error_count, True, _GOOD, now, now)
         if shown is None or status.round_trip_s != shown.round_trip_s:
             if status.round_trip_s is None:
                 # No response measured yet.
-                store(nodes.round_trip_time, data_value(_NULL, _WAITING, server=now), None)
+                store(nodes.round_trip_time, None, False, _WAITING, None, now)
             else:
-                show(nodes.round_trip_time, status.round_trip_s * 1000.0, ua.VariantType.Double)
+                store(nodes.round_trip_time, status.round_trip_s * 1000.0, True, _GOOD, now, now)
         if shown is None or status.overruns != shown.overruns:
-            show(nodes.overruns, status.overruns, ua.VariantType.UInt64)
+            store(nodes.overruns, status.overruns, True, _GOOD, now, now)
         self._notifier.flush()
 
     def _unknown(self, name: str) -> None:
