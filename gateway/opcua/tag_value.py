@@ -24,8 +24,9 @@ _NULL = ua.Variant(None, ua.VariantType.Null)
 
 
 class TagValue:
-    """The current Value of one tag variable: the value as its Variant holds it (`shown`
-    False: Bad, no value, Part 4 §7.7.1), its StatusCode and its timestamps."""
+    """The current Value of one tag variable (or of a device's Status variable, which
+    changes at every poll too): the value as its Variant holds it (`shown` False: Bad, no
+    value, Part 4 §7.7.1), its StatusCode and its timestamps."""
 
     __slots__ = ("_made", "attribute", "eu_span", "server", "shown", "source", "status",
                  "value", "vtype")
