@@ -358,17 +358,19 @@ class Bench:
             "subscriber": [psutil.Process(self.subscriber.child.pid)],
         }
         status0 = await self._read_status()
-        w0 = time.time()
+        # Wall times pick the subscriber's ticks; the monotonic clock times the window, so a
+        # step of the host's clock (seen on 2026-12-08) does not skew the CPU figures.
+        w0, m0 = time.time(), time.monotonic()
         cpu0 = {k: sum(_cpu_s(p) for p in ps) for k, ps in watched.items()}
         loop0 = _loop_cpu_s(watched["gateway"][0])
         logger.info("measuring for %.0f s", o.duration_s)
         rss: list[float] = []
         await self._sleep_watching(o.duration_s, gateway, rss)
-        w1 = time.time()
+        w1, m1 = time.time(), time.monotonic()
         cpu1 = {k: sum(_cpu_s(p) for p in ps) for k, ps in watched.items()}
         loop1 = _loop_cpu_s(watched["gateway"][0])
         status1 = await self._read_status()
-        window = w1 - w0
+        window = m1 - m0
         cpu_pct = {k: (cpu1[k] - cpu0[k]) / window * 100.0 for k in cpu0}
 
         ticks = [t for t in self.subscriber.ticks if w0 < t.t <= w1]

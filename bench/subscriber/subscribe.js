@@ -14,7 +14,8 @@
 //   {"cmd": "quit"}                             close the session and exit (so does EOF)
 // stdout, one JSON event a line, times `t` in ms since the Unix epoch:
 //   ready, session, monitored {ok, failed, firstError, revisedPublishingIntervalMs},
-//   all_good (every node has delivered a Good value), tick (each second: n notifications,
+//   all_good (every node has delivered a Good value), tick (each second: dt ms since the
+//   last tick on the monotonic clock, n notifications,
 //   bad of them not Good, goodNodes seen Good so far, lat: a uniform sample of
 //   latencies in ms), read {id, values: [{value, status, t: SourceTimestamp}]},
 //   error {message}, closed.
@@ -39,10 +40,24 @@ function emit(event) {
     process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
+// Wall-clock milliseconds with sub-millisecond resolution, comparable with the server's
+// SourceTimestamp: the monotonic performance.now() plus its offset from Date.now(), taken
+// at an edge of Date.now() (to a few microseconds) and taken again at every tick. Anchored
+// once at start (performance.timeOrigin), it drifted from the wall clock whenever the host
+// stepped or slewed its clock: latencies of -47 to -195 ms were read on 2026-12-08.
+let wallOffsetMs = wallOffset();
+
+function wallOffset() {
+    const edge = Date.now();
+    let now = edge;
+    while (now === edge) {
+        now = Date.now();
+    }
+    return now - performance.now();
+}
+
 function nowMs() {
-    // Sub-millisecond wall clock, comparable with the server's SourceTimestamp (checked
-    // against Date.now() edges: within 0.01 ms on this machine).
-    return performance.timeOrigin + performance.now();
+    return wallOffsetMs + performance.now();
 }
 
 function sleep(ms) {
@@ -61,7 +76,7 @@ const state = {
     tickBad: 0,
     tickSeen: 0,
     tickSamples: [],
-    lastTick: nowMs(),
+    lastTickMono: performance.now(),
     closing: false,
 };
 
@@ -99,17 +114,19 @@ function onValue(index, dataValue) {
 }
 
 function tick() {
+    const mono = performance.now();
+    wallOffsetMs = wallOffset();
     const t = nowMs();
     emit({
         type: "tick",
         t,
-        dt: t - state.lastTick,
+        dt: mono - state.lastTickMono,
         n: state.tickCount,
         bad: state.tickBad,
         goodNodes: state.goodNodes,
         lat: state.tickSamples.map((x) => Math.round(x * 1000) / 1000),
     });
-    state.lastTick = t;
+    state.lastTickMono = mono;
     state.tickCount = 0;
     state.tickBad = 0;
     state.tickSeen = 0;
