@@ -80,12 +80,11 @@ class DataValueEncoder:
             and (variant is None or not (variant.is_array or variant.Dimensions))
         ):
             if variant is None or variant.VariantType is ua.VariantType.Null:
-                encoded = self.encode_parts(ua.VariantType.Null, None, False, value.StatusCode,
-                                            value.SourceTimestamp, value.ServerTimestamp)
+                vtype, content, shown = ua.VariantType.Null, None, False
             else:
-                encoded = self.encode_parts(variant.VariantType, variant.Value, True,
-                                            value.StatusCode, value.SourceTimestamp,
-                                            value.ServerTimestamp)
+                vtype, content, shown = variant.VariantType, variant.Value, True
+            encoded = self.encode_parts(vtype, content, shown, value.StatusCode,
+                                        value.SourceTimestamp, value.ServerTimestamp)
             if encoded is not None:
                 return encoded
         return struct_to_binary(value)

@@ -20,8 +20,8 @@ publishing calls from about 8 to 4.5 µs per value (bench/README.md). A polled v
 then stored as its parts (`store_tag`, gateway.opcua.tag_value), compared by its parts
 and encoded from them: no Variant and DataValue are made for it unless something reads
 it, and none are freed a second later (about 0.8 µs less per value in a poller-shaped
-run, bench/README.md). Every other value (Status variables, assets, conditions) is
-stored as the DataValue it comes as (`store`).
+run, bench/README.md); so is a device's Status variable, which changes at every poll too.
+Every other value (assets, conditions) is stored as the DataValue it comes as (`store`).
 
 Semantics kept from asyncua's MonitoredItemService, which still creates, modifies and
 deletes the items and sends their initial value:
@@ -173,8 +173,7 @@ class Current(Protocol):
 
 
 class _Stored:
-    """A DataValue stored as it is (Status variables, assets, conditions), read as a
-    `Current`."""
+    """A DataValue stored as it is (assets, conditions), read as a `Current`."""
 
     __slots__ = ("_data_value", "eu_span", "source", "status", "value")
 
@@ -226,8 +225,9 @@ class Notifier:
         source: datetime | None,
         server: datetime,
     ) -> None:
-        """Make a polled value the tag variable's value (`TagValue.set`) and queue it for
-        its monitored items, without a DataValue unless one of them needs it."""
+        """Make a polled value (a tag's, or a device Status variable's) the variable's value
+        (`TagValue.set`) and queue it for its monitored items, without a DataValue unless
+        one of them needs it."""
         current.set(value, shown, status, source, server)
         callbacks = current.attribute.datachange_callbacks
         if callbacks:
